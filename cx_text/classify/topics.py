@@ -1,0 +1,152 @@
+"""Topics (multi-label) from the learned head combined with taxonomy cue rules, with evidence.
+
+Decision for a topic ``t`` (``p_t`` = calibrated head probability, ``thr_t`` its tuned threshold):
+
+* assigned when ``p_t >= thr_t``;
+* or when a cue of ``t`` matched in the text and ``p_t >= RULE_FLOOR * thr_t`` — rules lift
+  borderline model scores and supply evidence words;
+* a topic the head does not know (a user-added one with cue words only) is assigned on a cue match.
+
+``other`` is given only when no other topic is assigned *and* the message expresses an opinion
+(non-neutral sentiment or ``p_other >= thr_other``); otherwise the topic list stays empty.
+Every assigned topic carries evidence: the clause(s) whose cues fired (``source="rule"``) or the
+clause the head scores highest (``source="model"``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from cx_text import schema
+from cx_text.classify.features import MessageFeatures
+from cx_text.classify.heads import Head
+from cx_text.classify.sentiment import SentimentResult
+from cx_text.taxonomy import Taxonomy
+
+RULE_FLOOR = 0.5
+
+
+@dataclass(frozen=True)
+class TopicResult:
+    topics: tuple[str, ...]
+    scores: dict[str, float]
+    subtopics: tuple[str, ...] = ()
+    evidence: tuple[dict[str, Any], ...] = ()
+    clause_topics: dict[str, tuple[int, ...]] = field(default_factory=dict)
+
+
+class TopicClassifier:
+    """Combine the topic head and the cue rules of a taxonomy."""
+
+    def __init__(self, head: Head | None, taxonomy: Taxonomy) -> None:
+        self.head = head
+        self.taxonomy = taxonomy
+        self.topic_ids = [t for t in taxonomy.topic_ids if t != schema.OTHER_TOPIC]
+        labels = head.labels if head is not None else ()
+        self._col = {lab: i for i, lab in enumerate(labels)}
+        self._thr = (
+            dict(zip(labels, head.thresholds or [0.5] * len(labels), strict=True)) if head else {}
+        )
+
+    def predict(
+        self, features: Sequence[MessageFeatures], sentiments: Sequence[SentimentResult]
+    ) -> list[TopicResult]:
+        """One TopicResult per message."""
+        if not features:
+            return []
+        msg_proba = self._proba(np.stack([f.embedding for f in features]))
+        return [self._one(f, p, s) for f, p, s in zip(features, msg_proba, sentiments, strict=True)]
+
+    def _proba(self, x: np.ndarray) -> np.ndarray:
+        if self.head is None:
+            return np.zeros((len(x), 0), dtype=np.float32)
+        return self.head.predict_proba(x)
+
+    def _one(
+        self, feat: MessageFeatures, proba: np.ndarray, sentiment: SentimentResult
+    ) -> TopicResult:
+        scores = {lab: round(float(proba[i]), 4) for lab, i in self._col.items()}
+        rule_clauses = _rule_clauses(feat)
+        chosen = [t for t in self.topic_ids if self._assigned(t, scores, rule_clauses)]
+        if not chosen and self._is_opinion(scores, sentiment):
+            chosen = [schema.OTHER_TOPIC]
+        clause_proba = self._clause_proba(feat) if chosen else None
+        evidence, clause_topics = [], {}
+        for topic in chosen:
+            ev, idx = self._evidence(topic, feat, rule_clauses, clause_proba)
+            evidence += ev
+            clause_topics[topic] = idx
+        subs = tuple(
+            sorted(lab for lab in rule_clauses if "/" in lab and lab.split("/")[0] in chosen)
+        )
+        return TopicResult(tuple(chosen), scores, subs, tuple(evidence), clause_topics)
+
+    def _assigned(
+        self, topic: str, scores: dict[str, float], rule_clauses: dict[str, list]
+    ) -> bool:
+        p, thr = scores.get(topic), self._thr.get(topic, 0.5)
+        if p is None:
+            return topic in rule_clauses
+        return p >= thr or (topic in rule_clauses and p >= RULE_FLOOR * thr)
+
+    def _is_opinion(self, scores: dict[str, float], sentiment: SentimentResult) -> bool:
+        p_other = scores.get(schema.OTHER_TOPIC)
+        if p_other is not None and p_other >= self._thr.get(schema.OTHER_TOPIC, 0.5):
+            return True
+        return sentiment.label != "neutral" and sentiment.probs.get(sentiment.label, 0.0) >= 0.6
+
+    def _clause_proba(self, feat: MessageFeatures) -> np.ndarray | None:
+        if len(feat.clauses) < 2 or self.head is None:
+            return None
+        return self.head.predict_proba(feat.clause_vectors())
+
+    def _evidence(
+        self,
+        topic: str,
+        feat: MessageFeatures,
+        rule_clauses: dict[str, list],
+        clause_proba: np.ndarray | None,
+    ) -> tuple[list[dict[str, Any]], tuple[int, ...]]:
+        hits = [m for lab, ms in rule_clauses.items() if lab.split("/")[0] == topic for m in ms]
+        by_clause: dict[int, list] = {}
+        for m in hits:
+            by_clause.setdefault(m.clause_index, []).append(m)
+        if clause_proba is not None and topic in self._col:
+            col, thr = self._col[topic], self._thr.get(topic, 0.5)
+            strong = [i for i, row in enumerate(clause_proba) if row[col] >= thr]
+            idx = sorted(set(by_clause) | set(strong)) or [int(np.argmax(clause_proba[:, col]))]
+        else:
+            idx = sorted(by_clause) or list(range(len(feat.clauses)))
+        ev = [
+            _evidence_item(topic, feat, i, by_clause.get(i, []))
+            for i in idx
+            if i < len(feat.clauses)
+        ]
+        return ev, tuple(idx)
+
+
+def _rule_clauses(feat: MessageFeatures) -> dict[str, list]:
+    out: dict[str, list] = {}
+    for m in feat.matches:
+        out.setdefault(m.label, []).append(m)
+        if "/" in m.label:
+            out.setdefault(m.label.split("/")[0], []).append(m)
+    return out
+
+
+def _evidence_item(topic: str, feat: MessageFeatures, i: int, matches: list) -> dict[str, Any]:
+    clause = feat.clauses[i]
+    spans = sorted({(int(m.start), int(m.end)) for m in matches})
+    return {
+        "topic": topic,
+        "clause": clause.text,
+        "start": clause.start,
+        "end": clause.end,
+        "terms": sorted({m.text for m in matches}),
+        "spans": [list(s) for s in spans],
+        "source": "rule" if matches else "model",
+    }

@@ -1,0 +1,253 @@
+"""The streaming local engine behind ``cx-text tag``: chunks in, chunks out, resumable.
+
+Each chunk of the input is tagged and written atomically to a part file in a work folder next
+to the output (``.<output>.cx-parts/``) and, when a store is given, appended to DuckDB in one
+transaction. ``--resume`` re-reads the input (cheap), skips every chunk whose part exists and
+continues; at the end the parts are concatenated into the output in input order and the folder
+is removed. Rows in = rows out, always: a chunk that fails is retried in halves down to single
+rows, and a row that still fails keeps its place with ``row_status = "error: …"``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from cx_text import schema
+from cx_text.config import Settings
+from cx_text.engines.progress import ProgressReporter
+from cx_text.errors import CxTextError
+from cx_text.ingest import count_rows, open_export
+from cx_text.output import OutputWriter
+
+Tagger = Callable[[pd.DataFrame], pd.DataFrame]
+_EMPTY_TAGS: dict[str, Any] = {
+    schema.SENTIMENT: "", schema.SENTIMENT_SCORE: None, schema.TOPICS: [], schema.ASPECT_SENTIMENTS: [],
+    schema.EVIDENCE: [], schema.SUBTOPICS: [],
+}
+
+
+@dataclass
+class RunSummary:
+    """What a run did: printed at the end and stored with the run."""
+
+    run_id: str
+    input: str
+    output: str
+    rows_in: int = 0
+    rows_out: int = 0
+    by_status: dict[str, int] = field(default_factory=dict)
+    by_lang: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+    rows_per_s: float = 0.0
+    resumed_chunks: int = 0
+    db: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def render(self) -> str:
+        status = ", ".join(f"{k} {v:,}" for k, v in sorted(self.by_status.items(), key=lambda kv: -kv[1]))
+        langs = ", ".join(f"{k} {v:,}" for k, v in sorted(self.by_lang.items(), key=lambda kv: -kv[1]))
+        lines = [f"tagged {self.rows_out:,} of {self.rows_in:,} rows in {self.seconds:,.1f} s "
+                 f"({self.rows_per_s:,.0f} rows/s) -> {self.output}",
+                 f"  status: {status or '-'}", f"  language: {langs or '-'}", f"  run: {self.run_id}"]
+        if self.resumed_chunks:
+            lines.append(f"  resumed: {self.resumed_chunks} chunk(s) were already done")
+        if self.db:
+            lines.append(f"  store: {self.db}")
+        return "\n".join(lines)
+
+
+class PartsDir:
+    """The work folder of one output: state.json plus one Parquet part per finished chunk."""
+
+    def __init__(self, output: Path) -> None:
+        self.path = output.parent / f".{output.name}.cx-parts"
+
+    def state(self) -> dict[str, Any] | None:
+        f = self.path / "state.json"
+        return json.loads(f.read_text(encoding="utf-8")) if f.is_file() else None
+
+    def start(self, fingerprint: str, run_id: str) -> None:
+        self.path.mkdir(parents=True, exist_ok=True)
+        (self.path / "state.json").write_text(json.dumps({"fingerprint": fingerprint, "run_id": run_id}),
+                                              encoding="utf-8")
+
+    def part(self, index: int) -> Path:
+        return self.path / f"chunk-{index:06d}.parquet"
+
+    def write(self, index: int, frame: pd.DataFrame) -> None:
+        tmp = self.path / f".chunk-{index:06d}.tmp"
+        frame.drop(columns=[schema.ANALYSIS], errors="ignore").to_parquet(tmp, index=False)
+        os.replace(tmp, self.part(index))
+
+    def indexes(self) -> list[int]:
+        return sorted(int(p.stem.split("-")[1]) for p in self.path.glob("chunk-*.parquet"))
+
+    def remove(self) -> None:
+        shutil.rmtree(self.path, ignore_errors=True)
+
+
+def input_fingerprint(path: Path, options: Mapping[str, Any]) -> str:
+    """Identity of an input file + the options that change the output (for --resume)."""
+    h = hashlib.sha256(json.dumps(options, sort_keys=True, default=str).encode())
+    size = path.stat().st_size
+    h.update(str(size).encode())
+    with path.open("rb") as fh:
+        h.update(fh.read(1 << 20))
+        if size > 2 << 20:
+            fh.seek(-(1 << 20), os.SEEK_END)
+            h.update(fh.read())
+    return h.hexdigest()[:32]
+
+
+def tag_file(path: Path, output: Path, tagger: Tagger, settings: Settings, *,
+             manifest: dict[str, Any], mapping: Mapping[str, str] | None = None, sheet: str | None = None,
+             db_path: Path | None = None, resume: bool = False, customers: pd.DataFrame | None = None,
+             progress: bool = True, run_id: str | None = None) -> RunSummary:
+    """Tag ``path`` chunk by chunk into ``output`` (and the store at ``db_path``)."""
+    started = time.perf_counter()
+    stream = open_export(path, mapping=mapping, sheet=sheet, chunk_size=settings.chunk_size, settings=settings)
+    options = {"mapping": dict(mapping or {}), "sheet": sheet, "chunk": settings.chunk_size,
+               "models": manifest.get("fingerprint", "")}
+    fingerprint = input_fingerprint(path, options)
+    parts = PartsDir(output)
+    run_id = _claim_run(parts, fingerprint, resume, run_id)
+    store_cm = _store(db_path)
+    with store_cm as store:
+        if store is not None and not _run_known(store, run_id):
+            store.begin_run(manifest, str(path), fingerprint, run_id=run_id)
+        summary = RunSummary(run_id=run_id, input=str(path), output=str(output),
+                             db=str(db_path) if db_path else None)
+        _tag_chunks(stream, parts, tagger, store, run_id, summary, progress, _total(path, sheet))
+        _assemble(parts, output, summary)
+        summary.seconds = round(time.perf_counter() - started, 2)
+        summary.rows_per_s = round(summary.rows_out / max(summary.seconds, 1e-9), 1)
+        if store is not None:
+            if customers is not None:
+                store.load_customers(customers)
+            store.finish_run(run_id, {**summary.as_dict(), "ingest": _report_dict(stream)})
+    parts.remove()
+    return summary
+
+
+def _claim_run(parts: PartsDir, fingerprint: str, resume: bool, run_id: str | None) -> str:
+    state = parts.state()
+    if state and not resume:
+        raise CxTextError(
+            f"an interrupted run of this output exists ({parts.path}).",
+            "Pass --resume to continue it, or delete that folder to start over.")
+    if resume and state:
+        if state["fingerprint"] != fingerprint:
+            raise CxTextError("--resume: the interrupted run was over a different input or settings.",
+                              f"Re-run without --resume after deleting {parts.path}.")
+        return str(state["run_id"])
+    from cx_text.store import _new_run_id
+
+    run_id = run_id or _new_run_id()
+    parts.start(fingerprint, run_id)
+    return run_id
+
+
+def _tag_chunks(stream: Any, parts: PartsDir, tagger: Tagger, store: Any, run_id: str,
+                summary: RunSummary, progress: bool, total: int | None) -> None:
+    done = set(parts.indexes())
+    offset = 0
+    with ProgressReporter(total, enabled=progress) as prog:
+        for index, chunk in enumerate(stream):
+            n = len(chunk)
+            summary.rows_in += n
+            if index in done:
+                if store is not None and index not in store.finished_chunks(run_id):
+                    store.append_chunk(run_id, index, pd.read_parquet(parts.part(index)), first_row=offset)
+                summary.resumed_chunks += 1
+                prog.advance(n, counted=False)
+            else:
+                tagged = tag_safely(tagger, chunk)
+                parts.write(index, tagged)
+                if store is not None:
+                    store.append_chunk(run_id, index, tagged, first_row=offset)
+                prog.advance(n)
+            offset += n
+
+
+def tag_safely(tagger: Tagger, chunk: pd.DataFrame) -> pd.DataFrame:
+    """Tag a chunk; on an unexpected failure retry in halves so only failing rows get an error."""
+    try:
+        tagged = tagger(chunk)
+    except CxTextError:
+        raise
+    except Exception as exc:  # noqa: BLE001 — isolate the bad rows, never lose them
+        if len(chunk) <= 1:
+            return _error_rows(chunk, exc)
+        mid = len(chunk) // 2
+        return pd.concat([tag_safely(tagger, chunk.iloc[:mid]), tag_safely(tagger, chunk.iloc[mid:])])
+    if len(tagged) != len(chunk):
+        raise CxTextError(f"internal error: tagging returned {len(tagged)} rows for {len(chunk)}.",
+                          "Please report this bug with the input file.")
+    return tagged
+
+
+def _error_rows(chunk: pd.DataFrame, exc: Exception) -> pd.DataFrame:
+    out = chunk.copy()
+    for col, value in _EMPTY_TAGS.items():
+        out[col] = [value.copy() if isinstance(value, list) else value for _ in range(len(out))]
+    reason = f"{type(exc).__name__}: {exc}"[:300]
+    out[schema.ROW_STATUS] = schema.STATUS_ERROR_PREFIX + reason
+    issues = out[schema.ROW_ISSUES] if schema.ROW_ISSUES in out.columns else [[] for _ in range(len(out))]
+    out[schema.ROW_ISSUES] = [[*list(v), f"tagging failed: {reason}"] if isinstance(v, list) else [reason] for v in issues]
+    return out
+
+
+def _assemble(parts: PartsDir, output: Path, summary: RunSummary) -> None:
+    status: Counter[str] = Counter()
+    langs: Counter[str] = Counter()
+    with OutputWriter(output) as out:
+        for index in parts.indexes():
+            frame = pd.read_parquet(parts.part(index))
+            out.write(frame)
+            status.update(frame[schema.ROW_STATUS].astype(str).map(lambda s: s.split(":")[0]))
+            if schema.LANG in frame.columns:
+                langs.update(frame[schema.LANG].fillna("").astype(str).replace("", "none"))
+            summary.rows_out += len(frame)
+    summary.by_status, summary.by_lang = dict(status), dict(langs)
+    if summary.rows_out != summary.rows_in:
+        raise CxTextError(f"rows in {summary.rows_in:,} != rows out {summary.rows_out:,}.",
+                          f"The work folder {parts.path} is inconsistent: delete it and re-run.")
+
+
+def _store(db_path: Path | None) -> Any:
+    if db_path is None:
+        from contextlib import nullcontext
+
+        return nullcontext(None)
+    from cx_text.store import open_store
+
+    return open_store(db_path)
+
+
+def _run_known(store: Any, run_id: str) -> bool:
+    return bool(len(store.query("SELECT 1 FROM runs WHERE run_id = ?", [run_id])))
+
+
+def _total(path: Path, sheet: str | None) -> int | None:
+    try:
+        return count_rows(path, sheet=sheet)
+    except Exception:  # noqa: BLE001 — a progress estimate must never stop a run
+        return None
+
+
+def _report_dict(stream: Any) -> Any:
+    report = stream.report
+    return report.as_dict() if hasattr(report, "as_dict") else str(report)

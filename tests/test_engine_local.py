@@ -1,0 +1,103 @@
+"""Local streaming engine: rows in = rows out, order, failing rows isolated, resume after a crash."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from cx_text import schema
+from cx_text.config import Settings
+from cx_text.engines.local import PartsDir, tag_file, tag_safely
+from cx_text.errors import CxTextError
+from cx_text.store import open_store
+
+TEXTS = ["Курьер опоздал на 3 часа", "Great app, fast checkout", "", "😡😡😡", "ok", "Цены кусаются",
+         "Support never answered", "Доставили быстро, спасибо", "meh", "Приложение вылетает"] * 5
+
+
+def _toy_tagger(chunk: pd.DataFrame) -> pd.DataFrame:
+    out = chunk.copy()
+    neg = out[schema.TEXT].fillna("").str.contains("опоздал|never|вылетает|кусаются|😡")
+    out[schema.LANG] = ["ru" if any("а" <= c <= "я" for c in str(t).lower()) else "en" for t in out[schema.TEXT]]
+    out[schema.SENTIMENT] = ["negative" if n else "neutral" for n in neg]
+    out[schema.TOPICS] = [["delivery"] if "Курьер" in str(t) else [] for t in out[schema.TEXT]]
+    out[schema.ASPECT_SENTIMENTS] = [[{"topic": "delivery", "polarity": "negative", "score": -1.0}] if tps else []
+                                     for tps in out[schema.TOPICS]]
+    out[schema.SENTIMENT_SCORE] = [-1.0 if n else 0.0 for n in neg]
+    out[schema.SUBTOPICS] = [[] for _ in range(len(out))]
+    out[schema.EVIDENCE] = [[] for _ in range(len(out))]
+    return out
+
+
+@pytest.fixture
+def export(tmp_path: Path) -> Path:
+    path = tmp_path / "export.csv"
+    pd.DataFrame({"review_id": [f"r{i}" for i in range(len(TEXTS))], "text": TEXTS,
+                  "nps": [i % 11 for i in range(len(TEXTS))]}).to_csv(path, index=False)
+    return path
+
+
+def _run(export: Path, out: Path, tagger=_toy_tagger, **kw: object) -> object:
+    settings = Settings(chunk_size=7)
+    return tag_file(export, out, tagger, settings, manifest={"fingerprint": "toy"}, progress=False, **kw)
+
+
+def test_engine_local_rows_in_equal_rows_out_in_order(export: Path, tmp_path: Path) -> None:
+    out = tmp_path / "tagged.parquet"
+    summary = _run(export, out, db_path=tmp_path / "cx.duckdb")
+    back = pd.read_parquet(out)
+    assert len(back) == len(TEXTS) == summary.rows_out == summary.rows_in  # type: ignore[attr-defined]
+    assert back["id"].tolist() == [f"r{i}" for i in range(len(TEXTS))]
+    assert summary.by_status["empty"] == 5  # type: ignore[attr-defined]
+    assert not PartsDir(out).path.exists()
+    with open_store(tmp_path / "cx.duckdb") as st:
+        assert st.query("SELECT count(*) n FROM tagged")["n"].iloc[0] == len(TEXTS)
+        assert st.runs()["status"].tolist() == ["complete"]
+
+
+def test_engine_local_failing_row_gets_error_status(export: Path, tmp_path: Path) -> None:
+    def fragile(chunk: pd.DataFrame) -> pd.DataFrame:
+        if chunk[schema.TEXT].fillna("").str.contains("meh").any():
+            raise ValueError("model exploded")
+        return _toy_tagger(chunk)
+
+    out = tmp_path / "tagged.csv"
+    _run(export, out, tagger=fragile)
+    back = pd.read_csv(out, encoding="utf-8-sig", keep_default_na=False)
+    assert len(back) == len(TEXTS)
+    bad = back[back[schema.TEXT] == "meh"]
+    assert len(bad) == 5 and bad[schema.ROW_STATUS].str.startswith("error: ValueError").all()
+    assert (back[back[schema.TEXT] != "meh"][schema.ROW_STATUS].isin(["ok", "empty"])).all()
+
+
+def test_engine_local_resume_after_crash_gives_identical_output(export: Path, tmp_path: Path) -> None:
+    calls = {"n": 0}
+
+    def crashing(chunk: pd.DataFrame) -> pd.DataFrame:
+        calls["n"] += 1
+        if calls["n"] == 4:
+            raise KeyboardInterrupt  # like Ctrl-C / a kill mid-run
+        return _toy_tagger(chunk)
+
+    out, ref = tmp_path / "tagged.parquet", tmp_path / "ref.parquet"
+    with pytest.raises(KeyboardInterrupt):
+        _run(export, out, tagger=crashing, db_path=tmp_path / "cx.duckdb")
+    assert PartsDir(out).indexes() == [0, 1, 2]
+    with pytest.raises(CxTextError, match="--resume"):
+        _run(export, out, db_path=tmp_path / "cx.duckdb")
+    summary = _run(export, out, resume=True, db_path=tmp_path / "cx.duckdb")
+    assert summary.resumed_chunks == 3  # type: ignore[attr-defined]
+    _run(export, ref)
+    pd.testing.assert_frame_equal(pd.read_parquet(out), pd.read_parquet(ref))
+    with open_store(tmp_path / "cx.duckdb") as st:
+        assert st.query("SELECT count(*) n FROM tags")["n"].iloc[0] == len(TEXTS)
+
+
+def test_engine_local_tag_safely_keeps_user_errors_loud() -> None:
+    def needs_model(chunk: pd.DataFrame) -> pd.DataFrame:
+        raise CxTextError("model missing", "run cx-text models prepare")
+
+    with pytest.raises(CxTextError):
+        tag_safely(needs_model, pd.DataFrame({schema.TEXT: ["a"]}))

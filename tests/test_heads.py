@@ -1,0 +1,69 @@
+"""Classifier heads: save/load round trip, checksum, calibration and thresholds."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cx_text.classify.heads import Head, best_thresholds, fit_temperature, load_head, save_head
+from cx_text.errors import ModelError
+
+
+def _head(kind: str = "softmax", hidden: bool = False) -> Head:
+    rng = np.random.default_rng(0)
+    layers = [(rng.normal(size=(3, 8)).astype(np.float32), rng.normal(size=3).astype(np.float32))]
+    if hidden:
+        layers = [(rng.normal(size=(5, 8)).astype(np.float32), np.zeros(5, np.float32)),
+                  (rng.normal(size=(3, 5)).astype(np.float32), np.zeros(3, np.float32))]
+    return Head("h", kind, ("a", "b", "c"), tuple(layers), temperature=1.5, thresholds=(0.4, 0.5, 0.6))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("kind", "hidden"), [("softmax", False), ("softmax", True), ("sigmoid", False)])
+def test_heads_round_trip_keeps_predictions(tmp_path: Path, kind: str, hidden: bool) -> None:
+    head = _head(kind, hidden)
+    save_head(head, tmp_path)
+    loaded = load_head(tmp_path, "h")
+    x = np.random.default_rng(1).normal(size=(4, 8)).astype(np.float32)
+    np.testing.assert_allclose(loaded.predict_proba(x), head.predict_proba(x), rtol=1e-6)
+    assert loaded.thresholds == head.thresholds and loaded.checksum() == head.checksum()
+
+
+def test_heads_softmax_rows_sum_to_one() -> None:
+    p = _head().predict_proba(np.ones((2, 8), np.float32))
+    np.testing.assert_allclose(p.sum(axis=1), 1.0, rtol=1e-6)
+
+
+def test_heads_tampered_weights_fail_checksum(tmp_path: Path) -> None:
+    save_head(_head(), tmp_path)
+    meta = (tmp_path / "h.json").read_text()
+    (tmp_path / "h.json").write_text(meta.replace('"temperature": 1.5', '"temperature": 2.5'))
+    with pytest.raises(ModelError, match="checksum"):
+        load_head(tmp_path, "h")
+
+
+def test_heads_wrong_width_says_retrain() -> None:
+    with pytest.raises(ModelError, match="retrain"):
+        _head().predict_proba(np.ones((1, 7), np.float32))
+
+
+def test_heads_missing_head_names_files(tmp_path: Path) -> None:
+    with pytest.raises(ModelError, match="sentiment.json"):
+        load_head(tmp_path, "sentiment")
+
+
+def test_heads_temperature_recovers_overconfidence() -> None:
+    rng = np.random.default_rng(3)
+    z = rng.normal(size=(3000, 3)) * 1.5
+    p = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
+    y = np.array([rng.choice(3, p=row) for row in p])  # labels drawn from calibrated probabilities
+    t = fit_temperature(z * 4.0, y, "softmax")  # the same logits, 4x overconfident
+    assert 3.0 < t < 5.5
+
+
+def test_heads_best_thresholds_find_separating_cut() -> None:
+    proba = np.array([[0.9], [0.7], [0.35], [0.3], [0.1]])
+    y = np.array([[1], [1], [1], [0], [0]])
+    (t,) = best_thresholds(proba, y)
+    assert 0.3 < t <= 0.35
