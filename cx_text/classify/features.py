@@ -19,10 +19,8 @@ class RuleMatch(Protocol):
     clause_index: int
     start: int  # character offsets into text_clean
     end: int
+    terms: tuple[str, ...]  # the matched words as written
     negated: bool
-
-    @property
-    def text(self) -> str: ...
 
 
 @dataclass(frozen=True)

@@ -146,7 +146,7 @@ def _evidence_item(topic: str, feat: MessageFeatures, i: int, matches: list) -> 
         "clause": clause.text,
         "start": clause.start,
         "end": clause.end,
-        "terms": sorted({m.text for m in matches}),
+        "terms": sorted({" ".join(m.terms) for m in matches}),
         "spans": [list(s) for s in spans],
         "source": "rule" if matches else "model",
     }

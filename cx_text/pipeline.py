@@ -1,0 +1,158 @@
+"""The tagging pipeline: a canonical chunk in, the same rows out with the tagging contract's columns.
+
+``Resources.load(settings)`` builds everything heavy once (language resources, encoder, heads,
+cue matcher); :func:`tag_frame` runs normalize (+PII) -> langid -> analysis -> embeddings ->
+sentiment / topics / per-topic sentiment / evidence. :func:`build_tagger` returns the
+``Tagger`` callable the engines use (local and Spark).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from cx_text import schema
+from cx_text.classify import Classifier, Clause, MessageFeatures, load_heads
+from cx_text.config import Settings
+from cx_text.models.registry import ModelInfo
+from cx_text.taxonomy import Taxonomy, load_taxonomy
+
+HEADS_SUBDIR = "heads"
+_TAGGABLE = (schema.STATUS_OK, schema.STATUS_TRUNCATED, schema.STATUS_FLAGGED)
+
+
+@dataclass(eq=False)
+class Resources:
+    """Every model the pipeline needs, built once per process and passed down."""
+
+    settings: Settings
+    taxonomy: Taxonomy
+    nlp: Any
+    encoder: Any
+    classifier: Classifier
+    matcher: Any
+
+    @classmethod
+    def load(cls, settings: Settings) -> Resources:
+        """Load from local paths only (``settings.allow_network`` gates a named hub model)."""
+        from cx_text.models.encoder import Encoder
+        from cx_text.nlp import CueMatcher, NlpResources
+
+        taxonomy = load_taxonomy(settings.taxonomy_path)
+        nlp = NlpResources.load()
+        encoder = Encoder.load(settings)
+        heads = load_heads(settings.models_dir / HEADS_SUBDIR)
+        text_model = _text_sentiment_model(settings)
+        classifier = Classifier(heads, taxonomy, text_model)
+        matcher = CueMatcher(taxonomy.cue_patterns(), nlp)
+        return cls(settings, taxonomy, nlp, encoder, classifier, matcher)
+
+    def model_infos(self) -> list[ModelInfo]:
+        """Identity of every model artefact used (for the run manifest)."""
+        infos = [self.encoder.info]
+        for head in self.classifier.heads.values():
+            infos.append(ModelInfo(name=f"head:{head.name}", kind="head", source="committed",
+                                   version=str(head.meta.get("trained_on", {}).get("sha256", ""))[:12],
+                                   checksum="sha256:" + head.checksum(),
+                                   path=str(self.settings.models_dir / HEADS_SUBDIR)))
+        if self.classifier.text_sentiment is not None:
+            infos.append(self.classifier.text_sentiment.info)  # type: ignore[attr-defined]
+        return infos
+
+    def manifest(self, **extra: Any) -> dict[str, Any]:
+        """The run manifest: models, versions, checksums, taxonomy, settings."""
+        from cx_text.models.manifest import build_manifest
+
+        infos = self.model_infos()
+        fingerprint = hashlib.sha256(json.dumps(
+            [i.checksum for i in infos] + [self.taxonomy.checksum, self.settings.mask_pii]).encode()).hexdigest()[:16]
+        return build_manifest(self.settings, infos, {
+            "taxonomy": {"name": self.taxonomy.name, "version": self.taxonomy.version,
+                         "checksum": self.taxonomy.checksum, "path": self.taxonomy.path},
+            "fingerprint": fingerprint, **extra})
+
+
+def _text_sentiment_model(settings: Settings) -> Any:
+    if not settings.sentiment_model:
+        return None
+    from cx_text.models.hf import HFSentimentModel
+
+    return HFSentimentModel.load(settings.sentiment_model, settings.sentiment_label_map, settings)
+
+
+def build_tagger(settings: Settings) -> Any:
+    """A ``Tagger`` (chunk -> tagged chunk) with its models loaded once."""
+    resources = Resources.load(settings)
+
+    def tagger(chunk: pd.DataFrame) -> pd.DataFrame:
+        return tag_frame(chunk, resources)
+
+    tagger.resources = resources  # type: ignore[attr-defined]
+    return tagger
+
+
+def tag_frame(frame: pd.DataFrame, res: Resources) -> pd.DataFrame:
+    """Tag one canonical chunk; never drops, adds or reorders rows."""
+    from cx_text.nlp import prepare_text
+
+    schema.require_columns(frame, [schema.TEXT], "tagging")
+    prepared = prepare_text(frame, res.nlp, mask_pii=res.settings.mask_pii)
+    if schema.ROW_STATUS not in prepared.columns:
+        prepared[schema.ROW_STATUS] = schema.STATUS_OK
+    taggable = _taggable(prepared)
+    rows = prepared[taggable]
+    features = build_features(rows[schema.TEXT_CLEAN].tolist(), rows[schema.ANALYSIS].tolist(), res)
+    columns = res.classifier.classify(features, rows[schema.TEXT_CLEAN].tolist())
+    return _assign(prepared, taggable, columns)
+
+
+def _taggable(frame: pd.DataFrame) -> np.ndarray:
+    status_ok = frame[schema.ROW_STATUS].astype(str).isin(_TAGGABLE)
+    has_text = frame[schema.TEXT_CLEAN].fillna("").astype(str).str.strip() != ""
+    return (status_ok & has_text).to_numpy()
+
+
+def build_features(texts: Sequence[str], analyses: Sequence[Any], res: Resources) -> list[MessageFeatures]:
+    """Embeddings of messages and of clauses (multi-clause messages only) + cue matches."""
+    if not texts:
+        return []
+    msg = res.encoder.encode(list(texts))
+    clauses = [_clauses(a, t) for a, t in zip(analyses, texts, strict=True)]
+    multi = [i for i, c in enumerate(clauses) if len(c) > 1]
+    clause_texts = [c.text for i in multi for c in clauses[i]]
+    clause_vecs = res.encoder.encode(clause_texts) if clause_texts else np.zeros((0, msg.shape[1]), np.float32)
+    per_msg: dict[int, np.ndarray] = {}
+    pos = 0
+    for i in multi:
+        per_msg[i] = clause_vecs[pos:pos + len(clauses[i])]
+        pos += len(clauses[i])
+    matches = res.matcher.match(list(analyses))
+    return [MessageFeatures(msg[i], tuple(clauses[i]), per_msg.get(i), tuple(matches[i]))
+            for i in range(len(texts))]
+
+
+def _clauses(analysis: Any, text: str) -> list[Clause]:
+    out = [Clause(text[c.start:c.end], c.start, c.end) for c in getattr(analysis, "clauses", ())]
+    out = [c for c in out if c.text.strip()]
+    return out or [Clause(text, 0, len(text))]
+
+
+def _assign(frame: pd.DataFrame, taggable: np.ndarray, columns: dict[str, list[Any]]) -> pd.DataFrame:
+    out = frame.copy()
+    n = len(out)
+    defaults: dict[str, Any] = {schema.SENTIMENT: "", schema.SENTIMENT_SCORE: None, schema.SENTIMENT_PROBS: None,
+                                schema.TOPICS: [], schema.TOPIC_SCORES: None, schema.SUBTOPICS: [],
+                                schema.ASPECT_SENTIMENTS: [], schema.EVIDENCE: []}
+    idx = np.flatnonzero(taggable)
+    for col, default in defaults.items():
+        values: list[Any] = [list(default) if isinstance(default, list) else default for _ in range(n)]
+        for j, i in enumerate(idx):
+            values[i] = columns[col][j]
+        out[col] = pd.Series(values, index=out.index, dtype=object if col != schema.SENTIMENT_SCORE else "float64")
+    return out

@@ -1,0 +1,135 @@
+"""``cx-text train`` and ``cx-text evaluate``: wiring data, the encoder and the pipeline together.
+
+Training texts go through the same normalization and PII masking as tagged messages, so the
+heads see at training time exactly what they will see in production.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from cx_text import schema
+from cx_text.config import Settings
+from cx_text.corpus import LABEL_COLUMNS, load_corpus, load_shared
+from cx_text.errors import IngestError
+from cx_text.evaluate import evaluate_frames, render_report
+from cx_text.taxonomy import load_taxonomy
+from cx_text.train import train_heads
+
+HEADS_SUBDIR = "heads"
+#: how many rows of each public set join the training data (they must not drown our corpus)
+SHARED_CAPS = {"banking77": 1500, "mams": 2200}
+
+
+@dataclass(frozen=True)
+class TrainingReport:
+    out_dir: Path
+    metrics: dict[str, Any]
+
+    def render(self) -> str:
+        lines = [f"heads written to {self.out_dir} ({self.metrics.get('seconds', '?')} s)"]
+        for split in ("dev", "test"):
+            for origin, res in self.metrics.get(split, {}).items():
+                sent = res.get("sentiment", {}).get("macro_f1")
+                topic = res.get("topics", {}).get("micro_f1")
+                asp = res.get("aspects_given_gold_topics", {}).get("polarity_accuracy_on_found_topics")
+                parts = [f"{split:<4} {origin:<9} n={res['n']:<5}"]
+                if sent is not None:
+                    parts.append(f"sentiment macro-F1 {sent:.3f} (ru {res.get('sentiment_macro_f1_ru', float('nan')):.3f}, "
+                                 f"en {res.get('sentiment_macro_f1_en', float('nan')):.3f})")
+                parts.append(f"topics micro-F1 {topic:.3f}")
+                if asp is not None:
+                    parts.append(f"aspect polarity acc {asp:.3f}")
+                lines.append("  " + " · ".join(parts))
+        return "\n".join(lines)
+
+
+def training_frame(data_paths: list[Path] | None, shared_dir: Path | None, seed: int) -> pd.DataFrame:
+    """The corpus plus a capped, seeded sample of each mapped public set."""
+    corpus = load_corpus(data_paths)
+    shared = load_shared(shared_dir)
+    parts = [corpus]
+    for origin, cap in SHARED_CAPS.items():
+        sub = shared[shared["origin"] == origin]
+        train = sub[sub["split"] == "train"]
+        if len(train) > cap:
+            train = train.sample(n=cap, random_state=seed)
+        parts += [train, sub[sub["split"] == "dev"].head(400), sub[sub["split"] == "test"].head(600)]
+    return pd.concat([p for p in parts if len(p)], ignore_index=True)[list(LABEL_COLUMNS)]
+
+
+def clean_texts(texts: list[str], nlp: Any, mask_pii: bool = True) -> list[str]:
+    """Normalize + mask PII the way the tagging pipeline does."""
+    from cx_text.normalize import normalize_frame
+
+    frame = pd.DataFrame({schema.TEXT: texts})
+    return normalize_frame(frame, mask_pii=mask_pii, resources=nlp)[schema.TEXT_CLEAN].tolist()
+
+
+def run_training(settings: Settings, data_paths: list[Path] | None, out: Path | None,
+                 shared_dir: Path | None) -> TrainingReport:
+    """Train every head and write it to ``out`` (default: ``<models_dir>/heads``)."""
+    from cx_text.models.encoder import Encoder
+    from cx_text.nlp import NlpResources
+
+    out_dir = out or settings.models_dir / HEADS_SUBDIR
+    data = training_frame(data_paths, shared_dir, settings.seed)
+    data["text"] = clean_texts(data["text"].tolist(), NlpResources.load(), settings.mask_pii)
+    encoder = Encoder.load(settings)
+    taxonomy = load_taxonomy(settings.taxonomy_path)
+    meta = {"encoder": encoder.info.as_dict(), "taxonomy_version": taxonomy.version}
+    result = train_heads(data, encoder.encode, out_dir, taxonomy.topic_ids, seed=settings.seed,
+                         extra_meta=meta)
+    return TrainingReport(result.out_dir, result.metrics)
+
+
+def read_labeled(path: Path, split: str | None = None) -> pd.DataFrame:
+    """A labeled file as a gold frame in the tagging-contract layout."""
+    if not path.is_file():
+        raise IngestError(f"labeled file {path} does not exist.", "Pass --data with a CSV/XLSX/JSONL file.")
+    if path.suffix.lower() == ".jsonl":
+        data = load_corpus([path])
+    else:
+        from cx_text.corpus import _read_contract_csv
+        from cx_text.output import read_frame
+
+        if path.suffix.lower() != ".csv":
+            tmp = read_frame(path)
+            data = pd.DataFrame(tmp)
+            data["aspects"] = data.get("aspect_sentiments", "").map(
+                lambda x: {a["topic"]: a["polarity"] for a in schema.split_aspects(x)})
+            data["topics"] = data.get("topics", "").map(schema.split_list)
+        else:
+            data = pd.DataFrame(_read_contract_csv(path))
+        data["split"] = ""
+    if split:
+        data = data[data["split"] == split]
+    gold = pd.DataFrame({
+        schema.ID: data["id"].astype(str).to_numpy() if "id" in data else range(len(data)),
+        schema.TEXT: data["text"].to_numpy(),
+        schema.LANG: data.get("lang", pd.Series([""] * len(data))).to_numpy(),
+        schema.SENTIMENT: data["sentiment"].to_numpy() if "sentiment" in data else "",
+        schema.TOPICS: [list(t) for t in data["topics"]],
+        schema.ASPECT_SENTIMENTS: [[{"topic": k, "polarity": v} for k, v in a.items()] for a in data["aspects"]],
+    })
+    return gold.reset_index(drop=True)
+
+
+def evaluate_file(settings: Settings, path: Path, split: str | None = None) -> tuple[dict[str, Any], str]:
+    """Tag the texts of a labeled file with the full pipeline and score against its labels."""
+    from cx_text.pipeline import Resources, tag_frame
+
+    gold = read_labeled(path, split)
+    res = Resources.load(settings)
+    frame = pd.DataFrame({schema.ID: gold[schema.ID], schema.TEXT: gold[schema.TEXT],
+                          schema.ROW_STATUS: schema.STATUS_OK, schema.ROW_ISSUES: [[] for _ in range(len(gold))]})
+    tagged = tag_frame(frame, res)
+    if (gold[schema.LANG] == "").all():
+        gold[schema.LANG] = tagged[schema.LANG].to_numpy()
+    report = evaluate_frames(gold, tagged, res.taxonomy.topic_ids)
+    report["data"] = {"path": str(path), "split": split}
+    return report, render_report(report)
