@@ -30,7 +30,8 @@ from cx_text.classify.heads import Head, best_thresholds, fit_temperature, save_
 from cx_text.evaluate import aspect_scores, multilabel_scores, per_label_scores
 
 Embedder = Callable[[Sequence[str]], np.ndarray]
-C_GRID = (0.5, 2.0, 8.0)
+C_GRID = (0.25, 1.0)
+ASPECT_C = 0.5
 MIN_ASPECT_ROWS = 40
 
 
@@ -140,9 +141,8 @@ def _train_aspect(
     if tr.sum() < MIN_ASPECT_ROWS or len(set(y[tr])) < 2:
         return None
     present = sorted(set(y[tr]))
-    best = _select_softmax(
-        x[tr], y[tr], x[dev], y[dev], seed, n_classes=3, linear_only=True, classes=present
-    )
+    best = _fit_logreg(x[tr], y[tr], ASPECT_C, seed, n_classes=3, classes=present)
+    best["dev"] = _dev_macro_f1(best["layers"], x[dev], y[dev], 3)
     head = Head(
         f"aspect_{topic}",
         "softmax",
@@ -188,6 +188,14 @@ def _select_softmax(
     return max(candidates, key=lambda c: c["dev"]["macro_f1"])
 
 
+def _dev_macro_f1(layers: tuple, x_dev: np.ndarray, y_dev: np.ndarray, n_classes: int) -> dict[str, float]:
+    head = Head("tmp", "softmax", tuple(map(str, range(n_classes))), layers)
+    pred = head.predict_proba(x_dev).argmax(axis=1) if len(x_dev) else np.array([], int)
+    labs = [str(i) for i in range(n_classes)]
+    gold = [str(v) for v in y_dev]
+    return {"macro_f1": per_label_scores(gold, [str(v) for v in pred], labs)["macro_f1"]}
+
+
 def _fit_logreg(
     x: np.ndarray,
     y: np.ndarray,
@@ -199,7 +207,7 @@ def _fit_logreg(
     from sklearn.linear_model import LogisticRegression
 
     mu, sigma = x.mean(axis=0), x.std(axis=0) + 1e-6
-    clf = LogisticRegression(C=c, max_iter=2000, class_weight="balanced", random_state=seed)
+    clf = LogisticRegression(C=c, max_iter=500, tol=1e-4, class_weight="balanced", random_state=seed)
     clf.fit((x - mu) / sigma, y)
     coef, intercept = _full_classes(clf, n_classes)
     w = coef / sigma[None, :]

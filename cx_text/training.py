@@ -6,10 +6,12 @@ heads see at training time exactly what they will see in production.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from cx_text import schema
@@ -82,9 +84,28 @@ def run_training(settings: Settings, data_paths: list[Path] | None, out: Path | 
     encoder = Encoder.load(settings)
     taxonomy = load_taxonomy(settings.taxonomy_path)
     meta = {"encoder": encoder.info.as_dict(), "taxonomy_version": taxonomy.version}
-    result = train_heads(data, encoder.encode, out_dir, taxonomy.topic_ids, seed=settings.seed,
+    embed = cached_embedder(encoder, settings.cache_dir / "embeddings")
+    result = train_heads(data, embed, out_dir, taxonomy.topic_ids, seed=settings.seed,
                          extra_meta=meta)
     return TrainingReport(result.out_dir, result.metrics)
+
+
+def cached_embedder(encoder: Any, directory: Path) -> Any:
+    """``encoder.encode`` remembered on disk (.npy) by encoder checksum + texts: re-training is fast."""
+
+    def embed(texts: list[str]) -> np.ndarray:
+        h = hashlib.sha256(str(encoder.info.checksum).encode())
+        for t in texts:
+            h.update(t.encode("utf-8") + b"\x1e")
+        path = directory / f"{h.hexdigest()[:24]}.npy"
+        if path.is_file():
+            return np.load(path, allow_pickle=False)
+        vectors = encoder.encode(texts)
+        directory.mkdir(parents=True, exist_ok=True)
+        np.save(path, vectors, allow_pickle=False)
+        return vectors
+
+    return embed
 
 
 def read_labeled(path: Path, split: str | None = None) -> pd.DataFrame:
