@@ -1,0 +1,135 @@
+"""The lemma-level rule engine: spaCy's ``Matcher`` over natasha / spaCy lemmas, RU and EN.
+
+Cue phrases are written naturally (``"опоздать"``, ``"не приехать"``, ``"late delivery"``) and
+lemmatized with the same analyzers as the messages, so inflected forms match. Each cue word
+matches any lemma pymorphy3 allows for it (context-free lemmas can differ from in-context ones);
+between the words of a multi-word cue one extra non-punctuation, non-negation word may stand
+("не смог дозвониться" matches "не дозвониться"). A match never crosses a clause. ``negated``
+says a negation cue outside the match governs it ("курьер *не* опоздал" for "опоздать"); a cue
+that itself contains a negation ("не приехать") is never reported as negated.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from itertools import pairwise
+from typing import Any
+
+from cx_text.lang import fold
+from cx_text.nlp.clauses import BACKWARD_WINDOW, FORWARD_WINDOW
+from cx_text.nlp.model import Analysis, Token
+from cx_text.nlp.pipeline import analyze_one
+from cx_text.nlp.resources import NlpResources
+
+_CYRILLIC = re.compile(r"[а-яё]", re.IGNORECASE)
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    """One cue hit: label, clause index, char offsets into ``text_clean``, matched words."""
+
+    label: str
+    clause_index: int
+    start: int
+    end: int
+    terms: tuple[str, ...]
+    negated: bool
+    cue: str = ""
+
+
+class CueMatcher:
+    """Match labelled cue phrases against analyses (batch: :meth:`match`)."""
+
+    def __init__(self, patterns: Mapping[str, Sequence[str]], resources: NlpResources) -> None:
+        from spacy.matcher import Matcher
+        from spacy.vocab import Vocab
+
+        self.resources = resources
+        self.vocab = Vocab()
+        self.matcher = Matcher(self.vocab)
+        self.cue_of: dict[str, tuple[str, str, bool]] = {}
+        negations = sorted(resources.cues.negation_forward)
+        for label, phrases in patterns.items():
+            for phrase in phrases:
+                self._add(label, phrase, negations)
+
+    def _add(self, label: str, phrase: str, negations: list[str]) -> None:
+        words = [t for t in analyze_one(phrase, self.resources).tokens if not t.is_punct]
+        if not words:
+            return
+        key = f"{label}\x1f{phrase}"
+        has_negation = any(self.resources.cues.is_negation(t) for t in words)
+        self.cue_of[key] = (label, phrase, has_negation)
+        pattern: list[dict[str, Any]] = []
+        for i, token in enumerate(words):
+            if i:
+                gap = {"LEMMA": {"NOT_IN": negations}, "IS_PUNCT": False, "OP": "?"}
+                pattern.append(gap)
+            pattern.append({"LEMMA": {"IN": self._lemma_variants(token)}})
+        self.matcher.add(key, [pattern])
+
+    def _lemma_variants(self, token: Token) -> list[str]:
+        variants = {token.lemma, fold(token.text)}
+        if _CYRILLIC.search(token.text):
+            variants |= {fold(p.normal_form) for p in self.resources.morph.parse(token.text)}
+        return sorted(variants)
+
+    def match(self, analyses: Sequence[Analysis]) -> list[list[Match]]:
+        """For each analysis, its matches sorted by position (longest per label and place)."""
+        return [self.match_one(a) for a in analyses]
+
+    def match_one(self, analysis: Analysis) -> list[Match]:
+        """Matches in one analysis."""
+        tokens = analysis.tokens
+        if not tokens:
+            return []
+        doc = self._doc(tokens)
+        clause_of = [c.index for c in analysis.clauses for _ in c.tokens]
+        found = []
+        for match_id, start, end in self.matcher(doc):
+            if clause_of[start] != clause_of[end - 1]:
+                continue
+            label, phrase, has_neg = self.cue_of[self.vocab.strings[match_id]]
+            negated = not has_neg and _negated(tokens, clause_of, start, end, self.resources)
+            span = tokens[start:end]
+            found.append(Match(label, clause_of[start], span[0].start, span[-1].end,
+                               tuple(t.text for t in span), negated, phrase))
+        return _longest(found)
+
+    def _doc(self, tokens: Sequence[Token]) -> Any:
+        from spacy.tokens import Doc
+
+        spaces = [a.end < b.start for a, b in pairwise(tokens)] + [False]
+        return Doc(self.vocab, words=[t.text for t in tokens], spaces=spaces,
+                   lemmas=[t.lemma for t in tokens])
+
+
+def _negated(tokens: Sequence[Token], clause_of: list[int], start: int, end: int,
+             res: NlpResources) -> bool:
+    """A negation cue before the match (forward scope) or ``нет`` after it, same clause."""
+    cues = res.cues
+    clause = clause_of[start]
+    for j in range(start - 1, max(-1, start - 1 - FORWARD_WINDOW), -1):
+        if clause_of[j] != clause or tokens[j].is_punct:
+            break
+        if cues.is_negation(tokens[j]):
+            return True
+    for j in range(end, min(len(tokens), end + BACKWARD_WINDOW)):
+        if clause_of[j] != clause or tokens[j].is_punct:
+            break
+        if tokens[j].text.lower() in cues.negation_backward:
+            return True
+    return False
+
+
+def _longest(matches: list[Match]) -> list[Match]:
+    """Drop a match contained in another match of the same label; sort by position."""
+    keep = [
+        m for m in matches
+        if not any(o is not m and o.label == m.label and o.start <= m.start and m.end <= o.end
+                   and (o.end - o.start) > (m.end - m.start) for o in matches)
+    ]
+    unique = {(m.label, m.start, m.end): m for m in keep}
+    return sorted(unique.values(), key=lambda m: (m.start, m.end, m.label))
