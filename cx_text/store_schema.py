@@ -122,6 +122,108 @@ MIGRATIONS: tuple[tuple[int, str, str], ...] = (
             SELECT e.* FROM evidence e JOIN latest_run_per_id l USING (id, run_id);
         """,
     ),
+    (
+        3,
+        "recurring complaint themes",
+        """
+        CREATE TABLE IF NOT EXISTS themes (
+            theme_id VARCHAR PRIMARY KEY,       -- '<topic>:t007', never reused
+            topic VARCHAR NOT NULL,
+            label VARCHAR NOT NULL,             -- what users see (an analyst's name wins)
+            auto_label VARCHAR,                 -- c-TF-IDF label of the latest discovery
+            label_pinned BOOLEAN NOT NULL DEFAULT FALSE,
+            top_terms JSON,                     -- [{"term", "lang", "score"}], best first
+            centroid FLOAT[],                   -- unit vector in the topic's centred space
+            threshold DOUBLE,                   -- min cosine to centroid to join the theme
+            cohesion DOUBLE,                    -- mean member cosine when the theme was made
+            status VARCHAR NOT NULL,            -- proposed | active | merged | split | retired
+            merged_into VARCHAR,
+            parent_id VARCHAR,
+            created_run VARCHAR,
+            updated_run VARCHAR,
+            created_at TIMESTAMP,
+            updated_at TIMESTAMP
+        );
+        CREATE TABLE IF NOT EXISTS theme_spaces (
+            topic VARCHAR NOT NULL,
+            lang VARCHAR NOT NULL,              -- ru | en | '*' (all clauses of the topic)
+            mean FLOAT[] NOT NULL,              -- subtracted before cosine (per-language centring)
+            n BIGINT,
+            created_run VARCHAR,
+            PRIMARY KEY (topic, lang)
+        );
+        CREATE TABLE IF NOT EXISTS theme_runs (
+            theme_run_id VARCHAR PRIMARY KEY,
+            started_at TIMESTAMP NOT NULL,
+            finished_at TIMESTAMP,
+            topic VARCHAR,                      -- NULL = every topic
+            params JSON,
+            stats JSON
+        );
+        CREATE TABLE IF NOT EXISTS theme_memberships (
+            theme_run_id VARCHAR NOT NULL,
+            run_id VARCHAR NOT NULL,            -- the tagging run the clause came from
+            id VARCHAR NOT NULL,
+            topic VARCHAR NOT NULL,
+            clause VARCHAR,
+            clause_start INTEGER,
+            clause_end INTEGER,
+            lang VARCHAR,
+            theme_id VARCHAR,                   -- NULL = unassigned
+            similarity DOUBLE
+        );
+        CREATE TABLE IF NOT EXISTS theme_edits (
+            edit_id BIGINT PRIMARY KEY,
+            edited_at TIMESTAMP NOT NULL,
+            action VARCHAR NOT NULL,            -- rename | merge | split | accept | retire
+            theme_id VARCHAR NOT NULL,
+            args JSON,
+            result JSON
+        );
+        CREATE OR REPLACE VIEW theme_members AS
+            SELECT DISTINCT m.id, m.theme_id, th.topic, th.label, th.status
+            FROM theme_memberships m JOIN themes th USING (theme_id)
+            WHERE th.status IN ('active', 'proposed');
+        """,
+    ),
+    (
+        4,
+        "closing-the-loop register",
+        """
+        CREATE TABLE IF NOT EXISTS loop_items (
+            item_id INTEGER PRIMARY KEY,
+            title VARCHAR NOT NULL,
+            theme_id VARCHAR,                   -- a theme id ('delivery:t003') or NULL
+            topic VARCHAR NOT NULL,             -- the theme's topic, or the topic ('delivery', 'delivery/late')
+            team VARCHAR NOT NULL,              -- owning team id (cx_text/lang/teams.yaml)
+            owner VARCHAR,                      -- the person who owns the fix
+            status VARCHAR NOT NULL,            -- new | acknowledged | in_progress | fixed | customers_notified | verified
+            due_date DATE,
+            fixed_at DATE,                      -- when the fix reached customers (re-measurement pivot)
+            notes VARCHAR,
+            created_at TIMESTAMP NOT NULL,
+            updated_at TIMESTAMP NOT NULL
+        );
+        CREATE TABLE IF NOT EXISTS loop_history (
+            item_id INTEGER NOT NULL,
+            changed_at TIMESTAMP NOT NULL,
+            actor VARCHAR,
+            field VARCHAR NOT NULL,             -- status | owner | due_date | fixed_at | notes | team | title | opened
+            old_value VARCHAR,
+            new_value VARCHAR,
+            note VARCHAR
+        );
+        CREATE TABLE IF NOT EXISTS loop_measurements (
+            item_id INTEGER NOT NULL,
+            measured_at TIMESTAMP NOT NULL,
+            fixed_at DATE NOT NULL,
+            window_days INTEGER NOT NULL,
+            gap_days INTEGER NOT NULL,
+            verdict VARCHAR NOT NULL,           -- improved | no change | worse | too little data
+            result JSON NOT NULL                -- windows, counts, tests, CIs (loop_measure.Measurement)
+        );
+        """,
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1][0]

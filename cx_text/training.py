@@ -110,9 +110,11 @@ def cached_embedder(encoder: Any, directory: Path) -> Any:
 
 def read_labeled(path: Path, split: str | None = None) -> pd.DataFrame:
     """A labeled file as a gold frame in the tagging-contract layout."""
-    if not path.is_file():
+    if path.is_dir():
+        data = load_corpus(sorted(path.glob("*.jsonl")) or None)
+    elif not path.is_file():
         raise IngestError(f"labeled file {path} does not exist.", "Pass --data with a CSV/XLSX/JSONL file.")
-    if path.suffix.lower() == ".jsonl":
+    elif path.suffix.lower() == ".jsonl":
         data = load_corpus([path])
     else:
         from cx_text.corpus import _read_contract_csv

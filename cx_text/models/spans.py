@@ -1,0 +1,70 @@
+"""Message and clause embeddings from one forward pass.
+
+Per-topic sentiment is judged on clauses. Encoding every clause as a separate text would cost a
+second encoder pass; instead the token states of the message are mean-pooled over each clause's
+tokens (found through the tokenizer's character offsets). The message embedding is pooled exactly
+as :meth:`Encoder.encode` pools it, so the heads see the same vectors they were trained on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from cx_text.models.inference import mean_pool, pad_batch, precision_context, sorted_batches
+
+Span = tuple[int, int]
+
+
+def encode_with_spans(encoder: Any, texts: Sequence[str], spans: Sequence[Sequence[Span]]
+                      ) -> tuple[np.ndarray, list[np.ndarray]]:
+    """``(messages (n, dim), [clauses (len(spans[i]), dim) for each i])``, all L2-normalised.
+
+    ``spans[i]`` are character offsets into ``texts[i]``; a span with no tokens (empty or cut by
+    truncation) gets the message embedding.
+    """
+    import torch
+
+    prefix = encoder.default_prefix
+    full = [prefix + str(t) for t in texts]
+    enc = encoder.tokenizer(full, truncation=True, max_length=encoder.max_length,
+                            return_offsets_mapping=True)
+    ids, offsets = enc["input_ids"], enc["offset_mapping"]
+    dim = encoder.dim
+    messages = np.zeros((len(full), dim), dtype=np.float32)
+    clauses = [np.zeros((len(s), dim), dtype=np.float32) for s in spans]
+    if not full:
+        return messages, clauses
+    pad_id = encoder.tokenizer.pad_token_id or 0
+    with torch.inference_mode(), precision_context(encoder.precision):
+        for batch in sorted_batches([len(x) for x in ids], encoder.batch_size):
+            input_ids, mask = pad_batch([ids[i] for i in batch], pad_id)
+            hidden = encoder.inference_model(input_ids=input_ids, attention_mask=mask).last_hidden_state
+            messages[batch] = mean_pool(hidden, mask).float().numpy()
+            states = hidden.float().numpy()
+            for row, i in enumerate(batch):
+                clauses[i] = _pool_spans(states[row], offsets[i], spans[i], len(prefix), messages[i])
+    return messages, clauses
+
+
+def token_ranges(offsets: Sequence[tuple[int, int]], spans: Sequence[Span], shift: int) -> list[list[int]]:
+    """Indices of the (non-special) tokens overlapping each character span."""
+    out = []
+    for start, end in spans:
+        s, e = start + shift, end + shift
+        out.append([j for j, (a, b) in enumerate(offsets) if b > a and b > s and a < e])
+    return out
+
+
+def _pool_spans(states: np.ndarray, offsets: Sequence[tuple[int, int]], spans: Sequence[Span],
+                shift: int, fallback: np.ndarray) -> np.ndarray:
+    out = np.empty((len(spans), states.shape[1]), dtype=np.float32)
+    for k, tokens in enumerate(token_ranges(offsets, spans, shift)):
+        if not tokens:
+            out[k] = fallback
+            continue
+        vec = states[tokens].mean(axis=0)
+        out[k] = vec / (np.linalg.norm(vec) + 1e-9)
+    return out
