@@ -8,7 +8,8 @@ Decision for a topic ``t`` (``p_t`` = calibrated head probability, ``thr_t`` its
 * a topic the head does not know (a user-added one with cue words only) is assigned on a cue match.
 
 ``other`` is given only when no other topic is assigned *and* the message expresses an opinion
-(non-neutral sentiment or ``p_other >= thr_other``); otherwise the topic list stays empty.
+(the ``other`` head, trained on opinions about none of the topics, clears its threshold and the
+message is not confidently neutral); otherwise the topic list stays empty.
 Every assigned topic carries evidence: the clause(s) whose cues fired (``source="rule"``) or the
 clause the head scores highest (``source="model"``).
 """
@@ -94,10 +95,14 @@ class TopicClassifier:
         return p >= thr or (topic in rule_clauses and p >= RULE_FLOOR * thr)
 
     def _is_opinion(self, scores: dict[str, float], sentiment: SentimentResult) -> bool:
+        """An opinion on none of the topics: the ``other`` head says so and the message is not
+        confidently neutral. (Tuned on dev: trusting non-neutral sentiment alone over-assigns.)"""
+        if sentiment.label == "neutral" and sentiment.probs.get("neutral", 0.0) >= 0.8:
+            return False
         p_other = scores.get(schema.OTHER_TOPIC)
-        if p_other is not None and p_other >= self._thr.get(schema.OTHER_TOPIC, 0.5):
-            return True
-        return sentiment.label != "neutral" and sentiment.probs.get(sentiment.label, 0.0) >= 0.6
+        if p_other is None:  # no head knows `other`: fall back to a clear sentiment
+            return sentiment.label != "neutral" and sentiment.probs.get(sentiment.label, 0.0) >= 0.6
+        return p_other >= self._thr.get(schema.OTHER_TOPIC, 0.5)
 
     def _clause_proba(self, feat: MessageFeatures) -> np.ndarray | None:
         if len(feat.clauses) < 2 or self.head is None:
