@@ -114,7 +114,7 @@ class Store:
         frame = pd.DataFrame({
             "customer_id": customers["customer_id"].astype(str),
             "signup": _dates(customers.get("signup")), "churned_at": _dates(customers.get("churned_at")),
-            "ltv": pd.to_numeric(customers.get("ltv"), errors="coerce") if "ltv" in customers else None,
+            "ltv": pd.to_numeric(customers["ltv"], errors="coerce") if "ltv" in customers else None,
             "extra": _extra_json(customers, {"customer_id", "signup", "churned_at", "ltv"}),
         }).drop_duplicates("customer_id", keep="last")
         with self.transaction():

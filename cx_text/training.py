@@ -121,11 +121,13 @@ def read_labeled(path: Path, split: str | None = None) -> pd.DataFrame:
         from cx_text.output import read_frame
 
         if path.suffix.lower() != ".csv":
-            tmp = read_frame(path)
-            data = pd.DataFrame(tmp)
-            data["aspects"] = data.get("aspect_sentiments", "").map(
+            data = pd.DataFrame(read_frame(path))
+            for col in ("aspect_sentiments", "topics"):
+                if col not in data.columns:
+                    data[col] = ""
+            data["aspects"] = data["aspect_sentiments"].map(
                 lambda x: {a["topic"]: a["polarity"] for a in schema.split_aspects(x)})
-            data["topics"] = data.get("topics", "").map(schema.split_list)
+            data["topics"] = data["topics"].map(schema.split_list)
         else:
             data = pd.DataFrame(_read_contract_csv(path))
         data["split"] = ""

@@ -49,7 +49,7 @@ def test_heads_wrong_width_says_retrain() -> None:
 
 
 def test_heads_missing_head_names_files(tmp_path: Path) -> None:
-    with pytest.raises(ModelError, match="sentiment.json"):
+    with pytest.raises(ModelError, match=r"sentiment\.json"):
         load_head(tmp_path, "sentiment")
 
 

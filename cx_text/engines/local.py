@@ -188,7 +188,7 @@ def tag_safely(tagger: Tagger, chunk: pd.DataFrame) -> pd.DataFrame:
         tagged = tagger(chunk)
     except CxTextError:
         raise
-    except Exception as exc:  # noqa: BLE001 — isolate the bad rows, never lose them
+    except Exception as exc:
         if len(chunk) <= 1:
             return _error_rows(chunk, exc)
         mid = len(chunk) // 2
@@ -205,7 +205,7 @@ def _error_rows(chunk: pd.DataFrame, exc: Exception) -> pd.DataFrame:
         out[col] = [value.copy() if isinstance(value, list) else value for _ in range(len(out))]
     reason = f"{type(exc).__name__}: {exc}"[:300]
     out[schema.ROW_STATUS] = schema.STATUS_ERROR_PREFIX + reason
-    issues = out[schema.ROW_ISSUES] if schema.ROW_ISSUES in out.columns else [[] for _ in range(len(out))]
+    issues: Any = out[schema.ROW_ISSUES] if schema.ROW_ISSUES in out.columns else [[] for _ in range(len(out))]
     out[schema.ROW_ISSUES] = [[*list(v), f"tagging failed: {reason}"] if isinstance(v, list) else [reason] for v in issues]
     return out
 
@@ -244,7 +244,7 @@ def _run_known(store: Any, run_id: str) -> bool:
 def _total(path: Path, sheet: str | None) -> int | None:
     try:
         return count_rows(path, sheet=sheet)
-    except Exception:  # noqa: BLE001 — a progress estimate must never stop a run
+    except Exception:
         return None
 
 
