@@ -155,9 +155,21 @@ def _separate_clause_vectors(encoder: Any, clauses: list[list[Clause]], dim: int
 
 
 def _clauses(analysis: Any, text: str) -> list[Clause]:
-    out = [Clause(text[c.start:c.end], c.start, c.end) for c in getattr(analysis, "clauses", ())]
+    """Clauses with the opening contrast marker ("но", "but" …) cut off: it is glue, not content."""
+    out = [_without_marker(text, c.start, c.end, getattr(c, "marker", "")) for c in getattr(analysis, "clauses", ())]
     out = [c for c in out if c.text.strip()]
     return out or [Clause(text, 0, len(text))]
+
+
+def _without_marker(text: str, start: int, end: int, marker: str) -> Clause:
+    piece = text[start:end]
+    if marker and piece.lower().startswith(marker.lower()):
+        cut = len(marker)
+        while cut < len(piece) and not piece[cut].isalnum():
+            cut += 1
+        if cut < len(piece):
+            start += cut
+    return Clause(text[start:end], start, end)
 
 
 def _assign(frame: pd.DataFrame, taggable: np.ndarray, columns: dict[str, list[Any]]) -> pd.DataFrame:

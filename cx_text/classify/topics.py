@@ -78,13 +78,28 @@ class TopicClassifier:
         clause_proba = self._clause_proba(feat) if chosen else None
         evidence, clause_topics = [], {}
         for topic in chosen:
-            ev, idx = self._evidence(topic, feat, rule_clauses, clause_proba)
+            ev, _ = self._evidence(topic, feat, rule_clauses, clause_proba)
             evidence += ev
-            clause_topics[topic] = idx
-        subs = tuple(
-            sorted(lab for lab in rule_clauses if "/" in lab and lab.split("/")[0] in chosen)
-        )
+        owners = self._clause_owners(chosen, clause_proba)
+        for topic in chosen:
+            clause_topics[topic] = owners.get(topic) or tuple(
+                sorted({m.clause_index for lab, ms in rule_clauses.items()
+                        if lab.split("/")[0] == topic for m in ms}))
+        subs = tuple(sorted(lab for lab in rule_clauses if "/" in lab and lab.split("/")[0] in chosen))
         return TopicResult(tuple(chosen), scores, subs, tuple(evidence), clause_topics)
+
+    def _clause_owners(self, chosen: list[str], clause_proba: np.ndarray | None) -> dict[str, tuple[int, ...]]:
+        """Each clause goes to the assigned topic it scores highest on (relative to the topic's
+        threshold): "курьер вежливый, | но опоздал" -> staff gets the first, delivery the second."""
+        known = [t for t in chosen if t in self._col]
+        if clause_proba is None or len(known) < 2:
+            return {}
+        rel = np.stack([clause_proba[:, self._col[t]] / max(self._thr.get(t, 0.5), 1e-6) for t in known], axis=1)
+        owners: dict[str, list[int]] = {}
+        for i, row in enumerate(rel):
+            if row.max() >= RULE_FLOOR:
+                owners.setdefault(known[int(np.argmax(row))], []).append(i)
+        return {t: tuple(v) for t, v in owners.items()}
 
     def _assigned(
         self, topic: str, scores: dict[str, float], rule_clauses: dict[str, list]

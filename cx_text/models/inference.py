@@ -1,0 +1,137 @@
+"""Fast CPU inference helpers shared by the encoder and HF classifiers.
+
+Length-sorted batches with dynamic padding (each batch padded only to its own longest text),
+``torch.inference_mode``, thread count from Settings, and a precision choice:
+
+* ``bf16`` — bfloat16 autocast; weights stay fp32. On CPUs with native bf16 (AVX512-BF16/AMX)
+  about 4x faster than fp32 for e5-small at cosine >= 0.9999 to fp32. ``auto`` picks it there.
+* ``fp32`` — exact; ``auto`` picks it on other CPUs.
+* ``int8`` — dynamic int8 quantisation of Linear layers; ~2.5x faster than fp32 anywhere but
+  costs accuracy on e5-small (cosine to fp32 ~0.97-0.98), so it is opt-in.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import warnings
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import numpy as np
+
+PRECISIONS = ("auto", "bf16", "fp32", "int8")
+DEFAULT_MAX_LENGTH = 256
+#: a batch holds at most this many (padded) tokens, so long texts make smaller batches
+TOKEN_BUDGET = 4096
+
+
+def as_text(value: Any) -> str:
+    """A text cell as a string; None/NaN/NA become empty."""
+    if isinstance(value, str):
+        return value
+    if value is None or type(value).__name__ == "NAType":
+        return ""
+    if isinstance(value, float) and value != value:  # NaN
+        return ""
+    return str(value)
+
+
+def set_threads(num_threads: int) -> None:
+    """Use ``num_threads`` intra-op threads for torch (the machine's cores by default)."""
+    import torch
+
+    if torch.get_num_threads() != num_threads:
+        torch.set_num_threads(num_threads)
+
+
+def sorted_batches(lengths: Sequence[int], batch_size: int,
+                   token_budget: int = TOKEN_BUDGET) -> Iterator[np.ndarray]:
+    """Indices grouped into batches of similar length, longest first.
+
+    A batch stops at ``batch_size`` texts or when padding to its longest text would exceed
+    ``token_budget`` tokens.
+    """
+    order = np.argsort(-np.asarray(lengths, dtype=np.int64), kind="stable")
+    start = 0
+    while start < len(order):
+        longest = max(int(lengths[order[start]]), 1)
+        size = max(1, min(batch_size, token_budget // longest))
+        yield order[start:start + size]
+        start += size
+
+
+def pad_batch(ids: Sequence[Sequence[int]], pad_id: int) -> tuple[Any, Any]:
+    """``(input_ids, attention_mask)`` int64 tensors padded to the batch's longest sequence."""
+    import torch
+
+    width = max(len(seq) for seq in ids)
+    input_ids = np.full((len(ids), width), pad_id, dtype=np.int64)
+    mask = np.zeros((len(ids), width), dtype=np.int64)
+    for row, seq in enumerate(ids):
+        input_ids[row, :len(seq)] = seq
+        mask[row, :len(seq)] = 1
+    return torch.from_numpy(input_ids), torch.from_numpy(mask)
+
+
+def mean_pool(hidden: Any, mask: Any) -> Any:
+    """Mean of token vectors where ``mask`` is 1, then L2-normalised (the e5 recipe)."""
+    import torch
+
+    weights = mask.unsqueeze(-1).to(hidden.dtype)
+    summed = (hidden * weights).sum(dim=1)
+    pooled = summed / weights.sum(dim=1).clamp(min=1.0)
+    return torch.nn.functional.normalize(pooled, p=2, dim=-1)
+
+
+def quantize_int8(model: Any, skip: Sequence[str] = ()) -> Any:
+    """Dynamic int8 quantisation of the model's Linear layers, in place (names in ``skip`` kept)."""
+    import torch
+
+    names = {name for name, mod in model.named_modules()
+             if isinstance(mod, torch.nn.Linear) and not any(name.startswith(s) for s in skip)}
+    if not names:
+        return model
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from torch.ao.quantization import quantize_dynamic
+
+        return quantize_dynamic(model, names, dtype=torch.qint8, inplace=True)
+
+
+def check_precision(precision: str) -> str:
+    """Validate a precision name and resolve ``auto`` for this machine."""
+    from cx_text.errors import ConfigError
+
+    if precision not in PRECISIONS:
+        raise ConfigError(f"precision {precision!r} is not one of {', '.join(PRECISIONS)}.",
+                          "Use 'auto' (default), 'bf16', 'fp32' (exact) or 'int8'.")
+    if precision == "auto":
+        return "bf16" if cpu_has_fast_bf16() else "fp32"
+    return precision
+
+
+def cpu_has_fast_bf16() -> bool:
+    """True when the CPU computes bfloat16 natively (AVX512-BF16 or AMX-BF16)."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as handle:
+            for line in handle:
+                if line.startswith("flags"):
+                    flags = set(line.split(":", 1)[1].split())
+                    return bool(flags & {"avx512_bf16", "amx_bf16"})
+    except OSError:
+        return False
+    return False
+
+
+def precision_context(precision: str) -> contextlib.AbstractContextManager[Any]:
+    """bfloat16 autocast for ``bf16``; a no-op otherwise."""
+    import torch
+
+    if precision == "bf16":
+        return torch.autocast("cpu", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def prepare_for_precision(model: Any, precision: str, skip: Sequence[str] = ()) -> Any:
+    """Quantise for ``int8``; other precisions keep the fp32 model as is."""
+    return quantize_int8(model, skip) if precision == "int8" else model

@@ -1,0 +1,301 @@
+"""Models: local-dir encoders and sentiment classifiers built tiny here, errors, offline refusal."""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cx_text.config import Settings
+from cx_text.errors import ConfigError, ModelError
+from cx_text.models.inference import check_precision, sorted_batches
+from cx_text.schema import SENTIMENTS
+
+torch = pytest.importorskip("torch")
+transformers = pytest.importorskip("transformers")
+
+CORPUS = [
+    "Доставка опоздала на три дня, курьер был груб.",
+    "Оператор быстро решил мою проблему, спасибо!",
+    "Приложение вылетает при оплате картой.",
+    "Цены выросли, а качество упало.",
+    "The courier was late again and the box was damaged.",
+    "Great support, they refunded me within an hour.",
+    "The app crashes every time I open my cart.",
+    "Prices went up but the quality went down.",
+]
+TEXTS = [
+    "Курьер опоздал на два часа",
+    "Спасибо за быстрый возврат денег!",
+    "The app is slow and keeps logging me out",
+    "Friendly staff, great experience",
+    "ok",
+    "",
+]
+
+
+def _tokenizer() -> transformers.PreTrainedTokenizerFast:
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors, trainers
+
+    tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    tok.normalizer = normalizers.BertNormalizer(lowercase=True)
+    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    tok.train_from_iterator(CORPUS * 3, trainers.WordPieceTrainer(vocab_size=300,
+                                                                  special_tokens=specials))
+    tok.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", special_tokens=[("[CLS]", 2), ("[SEP]", 3)])
+    return transformers.PreTrainedTokenizerFast(
+        tokenizer_object=tok, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]",
+        sep_token="[SEP]", mask_token="[MASK]", model_max_length=64)
+
+
+def _config(**kwargs: object) -> transformers.BertConfig:
+    return transformers.BertConfig(vocab_size=300, hidden_size=32, num_hidden_layers=2,
+                                   num_attention_heads=4, intermediate_size=64,
+                                   max_position_embeddings=64, pad_token_id=0, **kwargs)
+
+
+@pytest.fixture(scope="module")
+def tiny_encoder_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("tiny-encoder")
+    torch.manual_seed(0)
+    transformers.BertModel(_config(), add_pooling_layer=False).save_pretrained(out)
+    _tokenizer().save_pretrained(out)
+    return out
+
+
+@pytest.fixture(scope="module")
+def tiny_classifier_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("tiny-classifier")
+    torch.manual_seed(1)
+    config = _config(num_labels=3, id2label={0: "NEG", 1: "POS", 2: "NEU"},
+                     label2id={"NEG": 0, "POS": 1, "NEU": 2})
+    transformers.BertForSequenceClassification(config).save_pretrained(out)
+    _tokenizer().save_pretrained(out)
+    return out
+
+
+@pytest.fixture()
+def settings(tmp_path: Path) -> Settings:
+    return Settings(cache_dir=tmp_path / "cache", models_dir=tmp_path / "models", num_threads=1,
+                    batch_size=4)
+
+
+def _load_encoder(path: Path, settings: Settings, **kwargs: object):
+    from cx_text.models.encoder import Encoder
+
+    return Encoder.load(settings.with_(encoder=str(path)), **kwargs)
+
+
+# --------------------------------------------------------------------------- encoder
+def test_models_encoder_local_dir_shapes_and_norms(tiny_encoder_dir: Path, settings: Settings):
+    enc = _load_encoder(tiny_encoder_dir, settings, precision="fp32")
+    vectors = enc.encode(TEXTS)
+    assert vectors.shape == (len(TEXTS), 32) and vectors.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    assert enc.info.source == "local-dir" and enc.info.checksum.startswith("sha256:")
+    assert enc.info.dim == 32 and enc.default_prefix == ""  # not an e5 model: no prefix
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16", "int8"])
+def test_models_encoder_batches_match_one_by_one(tiny_encoder_dir: Path, settings: Settings,
+                                                 precision: str):
+    """Length-sorted dynamic padding must not change any vector."""
+    enc = _load_encoder(tiny_encoder_dir, settings, precision=precision, cache_size=0)
+    batched = enc.encode(TEXTS, batch_size=3)
+    single = np.vstack([enc.encode([t]) for t in TEXTS])
+    tol = 1e-5 if precision == "fp32" else 2e-2
+    np.testing.assert_allclose(batched, single, atol=tol)
+
+
+def test_models_encoder_precisions_close_to_fp32(tiny_encoder_dir: Path, settings: Settings):
+    exact = _load_encoder(tiny_encoder_dir, settings, precision="fp32").encode(TEXTS)
+    for precision in ("bf16", "int8"):
+        fast = _load_encoder(tiny_encoder_dir, settings, precision=precision).encode(TEXTS)
+        assert (fast * exact).sum(axis=1).min() > 0.98, precision
+
+
+def test_models_encoder_cache_and_duplicates(tiny_encoder_dir: Path, settings: Settings):
+    enc = _load_encoder(tiny_encoder_dir, settings, precision="fp32")
+    calls: list[int] = []
+    enc.inference_model.register_forward_hook(lambda m, i, o: calls.append(1))
+    texts = [TEXTS[0], TEXTS[2], TEXTS[0], TEXTS[0]]
+    first = enc.encode(texts)
+    np.testing.assert_array_equal(first[0], first[2])
+    n_calls = len(calls)
+    again = enc.encode(list(reversed(texts)))
+    assert len(calls) == n_calls  # served from the LRU cache
+    np.testing.assert_array_equal(again, first[::-1])
+    other = enc.encode([TEXTS[0]], prefix="passage: ")
+    assert len(calls) > n_calls and not np.allclose(other[0], first[0])
+
+
+def test_models_encoder_cache_is_bounded(tiny_encoder_dir: Path, settings: Settings):
+    enc = _load_encoder(tiny_encoder_dir, settings, precision="fp32", cache_size=3)
+    enc.encode(TEXTS)
+    assert len(enc._cache) == 3
+
+
+def test_models_encoder_truncates_long_text(tiny_encoder_dir: Path, settings: Settings):
+    enc = _load_encoder(tiny_encoder_dir, settings, precision="fp32", max_length=16)
+    long_ru = " ".join(CORPUS * 20)
+    vectors = enc.encode([long_ru, long_ru + " и ещё немного"])
+    np.testing.assert_allclose(vectors[0], vectors[1], atol=1e-6)  # both cut at 16 tokens
+
+
+def test_models_encoder_missing_values_are_empty_text(tiny_encoder_dir: Path,
+                                                      settings: Settings):
+    import pandas as pd
+
+    enc = _load_encoder(tiny_encoder_dir, settings, precision="fp32")
+    vectors = enc.encode(["", None, float("nan"), pd.NA])  # type: ignore[list-item]
+    np.testing.assert_allclose(vectors, np.repeat(vectors[:1], 4, axis=0), atol=1e-6)
+
+
+def test_models_encoder_empty_input(tiny_encoder_dir: Path, settings: Settings):
+    enc = _load_encoder(tiny_encoder_dir, settings, precision="fp32")
+    assert enc.encode([]).shape == (0, 32)
+
+
+def test_models_encoder_model_is_trainable_fp32(tiny_encoder_dir: Path, settings: Settings):
+    enc = _load_encoder(tiny_encoder_dir, settings, precision="int8")
+    model = enc.model
+    assert any(p.requires_grad and p.dtype == torch.float32 for p in model.parameters())
+    assert enc.tokenizer("Курьер опоздал")["input_ids"][0] == enc.tokenizer.cls_token_id
+
+
+# --------------------------------------------------------------------------- sentiment
+LABEL_MAP_YAML = "labels:\n  NEG: negative\n  NEU: neutral\n  POS: positive\n"
+
+
+def test_models_sentiment_local_dir_with_label_map(tiny_classifier_dir: Path,
+                                                   settings: Settings, tmp_path: Path):
+    from cx_text.models.hf import HFSentimentModel
+
+    label_map = tmp_path / "labels.yaml"
+    label_map.write_text(LABEL_MAP_YAML, encoding="utf-8")
+    model = HFSentimentModel.load(tiny_classifier_dir, label_map, settings, precision="fp32")
+    probs = model.predict_proba(TEXTS)
+    assert probs.shape == (len(TEXTS), 3) and model.labels == SENTIMENTS
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-5)
+    enc = model.tokenizer(TEXTS[:1], return_tensors="pt")
+    with torch.inference_mode():
+        raw = torch.softmax(model.model(**enc).logits, -1)[0].numpy()
+    np.testing.assert_allclose(probs[0], raw[[0, 2, 1]], atol=1e-5)  # NEG, NEU, POS
+    assert model.predict(TEXTS) == [SENTIMENTS[i] for i in probs.argmax(axis=1)]
+
+
+def test_models_sentiment_ignored_label_is_renormalised(tiny_classifier_dir: Path,
+                                                        settings: Settings):
+    from cx_text.models.hf import HFSentimentModel
+
+    mapping = {"NEG": "ignore", "NEU": "neutral", "POS": "positive"}
+    model = HFSentimentModel.load(tiny_classifier_dir, mapping, settings, precision="fp32")
+    probs = model.predict_proba(TEXTS)
+    assert np.all(probs[:, 0] == 0.0)
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-5)
+
+
+def test_models_sentiment_many_labels_sum_into_ours(tiny_classifier_dir: Path,
+                                                    settings: Settings, tmp_path: Path):
+    from cx_text.models.hf import HFSentimentModel
+
+    label_map = tmp_path / "labels.json"
+    label_map.write_text(json.dumps({"NEG": "negative", "NEU": "negative", "POS": "positive"}))
+    model = HFSentimentModel.load(tiny_classifier_dir, label_map, settings, precision="fp32")
+    probs = model.predict_proba(TEXTS)
+    assert np.all(probs[:, 1] == 0.0)
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-5)
+
+
+@pytest.mark.parametrize(("content", "message"), [
+    ("NEG: negative\n", "labels POS, NEU are not in the label map; add them to"),
+    ("NEG: negative\nNEU: meh\nPOS: positive\n", "unknown sentiments (NEU: meh)"),
+    ("- just\n- a list\n", "must be a mapping"),
+    ("NEG: [negative\n", "cannot be parsed"),
+])
+def test_models_sentiment_bad_label_map(tiny_classifier_dir: Path, settings: Settings,
+                                        tmp_path: Path, content: str, message: str):
+    from cx_text.models.hf import HFSentimentModel
+
+    label_map = tmp_path / "labels.yaml"
+    label_map.write_text(content, encoding="utf-8")
+    with pytest.raises(ModelError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        HFSentimentModel.load(tiny_classifier_dir, label_map, settings)
+
+
+def test_models_sentiment_needs_label_map(tiny_classifier_dir: Path, settings: Settings):
+    from cx_text.models.hf import HFSentimentModel
+
+    with pytest.raises(ModelError, match="--label-map"):
+        HFSentimentModel.load(tiny_classifier_dir, None, settings)
+
+
+# --------------------------------------------------------------------------- resolution errors
+def test_models_missing_dir(settings: Settings, tmp_path: Path):
+    from cx_text.models.hf import resolve
+
+    with pytest.raises(ModelError, match="does not exist"):
+        resolve(str(tmp_path / "no-such-model"), settings)
+
+
+def test_models_dir_without_safetensors(settings: Settings, tmp_path: Path,
+                                        tiny_encoder_dir: Path):
+    from cx_text.models.hf import resolve
+
+    bad = tmp_path / "pickled"
+    bad.mkdir()
+    (bad / "config.json").write_text((tiny_encoder_dir / "config.json").read_text())
+    (bad / "pytorch_model.bin").write_bytes(b"not unpickled")
+    with pytest.raises(ModelError, match=r"no \.safetensors weights \(pytorch_model\.bin\)"):
+        resolve(str(bad), settings)
+    (bad / "config.json").unlink()
+    with pytest.raises(ModelError, match=r"no config\.json"):
+        resolve(str(bad), settings)
+
+
+@pytest.mark.parametrize("hub_id", ["intfloat/multilingual-e5-small",
+                                    "blanchefort/rubert-base-cased-sentiment", "bert-base-cased"])
+def test_models_hub_id_refused_without_network(settings: Settings, hub_id: str,
+                                               monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
+    from cx_text.models.encoder import Encoder
+
+    def no_network(*args: object, **kwargs: object) -> None:
+        raise AssertionError("cx_text tried to open a network connection")
+
+    monkeypatch.setattr(socket.socket, "connect", no_network)
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))  # an empty local HF cache
+    start = time.perf_counter()
+    with pytest.raises(ModelError, match="--allow-network"):
+        Encoder.load(settings.with_(encoder=hub_id))
+    assert time.perf_counter() - start < 5
+
+
+# --------------------------------------------------------------------------- helpers
+@pytest.mark.parametrize(("lengths", "batch_size", "budget"), [
+    ([5, 60, 7, 7, 250, 3, 12], 3, 8192),
+    ([256] * 10 + [4] * 10, 64, 1024),
+    ([1], 8, 10),
+])
+def test_models_sorted_batches_cover_each_index_once(lengths: list[int], batch_size: int,
+                                                     budget: int):
+    batches = list(sorted_batches(lengths, batch_size, budget))
+    flat = np.concatenate(batches)
+    assert sorted(flat.tolist()) == list(range(len(lengths)))
+    for batch in batches:
+        assert len(batch) <= batch_size
+        assert len(batch) == 1 or len(batch) * max(lengths[i] for i in batch) <= budget
+    firsts = [lengths[b[0]] for b in batches]
+    assert firsts == sorted(firsts, reverse=True)
+
+
+def test_models_precision_names():
+    assert check_precision("auto") in {"bf16", "fp32"}
+    assert check_precision("int8") == "int8"
+    with pytest.raises(ConfigError, match="not one of"):
+        check_precision("fp8")
