@@ -129,18 +129,26 @@ def build_features(texts: Sequence[str], analyses: Sequence[Any], res: Resources
     if not texts:
         return []
     clauses = [_clauses(a, t) for a, t in zip(analyses, texts, strict=True)]
-    if (clause_embedding or CLAUSE_EMBEDDING) == "span":
+    mode = clause_embedding or CLAUSE_EMBEDDING
+    if mode in ("span", "hybrid"):
         from cx_text.models.spans import encode_with_spans
 
         spans = [[(c.start, c.end) for c in cl] if len(cl) > 1 else [] for cl in clauses]
         msg, pooled = encode_with_spans(res.encoder, list(texts), spans)
         per_msg = {i: v for i, v in enumerate(pooled) if len(v) > 1}
+        if mode == "hybrid":
+            alone = _separate_clause_vectors(res.encoder, clauses, msg.shape[1])
+            per_msg = {i: _unit_rows(per_msg[i] + alone[i]) for i in per_msg}
     else:
         msg = res.encoder.encode(list(texts))
         per_msg = _separate_clause_vectors(res.encoder, clauses, msg.shape[1])
     matches = res.matcher.match(list(analyses))
     return [MessageFeatures(msg[i], tuple(clauses[i]), per_msg.get(i), tuple(matches[i]))
             for i in range(len(texts))]
+
+
+def _unit_rows(m: np.ndarray) -> np.ndarray:
+    return (m / (np.linalg.norm(m, axis=1, keepdims=True) + 1e-9)).astype(np.float32)
 
 
 def _separate_clause_vectors(encoder: Any, clauses: list[list[Clause]], dim: int) -> dict[int, np.ndarray]:
@@ -169,7 +177,7 @@ def _without_marker(text: str, start: int, end: int, marker: str) -> Clause:
             cut += 1
         if cut < len(piece):
             start += cut
-    return Clause(text[start:end], start, end)
+    return Clause(text[start:end], start, end, marker)
 
 
 def _assign(frame: pd.DataFrame, taggable: np.ndarray, columns: dict[str, list[Any]]) -> pd.DataFrame:

@@ -224,9 +224,9 @@ def tag_rows(tagged: pd.DataFrame, run_id: str, first_row: int) -> pd.DataFrame:
         if col not in tagged.columns:
             out[col] = None
         elif col in (schema.TOPICS, schema.SUBTOPICS, schema.PII_FOUND, schema.ROW_ISSUES):
-            out[col] = tagged[col].map(lambda v: [str(x) for x in v] if isinstance(v, list | tuple) else [])
+            out[col] = tagged[col].map(lambda v: [str(x) for x in _as_list(v)])
         elif col == schema.TOPIC_SCORES:
-            out[col] = tagged[col].map(lambda v: json.dumps(v) if isinstance(v, dict) else None)
+            out[col] = tagged[col].map(_scores_json)
         else:
             out[col] = tagged[col].to_numpy()
     return out.drop_duplicates("id", keep="last")
@@ -235,16 +235,36 @@ def tag_rows(tagged: pd.DataFrame, run_id: str, first_row: int) -> pd.DataFrame:
 def aspect_rows(tagged: pd.DataFrame, run_id: str) -> pd.DataFrame:
     rows = [(run_id, str(i), a["topic"], a["polarity"], a.get("score"))
             for i, aspects in zip(tagged[schema.ID], tagged.get(schema.ASPECT_SENTIMENTS, []), strict=False)
-            if isinstance(aspects, list) for a in aspects]
+            for a in _as_list(aspects)]
     return pd.DataFrame(rows, columns=["run_id", "id", "topic", "polarity", "score"])
 
 
 def evidence_rows(tagged: pd.DataFrame, run_id: str) -> pd.DataFrame:
     rows = [(run_id, str(i), e["topic"], e.get("clause"), e.get("start"), e.get("end"),
-             [str(t) for t in e.get("terms", [])], e.get("source"))
+             [str(t) for t in _as_list(e.get("terms"))], e.get("source"))
             for i, evidence in zip(tagged[schema.ID], tagged.get(schema.EVIDENCE, []), strict=False)
-            if isinstance(evidence, list) for e in evidence]
+            for e in _as_list(evidence)]
     return pd.DataFrame(rows, columns=["run_id", "id", "topic", "clause", "clause_start", "clause_end", "terms", "source"])
+
+
+def _as_list(value: Any) -> list[Any]:
+    """Lists arrive as lists, tuples or numpy arrays (after a Parquet round trip); None -> []."""
+    if isinstance(value, list | tuple):
+        return list(value)
+    if hasattr(value, "tolist") and not isinstance(value, str):
+        out = value.tolist()
+        return out if isinstance(out, list) else []
+    return []
+
+
+def _scores_json(value: Any) -> str | None:
+    """Topic scores as JSON, from a dict or a Parquet map (list of key/value pairs); nulls dropped."""
+    if isinstance(value, dict):
+        items = value.items()
+    else:
+        items = [tuple(p) for p in _as_list(value) if isinstance(p, list | tuple) and len(p) == 2]
+    clean = {str(k): float(v) for k, v in items if v is not None}
+    return json.dumps(clean) if clean else None
 
 
 def _extra_json(frame: pd.DataFrame, exclude: set[str]) -> list[str | None]:

@@ -93,6 +93,9 @@ def test_engine_local_resume_after_crash_gives_identical_output(export: Path, tm
     pd.testing.assert_frame_equal(pd.read_parquet(out), pd.read_parquet(ref))
     with open_store(tmp_path / "cx.duckdb") as st:
         assert st.query("SELECT count(*) n FROM tags")["n"].iloc[0] == len(TEXTS)
+        # chunks replayed from Parquet parts keep their list columns (not silently emptied)
+        assert st.query("SELECT count(*) n FROM tags WHERE len(topics) > 0")["n"].iloc[0] == 5
+        assert st.query("SELECT count(*) n FROM aspects")["n"].iloc[0] == 5
 
 
 def test_engine_local_tag_safely_keeps_user_errors_loud() -> None:

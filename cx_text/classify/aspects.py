@@ -29,10 +29,32 @@ def predict_aspects(
     sentiment_head: Head | None,
 ) -> list[list[dict[str, Any]]]:
     """``[{"topic", "polarity", "score"}, …]`` per message, in the order of its topics."""
-    return [
-        [_polarity(t, f, tr, s, aspect_heads, sentiment_head) for t in tr.topics]
-        for f, tr, s in zip(features, topics, sentiments, strict=True)
-    ]
+    out = []
+    for f, tr, s in zip(features, topics, sentiments, strict=True):
+        aspects = [_polarity(t, f, tr, s, aspect_heads, sentiment_head) for t in tr.topics]
+        out.append(contrast_flip(aspects, f, tr) if CONTRAST_FLIP else aspects)
+    return out
+
+
+CONTRAST_FLIP = True
+
+
+def contrast_flip(aspects: list[dict[str, Any]], feat: MessageFeatures, tr: TopicResult) -> list[dict[str, Any]]:
+    """Two topics on either side of a contrast marker ("вежливый, НО опоздал") that came out with
+    the same polarity: the less confident one takes the opposite polarity."""
+    judged = [a for a in aspects if a["topic"] != schema.OTHER_TOPIC and a["polarity"] != "neutral"]
+    if len(judged) != 2 or judged[0]["polarity"] != judged[1]["polarity"]:
+        return aspects
+    first, second = sorted(judged, key=lambda a: min(tr.clause_topics.get(a["topic"]) or (99,)))
+    a_idx, b_idx = tr.clause_topics.get(first["topic"]), tr.clause_topics.get(second["topic"])
+    if not a_idx or not b_idx or max(a_idx) >= min(b_idx):
+        return aspects
+    if not any(feat.clauses[i].marker for i in range(max(a_idx) + 1, min(b_idx) + 1) if i < len(feat.clauses)):
+        return aspects
+    weak = min(judged, key=lambda a: abs(a["score"]))
+    flipped = {**weak, "polarity": "negative" if weak["polarity"] == "positive" else "positive",
+               "score": -weak["score"]}
+    return [flipped if a is weak else a for a in aspects]
 
 
 def _polarity(

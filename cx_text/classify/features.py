@@ -30,6 +30,7 @@ class Clause:
     text: str
     start: int
     end: int
+    marker: str = ""  # the contrast word that opened the clause ("но", "but" …), cut from text
 
 
 @dataclass(frozen=True)

@@ -80,7 +80,7 @@ class TopicClassifier:
         for topic in chosen:
             ev, _ = self._evidence(topic, feat, rule_clauses, clause_proba)
             evidence += ev
-        owners = self._clause_owners(chosen, clause_proba)
+        owners = self._clause_owners(chosen, clause_proba, _specific_hits(feat, chosen))
         for topic in chosen:
             clause_topics[topic] = owners.get(topic) or tuple(
                 sorted({m.clause_index for lab, ms in rule_clauses.items()
@@ -88,18 +88,32 @@ class TopicClassifier:
         subs = tuple(sorted(lab for lab in rule_clauses if "/" in lab and lab.split("/")[0] in chosen))
         return TopicResult(tuple(chosen), scores, subs, tuple(evidence), clause_topics)
 
-    def _clause_owners(self, chosen: list[str], clause_proba: np.ndarray | None) -> dict[str, tuple[int, ...]]:
-        """Each clause goes to the assigned topic it scores highest on (relative to the topic's
-        threshold): "курьер вежливый, | но опоздал" -> staff gets the first, delivery the second."""
+    def _clause_owners(self, chosen: list[str], clause_proba: np.ndarray | None,
+                       specific: dict[int, set[str]]) -> dict[str, tuple[int, ...]]:
+        """Each clause goes to one assigned topic: the one whose *sub-topic* cues fired in it
+        ("вежливый" -> staff/polite, "опоздал" -> delivery/late), else the one it scores highest on
+        relative to the topic's threshold. "курьер вежливый, | но опоздал" -> staff | delivery."""
         known = [t for t in chosen if t in self._col]
         if clause_proba is None or len(known) < 2:
             return {}
         rel = np.stack([clause_proba[:, self._col[t]] / max(self._thr.get(t, 0.5), 1e-6) for t in known], axis=1)
         owners: dict[str, list[int]] = {}
         for i, row in enumerate(rel):
-            if row.max() >= RULE_FLOOR:
+            cands = [k for k, t in enumerate(known) if t in specific.get(i, set())]
+            if cands:
+                owners.setdefault(known[max(cands, key=lambda k: row[k])], []).append(i)
+            elif row.max() >= RULE_FLOOR:
                 owners.setdefault(known[int(np.argmax(row))], []).append(i)
-        return {t: tuple(v) for t, v in owners.items()}
+        for k, topic in enumerate(known):  # a topic left without a clause takes its best one
+            if topic in owners:
+                continue
+            best = int(np.argmax(rel[:, k]))
+            holder = next((t for t, idx in owners.items() if best in idx), None)
+            if holder is None or len(owners[holder]) > 1:
+                if holder is not None:
+                    owners[holder].remove(best)
+                owners[topic] = [best]
+        return {t: tuple(sorted(v)) for t, v in owners.items() if v}
 
     def _assigned(
         self, topic: str, scores: dict[str, float], rule_clauses: dict[str, list]
@@ -147,6 +161,16 @@ class TopicClassifier:
             if i < len(feat.clauses)
         ]
         return ev, tuple(idx)
+
+
+def _specific_hits(feat: MessageFeatures, chosen: list[str]) -> dict[int, set[str]]:
+    """Clause index -> topics whose sub-topic cues (the specific ones) matched in that clause."""
+    out: dict[int, set[str]] = {}
+    for m in feat.matches:
+        topic = m.label.split("/")[0]
+        if "/" in m.label and topic in chosen:
+            out.setdefault(m.clause_index, set()).add(topic)
+    return out
 
 
 def _rule_clauses(feat: MessageFeatures) -> dict[str, list]:

@@ -28,7 +28,7 @@ from cx_text.config import Settings
 from cx_text.engines.progress import ProgressReporter
 from cx_text.errors import CxTextError
 from cx_text.ingest import count_rows, open_export
-from cx_text.output import OutputWriter
+from cx_text.output import OutputWriter, read_frame, write_frame
 
 Tagger = Callable[[pd.DataFrame], pd.DataFrame]
 _EMPTY_TAGS: dict[str, Any] = {
@@ -88,9 +88,13 @@ class PartsDir:
         return self.path / f"chunk-{index:06d}.parquet"
 
     def write(self, index: int, frame: pd.DataFrame) -> None:
-        tmp = self.path / f".chunk-{index:06d}.tmp"
-        frame.drop(columns=[schema.ANALYSIS], errors="ignore").to_parquet(tmp, index=False)
+        """Atomically write one chunk with the output's nested types (maps stay maps)."""
+        tmp = self.path / f".chunk-{index:06d}.tmp.parquet"
+        write_frame(frame.drop(columns=[schema.ANALYSIS], errors="ignore"), tmp)
         os.replace(tmp, self.part(index))
+
+    def read(self, index: int) -> pd.DataFrame:
+        return read_frame(self.part(index))
 
     def indexes(self) -> list[int]:
         return sorted(int(p.stem.split("-")[1]) for p in self.path.glob("chunk-*.parquet"))
@@ -170,7 +174,7 @@ def _tag_chunks(stream: Any, parts: PartsDir, tagger: Tagger, store: Any, run_id
             summary.rows_in += n
             if index in done:
                 if store is not None and index not in store.finished_chunks(run_id):
-                    store.append_chunk(run_id, index, pd.read_parquet(parts.part(index)), first_row=offset)
+                    store.append_chunk(run_id, index, parts.read(index), first_row=offset)
                 summary.resumed_chunks += 1
                 prog.advance(n, counted=False)
             else:
@@ -215,7 +219,7 @@ def _assemble(parts: PartsDir, output: Path, summary: RunSummary) -> None:
     langs: Counter[str] = Counter()
     with OutputWriter(output) as out:
         for index in parts.indexes():
-            frame = pd.read_parquet(parts.part(index))
+            frame = parts.read(index)
             out.write(frame)
             status.update(frame[schema.ROW_STATUS].astype(str).map(lambda s: s.split(":")[0]))
             if schema.LANG in frame.columns:
