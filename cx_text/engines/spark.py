@@ -467,8 +467,7 @@ def _tag_groups(spark: SparkSession, stream: Any, settings: Settings,
         if sum(sizes) == 0:  # an export without data rows: one empty chunk, tagged here
             tagger = (make_tagger or default_make_tagger)(settings)
             state["manifest"] = state["manifest"] or tagger_manifest(tagger)
-            frames: Iterator[pd.DataFrame] = iter(
-                [tag_safely(tagger, group[0]).drop(columns=[schema.ANALYSIS], errors="ignore")])
+            frames: Iterator[pd.DataFrame] = iter([_empty_tagged(tagger, group[0])])
         else:
             table = _input_table(group, first_row, fixed)
             fixed = table.schema
@@ -486,6 +485,15 @@ def _tag_groups(spark: SparkSession, stream: Any, settings: Settings,
             yield index, first_row, frame
             index, first_row = index + 1, first_row + len(frame)
     summary.by_status, summary.by_lang = dict(status), dict(langs)
+
+
+def _empty_tagged(tagger: Tagger, chunk: pd.DataFrame) -> pd.DataFrame:
+    """Tag a chunk without rows; nested columns get object dtype so they convert to any type."""
+    from pyspark.sql import types as T
+
+    tagged = tag_safely(tagger, chunk).drop(columns=[schema.ANALYSIS], errors="ignore")
+    nested = [n for n, t in contract_types().items() if isinstance(t, T.ArrayType | T.MapType)]
+    return tagged.astype({c: object for c in nested if c in tagged.columns})
 
 
 def _total(count: Callable[..., int], path: Path, sheet: str | None) -> int | None:
