@@ -76,12 +76,11 @@ class TopicClassifier:
         if not chosen and self._is_opinion(scores, sentiment):
             chosen = [schema.OTHER_TOPIC]
         clause_proba = self._clause_proba(feat) if chosen else None
+        owners = self._clause_owners(chosen, clause_proba, _specific_hits(feat, chosen))
         evidence, clause_topics = [], {}
         for topic in chosen:
-            ev, _ = self._evidence(topic, feat, rule_clauses, clause_proba)
+            ev, idx = self._evidence(topic, feat, rule_clauses, clause_proba, owners.get(topic, ()))
             evidence += ev
-        owners = self._clause_owners(chosen, clause_proba, _specific_hits(feat, chosen))
-        for topic in chosen:
             clause_topics[topic] = owners.get(topic) or tuple(
                 sorted({m.clause_index for lab, ms in rule_clauses.items()
                         if lab.split("/")[0] == topic for m in ms}))
@@ -138,28 +137,22 @@ class TopicClassifier:
             return None
         return self.head.predict_proba(feat.clause_vectors())
 
-    def _evidence(
-        self,
-        topic: str,
-        feat: MessageFeatures,
-        rule_clauses: dict[str, list],
-        clause_proba: np.ndarray | None,
-    ) -> tuple[list[dict[str, Any]], tuple[int, ...]]:
+    def _evidence(self, topic: str, feat: MessageFeatures, rule_clauses: dict[str, list],
+                  clause_proba: np.ndarray | None, owned: tuple[int, ...]
+                  ) -> tuple[list[dict[str, Any]], tuple[int, ...]]:
+        """The clauses whose cues fired plus the clauses the topic owns; failing both, the one
+        clause the head scores highest (never every clause: greetings are not evidence)."""
         hits = [m for lab, ms in rule_clauses.items() if lab.split("/")[0] == topic for m in ms]
         by_clause: dict[int, list] = {}
         for m in hits:
             by_clause.setdefault(m.clause_index, []).append(m)
-        if clause_proba is not None and topic in self._col:
-            col, thr = self._col[topic], self._thr.get(topic, 0.5)
-            strong = [i for i, row in enumerate(clause_proba) if row[col] >= thr]
-            idx = sorted(set(by_clause) | set(strong)) or [int(np.argmax(clause_proba[:, col]))]
-        else:
-            idx = sorted(by_clause) or list(range(len(feat.clauses)))
-        ev = [
-            _evidence_item(topic, feat, i, by_clause.get(i, []))
-            for i in idx
-            if i < len(feat.clauses)
-        ]
+        idx = sorted(set(by_clause) | set(owned))
+        if not idx:
+            if clause_proba is not None and topic in self._col:
+                idx = [int(np.argmax(clause_proba[:, self._col[topic]]))]
+            else:
+                idx = list(range(len(feat.clauses)))
+        ev = [_evidence_item(topic, feat, i, by_clause.get(i, [])) for i in idx if i < len(feat.clauses)]
         return ev, tuple(idx)
 
 

@@ -1,0 +1,124 @@
+"""End-to-end `cx-text tag` throughput and memory, against a named naive baseline, in one run.
+
+    .venv/bin/python benchmarks/tagging.py --rows 20000 --rss-rows 10000,200000
+
+* **cx-text tag** — the real CLI in a subprocess on N realistic messages (the demo export,
+  repeated with variations when N is larger): rows/s end to end (ingest, normalize + PII, langid,
+  analysis, encoder, heads, output, DuckDB store), and its peak RSS.
+* **naive baseline** — `pandas.read_csv` of the same file + a row-wise
+  `transformers.pipeline("feature-extraction")` on the same e5 model, one text at a time, plus
+  the same heads applied per row (no language layer, no store): rows/s on a sample.
+* **memory flatness** — peak RSS of `cx-text tag` at two input sizes (it must not grow).
+
+Figures are printed as ratios against the baseline measured in the same process run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+REPO = Path(__file__).resolve().parent.parent
+DEMO = REPO / "data" / "demo" / "demo_export.csv"
+
+
+def make_input(rows: int, path: Path) -> Path:
+    """N rows from the demo export; beyond its size, copies get a varying suffix (new texts)."""
+    base = pd.read_csv(DEMO, dtype=str, keep_default_na=False)
+    reps = -(-rows // len(base))
+    parts = []
+    for r in range(reps):
+        part = base.copy()
+        part["review_id"] = part["review_id"] + (f"-{r}" if r else "")
+        if r:
+            part["text"] = part["text"] + f" ({r})"
+        parts.append(part)
+    pd.concat(parts).head(rows).to_csv(path, index=False)
+    return path
+
+
+def run_cli(src: Path, workdir: Path) -> dict[str, float]:
+    """Run `cx-text tag` as a user would; wall time and that child's own peak RSS (wait4)."""
+    out = workdir / f"{src.stem}.parquet"
+    log = (workdir / f"{src.stem}.log").open("w+")
+    start = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-m", "cx_text", "tag", str(src), "-o", str(out),
+                             "--db", str(workdir / f"{src.stem}.duckdb")],
+                            stdout=log, stderr=subprocess.STDOUT, cwd=workdir)
+    _, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.perf_counter() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode:
+        log.seek(0)
+        raise SystemExit(log.read()[-3000:])
+    rows = len(pd.read_parquet(out, columns=["id"]))
+    return {"rows": rows, "seconds": seconds, "rows_per_s": rows / seconds,
+            "peak_rss_mb": usage.ru_maxrss / 1024}
+
+
+def naive_baseline(src: Path, sample: int) -> dict[str, float]:
+    """pandas + row-wise transformers pipeline + heads, on the first `sample` rows."""
+    from transformers import pipeline
+
+    from cx_text.classify import load_heads
+    from cx_text.config import Settings
+    from cx_text.models.registry import prepared_dir
+
+    settings = Settings()
+    heads = load_heads(settings.models_dir / "heads")
+    extractor = pipeline("feature-extraction", model=str(prepared_dir(settings)), framework="pt")
+    start = time.perf_counter()
+    frame = pd.read_csv(src, nrows=sample)
+    for text in frame["text"].fillna("").astype(str):
+        tokens = np.asarray(extractor("query: " + text, truncation=True, max_length=256)[0])
+        vec = tokens.mean(axis=0)
+        vec = vec / (np.linalg.norm(vec) + 1e-9)
+        for head in heads.values():
+            head.predict_proba(vec[None, :].astype(np.float32))
+    seconds = time.perf_counter() - start
+    return {"rows": len(frame), "seconds": seconds, "rows_per_s": len(frame) / seconds}
+
+
+def main(argv: list[str] | None = None) -> dict[str, object]:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", type=int, default=20_000, help="rows for the throughput run")
+    parser.add_argument("--baseline-rows", type=int, default=300, help="rows for the naive baseline")
+    parser.add_argument("--rss-rows", default="10000,200000", help="two sizes for the memory check ('' skips)")
+    parser.add_argument("--json", type=Path, default=None)
+    args = parser.parse_args(argv)
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    results: dict[str, object] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        src = make_input(args.rows, work / f"in_{args.rows}.csv")
+        naive = naive_baseline(src, args.baseline_rows)
+        ours = run_cli(src, work)
+        results.update(naive=naive, cx_text=ours, ratio=ours["rows_per_s"] / naive["rows_per_s"])
+        print(f"naive (pandas + row-wise pipeline)  {naive['rows_per_s']:8.1f} rows/s  on {naive['rows']} rows")
+        print(f"cx-text tag (end to end, CLI)       {ours['rows_per_s']:8.1f} rows/s  on {ours['rows']} rows, "
+              f"peak RSS {ours['peak_rss_mb']:.0f} MB")
+        print(f"ratio: {results['ratio']:.1f}x   target: >= 300 rows/s end to end")
+        sizes = [int(s) for s in args.rss_rows.split(",") if s.strip()]
+        for n in sizes:
+            run = run_cli(make_input(n, work / f"rss_{n}.csv"), work)
+            results[f"rss_{n}"] = run
+            print(f"peak RSS at {n:>7,} rows: {run['peak_rss_mb']:7.0f} MB  ({run['rows_per_s']:.0f} rows/s)")
+        if len(sizes) == 2:
+            a, b = (results[f"rss_{n}"]["peak_rss_mb"] for n in sizes)  # type: ignore[index]
+            print(f"memory growth {sizes[0]:,} -> {sizes[1]:,} rows: x{b / a:.2f} (flat = ~1.0; target < 2.5 GB)")
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2))
+    return results
+
+
+if __name__ == "__main__":
+    main()

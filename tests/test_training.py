@@ -1,0 +1,40 @@
+"""`cx-text train` reproduces the committed heads from the corpus, deterministically (slow)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cx_text.classify import load_heads
+from cx_text.config import Settings
+from cx_text.corpus import load_corpus, split_of
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED = REPO.parent / "shared" / "data"
+COMMITTED = REPO / "models" / "heads"
+
+
+def test_training_splits_are_fixed_by_id() -> None:
+    assert split_of("ru-a-0001") == split_of("ru-a-0001")
+    frame = load_corpus()
+    shares = frame["split"].value_counts(normalize=True)
+    assert 0.65 < shares["train"] < 0.75 and 0.1 < shares["test"] < 0.2
+    assert frame["id"].is_unique
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not SHARED.is_dir(), reason="../shared/data (public training sets) is not beside the repo")
+def test_training_reproduces_committed_heads(tmp_path: Path) -> None:
+    from cx_text.training import run_training
+
+    report = run_training(Settings(), None, tmp_path, SHARED)
+    fresh, committed = load_heads(tmp_path), load_heads(COMMITTED)
+    assert set(fresh) == set(committed)
+    x = np.random.default_rng(0).normal(size=(64, committed["sentiment"].input_dim)).astype(np.float32)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    for name, head in committed.items():
+        np.testing.assert_allclose(fresh[name].predict_proba(x), head.predict_proba(x), atol=2e-3, err_msg=name)
+        assert fresh[name].thresholds == pytest.approx(head.thresholds, abs=1e-6)
+    assert report.metrics["test"]["corpus"]["sentiment"]["macro_f1"] > 0.7
