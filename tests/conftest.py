@@ -16,3 +16,11 @@ REPO = Path(__file__).resolve().parent.parent
 @pytest.fixture(scope="session")
 def repo_dir() -> Path:
     return REPO
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Free DuckDB connections held in reference cycles (e.g. by Streamlit's caches in AppTest)
+    before the interpreter shuts down, so no native-binding leak report trails the summary."""
+    import gc
+
+    gc.collect()
