@@ -50,6 +50,7 @@ demo: models
 
 test: models sysdeps
 	$(PY) -m pytest -q $(PYTEST_ARGS)
+	$(MAKE) --no-print-directory lint
 
 test-fast: $(STAMP)
 	$(PY) -m pytest -q -m "not slow and not spark and not browser" $(PYTEST_ARGS)

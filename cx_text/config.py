@@ -58,7 +58,14 @@ class Settings:
     seed: int = 13
 
     def __post_init__(self) -> None:
-        for name in ("batch_size", "chunk_size", "max_text_chars", "num_threads", "workers", "min_n"):
+        for name in (
+            "batch_size",
+            "chunk_size",
+            "max_text_chars",
+            "num_threads",
+            "workers",
+            "min_n",
+        ):
             if int(getattr(self, name)) < 1:
                 raise ConfigError(f"setting {name}={getattr(self, name)!r} must be >= 1.")
 
@@ -95,7 +102,9 @@ def _parse_int(name: str, raw: str) -> int:
     try:
         return int(raw)
     except ValueError as exc:
-        raise ConfigError(f"{name}={raw!r} is not a whole number.", "Unset it or give e.g. 2.") from exc
+        raise ConfigError(
+            f"{name}={raw!r} is not a whole number.", "Unset it or give e.g. 2."
+        ) from exc
 
 
 def _jsonable(value: Any) -> Any:

@@ -259,8 +259,9 @@ def _as_list(value: Any) -> list[Any]:
 
 def _scores_json(value: Any) -> str | None:
     """Topic scores as JSON, from a dict or a Parquet map (list of key/value pairs); nulls dropped."""
+    items: list[tuple[Any, ...]]
     if isinstance(value, dict):
-        items = value.items()
+        items = list(value.items())
     else:
         items = [tuple(p) for p in _as_list(value) if isinstance(p, list | tuple) and len(p) == 2]
     clean = {str(k): float(v) for k, v in items if v is not None}

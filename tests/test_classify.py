@@ -101,3 +101,14 @@ def test_classify_rule_lifts_borderline_model_score() -> None:
 def test_classify_empty_batch_gives_empty_columns() -> None:
     out = _classify([])
     assert all(v == [] for v in out.values())
+
+
+@pytest.mark.parametrize(
+    ("text", "content"),
+    [("Здравствуйте!", False), ("Добрый день.", False), ("Ставлю 2.", False), ("Thanks, team", False),
+     ("Отправлено с iPhone", False), ("Курьер опоздал", True), ("The box was crushed", True)],
+)
+def test_classify_greetings_are_not_evidence_content(text: str, content: bool) -> None:
+    from cx_text.classify.topics import has_content
+
+    assert has_content(text) is content

@@ -16,8 +16,10 @@ clause the head scores highest (``source="model"``).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -79,7 +81,7 @@ class TopicClassifier:
         owners = self._clause_owners(chosen, clause_proba, _specific_hits(feat, chosen))
         evidence, clause_topics = [], {}
         for topic in chosen:
-            ev, idx = self._evidence(topic, feat, rule_clauses, clause_proba, owners.get(topic, ()))
+            ev, _ = self._evidence(topic, feat, rule_clauses, clause_proba, owners.get(topic, ()))
             evidence += ev
             clause_topics[topic] = owners.get(topic) or tuple(
                 sorted({m.clause_index for lab, ms in rule_clauses.items()
@@ -148,12 +150,29 @@ class TopicClassifier:
             by_clause.setdefault(m.clause_index, []).append(m)
         idx = sorted(set(by_clause) | set(owned))
         if not idx:
+            content = [i for i, c in enumerate(feat.clauses) if has_content(c.text)] or list(range(len(feat.clauses)))
             if clause_proba is not None and topic in self._col:
-                idx = [int(np.argmax(clause_proba[:, self._col[topic]]))]
+                idx = [max(content, key=lambda i: clause_proba[i, self._col[topic]])]
             else:
-                idx = list(range(len(feat.clauses)))
+                idx = content
         ev = [_evidence_item(topic, feat, i, by_clause.get(i, [])) for i in idx if i < len(feat.clauses)]
         return ev, tuple(idx)
+
+
+_WORD = re.compile(r"[^\W\d_]{3,}")
+
+
+@lru_cache(maxsize=1)
+def _not_content() -> frozenset[str]:
+    from cx_text.lang import load_list, stop_words
+
+    return stop_words("ru") | stop_words("en") | load_list("courtesy.txt")
+
+
+def has_content(text: str) -> bool:
+    """True when a clause holds a word that is neither a stop word nor a greeting/thanks."""
+    skip = _not_content()
+    return any(w.lower().replace("ё", "е") not in skip for w in _WORD.findall(text))
 
 
 def _specific_hits(feat: MessageFeatures, chosen: list[str]) -> dict[int, set[str]]:
