@@ -86,30 +86,64 @@ def _text_sentiment_model(settings: Settings) -> Any:
     return HFSentimentModel.load(settings.sentiment_model, settings.sentiment_label_map, settings)
 
 
-def build_tagger(settings: Settings) -> Any:
+@dataclass(frozen=True)
+class Prepared:
+    """A chunk after the language layer (text_clean, lang, analysis …) plus its cue matches."""
+
+    frame: pd.DataFrame
+    matches: list[list[Any]]
+
+
+class Tagger:
+    """The engines' tagger: ``tagger(chunk)`` tags in-process; ``prepare`` / ``finish`` are the
+    two halves, so an engine can run the language layer of the next chunk in a worker process
+    while this process encodes and classifies the current one."""
+
+    def __init__(self, resources: Resources) -> None:
+        self.resources = resources
+        self.settings = resources.settings
+
+    def __call__(self, chunk: pd.DataFrame) -> pd.DataFrame:
+        return tag_frame(chunk, self.resources)
+
+    def prepare(self, chunk: pd.DataFrame) -> Prepared:
+        res = self.resources
+        return prepare_chunk(chunk, res.nlp, res.matcher, mask_pii=res.settings.mask_pii)
+
+    def finish(self, prepared: Prepared) -> pd.DataFrame:
+        return finish_chunk(prepared, self.resources)
+
+
+def build_tagger(settings: Settings) -> Tagger:
     """A ``Tagger`` (chunk -> tagged chunk) with its models loaded once."""
-    resources = Resources.load(settings)
-
-    def tagger(chunk: pd.DataFrame) -> pd.DataFrame:
-        return tag_frame(chunk, resources)
-
-    tagger.resources = resources  # type: ignore[attr-defined]
-    return tagger
+    return Tagger(Resources.load(settings))
 
 
 def tag_frame(frame: pd.DataFrame, res: Resources) -> pd.DataFrame:
     """Tag one canonical chunk; never drops, adds or reorders rows."""
+    return finish_chunk(prepare_chunk(frame, res.nlp, res.matcher, mask_pii=res.settings.mask_pii), res)
+
+
+def prepare_chunk(frame: pd.DataFrame, nlp: Any, matcher: Any, *, mask_pii: bool = True) -> Prepared:
+    """The language half: normalize (+PII) -> langid -> analysis -> cue matches (CPU, no torch)."""
     from cx_text.nlp import prepare_text
 
     schema.require_columns(frame, [schema.TEXT], "tagging")
-    prepared = prepare_text(frame, res.nlp, mask_pii=res.settings.mask_pii)
+    prepared = prepare_text(frame, nlp, mask_pii=mask_pii)
     if schema.ROW_STATUS not in prepared.columns:
         prepared[schema.ROW_STATUS] = schema.STATUS_OK
-    taggable = _taggable(prepared)
-    rows = prepared[taggable]
-    features = build_features(rows[schema.TEXT_CLEAN].tolist(), rows[schema.ANALYSIS].tolist(), res)
-    columns = res.classifier.classify(features, rows[schema.TEXT_CLEAN].tolist())
-    return _assign(prepared, taggable, columns)
+    rows = prepared[_taggable(prepared)]
+    return Prepared(prepared, matcher.match(rows[schema.ANALYSIS].tolist()))
+
+
+def finish_chunk(prepared: Prepared, res: Resources) -> pd.DataFrame:
+    """The model half: embeddings -> sentiment, topics, per-topic sentiment, evidence."""
+    frame = prepared.frame
+    taggable = _taggable(frame)
+    rows = frame[taggable]
+    texts = rows[schema.TEXT_CLEAN].tolist()
+    features = build_features(texts, rows[schema.ANALYSIS].tolist(), res, matches=prepared.matches)
+    return _assign(frame, taggable, res.classifier.classify(features, texts))
 
 
 def _taggable(frame: pd.DataFrame) -> np.ndarray:
@@ -124,7 +158,8 @@ CLAUSE_EMBEDDING = "span"
 
 
 def build_features(texts: Sequence[str], analyses: Sequence[Any], res: Resources,
-                   clause_embedding: str | None = None) -> list[MessageFeatures]:
+                   clause_embedding: str | None = None,
+                   matches: list[list[Any]] | None = None) -> list[MessageFeatures]:
     """Embeddings of messages and of clauses (multi-clause messages only) + cue matches."""
     if not texts:
         return []
@@ -142,7 +177,8 @@ def build_features(texts: Sequence[str], analyses: Sequence[Any], res: Resources
     else:
         msg = res.encoder.encode(list(texts))
         per_msg = _separate_clause_vectors(res.encoder, clauses, msg.shape[1])
-    matches = res.matcher.match(list(analyses))
+    if matches is None:
+        matches = res.matcher.match(list(analyses))
     return [MessageFeatures(msg[i], tuple(clauses[i]), per_msg.get(i), tuple(matches[i]))
             for i in range(len(texts))]
 

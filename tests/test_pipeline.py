@@ -123,3 +123,22 @@ def test_pipeline_contract_columns_and_flat_output(resources, tmp_path) -> None:
 )
 def test_pipeline_known_hard_cases(resources, text: str, sentiment: str) -> None:  # type: ignore[no-untyped-def]
     assert _tag(resources, [text]).iloc[0][schema.SENTIMENT] == sentiment
+
+
+def test_pipeline_prepare_ahead_worker_gives_identical_output(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Opt-in overlap (Settings.workers=2): the language layer of the next chunk runs in a
+    spawned worker; the output must be exactly the in-process output."""
+    from cx_text.engines.local import tag_file
+    from cx_text.pipeline import build_tagger
+
+    src = tmp_path / "in.csv"
+    texts = ["Курьер вежливый, но опоздал", "Checkout crashes again", "", "Цены выросли", "ok 👍"] * 24
+    pd.DataFrame({"id": [f"m{i}" for i in range(len(texts))], "text": texts}).to_csv(src, index=False)
+    outs = []
+    for workers in (1, 2):
+        settings = Settings(workers=workers, chunk_size=30)
+        out = tmp_path / f"out{workers}.parquet"
+        tag_file(src, out, build_tagger(settings), settings, manifest={}, progress=False)
+        outs.append(pd.read_parquet(out))
+    cols = ["id", "text_clean", "lang", "sentiment", "topics", "aspect_sentiments", "row_status"]
+    assert outs[0][cols].astype(str).equals(outs[1][cols].astype(str))

@@ -17,6 +17,7 @@ import shutil
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -166,9 +167,13 @@ def _claim_run(parts: PartsDir, fingerprint: str, resume: bool, run_id: str | No
 
 def _tag_chunks(stream: Any, parts: PartsDir, tagger: Tagger, store: Any, run_id: str,
                 summary: RunSummary, progress: bool, total: int | None) -> None:
+    """Tag and record every chunk not already done; with ``settings.workers > 1`` and a
+    two-stage tagger, the next chunk's language layer runs in a worker meanwhile."""
     done = set(parts.indexes())
+    ahead = _prepare_ahead(tagger)
+    pending: tuple[int, pd.DataFrame, int, Any] | None = None
     offset = 0
-    with ProgressReporter(total, enabled=progress) as prog:
+    with ProgressReporter(total, enabled=progress) as prog, ahead or nullcontext():
         for index, chunk in enumerate(stream):
             n = len(chunk)
             summary.rows_in += n
@@ -178,12 +183,41 @@ def _tag_chunks(stream: Any, parts: PartsDir, tagger: Tagger, store: Any, run_id
                 summary.resumed_chunks += 1
                 prog.advance(n, counted=False)
             else:
-                tagged = tag_safely(tagger, chunk)
-                parts.write(index, tagged)
-                if store is not None:
-                    store.append_chunk(run_id, index, tagged, first_row=offset)
-                prog.advance(n)
+                future = ahead.submit(chunk) if ahead is not None else None
+                if pending is not None:
+                    _complete(pending, tagger, parts, store, run_id, prog)
+                pending = (index, chunk, offset, future)
             offset += n
+        if pending is not None:
+            _complete(pending, tagger, parts, store, run_id, prog)
+
+
+def _prepare_ahead(tagger: Tagger) -> Any:
+    settings = getattr(tagger, "settings", None)
+    if settings is None or settings.workers < 2 or not hasattr(tagger, "finish"):
+        return None
+    from cx_text.engines.overlap import PrepareAhead
+
+    return PrepareAhead(settings)
+
+
+def _complete(pending: tuple[int, pd.DataFrame, int, Any], tagger: Tagger, parts: PartsDir,
+              store: Any, run_id: str, prog: ProgressReporter) -> None:
+    index, chunk, offset, future = pending
+    tagged = None
+    if future is not None:
+        try:
+            tagged = tagger.finish(future.result())  # type: ignore[attr-defined]
+        except CxTextError:
+            raise
+        except Exception:  # redo in-process, isolating the failing rows
+            tagged = None
+    if tagged is None or len(tagged) != len(chunk):
+        tagged = tag_safely(tagger, chunk)
+    parts.write(index, tagged)
+    if store is not None:
+        store.append_chunk(run_id, index, tagged, first_row=offset)
+    prog.advance(len(chunk))
 
 
 def tag_safely(tagger: Tagger, chunk: pd.DataFrame) -> pd.DataFrame:
@@ -233,8 +267,6 @@ def _assemble(parts: PartsDir, output: Path, summary: RunSummary) -> None:
 
 def _store(db_path: Path | None) -> Any:
     if db_path is None:
-        from contextlib import nullcontext
-
         return nullcontext(None)
     from cx_text.store import open_store
 

@@ -43,12 +43,15 @@ class CueMatcher:
     """Match labelled cue phrases against analyses (batch: :meth:`match`)."""
 
     def __init__(self, patterns: Mapping[str, Sequence[str]], resources: NlpResources) -> None:
-        from spacy.matcher import Matcher
+        from spacy.matcher import Matcher, PhraseMatcher
         from spacy.vocab import Vocab
 
         self.resources = resources
         self.vocab = Vocab()
         self.matcher = Matcher(self.vocab)
+        # one-word cues (most of them) go through the hash-based PhraseMatcher on lemmas; the
+        # token Matcher, which tries every pattern at every token, keeps only multi-word cues
+        self.phrases = PhraseMatcher(self.vocab, attr="LEMMA")
         self.cue_of: dict[str, tuple[str, str, bool]] = {}
         negations = sorted(resources.cues.negation_forward)
         for label, phrases in patterns.items():
@@ -62,6 +65,9 @@ class CueMatcher:
         key = f"{label}\x1f{phrase}"
         has_negation = any(self.resources.cues.is_negation(t) for t in words)
         self.cue_of[key] = (label, phrase, has_negation)
+        if len(words) == 1:
+            self.phrases.add(key, [self._lemma_doc(v) for v in self._lemma_variants(words[0])])
+            return
         pattern: list[dict[str, Any]] = []
         for i, token in enumerate(words):
             if i:
@@ -69,6 +75,11 @@ class CueMatcher:
                 pattern.append(gap)
             pattern.append({"LEMMA": {"IN": self._lemma_variants(token)}})
         self.matcher.add(key, [pattern])
+
+    def _lemma_doc(self, lemma: str) -> Any:
+        from spacy.tokens import Doc
+
+        return Doc(self.vocab, words=[lemma], lemmas=[lemma])
 
     def _lemma_variants(self, token: Token) -> list[str]:
         variants = {token.lemma, fold(token.text)}
@@ -88,7 +99,7 @@ class CueMatcher:
         doc = self._doc(tokens)
         clause_of = [c.index for c in analysis.clauses for _ in c.tokens]
         found = []
-        for match_id, start, end in self.matcher(doc):
+        for match_id, start, end in [*self.matcher(doc), *self.phrases(doc)]:
             if clause_of[start] != clause_of[end - 1]:
                 continue
             label, phrase, has_neg = self.cue_of[self.vocab.strings[match_id]]
