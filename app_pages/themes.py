@@ -26,10 +26,11 @@ def pick_topic(topics: tuple[str, ...]) -> str | None:
 
 def table(themes: pd.DataFrame) -> None:
     names = common.names()
-    shown = themes.head(MAX_ROWS).assign(
-        topic=themes["topic"].map(lambda k: names.get(k, k)), share=100 * themes["share"],
-        impact_ci=[f"{fmt(lo)} … {fmt(hi)}" for lo, hi in zip(themes["nps_impact_lo"], themes["nps_impact_hi"], strict=True)],
-        top_terms=themes["top_terms"].map(lambda terms: ", ".join(terms[:6])))
+    head = themes.head(MAX_ROWS)  # never more than a page of rows to the browser
+    shown = head.assign(
+        topic=head["topic"].map(lambda k: names.get(k, k)), share=100 * head["share"],
+        impact_ci=[f"{fmt(lo)} … {fmt(hi)}" for lo, hi in zip(head["nps_impact_lo"], head["nps_impact_hi"], strict=True)],
+        top_terms=head["top_terms"].map(lambda terms: ", ".join(terms[:6])))
     cols = ["label", "topic", "volume", "share", "nps", "nps_impact", "impact_ci", "top_terms", "theme_id"]
     st.dataframe(shown[cols], hide_index=True, width="stretch", column_config={
         "label": t("col_theme"), "topic": t("topic"), "volume": st.column_config.NumberColumn(t("col_volume"), format="%d"),
