@@ -1,0 +1,53 @@
+"""Settings: one frozen object, read from the environment only at the edges."""
+
+from __future__ import annotations
+
+from dataclasses import FrozenInstanceError
+from pathlib import Path
+
+import pytest
+
+from cx_text.config import Settings
+from cx_text.errors import ConfigError
+
+
+@pytest.mark.parametrize(
+    ("env", "field", "value"),
+    [
+        ({"CX_TEXT_DB": "/data/cx.duckdb"}, "db_path", Path("/data/cx.duckdb")),
+        ({"CX_TEXT_CACHE": "/models"}, "cache_dir", Path("/models")),
+        ({"CX_TEXT_ENCODER": "/opt/my-encoder"}, "encoder", "/opt/my-encoder"),
+        ({"CX_TEXT_ALLOW_NETWORK": "yes"}, "allow_network", True),
+        ({"CX_TEXT_ALLOW_NETWORK": "0"}, "allow_network", False),
+        ({"CX_TEXT_THREADS": "1"}, "num_threads", 1),
+        ({"CX_TEXT_WORKERS": "2"}, "workers", 2),
+    ],
+)
+def test_config_from_env(env: dict[str, str], field: str, value: object) -> None:
+    assert getattr(Settings.from_env(env), field) == value
+
+
+def test_config_defaults_are_offline_and_masking() -> None:
+    s = Settings.from_env({})
+    assert s.allow_network is False and s.mask_pii is True and s.encoder == "e5-small"
+
+
+def test_config_overrides_beat_env_and_none_is_ignored() -> None:
+    s = Settings.from_env({"CX_TEXT_DB": "a.duckdb"}, db_path=Path("b.duckdb"), encoder=None)
+    assert s.db_path == Path("b.duckdb") and s.encoder == "e5-small"
+
+
+@pytest.mark.parametrize(("env", "message"), [({"CX_TEXT_THREADS": "two"}, "not a whole number"),
+                                             ({"CX_TEXT_WORKERS": "0"}, "must be >= 1")])
+def test_config_bad_values_explain(env: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        Settings.from_env(env)
+
+
+def test_config_is_frozen_and_copies_with_changes() -> None:
+    s = Settings()
+    with pytest.raises(FrozenInstanceError):
+        s.batch_size = 3  # type: ignore[misc]
+    t = s.with_(batch_size=3, encoder=None)
+    assert (s.batch_size, t.batch_size, t.encoder) == (64, 3, s.encoder)
+    assert t.as_dict()["db_path"] == "cx.duckdb"
