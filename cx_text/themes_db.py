@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from cx_text.errors import ModelError, StoreError
+from cx_text.lang import has_content
 from cx_text.store import Store
 from cx_text.themes_cluster import Cluster
 
@@ -53,6 +54,7 @@ def new_theme_run_id() -> str:
 def negative_clauses(store: Store, topic: str | None) -> pd.DataFrame:
     """Every negative clause of the latest data (one row per run, id, topic, span)."""
     frame = store.con.execute(NEGATIVE_CLAUSES_SQL, {"topic": topic}).df()
+    frame = frame.loc[frame["clause"].map(has_content).astype(bool)]  # greetings, sign-offs: no complaint
     return frame.drop_duplicates(["run_id", "id", "topic", "clause_start", "clause_end", "clause"])
 
 

@@ -109,6 +109,6 @@ def test_classify_empty_batch_gives_empty_columns() -> None:
      ("Отправлено с iPhone", False), ("Курьер опоздал", True), ("The box was crushed", True)],
 )
 def test_classify_greetings_are_not_evidence_content(text: str, content: bool) -> None:
-    from cx_text.classify.topics import has_content
+    from cx_text.lang import has_content
 
     assert has_content(text) is content

@@ -265,6 +265,17 @@ def test_themes_positive_clauses_and_other_topics_ignored(tmp_path: Path) -> Non
         assert not _members(st)["id"].str.startswith("p").any()
 
 
+def test_themes_greetings_and_sign_offs_are_not_theme_material(tmp_path: Path) -> None:
+    with open_store(tmp_path / "cx.duckdb") as st:
+        _add_run(st, _tagged(BASE))
+        polite = [("g1", "Здравствуйте!", "ru", "greet"), ("g2", "Добрый день.", "ru", "greet"),
+                  ("g3", "Thanks, team", "en", "greet"), ("g4", "Отправлено с iPhone", "ru", "greet")]
+        _add_run(st, _tagged(polite))
+        result = discover_themes(st, fake_embed, topic="delivery")
+        assert result.clauses == len(BASE)
+        assert not _members(st)["id"].str.startswith("g").any()
+
+
 def test_themes_members_view_joins_for_metrics(store: Store) -> None:
     discover_themes(store, fake_embed)
     by_theme = store.query("SELECT theme_id, count(*) AS n, avg(nps) AS nps FROM theme_members "

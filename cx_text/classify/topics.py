@@ -16,10 +16,8 @@ clause the head scores highest (``source="model"``).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -28,6 +26,7 @@ from cx_text import schema
 from cx_text.classify.features import MessageFeatures
 from cx_text.classify.heads import Head
 from cx_text.classify.sentiment import SentimentResult
+from cx_text.lang import has_content
 from cx_text.taxonomy import Taxonomy
 
 RULE_FLOOR = 0.5
@@ -157,22 +156,6 @@ class TopicClassifier:
                 idx = content
         ev = [_evidence_item(topic, feat, i, by_clause.get(i, [])) for i in idx if i < len(feat.clauses)]
         return ev, tuple(idx)
-
-
-_WORD = re.compile(r"[^\W\d_]{3,}")
-
-
-@lru_cache(maxsize=1)
-def _not_content() -> frozenset[str]:
-    from cx_text.lang import load_list, stop_words
-
-    return stop_words("ru") | stop_words("en") | load_list("courtesy.txt")
-
-
-def has_content(text: str) -> bool:
-    """True when a clause holds a word that is neither a stop word nor a greeting/thanks."""
-    skip = _not_content()
-    return any(w.lower().replace("ё", "е") not in skip for w in _WORD.findall(text))
 
 
 def _specific_hits(feat: MessageFeatures, chosen: list[str]) -> dict[int, set[str]]:

@@ -6,6 +6,7 @@ module; edit those, not code. Readers are cached: the files are small and never 
 
 from __future__ import annotations
 
+import re
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -54,3 +55,19 @@ def cue_words(lang: str, kind: str) -> tuple[str, ...]:
 def stop_words(lang: str) -> frozenset[str]:
     """Function words for ``ru`` or ``en`` (no negation, contrast or opinion words)."""
     return load_list(f"stopwords_{lang}.txt")
+
+
+_WORD = re.compile(r"[^\W\d_]{3,}")
+
+
+@cache
+def _not_content() -> frozenset[str]:
+    return stop_words("ru") | stop_words("en") | load_list("courtesy.txt")
+
+
+def has_content(text: str) -> bool:
+    """True when a text holds a word that is neither a stop word nor a greeting/thanks/sign-off
+    ("Здравствуйте!", "Thanks, team", "Отправлено с iPhone" have none): such clauses are never
+    evidence of a topic nor material for a theme."""
+    skip = _not_content()
+    return any(fold(w) not in skip for w in _WORD.findall(text))
