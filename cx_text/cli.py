@@ -68,15 +68,6 @@ def db_option(func: Callable[..., Any]) -> Callable[..., Any]:
     )(func)
 
 
-def settings_from(ctx: click.Context, **overrides: Any) -> Settings:
-    """Settings from the environment plus this command's flags."""
-    return Settings.from_env(**overrides)
-
-
-def _not_built(feature: str) -> CxTextError:
-    return CxTextError(f"'{feature}' is not available in this build yet.", "See the open issues.")
-
-
 # ---------------------------------------------------------------------------------------------
 # the group
 # ---------------------------------------------------------------------------------------------

@@ -87,7 +87,7 @@ def load_corpus(paths: Iterable[Path] | None = None) -> pd.DataFrame:
 
 def _read_jsonl(path: Path) -> list[dict[str, object]]:
     if path.suffix.lower() == ".csv":
-        return _read_contract_csv(path)
+        return read_labeled_table(path)
     out = []
     with path.open(encoding="utf-8") as fh:
         for line_no, line in enumerate(fh, 1):
@@ -101,27 +101,32 @@ def _read_jsonl(path: Path) -> list[dict[str, object]]:
     return out
 
 
-def _read_contract_csv(path: Path) -> list[dict[str, object]]:
-    """A labeled CSV in the tagging-contract layout (text, sentiment, topics, aspect_sentiments)."""
-    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+def read_labeled_table(path: Path) -> list[dict[str, object]]:
+    """A labeled CSV/XLSX/Parquet/JSONL in the tagging-contract layout (text, sentiment,
+    topics ``a;b`` or a list, aspect_sentiments ``topic:polarity;…`` or a list of structs)."""
+    from cx_text.output import read_frame
+
+    frame = read_frame(path)
     schema.require_columns(frame, ["text"], f"labeled file {path}")
     out = []
     for i, row in enumerate(frame.to_dict("records"), 2):
-        aspects = {
-            a["topic"]: a["polarity"]
-            for a in schema.split_aspects(row.get("aspect_sentiments", ""))
-        }
+        cell = {k: ("" if _missing(v) else v) for k, v in row.items()}
+        aspects = {a["topic"]: a["polarity"] for a in schema.split_aspects(cell.get("aspect_sentiments", ""))}
         rec = {
-            "id": row.get("id") or f"{path.stem}-{i}",
-            "text": row["text"],
-            "lang": row.get("lang", ""),
-            "channel": row.get("channel", ""),
-            "sentiment": row.get("sentiment", ""),
-            "topics": schema.split_list(row.get("topics", "")),
+            "id": str(cell.get("id") or f"{path.stem}-{i}"),
+            "text": str(cell["text"]),
+            "lang": str(cell.get("lang", "")),
+            "channel": str(cell.get("channel", "")),
+            "sentiment": str(cell.get("sentiment", "")),
+            "topics": schema.split_list(cell.get("topics", "")),
             "aspects": aspects,
         }
         out.append(_validated(rec, f"{path}:{i}", origin=path.stem, strict=False))
     return out
+
+
+def _missing(value: object) -> bool:
+    return value is None or (isinstance(value, float) and pd.isna(value))
 
 
 def _validated(rec: dict, where: str, origin: str, strict: bool = True) -> dict[str, object]:

@@ -165,15 +165,12 @@ def build_features(texts: Sequence[str], analyses: Sequence[Any], res: Resources
         return []
     clauses = [_clauses(a, t) for a, t in zip(analyses, texts, strict=True)]
     mode = clause_embedding or CLAUSE_EMBEDDING
-    if mode in ("span", "hybrid"):
+    if mode == "span":
         from cx_text.models.spans import encode_with_spans
 
         spans = [[(c.start, c.end) for c in cl] if len(cl) > 1 else [] for cl in clauses]
         msg, pooled = encode_with_spans(res.encoder, list(texts), spans)
         per_msg = {i: v for i, v in enumerate(pooled) if len(v) > 1}
-        if mode == "hybrid":
-            alone = _separate_clause_vectors(res.encoder, clauses, msg.shape[1])
-            per_msg = {i: _unit_rows(per_msg[i] + alone[i]) for i in per_msg}
     else:
         msg = res.encoder.encode(list(texts))
         per_msg = _separate_clause_vectors(res.encoder, clauses, msg.shape[1])
@@ -181,10 +178,6 @@ def build_features(texts: Sequence[str], analyses: Sequence[Any], res: Resources
         matches = res.matcher.match(list(analyses))
     return [MessageFeatures(msg[i], tuple(clauses[i]), per_msg.get(i), tuple(matches[i]))
             for i in range(len(texts))]
-
-
-def _unit_rows(m: np.ndarray) -> np.ndarray:
-    return (m / (np.linalg.norm(m, axis=1, keepdims=True) + 1e-9)).astype(np.float32)
 
 
 def _separate_clause_vectors(encoder: Any, clauses: list[list[Clause]], dim: int) -> dict[int, np.ndarray]:
@@ -219,12 +212,9 @@ def _without_marker(text: str, start: int, end: int, marker: str) -> Clause:
 def _assign(frame: pd.DataFrame, taggable: np.ndarray, columns: dict[str, list[Any]]) -> pd.DataFrame:
     out = frame.copy()
     n = len(out)
-    defaults: dict[str, Any] = {schema.SENTIMENT: "", schema.SENTIMENT_SCORE: None, schema.SENTIMENT_PROBS: None,
-                                schema.TOPICS: [], schema.TOPIC_SCORES: None, schema.SUBTOPICS: [],
-                                schema.ASPECT_SENTIMENTS: [], schema.EVIDENCE: []}
     idx = np.flatnonzero(taggable)
-    for col, default in defaults.items():
-        values: list[Any] = [list(default) if isinstance(default, list) else default for _ in range(n)]
+    for col in schema.EMPTY_TAGS:
+        values: list[Any] = [schema.empty_tag(col) for _ in range(n)]
         for j, i in enumerate(idx):
             values[i] = columns[col][j]
         out[col] = pd.Series(values, index=out.index, dtype=object if col != schema.SENTIMENT_SCORE else "float64")

@@ -107,6 +107,19 @@ TAG_COLUMNS: tuple[str, ...] = (
     ROW_STATUS,
 )
 
+#: tag values of a row that was not tagged (empty text, error): lists are fresh per row
+EMPTY_TAGS: dict[str, Any] = {
+    SENTIMENT: "", SENTIMENT_SCORE: None, SENTIMENT_PROBS: None, TOPICS: [], TOPIC_SCORES: None,
+    SUBTOPICS: [], ASPECT_SENTIMENTS: [], EVIDENCE: [],
+}
+
+
+def empty_tag(column: str) -> Any:
+    """A fresh empty value for a tag column (a new list each call, never a shared one)."""
+    value = EMPTY_TAGS[column]
+    return [] if isinstance(value, list) else value
+
+
 #: nested columns -> how they are flattened into one text cell for CSV/XLSX
 _LIST_JOIN = ";"
 

@@ -44,7 +44,7 @@ class Store:
     def begin_run(self, manifest: dict[str, Any], input_path: str = "", fingerprint: str = "",
                   rows_in: int | None = None, run_id: str | None = None) -> str:
         """Register a new run (status ``running``) and return its id."""
-        run_id = run_id or _new_run_id()
+        run_id = run_id or new_run_id()
         self.con.execute(
             "INSERT INTO runs VALUES (?, ?, NULL, 'running', ?, ?, ?, ?, NULL)",
             [run_id, _now(), input_path, fingerprint, rows_in, json.dumps(manifest, default=str)],
@@ -282,7 +282,7 @@ def _dates(values: Any) -> Any:
     return pd.to_datetime(values, errors="coerce").dt.date
 
 
-def _new_run_id() -> str:
+def new_run_id() -> str:
     return datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
 
 

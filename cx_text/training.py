@@ -16,7 +16,7 @@ import pandas as pd
 
 from cx_text import schema
 from cx_text.config import Settings
-from cx_text.corpus import LABEL_COLUMNS, load_corpus, load_shared
+from cx_text.corpus import LABEL_COLUMNS, load_corpus, load_shared, read_labeled_table
 from cx_text.errors import IngestError
 from cx_text.evaluate import evaluate_frames, render_report
 from cx_text.taxonomy import load_taxonomy
@@ -117,19 +117,7 @@ def read_labeled(path: Path, split: str | None = None) -> pd.DataFrame:
     elif path.suffix.lower() == ".jsonl":
         data = load_corpus([path])
     else:
-        from cx_text.corpus import _read_contract_csv
-        from cx_text.output import read_frame
-
-        if path.suffix.lower() != ".csv":
-            data = pd.DataFrame(read_frame(path))
-            for col in ("aspect_sentiments", "topics"):
-                if col not in data.columns:
-                    data[col] = ""
-            data["aspects"] = data["aspect_sentiments"].map(
-                lambda x: {a["topic"]: a["polarity"] for a in schema.split_aspects(x)})
-            data["topics"] = data["topics"].map(schema.split_list)
-        else:
-            data = pd.DataFrame(_read_contract_csv(path))
+        data = pd.DataFrame(read_labeled_table(path))
         data["split"] = ""
     if split:
         data = data[data["split"] == split]

@@ -27,6 +27,8 @@ def _toy_tagger(chunk: pd.DataFrame) -> pd.DataFrame:
                                      for tps in out[schema.TOPICS]]
     out[schema.SENTIMENT_SCORE] = [-1.0 if n else 0.0 for n in neg]
     out[schema.SUBTOPICS] = [[] for _ in range(len(out))]
+    out[schema.SENTIMENT_PROBS] = [None] * len(out)
+    out[schema.TOPIC_SCORES] = [None] * len(out)
     out[schema.EVIDENCE] = [[] for _ in range(len(out))]
     return out
 

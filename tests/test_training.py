@@ -38,3 +38,20 @@ def test_training_reproduces_committed_heads(tmp_path: Path) -> None:
         np.testing.assert_allclose(fresh[name].predict_proba(x), head.predict_proba(x), atol=2e-3, err_msg=name)
         assert fresh[name].thresholds == pytest.approx(head.thresholds, abs=1e-6)
     assert report.metrics["test"]["corpus"]["sentiment"]["macro_f1"] > 0.7
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".xlsx", ".parquet"])
+def test_training_read_labeled_contract_files_any_format(tmp_path: Path, suffix: str) -> None:
+    import pandas as pd
+
+    from cx_text.output import write_frame
+    from cx_text.training import read_labeled
+
+    frame = pd.DataFrame({"id": ["a", "b"], "text": ["Курьер вежливый, но опоздал", "ok"],
+                          "sentiment": ["negative", "neutral"], "topics": [["delivery", "staff"], []],
+                          "aspect_sentiments": [[{"topic": "staff", "polarity": "positive"},
+                                                 {"topic": "delivery", "polarity": "negative"}], []]})
+    gold = read_labeled(write_frame(frame, tmp_path / f"gold{suffix}"))
+    assert gold["id"].tolist() == ["a", "b"] and gold["sentiment"].tolist() == ["negative", "neutral"]
+    assert sorted(gold["topics"][0]) == ["delivery", "staff"] and list(gold["topics"][1]) == []
+    assert {a["topic"]: a["polarity"] for a in gold["aspect_sentiments"][0]} == {"staff": "positive", "delivery": "negative"}

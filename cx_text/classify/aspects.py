@@ -32,11 +32,9 @@ def predict_aspects(
     out = []
     for f, tr, s in zip(features, topics, sentiments, strict=True):
         aspects = [_polarity(t, f, tr, s, aspect_heads, sentiment_head) for t in tr.topics]
-        out.append(contrast_flip(aspects, f, tr) if CONTRAST_FLIP else aspects)
+        out.append(contrast_flip(aspects, f, tr))
     return out
 
-
-CONTRAST_FLIP = True
 
 
 def contrast_flip(aspects: list[dict[str, Any]], feat: MessageFeatures, tr: TopicResult) -> list[dict[str, Any]]:

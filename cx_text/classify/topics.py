@@ -80,8 +80,7 @@ class TopicClassifier:
         owners = self._clause_owners(chosen, clause_proba, _specific_hits(feat, chosen))
         evidence, clause_topics = [], {}
         for topic in chosen:
-            ev, _ = self._evidence(topic, feat, rule_clauses, clause_proba, owners.get(topic, ()))
-            evidence += ev
+            evidence += self._evidence(topic, feat, rule_clauses, clause_proba, owners.get(topic, ()))
             clause_topics[topic] = owners.get(topic) or tuple(
                 sorted({m.clause_index for lab, ms in rule_clauses.items()
                         if lab.split("/")[0] == topic for m in ms}))
@@ -139,8 +138,7 @@ class TopicClassifier:
         return self.head.predict_proba(feat.clause_vectors())
 
     def _evidence(self, topic: str, feat: MessageFeatures, rule_clauses: dict[str, list],
-                  clause_proba: np.ndarray | None, owned: tuple[int, ...]
-                  ) -> tuple[list[dict[str, Any]], tuple[int, ...]]:
+                  clause_proba: np.ndarray | None, owned: tuple[int, ...]) -> list[dict[str, Any]]:
         """The clauses whose cues fired plus the clauses the topic owns; failing both, the one
         clause the head scores highest (never every clause: greetings are not evidence)."""
         hits = [m for lab, ms in rule_clauses.items() if lab.split("/")[0] == topic for m in ms]
@@ -154,8 +152,7 @@ class TopicClassifier:
                 idx = [max(content, key=lambda i: clause_proba[i, self._col[topic]])]
             else:
                 idx = content
-        ev = [_evidence_item(topic, feat, i, by_clause.get(i, [])) for i in idx if i < len(feat.clauses)]
-        return ev, tuple(idx)
+        return [_evidence_item(topic, feat, i, by_clause.get(i, [])) for i in idx if i < len(feat.clauses)]
 
 
 def _specific_hits(feat: MessageFeatures, chosen: list[str]) -> dict[int, set[str]]:

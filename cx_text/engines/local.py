@@ -32,10 +32,6 @@ from cx_text.ingest import count_rows, open_export
 from cx_text.output import OutputWriter, read_frame, write_frame
 
 Tagger = Callable[[pd.DataFrame], pd.DataFrame]
-_EMPTY_TAGS: dict[str, Any] = {
-    schema.SENTIMENT: "", schema.SENTIMENT_SCORE: None, schema.TOPICS: [], schema.ASPECT_SENTIMENTS: [],
-    schema.EVIDENCE: [], schema.SUBTOPICS: [],
-}
 
 
 @dataclass
@@ -158,9 +154,9 @@ def _claim_run(parts: PartsDir, fingerprint: str, resume: bool, run_id: str | No
             raise CxTextError("--resume: the interrupted run was over a different input or settings.",
                               f"Re-run without --resume after deleting {parts.path}.")
         return str(state["run_id"])
-    from cx_text.store import _new_run_id
+    from cx_text.store import new_run_id
 
-    run_id = run_id or _new_run_id()
+    run_id = run_id or new_run_id()
     parts.start(fingerprint, run_id)
     return run_id
 
@@ -239,8 +235,8 @@ def tag_safely(tagger: Tagger, chunk: pd.DataFrame) -> pd.DataFrame:
 
 def _error_rows(chunk: pd.DataFrame, exc: Exception) -> pd.DataFrame:
     out = chunk.copy()
-    for col, value in _EMPTY_TAGS.items():
-        out[col] = [value.copy() if isinstance(value, list) else value for _ in range(len(out))]
+    for col in schema.EMPTY_TAGS:
+        out[col] = [schema.empty_tag(col) for _ in range(len(out))]
     reason = f"{type(exc).__name__}: {exc}"[:300]
     out[schema.ROW_STATUS] = schema.STATUS_ERROR_PREFIX + reason
     issues: Any = out[schema.ROW_ISSUES] if schema.ROW_ISSUES in out.columns else [[] for _ in range(len(out))]

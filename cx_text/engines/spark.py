@@ -405,13 +405,13 @@ def tag_file_spark(path: Path, output: Path, settings: Settings, *, master: str 
     """
     from cx_text.ingest import count_rows, open_export
     from cx_text.output import OutputWriter, output_format
-    from cx_text.store import _new_run_id, open_store
+    from cx_text.store import new_run_id, open_store
 
     output_format(output)  # a bad suffix fails before Spark starts
     started = time.perf_counter()
     stream = open_export(path, mapping=mapping, sheet=sheet, chunk_size=settings.chunk_size,
                          settings=settings)
-    run_id = run_id or _new_run_id()
+    run_id = run_id or new_run_id()
     summary = RunSummary(run_id=run_id, input=str(path), output=str(output),
                          db=str(db_path) if db_path else None)
     state: dict[str, Any] = {"manifest": manifest}
