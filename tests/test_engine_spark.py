@@ -1,16 +1,19 @@
-"""Spark engine: same output as the local engine, models loaded once per worker, nested types.
+"""Spark engine: same output as the local engine, models loaded once per worker, nested types,
+and --resume after a killed driver gives the output of an uninterrupted run.
 
 Spark tests run in local[2] with one session for the whole module (started and stopped here).
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import os
 import shutil
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,10 +26,12 @@ from cx_text import schema
 from cx_text.cli import main
 from cx_text.config import Settings
 from cx_text.engines import spark as spark_engine
-from cx_text.engines.local import tag_file
-from cx_text.errors import ModelError
+from cx_text.engines import spark_files
+from cx_text.engines.local import PartsDir, RunSummary, tag_file
+from cx_text.engines.spark_session import session_conf
+from cx_text.errors import CxTextError, ModelError
 from cx_text.output import read_frame
-from cx_text.store import open_store
+from cx_text.store import Store, open_store
 
 pytestmark = pytest.mark.filterwarnings("ignore:PySpark does not yet fully support pandas")
 
@@ -53,6 +58,8 @@ CUES = {"delivery": ("курьер", "доставк", "delivery", "courier", "l
 NEGATIVE = ("опоздал", "never", "вылетает", "кусаются", "rude", "грубый", "crash", "expensive", "😡")
 ROWS = 2000
 CHUNK = 400  # 5 chunks: Spark tags them in two groups (4 + 1)
+SETTINGS = Settings(chunk_size=CHUNK, batch_size=8)
+TOY = {"manifest": {"fingerprint": "toy"}, "mapping": {"text": "comment"}}
 
 
 def toy_tag(chunk: pd.DataFrame) -> pd.DataFrame:
@@ -124,7 +131,7 @@ def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
                .config("spark.ui.enabled", "false").config("spark.sql.shuffle.partitions", "2")
                .config("spark.default.parallelism", "2").config("spark.driver.memory", "1g")
                .config("spark.sql.warehouse.dir", str(tmp_path_factory.mktemp("warehouse"))))
-    for key, value in spark_engine.session_conf(Settings()).items():
+    for key, value in session_conf(Settings()).items():
         builder = builder.config(key, value)
     session = builder.getOrCreate()
     session.sparkContext.setLogLevel("ERROR")
@@ -156,13 +163,11 @@ def runs(spark: Any, export: Path, tmp_path_factory: pytest.TempPathFactory) -> 
     base = tmp_path_factory.mktemp("runs")
     markers = base / "markers"
     markers.mkdir()
-    settings = Settings(chunk_size=CHUNK, batch_size=8)
-    common = {"manifest": {"fingerprint": "toy"}, "mapping": {"text": "comment"}}
-    local = tag_file(export, base / "local.parquet", toy_tag, settings, progress=False,
-                     db_path=base / "local.duckdb", **common)
-    spark_summary = spark_engine.tag_file_spark(
-        export, base / "spark.parquet", settings, db_path=base / "spark.duckdb",
-        make_tagger=CountingFactory(str(markers)), progress=False, **common)
+    local = tag_file(export, base / "local.parquet", toy_tag, SETTINGS, progress=False,
+                     db_path=base / "local.duckdb", **TOY)
+    spark_summary = spark_files.tag_file_spark(
+        export, base / "spark.parquet", SETTINGS, db_path=base / "spark.duckdb",
+        make_tagger=CountingFactory(str(markers)), progress=False, **TOY)
     return {"base": base, "local": local, "spark": spark_summary, "markers": markers}
 
 
@@ -186,6 +191,9 @@ def test_engine_spark_parquet_schema_matches_local_engine(runs: dict[str, Any]) 
     local = pq.read_schema(runs["base"] / "local.parquet").remove_metadata()
     spark = pq.read_schema(runs["base"] / "spark.parquet").remove_metadata()
     assert spark.equals(local), f"\nlocal: {local}\nspark: {spark}"
+    # both engines assemble the output from the same kind of parts: identical tables
+    assert pq.read_table(runs["base"] / "spark.parquet").equals(
+        pq.read_table(runs["base"] / "local.parquet"))
 
 
 @pytest.mark.spark
@@ -197,22 +205,29 @@ def test_engine_spark_summary_matches_local_engine(runs: dict[str, Any]) -> None
     assert {"ok", "empty", "flagged", "error"} <= set(spark.by_status)
 
 
-@pytest.mark.spark
-def test_engine_spark_store_matches_local_engine(runs: dict[str, Any]) -> None:
-    queries = {
-        "tags": "SELECT * EXCLUDE (run_id) FROM tags ORDER BY row_index",
-        "aspects": "SELECT * EXCLUDE (run_id) FROM aspects ORDER BY id, topic",
-        "evidence": "SELECT * EXCLUDE (run_id) FROM evidence ORDER BY id, topic",
-        "feedback": "SELECT * EXCLUDE (first_run_id, last_run_id) FROM feedback ORDER BY id",
-    }
-    with open_store(runs["base"] / "local.duckdb") as a, open_store(runs["base"] / "spark.duckdb") as b:
-        for name, sql in queries.items():
+STORE_QUERIES = {
+    "tags": "SELECT * EXCLUDE (run_id) FROM tags ORDER BY row_index",
+    "aspects": "SELECT * EXCLUDE (run_id) FROM aspects ORDER BY id, topic",
+    "evidence": "SELECT * EXCLUDE (run_id) FROM evidence ORDER BY id, topic",
+    "feedback": "SELECT * EXCLUDE (first_run_id, last_run_id) FROM feedback ORDER BY id",
+}
+
+
+def assert_same_store(expected: Path, got: Path) -> None:
+    """Both stores hold the same tags, aspects, evidence and feedback (run ids aside)."""
+    with open_store(expected) as a, open_store(got) as b:
+        for name, sql in STORE_QUERIES.items():
             left, right = a.query(sql), b.query(sql)
             assert len(left) == len(right) > 0, name
             for col in left.columns:
                 assert same_values(left[col], right[col]), f"{name}.{col} differs"
         assert b.runs()["status"].tolist() == ["complete"]
         assert b.query("SELECT count(*) n FROM run_chunks")["n"].iloc[0] == ROWS // CHUNK
+
+
+@pytest.mark.spark
+def test_engine_spark_store_matches_local_engine(runs: dict[str, Any]) -> None:
+    assert_same_store(runs["base"] / "local.duckdb", runs["base"] / "spark.duckdb")
 
 
 @pytest.mark.spark
@@ -230,7 +245,7 @@ def test_engine_spark_loads_models_once_per_worker(runs: dict[str, Any]) -> None
     workers = {name.split("-")[1] for name in loads}
     assert 1 <= len(loads) <= 2, loads  # local[2]: at most two Python workers
     assert len(workers) == len(loads), "a worker built the tagger twice"
-    batches = ROWS / spark_engine.default_batch_rows(Settings(chunk_size=CHUNK, batch_size=8))
+    batches = ROWS / spark_engine.default_batch_rows(SETTINGS)
     assert batches > 2 * len(loads)
 
 
@@ -238,9 +253,9 @@ def test_engine_spark_loads_models_once_per_worker(runs: dict[str, Any]) -> None
 def test_engine_spark_empty_export_gives_empty_output(spark: Any, tmp_path: Path) -> None:
     export = tmp_path / "empty.csv"
     export.write_text("review_id,comment,nps\n", encoding="utf-8")
-    summary = spark_engine.tag_file_spark(export, tmp_path / "out.parquet", Settings(),
-                                          mapping={"text": "comment"}, make_tagger=lambda s: toy_tag,
-                                          progress=False, db_path=tmp_path / "cx.duckdb")
+    summary = spark_files.tag_file_spark(export, tmp_path / "out.parquet", Settings(),
+                                         mapping={"text": "comment"}, make_tagger=lambda s: toy_tag,
+                                         progress=False, db_path=tmp_path / "cx.duckdb")
     out = read_frame(tmp_path / "out.parquet")
     assert (summary.rows_in, summary.rows_out, len(out)) == (0, 0, 0)
     assert {schema.ID, schema.TEXT, schema.TOPICS, schema.EVIDENCE} <= set(out.columns)
@@ -405,11 +420,247 @@ def test_engine_spark_rebased_moves_driver_install_paths(tmp_path: Path) -> None
     assert spark_engine.rebased(moved, driver, here) == moved
 
 
-def test_engine_spark_cli_refuses_resume(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+# --------------------------------------------------------------------------- resume
+
+class Killed(BaseException):
+    """The driver dying mid-run (a BaseException, so nothing in cx_text can catch it)."""
+
+
+@contextmanager
+def killed_on_call(owner: type, name: str, call: int) -> Iterator[None]:
+    """Kill the run in the block at the ``call``-th (0-based) call of ``owner.name``."""
+    original = getattr(owner, name)
+    calls = itertools.count()
+
+    def dying(self: Any, *args: Any, **kwargs: Any) -> Any:
+        if next(calls) == call:
+            raise Killed(f"killed at {owner.__name__}.{name} call {call}")
+        return original(self, *args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as patch, pytest.raises(Killed):
+        patch.setattr(owner, name, dying)
+        yield
+
+
+def tag_on_spark(export: Path, output: Path, db_path: Path | None = None, *,
+                 resume: bool = False, **changes: Any) -> RunSummary:
+    options: dict[str, Any] = {"settings": SETTINGS, **TOY, **changes}
+    return spark_files.tag_file_spark(export, output, db_path=db_path, resume=resume,
+                                      make_tagger=lambda s: toy_tag, progress=False, **options)
+
+
+@pytest.fixture(scope="module")
+def interrupted(spark: Any, export: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder with a copy of the export and the work folder of a run killed after 2 chunks."""
+    base = tmp_path_factory.mktemp("interrupted")
+    shutil.copy(export, base / "export.csv")
+    with killed_on_call(PartsDir, "write", 2):
+        tag_on_spark(base / "export.csv", base / "out.parquet")
+    return base
+
+
+def copy_interrupted(interrupted: Path, to: Path) -> PartsDir:
+    work = PartsDir(to / "out.parquet")
+    shutil.copy(interrupted / "export.csv", to / "export.csv")
+    shutil.copytree(PartsDir(interrupted / "out.parquet").path, work.path)
+    return work
+
+
+# (what is killed, at which call, chunks already done): 5 chunks, tagged in groups 0-3 and 4
+KILLS = [
+    pytest.param(PartsDir, "write", 1, 1, id="killed-writing-chunk-1"),
+    pytest.param(Store, "append_chunk", 2, 3, id="killed-storing-chunk-2-after-its-part"),
+    pytest.param(PartsDir, "write", 4, 4, id="killed-in-the-second-group"),
+]
+
+
+@pytest.mark.spark
+@pytest.mark.parametrize(("owner", "name", "call", "done"), KILLS)
+def test_engine_spark_resume_after_kill_matches_uninterrupted_run(
+        runs: dict[str, Any], export: Path, tmp_path: Path, owner: type, name: str, call: int,
+        done: int) -> None:
+    import pyarrow.parquet as pq
+
+    out, db = tmp_path / "out.parquet", tmp_path / "cx.duckdb"
+    with killed_on_call(owner, name, call):
+        tag_on_spark(export, out, db)
+    work = PartsDir(out)
+    assert work.indexes() == list(range(done)) and not out.exists()
+    summary = tag_on_spark(export, out, db, resume=True)
+    assert summary.resumed_chunks == done
+    assert (summary.rows_in, summary.rows_out) == (ROWS, ROWS)
+    assert summary.by_status == runs["spark"].by_status
+    assert summary.by_lang == runs["spark"].by_lang
+    assert pq.read_table(out).equals(pq.read_table(runs["base"] / "spark.parquet"))
+    assert not work.path.exists()
+    assert_same_store(runs["base"] / "spark.duckdb", db)  # one run, complete, 5 chunks
+
+
+@pytest.mark.spark
+def test_engine_spark_resume_continues_a_local_engine_run(
+        runs: dict[str, Any], export: Path, tmp_path: Path) -> None:
+    import pyarrow.parquet as pq
+
+    out = tmp_path / "out.parquet"
+    with killed_on_call(PartsDir, "write", 3):
+        tag_file(export, out, toy_tag, SETTINGS, progress=False, **TOY)
+    summary = tag_on_spark(export, out, resume=True)
+    assert (summary.resumed_chunks, summary.rows_out) == (3, ROWS)
+    assert pq.read_table(out).equals(pq.read_table(runs["base"] / "spark.parquet"))
+
+
+@pytest.mark.spark
+def test_engine_spark_interrupted_run_resumes_on_the_local_engine(
+        runs: dict[str, Any], interrupted: Path, tmp_path: Path) -> None:
+    import pyarrow.parquet as pq
+
+    copy_interrupted(interrupted, tmp_path)
+    summary = tag_file(tmp_path / "export.csv", tmp_path / "out.parquet", toy_tag, SETTINGS,
+                       progress=False, resume=True, **TOY)
+    assert (summary.resumed_chunks, summary.rows_out) == (2, ROWS)
+    assert pq.read_table(tmp_path / "out.parquet").equals(pq.read_table(runs["base"] / "spark.parquet"))
+
+
+KILLED_DRIVER = """
+import sys, time
+from pathlib import Path
+from pyspark import cloudpickle
+import tests.test_engine_spark as t
+from cx_text.engines.spark_files import tag_file_spark
+
+cloudpickle.register_pickle_by_value(t)
+
+def slow_toy(chunk):
+    if len(chunk) and chunk.index.min() >= 4 * t.CHUNK:  # the last chunk: killed meanwhile
+        time.sleep(120)
+    return t.toy_tag(chunk)
+
+export, out, db = map(Path, sys.argv[1:4])
+tag_file_spark(export, out, t.SETTINGS, db_path=db, make_tagger=lambda s: slow_toy,
+               progress=False, **t.TOY)
+"""
+
+
+def kill_driver_after_parts(args: list[str], work: PartsDir, parts: int, log: Path) -> None:
+    """Run a Spark driver in its own process group; SIGKILL the group once ``parts`` exist."""
+    import signal
+    import subprocess
+    import time
+
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    with log.open("wb") as err:
+        proc = subprocess.Popen([sys.executable, *args], env=env, stdout=err, stderr=err,
+                                start_new_session=True)
+        deadline = time.monotonic() + 180
+        try:
+            while len(work.indexes()) < parts:
+                assert proc.poll() is None, log.read_text(errors="replace")[-3000:]
+                assert time.monotonic() < deadline, "the driver made no progress"
+                time.sleep(0.05)
+        finally:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+@pytest.mark.slow
+@pytest.mark.spark
+def test_engine_spark_resume_after_sigkill_of_the_driver(
+        runs: dict[str, Any], export: Path, tmp_path: Path) -> None:
+    import pyarrow.parquet as pq
+
+    out, db, script = tmp_path / "out.parquet", tmp_path / "cx.duckdb", tmp_path / "driver.py"
+    script.write_text(KILLED_DRIVER, encoding="utf-8")
+    work = PartsDir(out)
+    kill_driver_after_parts([str(script), str(export), str(out), str(db)], work, 4,
+                            tmp_path / "driver.log")
+    assert work.indexes() == [0, 1, 2, 3] and not out.exists()
+    summary = tag_on_spark(export, out, db, resume=True)
+    assert (summary.resumed_chunks, summary.rows_out) == (4, ROWS)
+    assert pq.read_table(out).equals(pq.read_table(runs["base"] / "spark.parquet"))
+    assert_same_store(runs["base"] / "spark.duckdb", db)
+
+
+def edit_row(export: Path) -> None:
+    text = export.read_text(encoding="utf-8")
+    export.write_text(text.replace("Great app, fast checkout", "Great app, slow checkout", 1),
+                      encoding="utf-8")
+
+
+def add_row(export: Path) -> None:
+    with export.open("a", encoding="utf-8") as fh:
+        fh.write("r9999,Курьер опоздал на час,2026-03-01 10:00,2,app,Москва\n")
+
+
+CHANGES: list[Any] = [
+    pytest.param(edit_row, {}, id="a-row-edited"),
+    pytest.param(add_row, {}, id="a-row-added"),
+    pytest.param(None, {"settings": Settings(chunk_size=500, batch_size=8)}, id="chunk-size"),
+    pytest.param(None, {"manifest": {"fingerprint": "toy-v2"}}, id="other-models"),
+    pytest.param(None, {"mapping": {"text": "comment", "channel": "region"}}, id="other-mapping"),
+]
+
+
+@pytest.mark.spark
+@pytest.mark.parametrize(("change", "options"), CHANGES)
+def test_engine_spark_resume_refuses_changed_input_or_settings(
+        interrupted: Path, tmp_path: Path, change: Callable[[Path], None] | None,
+        options: dict[str, Any]) -> None:
+    work = copy_interrupted(interrupted, tmp_path)
+    if change is not None:
+        change(tmp_path / "export.csv")
+    with pytest.raises(CxTextError, match="different input or settings") as refused:
+        tag_on_spark(tmp_path / "export.csv", tmp_path / "out.parquet", resume=True, **options)
+    assert f"after deleting {work.path}" in str(refused.value)
+    assert work.indexes() == [0, 1] and not (tmp_path / "out.parquet").exists()
+
+
+@pytest.mark.spark
+def test_engine_spark_without_resume_refuses_interrupted_run(
+        interrupted: Path, tmp_path: Path) -> None:
+    work = copy_interrupted(interrupted, tmp_path)
+    with pytest.raises(CxTextError, match="Pass --resume"):
+        tag_on_spark(tmp_path / "export.csv", tmp_path / "out.parquet")
+    assert work.indexes() == [0, 1]
+
+
+def test_engine_spark_cli_refuses_leftover_run_before_spark_starts(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     export = tmp_path / "export.csv"
     pd.DataFrame({"text": ["Курьер опоздал", "Great support"]}).to_csv(export, index=False)
+    PartsDir(tmp_path / "out.parquet").start("an-older-run", "run-1")
+    monkeypatch.setattr(spark_files, "spark_session", None)  # must not be reached
     with pytest.raises(SystemExit) as exit_info:
         main(["tag", str(export), "-o", str(tmp_path / "out.parquet"), "--engine", "spark",
-              "--resume", "--no-db"])
+              "--no-db"])
     assert exit_info.value.code == 2
-    assert "--resume works with the local engine only" in capsys.readouterr().err
+    assert "Pass --resume to continue it" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("flags", [["--resume"], []])
+def test_engine_spark_cli_passes_resume(flags: list[str], tmp_path: Path,
+                                        monkeypatch: pytest.MonkeyPatch,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    seen: dict[str, Any] = {}
+
+    def fake(path: Path, output: Path, settings: Settings, **kwargs: Any) -> RunSummary:
+        seen.update(kwargs)
+        return RunSummary(run_id="run-7", input=str(path), output=str(output), rows_in=2,
+                          rows_out=2, resumed_chunks=1 if kwargs["resume"] else 0)
+
+    monkeypatch.setattr(spark_files, "tag_file_spark", fake)
+    main(["tag", str(tmp_path / "in.csv"), "-o", str(tmp_path / "out.parquet"), "--engine",
+          "spark", "--master", "local[1]", "--no-db", *flags])
+    assert seen["resume"] is bool(flags) and seen["master"] == "local[1]"
+    assert ("resumed: 1 chunk(s)" in capsys.readouterr().out) is bool(flags)
+
+
+@pytest.mark.parametrize(("resume", "expected"), [(True, 3), (False, 16)])
+def test_engine_spark_resume_reuses_the_recorded_group_size(tmp_path: Path, resume: bool,
+                                                            expected: int) -> None:
+    from types import SimpleNamespace
+
+    work = PartsDir(tmp_path / "out.parquet")
+    work.start("fingerprint", "run-1")
+    spark_files._record_group_chunks(work, 3)  # an interrupted run on 1-2 cores
+    cluster = SimpleNamespace(sparkContext=SimpleNamespace(defaultParallelism=8))
+    assert spark_files._group_chunks(work, resume, cluster, SETTINGS) == expected

@@ -113,6 +113,15 @@ def input_fingerprint(path: Path, options: Mapping[str, Any]) -> str:
     return h.hexdigest()[:32]
 
 
+def run_fingerprint(path: Path, mapping: Mapping[str, str] | None, sheet: str | None,
+                    settings: Settings, manifest: Mapping[str, Any]) -> str:
+    """The fingerprint a run of either engine records: the input plus mapping, sheet, chunk
+    size and models, so ``--resume`` continues only a run over the same input and settings."""
+    options = {"mapping": dict(mapping or {}), "sheet": sheet, "chunk": settings.chunk_size,
+               "models": manifest.get("fingerprint", "")}
+    return input_fingerprint(path, options)
+
+
 def tag_file(path: Path, output: Path, tagger: Tagger, settings: Settings, *,
              manifest: dict[str, Any], mapping: Mapping[str, str] | None = None, sheet: str | None = None,
              db_path: Path | None = None, resume: bool = False, customers: pd.DataFrame | None = None,
@@ -120,30 +129,28 @@ def tag_file(path: Path, output: Path, tagger: Tagger, settings: Settings, *,
     """Tag ``path`` chunk by chunk into ``output`` (and the store at ``db_path``)."""
     started = time.perf_counter()
     stream = open_export(path, mapping=mapping, sheet=sheet, chunk_size=settings.chunk_size, settings=settings)
-    options = {"mapping": dict(mapping or {}), "sheet": sheet, "chunk": settings.chunk_size,
-               "models": manifest.get("fingerprint", "")}
-    fingerprint = input_fingerprint(path, options)
+    fingerprint = run_fingerprint(path, mapping, sheet, settings, manifest)
     parts = PartsDir(output)
-    run_id = _claim_run(parts, fingerprint, resume, run_id)
-    store_cm = _store(db_path)
-    with store_cm as store:
-        if store is not None and not _run_known(store, run_id):
+    run_id = claim_run(parts, fingerprint, resume, run_id)
+    with open_optional_store(db_path) as store:
+        if store is not None and not run_known(store, run_id):
             store.begin_run(manifest, str(path), fingerprint, run_id=run_id)
         summary = RunSummary(run_id=run_id, input=str(path), output=str(output),
                              db=str(db_path) if db_path else None)
-        _tag_chunks(stream, parts, tagger, store, run_id, summary, progress, _total(path, sheet))
-        _assemble(parts, output, summary)
+        _tag_chunks(stream, parts, tagger, store, run_id, summary, progress, count_total(path, sheet))
+        assemble_parts(parts, output, summary)
         summary.seconds = round(time.perf_counter() - started, 2)
         summary.rows_per_s = round(summary.rows_out / max(summary.seconds, 1e-9), 1)
         if store is not None:
             if customers is not None:
                 store.load_customers(customers)
-            store.finish_run(run_id, {**summary.as_dict(), "ingest": _report_dict(stream)})
+            store.finish_run(run_id, {**summary.as_dict(), "ingest": ingest_report(stream)})
     parts.remove()
     return summary
 
 
-def _claim_run(parts: PartsDir, fingerprint: str, resume: bool, run_id: str | None) -> str:
+def claim_run(parts: PartsDir, fingerprint: str, resume: bool, run_id: str | None) -> str:
+    """The run id of ``parts``: a new run, or the interrupted one when ``resume`` and it matches."""
     state = parts.state()
     if state and not resume:
         raise CxTextError(
@@ -244,7 +251,8 @@ def _error_rows(chunk: pd.DataFrame, exc: Exception) -> pd.DataFrame:
     return out
 
 
-def _assemble(parts: PartsDir, output: Path, summary: RunSummary) -> None:
+def assemble_parts(parts: PartsDir, output: Path, summary: RunSummary) -> None:
+    """Concatenate the parts into ``output`` in input order; fill the summary's counts."""
     status: Counter[str] = Counter()
     langs: Counter[str] = Counter()
     with OutputWriter(output) as out:
@@ -261,7 +269,8 @@ def _assemble(parts: PartsDir, output: Path, summary: RunSummary) -> None:
                           f"The work folder {parts.path} is inconsistent: delete it and re-run.")
 
 
-def _store(db_path: Path | None) -> Any:
+def open_optional_store(db_path: Path | None) -> Any:
+    """``open_store(db_path)``, or a context yielding ``None`` when there is no store."""
     if db_path is None:
         return nullcontext(None)
     from cx_text.store import open_store
@@ -269,17 +278,20 @@ def _store(db_path: Path | None) -> Any:
     return open_store(db_path)
 
 
-def _run_known(store: Any, run_id: str) -> bool:
+def run_known(store: Any, run_id: str) -> bool:
+    """Whether the store already has a row for ``run_id`` (a resumed run)."""
     return bool(len(store.query("SELECT 1 FROM runs WHERE run_id = ?", [run_id])))
 
 
-def _total(path: Path, sheet: str | None) -> int | None:
+def count_total(path: Path, sheet: str | None) -> int | None:
+    """Rows in the input for the progress bar, or ``None`` when they cannot be counted."""
     try:
         return count_rows(path, sheet=sheet)
     except Exception:
         return None
 
 
-def _report_dict(stream: Any) -> Any:
+def ingest_report(stream: Any) -> Any:
+    """The ingest report of a finished stream, as stored with the run."""
     report = stream.report
     return report.as_dict() if hasattr(report, "as_dict") else str(report)

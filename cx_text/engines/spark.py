@@ -1,10 +1,9 @@
 """The Spark engine: the local engine's tagging, spread over a cluster with ``mapInPandas``.
 
-* :func:`tag_spark_dataframe` tags a Spark DataFrame (a warehouse table or canonical rows) and
-  returns a lazy DataFrame with the tag columns, typed by an explicit schema.
-* :func:`tag_file_spark` is ``cx-text tag --engine spark``: it reads the export with cx_text's own
-  ingest (same mapping, encodings, ids and flags as the local engine), tags groups of chunks on
-  Spark and writes the output and the store chunk by chunk, in input order.
+:func:`tag_spark_dataframe` tags a Spark DataFrame (a warehouse table or canonical rows) and
+returns a lazy DataFrame with the tag columns, typed by an explicit schema. Files
+(``cx-text tag --engine spark``, resumable) are in :mod:`cx_text.engines.spark_files`, the
+session they run on in :mod:`cx_text.engines.spark_session`.
 
 Models are loaded once per executor Python worker: the first batch a worker sees builds the tagger
 with ``make_tagger(settings)`` and keeps it in a per-process cache keyed by the settings
@@ -17,15 +16,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import sys
-import time
-import warnings
-from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, replace
 from functools import partial
-from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -34,9 +27,8 @@ import pandas as pd
 
 from cx_text import schema
 from cx_text.config import REPO_DIR, Settings
-from cx_text.engines.local import RunSummary, Tagger, input_fingerprint, tag_safely
-from cx_text.engines.progress import ProgressReporter
-from cx_text.errors import CxTextError, ModelError, SchemaError
+from cx_text.engines.local import Tagger, tag_safely
+from cx_text.errors import ModelError, SchemaError
 from cx_text.ingest_base import RawChunk
 from cx_text.ingest_mapping import ColumnMapping, resolve_mapping
 from cx_text.ingest_rows import META_COLUMNS, RowContext, build_chunk, extra_names
@@ -49,9 +41,7 @@ if TYPE_CHECKING:
 TaggerFactory = Callable[[Settings], Tagger]
 ROW_INDEX = "row_index"  # input position carried through Spark (increasing, not always dense)
 ARROW_BATCH_CONF = "spark.sql.execution.arrow.maxRecordsPerBatch"
-_PROBE_ROWS = 16
-_GROUP_MAX_ROWS = 200_000
-_PANDAS3_WARNING = "PySpark does not yet fully support pandas"
+PROBE_ROWS = 16  # rows tagged first to learn the output schema and the run manifest
 
 # The executor-side model cache: one tagger per Python worker process, built on its first batch
 # (a new settings fingerprint replaces the old tagger, so a worker never holds two model sets).
@@ -78,7 +68,7 @@ def default_batch_rows(settings: Settings) -> int:
 # --------------------------------------------------------------------------- executor side
 
 @dataclass(frozen=True)
-class _Job:
+class ExecutorJob:
     """Everything an executor needs to tag batches (pickled to the workers)."""
 
     settings: Settings
@@ -91,7 +81,7 @@ class _Job:
     driver_root: str = str(REPO_DIR)        # where cx_text is installed on the driver
 
 
-def executor_tagger(job: _Job) -> Tagger:
+def executor_tagger(job: ExecutorJob) -> Tagger:
     """This worker's tagger for ``job``: built on first use, then reused."""
     if job.cache_key not in _EXECUTOR_TAGGERS:
         _EXECUTOR_TAGGERS.clear()
@@ -131,7 +121,7 @@ def plain(value: Any) -> Any:
     return value
 
 
-def _tag_frame(batch: pd.DataFrame, job: _Job) -> tuple[pd.DataFrame, np.ndarray]:
+def _tag_frame(batch: pd.DataFrame, job: ExecutorJob) -> tuple[pd.DataFrame, np.ndarray]:
     """Tag one Arrow batch; returns the tagged frame and the carried row indexes."""
     index = batch[ROW_INDEX].to_numpy(dtype="int64")
     frame = batch.drop(columns=[ROW_INDEX])
@@ -168,7 +158,7 @@ def conform(tagged: pd.DataFrame, columns: Sequence[str], nested: Sequence[str])
     return pd.DataFrame(data, index=pd.RangeIndex(len(tagged)))
 
 
-def _tag_batches(batches: Iterator[pd.DataFrame], job: _Job) -> Iterator[pd.DataFrame]:
+def _tag_batches(batches: Iterator[pd.DataFrame], job: ExecutorJob) -> Iterator[pd.DataFrame]:
     """The ``mapInPandas`` function: tag every batch, keep the row count and order."""
     for batch in batches:
         tagged, index = _tag_frame(batch, job)
@@ -177,7 +167,7 @@ def _tag_batches(batches: Iterator[pd.DataFrame], job: _Job) -> Iterator[pd.Data
         yield out
 
 
-def _probe_batches(batches: Iterator[pd.DataFrame], job: _Job) -> Iterator[pd.DataFrame]:
+def _probe_batches(batches: Iterator[pd.DataFrame], job: ExecutorJob) -> Iterator[pd.DataFrame]:
     """Tag the first batch and report the Arrow schema of what the tagger returned."""
     from cx_text.output import arrow_schema
 
@@ -241,13 +231,13 @@ def _output_schema(probe: pa.Schema, errors: int, inputs: Mapping[str, DataType]
     return T.StructType([*fields, T.StructField(ROW_INDEX, T.LongType())])
 
 
-def _probe(sdf: DataFrame, job: _Job) -> tuple[_Job, StructType, dict[str, Any]]:
+def probe_job(sdf: DataFrame, job: ExecutorJob) -> tuple[ExecutorJob, StructType, dict[str, Any]]:
     """Tag a few rows on an executor: the tagger's output columns, types and run manifest."""
     import pyarrow as pa
     from pyspark.sql import types as T
 
-    probe = sdf.limit(_PROBE_ROWS).mapInPandas(partial(_probe_batches, job=job),
-                                               "arrow_schema binary, errors long, manifest string")
+    probe = sdf.limit(PROBE_ROWS).mapInPandas(partial(_probe_batches, job=job),
+                                              "arrow_schema binary, errors long, manifest string")
     rows = probe.collect()
     if not rows:
         raise SchemaError("the Spark DataFrame to tag has no rows.", "Give it at least one row.")
@@ -269,9 +259,10 @@ def executor_settings(settings: Settings, spark: SparkSession) -> Settings:
     return settings.with_(num_threads=max(1, min(settings.num_threads, task_cpus)))
 
 
-def _plan(sdf: DataFrame, settings: Settings, make_tagger: TaggerFactory | None,
-          mapping: Mapping[str, str] | None, batch_rows: int | None) -> tuple[DataFrame, _Job]:
-    """Add the row index, resolve the column mapping, probe, and build the executor job."""
+def plan_job(sdf: DataFrame, settings: Settings, make_tagger: TaggerFactory | None,
+             mapping: Mapping[str, str] | None, batch_rows: int | None
+             ) -> tuple[DataFrame, ExecutorJob]:
+    """Add the row index, resolve the column mapping and build the executor job (unprobed)."""
     from pyspark import cloudpickle
     from pyspark.sql import functions as F
     from pyspark.sql import types as T
@@ -287,11 +278,12 @@ def _plan(sdf: DataFrame, settings: Settings, make_tagger: TaggerFactory | None,
                          + cloudpickle.dumps(factory)).hexdigest()[:24]
     lists = tuple(f.name for f in sdf.schema.fields if isinstance(f.dataType, T.ArrayType))
     spark.conf.set(ARROW_BATCH_CONF, str(batch_rows or default_batch_rows(settings)))
-    job = _Job(settings, factory, key, lists, None if canonical else resolve_mapping(columns, mapping))
-    return sdf, job
+    mapped = None if canonical else resolve_mapping(columns, mapping)
+    return sdf, ExecutorJob(settings, factory, key, lists, mapped)
 
 
-def _run(sdf: DataFrame, job: _Job, out_schema: StructType) -> DataFrame:
+def run_job(sdf: DataFrame, job: ExecutorJob, out_schema: StructType) -> DataFrame:
+    """The lazy tagged DataFrame of ``sdf`` (``job`` as :func:`probe_job` returned it)."""
     return sdf.mapInPandas(partial(_tag_batches, job=job), out_schema)
 
 
@@ -312,192 +304,6 @@ def tag_spark_dataframe(sdf: DataFrame, settings: Settings, *,
     explicit = {**dict(mapping or {}), schema.TEXT: text_col}
     if id_col:
         explicit[schema.ID] = id_col
-    prepared, job = _plan(sdf, settings, make_tagger, explicit, batch_rows)
-    job, out_schema, _ = _probe(prepared, job)
-    return _run(prepared, job, out_schema)
-
-
-# --------------------------------------------------------------------------- files
-
-def session_conf(settings: Settings, batch_rows: int | None = None) -> dict[str, str]:
-    """Spark settings cx_text relies on (offline executors, Arrow batches, worker reuse)."""
-    conf = {"spark.ui.showConsoleProgress": "false", "spark.sql.session.timeZone": "UTC",
-            "spark.python.worker.reuse": "true", "spark.sql.execution.arrow.pyspark.enabled": "true",
-            ARROW_BATCH_CONF: str(batch_rows or default_batch_rows(settings)),
-            "spark.executorEnv.TOKENIZERS_PARALLELISM": "false",
-            "spark.executorEnv.PYTHONWARNINGS": f"ignore:{_PANDAS3_WARNING}:FutureWarning"}
-    if not settings.allow_network:
-        conf["spark.executorEnv.HF_HUB_OFFLINE"] = "1"
-        conf["spark.executorEnv.TRANSFORMERS_OFFLINE"] = "1"
-    return conf
-
-
-@contextmanager
-def spark_session(master: str, settings: Settings) -> Iterator[SparkSession]:
-    """The active SparkSession if there is one, else a new one on ``master`` (stopped after)."""
-    try:
-        from pyspark.sql import SparkSession
-    except ImportError as exc:
-        raise CxTextError("the Spark engine needs pyspark.",
-                          "Install it with: pip install 'cx_text[spark]' (and Java 17+).") from exc
-    warnings.filterwarnings("ignore", message=_PANDAS3_WARNING, category=FutureWarning)
-    active = SparkSession.getActiveSession()
-    if active is not None:
-        yield active
-        return
-    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    builder = SparkSession.builder.master(master).appName("cx-text tag")
-    for key, value in session_conf(settings).items():
-        builder = builder.config(key, value)
-    spark = builder.getOrCreate()
-    spark.sparkContext.setLogLevel("ERROR")
-    try:
-        yield spark
-    finally:
-        spark.stop()
-
-
-def _input_table(group: list[pd.DataFrame], first_row: int, fixed: pa.Schema | None) -> pa.Table:
-    """Canonical chunks -> one Arrow table with a dense ``row_index`` (schema of the first)."""
-    import pyarrow as pa
-
-    from cx_text.output import arrow_schema
-
-    frame = pd.concat(group, ignore_index=True)
-    frame[ROW_INDEX] = np.arange(first_row, first_row + len(frame), dtype="int64")
-    try:
-        return pa.Table.from_pandas(frame, schema=fixed or arrow_schema(frame), preserve_index=False)
-    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError) as exc:
-        raise SchemaError(f"a column of the export changed type between chunks: {exc}.",
-                          "Raise --chunk-size or give the column one type.") from exc
-
-
-def _collect(result: pa.Table, sizes: list[int], first_row: int) -> Iterator[pd.DataFrame]:
-    """Split a collected group back into its chunks, in input order, as plain pandas."""
-    import pyarrow as pa
-
-    result = result.sort_by(ROW_INDEX)
-    if not np.array_equal(result.column(ROW_INDEX).to_numpy(),
-                          np.arange(first_row, first_row + sum(sizes))):
-        raise CxTextError(f"Spark returned {result.num_rows:,} rows for {sum(sizes):,}.",
-                          "This is a bug; please report it with the input file.")
-    nested = [f.name for f in result.schema if pa.types.is_nested(f.type)]
-    offset = first_row
-    for start, size in zip(np.cumsum([0, *sizes[:-1]]), sizes, strict=True):
-        frame = result.slice(int(start), size).drop_columns([ROW_INDEX]).to_pandas(
-            maps_as_pydicts="strict")
-        for col in nested:
-            frame[col] = [plain(v) for v in frame[col]]
-        frame.index = pd.RangeIndex(offset, offset + size)
-        offset += size
-        yield frame
-
-
-def tag_file_spark(path: Path, output: Path, settings: Settings, *, master: str = "local[2]",
-                   manifest: dict[str, Any] | None = None, mapping: Mapping[str, str] | None = None,
-                   sheet: str | None = None, db_path: Path | None = None,
-                   customers: pd.DataFrame | None = None, make_tagger: TaggerFactory | None = None,
-                   progress: bool = True, run_id: str | None = None) -> RunSummary:
-    """Tag ``path`` on Spark into ``output`` (and the store at ``db_path``): the same rows,
-    order, columns and store contents as :func:`cx_text.engines.local.tag_file`.
-
-    ``manifest`` defaults to the one the executors' pipeline reports (models actually loaded).
-    """
-    from cx_text.ingest import count_rows, open_export
-    from cx_text.output import OutputWriter, output_format
-    from cx_text.store import new_run_id, open_store
-
-    output_format(output)  # a bad suffix fails before Spark starts
-    started = time.perf_counter()
-    stream = open_export(path, mapping=mapping, sheet=sheet, chunk_size=settings.chunk_size,
-                         settings=settings)
-    run_id = run_id or new_run_id()
-    summary = RunSummary(run_id=run_id, input=str(path), output=str(output),
-                         db=str(db_path) if db_path else None)
-    state: dict[str, Any] = {"manifest": manifest}
-    with spark_session(master, settings) as spark, (
-            open_store(db_path) if db_path else nullcontext(None)) as store:
-        with OutputWriter(output) as out, ProgressReporter(
-                _total(count_rows, path, sheet), enabled=progress) as prog:
-            for index, first_row, frame in _tag_groups(spark, stream, settings, make_tagger,
-                                                       summary, state):
-                if index == 0 and store is not None:
-                    _begin_run(store, state["manifest"], path, mapping, sheet, settings, run_id)
-                out.write(frame)
-                if store is not None:
-                    store.append_chunk(run_id, index, frame, first_row=first_row)
-                prog.advance(len(frame))
-        summary.seconds = round(time.perf_counter() - started, 2)
-        summary.rows_per_s = round(summary.rows_out / max(summary.seconds, 1e-9), 1)
-        if store is not None:
-            if customers is not None:
-                store.load_customers(customers)
-            report = stream.report
-            store.finish_run(run_id, {**summary.as_dict(), "engine": "spark", "ingest":
-                                      report.as_dict() if hasattr(report, "as_dict") else str(report)})
-    return summary
-
-
-def _begin_run(store: Any, manifest: dict[str, Any], path: Path, mapping: Mapping[str, str] | None,
-               sheet: str | None, settings: Settings, run_id: str) -> None:
-    options = {"mapping": dict(mapping or {}), "sheet": sheet, "chunk": settings.chunk_size,
-               "models": manifest.get("fingerprint", "")}
-    manifest = {**manifest, "engine": "spark", "input": str(path)}
-    store.begin_run(manifest, str(path), input_fingerprint(path, options), run_id=run_id)
-
-
-def _tag_groups(spark: SparkSession, stream: Any, settings: Settings,
-                make_tagger: TaggerFactory | None, summary: RunSummary, state: dict[str, Any]
-                ) -> Iterator[tuple[int, int, pd.DataFrame]]:
-    """Tag the export a group of chunks per Spark job; yields ``(chunk index, first row, frame)``.
-    Sets ``state["manifest"]`` (when not given) before the first frame."""
-    from pyspark.sql.pandas.types import from_arrow_schema
-
-    per_group = max(2, min(2 * spark.sparkContext.defaultParallelism,
-                           _GROUP_MAX_ROWS // settings.chunk_size))
-    status: Counter[str] = Counter()
-    langs: Counter[str] = Counter()
-    fixed: pa.Schema | None = None
-    plan: tuple[_Job, StructType] | None = None
-    index = first_row = 0
-    chunks = iter(stream)
-    while group := list(islice(chunks, per_group)):
-        sizes = [len(c) for c in group]
-        summary.rows_in += sum(sizes)
-        if sum(sizes) == 0:  # an export without data rows: one empty chunk, tagged here
-            tagger = (make_tagger or default_make_tagger)(settings)
-            state["manifest"] = state["manifest"] or tagger_manifest(tagger)
-            frames: Iterator[pd.DataFrame] = iter([_empty_tagged(tagger, group[0])])
-        else:
-            table = _input_table(group, first_row, fixed)
-            fixed = table.schema
-            sdf = spark.createDataFrame(table, schema=from_arrow_schema(fixed))
-            if plan is None:
-                sdf, job = _plan(sdf, settings, make_tagger, None, None)
-                job, out_schema, probed = _probe(sdf, job)
-                plan, state["manifest"] = (job, out_schema), state["manifest"] or probed
-            frames = _collect(_run(sdf, *plan).toArrow(), sizes, first_row)
-        for frame in frames:
-            status.update(frame[schema.ROW_STATUS].astype(str).map(lambda s: s.split(":")[0]))
-            if schema.LANG in frame.columns:
-                langs.update(frame[schema.LANG].fillna("").astype(str).replace("", "none"))
-            summary.rows_out += len(frame)
-            yield index, first_row, frame
-            index, first_row = index + 1, first_row + len(frame)
-    summary.by_status, summary.by_lang = dict(status), dict(langs)
-
-
-def _empty_tagged(tagger: Tagger, chunk: pd.DataFrame) -> pd.DataFrame:
-    """Tag a chunk without rows; nested columns get object dtype so they convert to any type."""
-    from pyspark.sql import types as T
-
-    tagged = tag_safely(tagger, chunk).drop(columns=[schema.ANALYSIS], errors="ignore")
-    nested = [n for n, t in contract_types().items() if isinstance(t, T.ArrayType | T.MapType)]
-    return tagged.astype({c: object for c in nested if c in tagged.columns})
-
-
-def _total(count: Callable[..., int], path: Path, sheet: str | None) -> int | None:
-    try:
-        return count(path, sheet=sheet)
-    except Exception:  # a progress estimate must never stop a run
-        return None
+    prepared, job = plan_job(sdf, settings, make_tagger, explicit, batch_rows)
+    job, out_schema, _ = probe_job(prepared, job)
+    return run_job(prepared, job, out_schema)
