@@ -9,7 +9,9 @@ Environment variables (all optional) are read only by :meth:`Settings.from_env`:
 ``CX_TEXT_DB``             DuckDB store path (default ``cx.duckdb``)
 ``CX_TEXT_ENCODER``        encoder: ``e5-small`` (embedded), a local dir or a hub id
 ``CX_TEXT_ALLOW_NETWORK``  ``1`` lets a named hub id be downloaded (off by default)
-``CX_TEXT_THREADS``        torch intra-op threads (default: number of cores)
+``CX_TEXT_THREADS``        torch / ONNX Runtime intra-op threads (default: number of cores)
+``CX_TEXT_PRECISION``      encoder precision: ``auto`` (default: verified int8 ONNX, else bf16
+                           where the CPU has it, else fp32), ``onnx-int8``, ``bf16``, ``fp32``
 ``CX_TEXT_WORKERS``        ``2``+ runs the language layer of the next chunk in a worker process
                            (pays on machines with more than 2 cores; measured slower on 2)
 =========================  ==========================================================
@@ -47,6 +49,7 @@ class Settings:
     models_dir: Path = REPO_DIR / "models"
     taxonomy_path: Path = DEFAULT_TAXONOMY
     encoder: str = EMBEDDED_ENCODER
+    precision: str = "auto"
     sentiment_model: str | None = None
     sentiment_label_map: Path | None = None
     allow_network: bool = False
@@ -92,6 +95,8 @@ class Settings:
             values["db_path"] = Path(env["CX_TEXT_DB"]).expanduser()
         if "CX_TEXT_ENCODER" in env:
             values["encoder"] = env["CX_TEXT_ENCODER"]
+        if "CX_TEXT_PRECISION" in env:
+            values["precision"] = env["CX_TEXT_PRECISION"]
         if "CX_TEXT_ALLOW_NETWORK" in env:
             values["allow_network"] = _truthy(env["CX_TEXT_ALLOW_NETWORK"])
         if "CX_TEXT_THREADS" in env:

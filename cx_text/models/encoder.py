@@ -9,13 +9,19 @@ Resolution of ``Settings.encoder`` (or ``name``):
    any other hub id -> the local HF cache, or a download only if allow_network.
 
 ``encode`` returns L2-normalised mean-pooled float32 vectors. It de-duplicates texts, keeps an
-in-memory LRU of embeddings by text hash, sorts by length with dynamic padding, and runs the
-model under ``torch.inference_mode`` — int8-quantised Linear layers by default.
+in-memory LRU of embeddings by text hash and sorts by length with dynamic padding.
+
+Precision (``Settings.precision`` / ``CX_TEXT_PRECISION``): ``auto`` runs the verified int8
+ONNX Runtime build of the model (:mod:`cx_text.models.onnx_int8`, built once into the cache,
+accepted only at cosine >= 0.99 to fp32); when onnxruntime is missing or the build is rejected
+it falls back to torch — bf16 autocast on CPUs with native bf16, else fp32.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
+import logging
 import re
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -38,6 +44,7 @@ from cx_text.models.inference import (
     prepare_for_precision,
     set_threads,
     sorted_batches,
+    validate_precision,
 )
 from cx_text.models.registry import ModelInfo
 
@@ -45,6 +52,7 @@ HUB_E5 = "intfloat/multilingual-e5-small"
 E5_PREFIX = "query: "
 DEFAULT_CACHE_SIZE = 50_000
 _E5_NAME = re.compile(r"(^|[^a-z0-9])e5([^a-z0-9]|$)")
+_LOG = logging.getLogger(__name__)
 
 
 class Encoder:
@@ -52,34 +60,45 @@ class Encoder:
 
     def __init__(self, model: Any, tokenizer: Any, info: ModelInfo, *, batch_size: int = 64,
                  max_length: int = DEFAULT_MAX_LENGTH, default_prefix: str = "",
-                 cache_size: int = DEFAULT_CACHE_SIZE) -> None:
+                 cache_size: int = DEFAULT_CACHE_SIZE, runner: Any = None) -> None:
         self._model, self.tokenizer, self.info = model, tokenizer, info
+        self._runner = runner  # an OnnxSession when precision is onnx-int8
         self.batch_size, self.max_length = batch_size, max_length
         self.default_prefix, self.cache_size = default_prefix, cache_size
         self._cache: OrderedDict[bytes, np.ndarray] = OrderedDict()
         self.precision = str(info.details.get("precision", "fp32"))
-        self._fp32_model: Any = None if self.precision == "int8" else model
+        exact = self.precision not in ("int8", "onnx-int8")
+        self._fp32_model: Any = model if exact else None
 
     # ------------------------------------------------------------------ loading
     @classmethod
-    def load(cls, settings: Settings, *, name: str | None = None, precision: str = "auto",
+    def load(cls, settings: Settings, *, name: str | None = None, precision: str | None = None,
              max_length: int = DEFAULT_MAX_LENGTH, cache_size: int = DEFAULT_CACHE_SIZE) -> Encoder:
         """Resolve ``name`` (default ``settings.encoder``) offline and load it ready to encode.
 
-        ``precision``: ``auto`` (bf16 autocast where the CPU has native bf16, else fp32),
-        ``bf16``, ``fp32`` or ``int8`` (see :mod:`cx_text.models.inference`).
+        ``precision`` (default ``settings.precision``): ``auto``, ``onnx-int8``, ``bf16``,
+        ``fp32`` or ``int8`` (see :mod:`cx_text.models.inference`).
         """
-        precision = check_precision(precision)
+        precision = validate_precision(precision or settings.precision)
         resolved, info = resolve_encoder(name or settings.encoder, settings)
-        model, tokenizer = _load_dir(resolved.path)
         set_threads(settings.num_threads)
+        prefix = str(info.details.get("prefix", E5_PREFIX if _is_e5(info, resolved.path) else ""))
+        kwargs: dict[str, Any] = {"batch_size": settings.batch_size, "max_length": max_length,
+                                  "default_prefix": prefix, "cache_size": cache_size}
+        details = {**info.details, "max_length": max_length, "pooling": "mean", "prefix": prefix}
+        if precision in ("auto", "onnx-int8"):
+            fast = _onnx_encoder(resolved.path, info, settings, prefix, required=precision != "auto")
+            if fast is not None:
+                runner, facts = fast
+                info = replace(info, dim=_hidden_size(resolved.path),
+                               details={**details, "precision": "onnx-int8", **facts})
+                return cls(None, _load_tokenizer(resolved.path), info, runner=runner, **kwargs)
+        precision = check_precision(precision)
+        model, tokenizer = _load_dir(resolved.path)
         model = prepare_for_precision(model, precision)
-        prefix = str(info.details.get("prefix", E5_PREFIX if _is_e5(info, model) else ""))
-        details = {**info.details, "precision": precision, "max_length": max_length,
-                   "pooling": "mean", "prefix": prefix}
-        info = replace(info, dim=int(model.config.hidden_size), details=details)
-        return cls(model, tokenizer, info, batch_size=settings.batch_size,
-                   max_length=max_length, default_prefix=prefix, cache_size=cache_size)
+        info = replace(info, dim=int(model.config.hidden_size),
+                       details={**details, "precision": precision})
+        return cls(model, tokenizer, info, **kwargs)
 
     @property
     def dim(self) -> int:
@@ -88,15 +107,23 @@ class Encoder:
 
     @property
     def model(self) -> Any:
-        """The fp32 torch model (for fine-tuning); loaded from disk on first use if int8."""
+        """The fp32 torch model (for fine-tuning); loaded from disk on first use if quantised."""
         if self._fp32_model is None:
             self._fp32_model, _ = _load_dir(Path(str(self.info.path)))
         return self._fp32_model
 
     @property
     def inference_model(self) -> Any:
-        """The model ``encode`` runs (int8-quantised when loaded with precision='int8')."""
+        """The torch model ``encode`` runs (None on the ONNX Runtime path)."""
         return self._model
+
+    def hidden_states(self, input_ids: Any, attention_mask: Any) -> Any:
+        """Last hidden states (batch, tokens, dim) for padded int64 tensors, as a torch tensor."""
+        if self._runner is not None:
+            import torch
+
+            return torch.from_numpy(self._runner(input_ids.numpy(), attention_mask.numpy()))
+        return self._model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
 
     # ------------------------------------------------------------------ encoding
     def encode(self, texts: Sequence[str], *, prefix: str | None = None,
@@ -133,7 +160,7 @@ class Encoder:
         with torch.inference_mode(), precision_context(self.precision):
             for batch in sorted_batches([len(x) for x in ids], batch_size):
                 input_ids, mask = pad_batch([ids[i] for i in batch], pad_id)
-                hidden = self._model(input_ids=input_ids, attention_mask=mask).last_hidden_state
+                hidden = self.hidden_states(input_ids, mask)
                 out[batch] = mean_pool(hidden, mask).float().numpy()
         return out
 
@@ -151,6 +178,22 @@ class Encoder:
     def clear_cache(self) -> None:
         """Forget remembered embeddings."""
         self._cache.clear()
+
+
+def prepare_fast_path(settings: Settings, *, name: str | None = None,
+                      force: bool = False) -> Any:
+    """Build (or check) the int8 ONNX copy of the encoder ahead of time (``models prepare``).
+
+    Returns the :class:`~cx_text.models.onnx_int8.OnnxBuild`, or None when onnxruntime is not
+    installed or ``settings.precision`` does not use it.
+    """
+    from cx_text.models import onnx_int8
+
+    if validate_precision(settings.precision) not in ("auto", "onnx-int8") or not onnx_int8.available():
+        return None
+    resolved, info = resolve_encoder(name or settings.encoder, settings)
+    prefix = str(info.details.get("prefix", E5_PREFIX if _is_e5(info, resolved.path) else ""))
+    return onnx_int8.prepare_onnx(resolved.path, info, settings, prefix=prefix, force=force)
 
 
 def resolve_encoder(name: str, settings: Settings) -> tuple[hf.ResolvedModel, ModelInfo]:
@@ -177,9 +220,44 @@ def _resolve_embedded(settings: Settings) -> tuple[hf.ResolvedModel, ModelInfo]:
     return hf.ResolvedModel(path, "cache", EMBEDDED_ENCODER), info
 
 
+def _onnx_encoder(path: Path, info: ModelInfo, settings: Settings, prefix: str, *,
+                  required: bool) -> tuple[Any, dict[str, Any]] | None:
+    """(session, manifest facts) of the verified int8 build, or None to fall back to torch.
+
+    With ``required`` (precision ``onnx-int8`` asked for by name) a missing runtime, a failed
+    build or a rejected one is an error instead of a fallback.
+    """
+    from cx_text.models import onnx_int8
+
+    try:
+        build = onnx_int8.prepare_onnx(path, info, settings, prefix=prefix)
+    except ModelError as exc:
+        if required:
+            raise
+        _LOG.warning("int8 ONNX encoder unavailable, using torch: %s", exc)
+        return None
+    if not build.accepted:
+        if required:
+            raise ModelError(f"the int8 ONNX build of {info.name} is too far from fp32 "
+                             f"({build.note}).", "Use precision auto, bf16 or fp32.")
+        return None
+    return onnx_int8.OnnxSession(build.path, settings.num_threads), build.as_details()
+
+
+def _hidden_size(path: Path) -> int:
+    config = json.loads((path / "config.json").read_text(encoding="utf-8"))
+    return int(config.get("hidden_size") or config.get("dim") or config["d_model"])
+
+
+def _load_tokenizer(path: Path) -> Any:
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(path, local_files_only=True)
+
+
 def _load_dir(path: Path) -> tuple[Any, Any]:
     """fp32 model (eval mode, no pooler where the class allows) and tokenizer from a local dir."""
-    from transformers import AutoModel, AutoTokenizer
+    from transformers import AutoModel
 
     kwargs: dict[str, Any] = {"local_files_only": True, "use_safetensors": True}
     try:
@@ -189,12 +267,10 @@ def _load_dir(path: Path) -> tuple[Any, Any]:
     except OSError as exc:
         raise ModelError(f"cannot load the encoder from {path}: {exc}.",
                          "Check the dir holds config.json and *.safetensors.") from exc
-    tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
-    return model.eval(), tokenizer
+    return model.eval(), _load_tokenizer(path)
 
 
-def _is_e5(info: ModelInfo, model: Any) -> bool:
+def _is_e5(info: ModelInfo, path: Path) -> bool:
     """True for e5-family encoders, which expect a "query: " / "passage: " prefix."""
-    names = (info.name, str(info.details.get("upstream", "")),
-             Path(str(model.config.name_or_path)).name)
+    names = (info.name, str(info.details.get("upstream", "")), path.name)
     return any(_E5_NAME.search(n.lower()) for n in names)

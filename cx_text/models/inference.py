@@ -6,8 +6,11 @@ Length-sorted batches with dynamic padding (each batch padded only to its own lo
 * ``bf16`` — bfloat16 autocast; weights stay fp32. On CPUs with native bf16 (AVX512-BF16/AMX)
   about 4x faster than fp32 for e5-small at cosine >= 0.9999 to fp32. ``auto`` picks it there.
 * ``fp32`` — exact; ``auto`` picks it on other CPUs.
-* ``int8`` — dynamic int8 quantisation of Linear layers; ~2.5x faster than fp32 anywhere but
-  costs accuracy on e5-small (cosine to fp32 ~0.97-0.98), so it is opt-in.
+* ``int8`` — torch dynamic int8 quantisation of Linear layers (per tensor); ~2.5x faster than
+  fp32 but costs accuracy on e5-small (cosine to fp32 ~0.97), so it is opt-in.
+* ``onnx-int8`` — the encoder only: a verified per-channel int8 ONNX Runtime build
+  (:mod:`cx_text.models.onnx_int8`); ``auto`` prefers it for the encoder. Classifiers treat it
+  as ``auto``.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-PRECISIONS = ("auto", "bf16", "fp32", "int8")
+PRECISIONS = ("auto", "onnx-int8", "bf16", "fp32", "int8")
 DEFAULT_MAX_LENGTH = 256
 #: a batch holds at most this many (padded) tokens, so long texts make smaller batches
 TOKEN_BUDGET = 4096
@@ -98,14 +101,22 @@ def quantize_int8(model: Any, skip: Sequence[str] = ()) -> Any:
         return quantize_dynamic(model, names, dtype=torch.qint8, inplace=True)
 
 
-def check_precision(precision: str) -> str:
-    """Validate a precision name and resolve ``auto`` for this machine."""
+def validate_precision(precision: str) -> str:
+    """``precision`` when it is one of :data:`PRECISIONS`, else a ConfigError."""
     from cx_text.errors import ConfigError
 
     if precision not in PRECISIONS:
         raise ConfigError(f"precision {precision!r} is not one of {', '.join(PRECISIONS)}.",
-                          "Use 'auto' (default), 'bf16', 'fp32' (exact) or 'int8'.")
-    if precision == "auto":
+                          "Use 'auto' (default), 'onnx-int8', 'bf16', 'fp32' (exact) or 'int8'.")
+    return precision
+
+
+def check_precision(precision: str) -> str:
+    """Validate a precision name and resolve it to a torch precision for this machine.
+
+    ``auto`` and ``onnx-int8`` become ``bf16`` where the CPU computes it natively, else ``fp32``.
+    """
+    if validate_precision(precision) in ("auto", "onnx-int8"):
         return "bf16" if cpu_has_fast_bf16() else "fp32"
     return precision
 

@@ -147,6 +147,9 @@ def list_models(settings: Settings) -> list[ModelInfo]:
         for sub in sorted(p for p in cache_root.iterdir() if p.is_dir()):
             if sub.name != EMBEDDED_ENCODER and (sub / STAMP_FILE).is_file():
                 out.append(verify_stamp(sub) or _broken(sub))
+    from cx_text.models.onnx_int8 import list_builds
+
+    out += list_builds(settings)
     for entry in load_registry(settings.models_dir).get("artifact", []):
         out.append(artifact_info(settings.models_dir, entry))
     return out

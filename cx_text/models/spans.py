@@ -41,7 +41,7 @@ def encode_with_spans(encoder: Any, texts: Sequence[str], spans: Sequence[Sequen
     with torch.inference_mode(), precision_context(encoder.precision):
         for batch in sorted_batches([len(x) for x in ids], encoder.batch_size):
             input_ids, mask = pad_batch([ids[i] for i in batch], pad_id)
-            hidden = encoder.inference_model(input_ids=input_ids, attention_mask=mask).last_hidden_state
+            hidden = encoder.hidden_states(input_ids, mask)
             messages[batch] = mean_pool(hidden, mask).float().numpy()
             states = hidden.float().numpy()
             for row, i in enumerate(batch):

@@ -1,0 +1,159 @@
+"""The int8 ONNX Runtime fast path: build, verify, fall back, list — on a tiny local BERT."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cx_text.config import Settings
+from cx_text.errors import ModelError
+
+torch = pytest.importorskip("torch")
+transformers = pytest.importorskip("transformers")
+pytest.importorskip("onnxruntime")
+
+from cx_text.models import onnx_int8  # noqa: E402
+from cx_text.models.encoder import Encoder, prepare_fast_path  # noqa: E402
+from cx_text.models.spans import encode_with_spans  # noqa: E402
+from tests.test_models import TEXTS, _config, _tokenizer  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def tiny_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("tiny-onnx-encoder")
+    torch.manual_seed(0)
+    transformers.BertModel(_config(), add_pooling_layer=False).save_pretrained(out)
+    _tokenizer().save_pretrained(out)
+    return out
+
+
+@pytest.fixture()
+def settings(tmp_path: Path, tiny_dir: Path) -> Settings:
+    return Settings(cache_dir=tmp_path / "cache", models_dir=tmp_path / "models", num_threads=1,
+                    batch_size=4, encoder=str(tiny_dir))
+
+
+def _build_dirs(settings: Settings) -> list[Path]:
+    root = settings.cache_dir / "onnx"
+    return sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")) \
+        if root.is_dir() else []
+
+
+def test_onnx_int8_encoder_is_close_to_fp32_and_records_the_build(settings: Settings):
+    exact = Encoder.load(settings, precision="fp32").encode(TEXTS)
+    fast = Encoder.load(settings, precision="onnx-int8")
+    vectors = fast.encode(TEXTS)
+    assert fast.precision == "onnx-int8" and fast.inference_model is None
+    assert vectors.shape == exact.shape and vectors.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    assert (vectors * exact).sum(axis=1).min() >= 0.98
+    details = fast.info.details
+    assert details["onnx_checksum"].startswith("sha256:") and details["onnx_min_cosine"] >= 0.99
+    [build_dir] = _build_dirs(settings)
+    stamp = json.loads((build_dir / onnx_int8.STAMP).read_text())
+    assert stamp["accepted"] and stamp["texts"] == len(onnx_int8.verify_texts())
+    assert stamp["model_checksum"] == fast.info.checksum
+
+
+def test_onnx_int8_auto_prefers_the_verified_build(settings: Settings):
+    assert Encoder.load(settings).precision == "onnx-int8"
+
+
+def test_onnx_int8_spans_pool_the_same_hidden_states(settings: Settings):
+    fast = Encoder.load(settings, precision="onnx-int8", cache_size=0)
+    texts = ["Курьер опоздал, но вежливый", "The app is slow and keeps logging me out"]
+    spans = [[(0, 15), (17, 27)], [(0, 15), (20, 40)]]
+    messages, clauses = encode_with_spans(fast, texts, spans)
+    np.testing.assert_allclose(messages, fast.encode(texts), atol=1e-4)
+    assert [c.shape for c in clauses] == [(2, 32), (2, 32)]
+    assert not np.allclose(clauses[0][0], clauses[0][1])
+
+
+def test_onnx_int8_build_is_reused_and_rebuilt_when_tampered(settings: Settings,
+                                                             monkeypatch: pytest.MonkeyPatch):
+    first = prepare_fast_path(settings)
+    calls: list[Path] = []
+    real_build = onnx_int8._build
+    monkeypatch.setattr(onnx_int8, "_build", lambda *a: calls.append(a[2]) or real_build(*a))
+    assert prepare_fast_path(settings) == first and calls == []  # stamp verifies: no rebuild
+    Path(first.path).write_bytes(b"not a model")
+    again = prepare_fast_path(settings)
+    assert len(calls) == 1 and again.checksum == first.checksum  # rebuilt, same recipe -> same file
+
+
+@pytest.mark.parametrize("precision, falls_back", [("auto", True), ("onnx-int8", False)])
+def test_onnx_int8_without_onnxruntime(settings: Settings, monkeypatch: pytest.MonkeyPatch,
+                                       precision: str, falls_back: bool):
+    monkeypatch.setattr(onnx_int8, "available", lambda: False)
+    if falls_back:
+        assert Encoder.load(settings, precision=precision).precision in ("bf16", "fp32")
+        assert prepare_fast_path(settings) is None
+    else:
+        with pytest.raises(ModelError, match="onnxruntime is not installed"):
+            Encoder.load(settings, precision=precision)
+
+
+def test_onnx_int8_rejected_build_falls_back_and_is_not_retried(settings: Settings,
+                                                               monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setattr(onnx_int8, "MIN_COSINE", 1.01)  # no int8 build can pass this
+    enc = Encoder.load(settings)
+    assert enc.precision in ("bf16", "fp32") and enc.inference_model is not None
+    [build_dir] = _build_dirs(settings)
+    assert not (build_dir / onnx_int8.ONNX_FILE).exists()  # rejected builds keep only the stamp
+    monkeypatch.setattr(onnx_int8, "_build", lambda *a: pytest.fail("rejected build retried"))
+    assert Encoder.load(settings).precision in ("bf16", "fp32")
+    with pytest.raises(ModelError, match="too far from fp32"):
+        Encoder.load(settings, precision="onnx-int8")
+    [listed] = onnx_int8.list_builds(settings)
+    assert listed.status == "rejected" and "min cosine" in listed.details["note"]
+
+
+def test_onnx_int8_list_builds_and_models_list(settings: Settings, monkeypatch: pytest.MonkeyPatch):
+    from click.testing import CliRunner
+
+    from cx_text.cli import cli
+
+    build = prepare_fast_path(settings)
+    [listed] = onnx_int8.list_builds(settings)
+    assert listed.status == "ok" and listed.checksum == build.checksum
+    assert listed.kind == "encoder-fast" and listed.name.endswith(":onnx-int8")
+    monkeypatch.setenv("CX_TEXT_CACHE", str(settings.cache_dir))
+    out = CliRunner().invoke(cli, ["models", "list"]).output
+    assert ":onnx-int8" in out and build.checksum[:19] in out
+
+
+def test_onnx_int8_a_new_recipe_replaces_old_builds(settings: Settings,
+                                                    monkeypatch: pytest.MonkeyPatch):
+    old = prepare_fast_path(settings)
+    monkeypatch.setattr(onnx_int8, "RECIPE", onnx_int8.RECIPE + 1)
+    new = prepare_fast_path(settings)
+    assert new.recipe == old.recipe + 1 and not Path(old.path).exists()
+    assert [p.name for p in _build_dirs(settings)] == [Path(new.path).parent.name]
+
+
+def test_onnx_int8_keeps_outlier_ffn_layers_in_fp32(tiny_dir: Path, settings: Settings,
+                                                    monkeypatch: pytest.MonkeyPatch):
+    import onnx
+
+    model = transformers.AutoModel.from_pretrained(tiny_dir, attn_implementation="eager").eval()
+    tokenizer = transformers.AutoTokenizer.from_pretrained(tiny_dir)
+    monkeypatch.setattr(onnx_int8, "OUTLIER_RATIO", 0.0)  # every layer counts as an outlier
+    assert onnx_int8.outlier_ffn_layers(model, tokenizer, TEXTS[:4]) == (0, 1)
+    monkeypatch.setattr(onnx_int8, "OUTLIER_RATIO", 1e9)  # none does
+    assert onnx_int8.outlier_ffn_layers(model, tokenizer, TEXTS[:4]) == ()
+    monkeypatch.setattr(onnx_int8, "OUTLIER_RATIO", 0.0)
+    build = prepare_fast_path(settings)
+    assert build.fp32_layers == (0, 1)
+    graph = onnx.load(build.path)
+    float_matmuls = [n.name for n in graph.graph.node if n.op_type == "MatMul"]
+    assert len(float_matmuls) == 2 and all("output/dense" in n for n in float_matmuls)
+
+
+def test_onnx_int8_verify_sample_is_bilingual_and_varied():
+    texts = onnx_int8.verify_texts()
+    cyrillic = sum(any("а" <= ch <= "я" for ch in t.lower()) for t in texts)
+    assert len(texts) >= 100 and 0.3 < cyrillic / len(texts) < 0.7
+    assert min(map(len, texts)) <= 3 and max(map(len, texts)) >= 300
