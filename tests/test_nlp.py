@@ -132,6 +132,12 @@ def matcher(res: NlpResources) -> CueMatcher:
         ("The driver wasn't rude at all", "en", [("staff/rude", True, "rude")]),
         ("It never arrived", "en", [("delivery/no_show", False, "never arrived")]),
         ("zakaz opyat opozdal", "ru", [("delivery/late", False, "opozdal")]),
+        # one gap word may stand inside a multi-word cue, but not punctuation or a negation
+        ("The promo discount code failed", "en", [("pricing/promo", False, "promo discount code")]),
+        ("Got a promo: code words everywhere", "en", []),
+        ("Late, not delivery", "en", []),
+        ("The courier arrived very late", "en", [("delivery/late", False, "arrived very late")]),
+        ("The courier arrived very very late", "en", []),
     ],
 )
 def test_nlp_matcher_inflected_forms_and_negation(

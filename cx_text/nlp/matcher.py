@@ -39,26 +39,38 @@ class Match:
     cue: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class _MultiWordCue:
+    """A cue of 2+ words: the lemma variants each word may take, in order."""
+
+    key: str
+    words: tuple[frozenset[str], ...]
+
+
 class CueMatcher:
-    """Match labelled cue phrases against analyses (batch: :meth:`match`)."""
+    """Match labelled cue phrases against analyses (batch: :meth:`match`).
+
+    One-word cues (most of them) go through spaCy's hash-based ``PhraseMatcher`` on lemmas.
+    Multi-word cues are indexed by their first word's lemmas and tried only where such a lemma
+    occurs — spaCy's token ``Matcher`` tried every pattern at every token and cost more than the
+    encoder (3.6 s per 5,000 messages; measured in ``benchmarks/tagging.py`` profiles).
+    """
 
     def __init__(self, patterns: Mapping[str, Sequence[str]], resources: NlpResources) -> None:
-        from spacy.matcher import Matcher, PhraseMatcher
+        from spacy.matcher import PhraseMatcher
         from spacy.vocab import Vocab
 
         self.resources = resources
         self.vocab = Vocab()
-        self.matcher = Matcher(self.vocab)
-        # one-word cues (most of them) go through the hash-based PhraseMatcher on lemmas; the
-        # token Matcher, which tries every pattern at every token, keeps only multi-word cues
         self.phrases = PhraseMatcher(self.vocab, attr="LEMMA")
+        self.multi_by_first: dict[str, list[_MultiWordCue]] = {}
         self.cue_of: dict[str, tuple[str, str, bool]] = {}
-        negations = sorted(resources.cues.negation_forward)
+        self.negations = frozenset(resources.cues.negation_forward)
         for label, phrases in patterns.items():
             for phrase in phrases:
-                self._add(label, phrase, negations)
+                self._add(label, phrase)
 
-    def _add(self, label: str, phrase: str, negations: list[str]) -> None:
+    def _add(self, label: str, phrase: str) -> None:
         words = [t for t in analyze_one(phrase, self.resources).tokens if not t.is_punct]
         if not words:
             return
@@ -68,13 +80,9 @@ class CueMatcher:
         if len(words) == 1:
             self.phrases.add(key, [self._lemma_doc(v) for v in self._lemma_variants(words[0])])
             return
-        pattern: list[dict[str, Any]] = []
-        for i, token in enumerate(words):
-            if i:
-                gap = {"LEMMA": {"NOT_IN": negations}, "IS_PUNCT": False, "OP": "?"}
-                pattern.append(gap)
-            pattern.append({"LEMMA": {"IN": self._lemma_variants(token)}})
-        self.matcher.add(key, [pattern])
+        cue = _MultiWordCue(key, tuple(frozenset(self._lemma_variants(t)) for t in words))
+        for lemma in cue.words[0]:
+            self.multi_by_first.setdefault(lemma, []).append(cue)
 
     def _lemma_doc(self, lemma: str) -> Any:
         from spacy.tokens import Doc
@@ -99,15 +107,30 @@ class CueMatcher:
         doc = self._doc(tokens)
         clause_of = [c.index for c in analysis.clauses for _ in c.tokens]
         found = []
-        for match_id, start, end in [*self.matcher(doc), *self.phrases(doc)]:
+        hits = [(self.vocab.strings[i], s, e) for i, s, e in self.phrases(doc)]
+        for key, start, end in [*self._multi_word_hits(tokens), *hits]:
             if clause_of[start] != clause_of[end - 1]:
                 continue
-            label, phrase, has_neg = self.cue_of[self.vocab.strings[match_id]]
+            label, phrase, has_neg = self.cue_of[key]
             negated = not has_neg and _negated(tokens, clause_of, start, end, self.resources)
             span = tokens[start:end]
             found.append(Match(label, clause_of[start], span[0].start, span[-1].end,
                                tuple(t.text for t in span), negated, phrase))
         return _longest(found)
+
+    def _multi_word_hits(self, tokens: Sequence[Token]) -> list[tuple[str, int, int]]:
+        """(cue key, start, end) of every multi-word cue; one optional gap word between words.
+
+        A gap word is neither punctuation nor a negation ("не смог дозвониться" matches
+        "не дозвониться"; "не, дозвонился" does not).
+        """
+        lemmas = [t.lemma for t in tokens]
+        gap_ok = [not t.is_punct and t.lemma not in self.negations for t in tokens]
+        out = []
+        for start, lemma in enumerate(lemmas):
+            for cue in self.multi_by_first.get(lemma, ()):
+                out += [(cue.key, start, end) for end in _ends(cue.words, 1, start + 1, lemmas, gap_ok)]
+        return out
 
     def _doc(self, tokens: Sequence[Token]) -> Any:
         from spacy.tokens import Doc
@@ -115,6 +138,19 @@ class CueMatcher:
         spaces = [a.end < b.start for a, b in pairwise(tokens)] + [False]
         return Doc(self.vocab, words=[t.text for t in tokens], spaces=spaces,
                    lemmas=[t.lemma for t in tokens])
+
+
+def _ends(words: tuple[frozenset[str], ...], k: int, pos: int, lemmas: list[str],
+          gap_ok: list[bool]) -> set[int]:
+    """Token ends of matches of ``words[k:]`` starting at ``pos`` (optionally after one gap)."""
+    if k == len(words):
+        return {pos}
+    out: set[int] = set()
+    if pos < len(lemmas) and lemmas[pos] in words[k]:
+        out |= _ends(words, k + 1, pos + 1, lemmas, gap_ok)
+    if pos + 1 < len(lemmas) and gap_ok[pos] and lemmas[pos + 1] in words[k]:
+        out |= _ends(words, k + 1, pos + 2, lemmas, gap_ok)
+    return out
 
 
 def _negated(tokens: Sequence[Token], clause_of: list[int], start: int, end: int,
