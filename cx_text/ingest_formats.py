@@ -263,7 +263,8 @@ def _iter_parquet(layout: Layout, chunk_size: int, text_col: str | None) -> Iter
 
 
 def count_records(layout: Layout) -> int:
-    """Cheap record count: exact for Parquet/JSON/Excel, a line-count estimate for CSV/JSONL."""
+    """Cheap record count: exact for Parquet/JSON/Excel/CSV (quoted line breaks understood),
+    lines for JSONL."""
     if layout.format == "parquet":
         import pyarrow.parquet as pq
 
@@ -273,7 +274,28 @@ def count_records(layout: Layout) -> int:
     if layout.format == "excel":
         ws = _excel_sheet(_excel_book(layout.path), layout.path, layout.sheet)
         return max(int(ws.height) - (layout.header_row - (ws.start[0] if ws.start else 0)), 0)
+    if layout.format == "csv" and layout.encoding is not None:
+        return max(_count_csv_records(layout) - layout.header_row, 0)
     return _count_lines(layout)
+
+
+def _count_csv_records(layout: Layout) -> int:
+    """Line breaks outside double quotes (+1 for an unterminated last line), streamed.
+
+    Splitting on '"' alternates outside/inside segments; a doubled quote inside a field makes
+    an empty segment and keeps the parity right. Same quoting rules as the CSV reader.
+    """
+    assert layout.encoding is not None
+    records, inside, last = 0, False, "\n"
+    with layout.path.open(encoding=layout.encoding.name, errors="replace", newline="") as fh:
+        while block := fh.read(1 << 20):
+            for k, part in enumerate(block.split('"')):
+                if k:
+                    inside = not inside
+                if not inside:
+                    records += part.count("\n")
+            last = block[-1]
+    return records + (last != "\n")
 
 
 def _count_lines(layout: Layout) -> int:

@@ -357,10 +357,24 @@ def test_ingest_missing_file(tmp_path: Path) -> None:
 
 def test_ingest_count_rows(excel_cp1251: Path, workbook: Path, tmp_path: Path) -> None:
     assert count_rows(workbook) == 2
-    assert 4 <= count_rows(excel_cp1251) <= 5          # line estimate: the quoted field spans 2
+    assert count_rows(excel_cp1251) == 4                # the quoted field spans 2 lines
     path = tmp_path / "p.parquet"
     pd.DataFrame({"text": ["a"] * 7}).to_parquet(path)
     assert count_rows(path) == 7
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        'id,text\n1,"Курьер опоздал.\nВторая строка"\n2,ok\n',
+        'id,text\r\n1,"He said ""late""\r\nand left"\r\n2,"a,b"\r\n3,last',
+        'id;text\n1;"многострочный\n\n\nотзыв"\n2;""\n3;"кавычки "" внутри"\n',
+    ],
+)
+def test_ingest_count_rows_matches_records_of_multiline_csv(tmp_path: Path, body: str) -> None:
+    path = tmp_path / "multi.csv"
+    path.write_text(body, encoding="utf-8", newline="")
+    assert count_rows(path) == len(read_export(path).frame)
 
 
 def test_ingest_inspect_renders_detection(excel_cp1251: Path) -> None:
