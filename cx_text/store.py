@@ -156,13 +156,21 @@ class Store:
 
 
 @contextmanager
-def open_store(path: Path | str, *, read_only: bool = False) -> Iterator[Store]:
-    """Open (creating and migrating when writable) the DuckDB store at ``path``."""
+def open_store(path: Path | str, *, read_only: bool = False,
+               memory_limit: str | None = None) -> Iterator[Store]:
+    """Open (creating and migrating when writable) the DuckDB store at ``path``.
+
+    ``memory_limit`` caps DuckDB's buffer pool (e.g. ``"128MB"``; default: DuckDB's, 80 % of
+    RAM). Tagging sets it: appended pages are otherwise kept in memory and the process grows
+    with the input.
+    """
     path = Path(path)
     if read_only and not path.is_file():
         raise StoreError(f"no store at {path}.", "Tag an export first: cx-text tag FILE -o OUT --db PATH.")
     try:
-        con = duckdb.connect(str(path), read_only=read_only)
+        config: dict[str, str | bool | int | float | list[str]] = (
+            {"memory_limit": memory_limit} if memory_limit else {})
+        con = duckdb.connect(str(path), read_only=read_only, config=config)
     except duckdb.Error as exc:
         raise StoreError(f"cannot open the store {path}: {exc}",
                          "Is another process writing to it? Close it or use a copy.") from exc

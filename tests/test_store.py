@@ -96,3 +96,19 @@ def test_store_customers_and_export(tmp_path: Path) -> None:
 def test_store_read_only_missing_file_is_clear(tmp_path: Path) -> None:
     with pytest.raises(StoreError, match="cx-text tag"), open_store(tmp_path / "none.duckdb", read_only=True):
         pass
+
+
+def test_store_memory_limit_caps_the_buffer_pool(tmp_path: Path) -> None:
+    from cx_text.engines.local import TAGGING_STORE_MEMORY, open_optional_store
+
+    def limit_mib(store: object) -> float:
+        value = store.con.execute("SELECT current_setting('memory_limit')").fetchone()[0]  # type: ignore[attr-defined]
+        number, unit = value.split()
+        return float(number) * {"KiB": 1 / 1024, "MiB": 1, "GiB": 1024}[unit]
+
+    with open_store(tmp_path / "a.duckdb", memory_limit="64MB") as store:
+        assert 55 < limit_mib(store) < 65
+    with open_optional_store(tmp_path / "b.duckdb") as store:  # what `cx-text tag` writes with
+        assert limit_mib(store) <= int(TAGGING_STORE_MEMORY.removesuffix("MB"))
+    with open_store(tmp_path / "b.duckdb") as store:  # other writers keep DuckDB's default
+        assert limit_mib(store) > 1024
