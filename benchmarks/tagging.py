@@ -31,8 +31,16 @@ REPO = Path(__file__).resolve().parent.parent
 DEMO = REPO / "data" / "demo" / "demo_export.csv"
 
 
+#: texts that go wrong in real exports, mixed into every generated input (one in ~500 rows)
+MESSY_TEXTS = ["", "   ", "👍👍👍", "🤬", "<p><br></p>", "....", "\u0007\u0000 ok",
+               "Курьер опоздал. " * 4000,  # ~64k chars: truncated
+               "N/A", "#NAME?", "=HYPERLINK(\"x\")"]
+
+
 def make_input(rows: int, path: Path) -> Path:
-    """N rows from the demo export; beyond its size, copies get a varying suffix (new texts)."""
+    """N messy rows: the demo export (copies beyond its size get a varying suffix, so texts are
+    new), with empty / emoji-only / huge / control-character texts mixed in, and one row in
+    1,000 structurally broken (missing or extra fields, at the end) — those still count as rows."""
     base = pd.read_csv(DEMO, dtype=str, keep_default_na=False)
     reps = -(-rows // len(base))
     parts = []
@@ -42,7 +50,14 @@ def make_input(rows: int, path: Path) -> Path:
         if r:
             part["text"] = part["text"] + f" ({r})"
         parts.append(part)
-    pd.concat(parts).head(rows).to_csv(path, index=False)
+    broken = [f"broken-{i},2026-01-0{i % 9 + 1}" if i % 2 else f"broken-{i},x,y,z,extra,,,,,,,,,"
+              for i in range(rows // 1000)]
+    frame = pd.concat(parts, ignore_index=True).head(rows - len(broken))
+    messy = frame.index[frame.index % 487 == 13]
+    frame.loc[messy, "text"] = [MESSY_TEXTS[i % len(MESSY_TEXTS)] for i in range(len(messy))]
+    frame.to_csv(path, index=False)
+    with path.open("a", encoding="utf-8") as fh:  # missing / extra fields: still rows
+        fh.writelines(line + "\n" for line in broken)
     return path
 
 
@@ -61,8 +76,13 @@ def run_cli(src: Path, workdir: Path) -> dict[str, float]:
         log.seek(0)
         raise SystemExit(log.read()[-3000:])
     rows = len(pd.read_parquet(out, columns=["id"]))
+    expected = int(src.stem.rsplit("_", 1)[-1])
+    if rows != expected:
+        raise SystemExit(f"rows in {expected:,} != rows out {rows:,}: a row was lost")
+    log.seek(0)
+    summary = [line.strip() for line in log if line.startswith(("tagged ", "  status:"))]
     return {"rows": rows, "seconds": seconds, "rows_per_s": rows / seconds,
-            "peak_rss_mb": usage.ru_maxrss / 1024}
+            "peak_rss_mb": usage.ru_maxrss / 1024, "summary": " | ".join(summary)}
 
 
 def naive_baseline(src: Path, sample: int) -> dict[str, float]:
@@ -111,7 +131,8 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
         for n in sizes:
             run = run_cli(make_input(n, work / f"rss_{n}.csv"), work)
             results[f"rss_{n}"] = run
-            print(f"peak RSS at {n:>7,} rows: {run['peak_rss_mb']:7.0f} MB  ({run['rows_per_s']:.0f} rows/s)")
+            print(f"peak RSS at {n:>7,} rows: {run['peak_rss_mb']:7.0f} MB  ({run['rows_per_s']:.0f} rows/s)"
+                  f"  rows in = rows out; {run['summary']}")
         if len(sizes) == 2:
             a, b = (results[f"rss_{n}"]["peak_rss_mb"] for n in sizes)  # type: ignore[index]
             print(f"memory growth {sizes[0]:,} -> {sizes[1]:,} rows: x{b / a:.2f} (flat = ~1.0; target < 2.5 GB)")

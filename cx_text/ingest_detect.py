@@ -104,10 +104,11 @@ def detect_encoding(path: Path) -> Encoding:
         return bom
     if b"\x00" in head:
         utf16 = _utf16_without_bom(head)
-        if utf16 is None:
+        if utf16 is None and _looks_binary(head):
             raise IngestError(f"{path.name!r} looks like a binary file, not a text export.",
                               f"Save it as one of: {SUPPORTED}.")
-        return utf16
+        if utf16 is not None:
+            return utf16
     bad_at = _first_invalid_utf8(path)
     if bad_at is None:
         return Encoding("utf-8")
@@ -115,6 +116,11 @@ def detect_encoding(path: Path) -> Encoding:
         return Encoding("utf-8", "replace", f"invalid UTF-8 bytes (first at byte {bad_at}) "
                         "were replaced by '\ufffd'")
     return _single_byte(path, head, bad_at)
+
+
+def _looks_binary(head: bytes) -> bool:
+    """More than a stray NUL or two: a text export with one bad field is still text."""
+    return head.count(b"\x00") > max(2, len(head) // 1000)
 
 
 def _from_bom(head: bytes) -> Encoding | None:

@@ -342,6 +342,15 @@ def test_ingest_unreadable_files_raise_ingest_error(
         read_export(path)
 
 
+def test_ingest_a_stray_nul_byte_does_not_make_a_text_export_binary(tmp_path: Path) -> None:
+    path = tmp_path / "dump.csv"
+    rows = ["id,text"] + [f"{i},Курьер опоздал на {i} минут" for i in range(1, 40)]
+    rows[5] = "5,битое поле \x00 из выгрузки"
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    frame = read_export(path).frame
+    assert len(frame) == 39 and frame[schema.TEXT].iloc[4].startswith("битое поле")
+
+
 def test_ingest_misnamed_workbook_is_read_as_excel(workbook: Path, tmp_path: Path) -> None:
     path = tmp_path / "export.csv"
     path.write_bytes(workbook.read_bytes())
