@@ -23,6 +23,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -37,10 +38,11 @@ MESSY_TEXTS = ["", "   ", "👍👍👍", "🤬", "<p><br></p>", "....", "\u0007
                "N/A", "#NAME?", "=HYPERLINK(\"x\")"]
 
 
-def make_input(rows: int, path: Path) -> Path:
+def make_input(rows: int, path: Path, *, messy: bool = True) -> Path:
     """N messy rows: the demo export (copies beyond its size get a varying suffix, so texts are
     new), with empty / emoji-only / huge / control-character texts mixed in, and one row in
-    1,000 structurally broken (missing or extra fields, at the end) — those still count as rows."""
+    1,000 structurally broken (missing or extra fields, at the end) — those still count as rows.
+    ``messy=False``: the demo export as it is (it has its own share of empty and broken rows)."""
     base = pd.read_csv(DEMO, dtype=str, keep_default_na=False)
     reps = -(-rows // len(base))
     parts = []
@@ -51,17 +53,18 @@ def make_input(rows: int, path: Path) -> Path:
             part["text"] = part["text"] + f" ({r})"
         parts.append(part)
     broken = [f"broken-{i},2026-01-0{i % 9 + 1}" if i % 2 else f"broken-{i},x,y,z,extra,,,,,,,,,"
-              for i in range(rows // 1000)]
+              for i in range(rows // 1000)] if messy else []
     frame = pd.concat(parts, ignore_index=True).head(rows - len(broken))
-    messy = frame.index[frame.index % 487 == 13]
-    frame.loc[messy, "text"] = [MESSY_TEXTS[i % len(MESSY_TEXTS)] for i in range(len(messy))]
+    if messy:
+        picked = frame.index[frame.index % 487 == 13]
+        frame.loc[picked, "text"] = [MESSY_TEXTS[i % len(MESSY_TEXTS)] for i in range(len(picked))]
     frame.to_csv(path, index=False)
     with path.open("a", encoding="utf-8") as fh:  # missing / extra fields: still rows
         fh.writelines(line + "\n" for line in broken)
     return path
 
 
-def run_cli(src: Path, workdir: Path) -> dict[str, float]:
+def run_cli(src: Path, workdir: Path) -> dict[str, Any]:
     """Run `cx-text tag` as a user would; wall time and that child's own peak RSS (wait4)."""
     out = workdir / f"{src.stem}.parquet"
     log = (workdir / f"{src.stem}.log").open("w+")
@@ -119,7 +122,7 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
     results: dict[str, object] = {}
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        src = make_input(args.rows, work / f"in_{args.rows}.csv")
+        src = make_input(args.rows, work / f"in_{args.rows}.csv", messy=False)
         naive = naive_baseline(src, args.baseline_rows)
         ours = run_cli(src, work)
         results.update(naive=naive, cx_text=ours, ratio=ours["rows_per_s"] / naive["rows_per_s"])

@@ -157,3 +157,21 @@ def test_onnx_int8_verify_sample_is_bilingual_and_varied():
     cyrillic = sum(any("а" <= ch <= "я" for ch in t.lower()) for t in texts)
     assert len(texts) >= 100 and 0.3 < cyrillic / len(texts) < 0.7
     assert min(map(len, texts)) <= 3 and max(map(len, texts)) >= 300
+
+
+@pytest.mark.parametrize("precision", ["onnx-int8", "fp32"])
+def test_spans_encode_a_repeated_text_once(settings: Settings, monkeypatch: pytest.MonkeyPatch,
+                                           precision: str):
+    enc = Encoder.load(settings, precision=precision, cache_size=0)
+    texts = ["Спасибо!", "Курьер опоздал, но вежливый", "Спасибо!", "ok", "Спасибо!"]
+    spans = [[(0, 8)], [(0, 15), (17, 27)], [(0, 8)], [(0, 2)], [(0, 3)]]  # last: other spans
+    rows: list[int] = []
+    real = enc.hidden_states
+    monkeypatch.setattr(enc, "hidden_states", lambda ids, mask: rows.append(len(ids)) or real(ids, mask))
+    messages, clauses = encode_with_spans(enc, texts, spans)
+    assert sum(rows) == 4  # "Спасибо!" with the same spans once; with other spans again
+    np.testing.assert_array_equal(messages[0], messages[2])
+    np.testing.assert_allclose(messages[0], messages[4], atol=1e-6)
+    assert [c.shape[0] for c in clauses] == [1, 2, 1, 1, 1]
+    clauses[0][0, 0] = 99.0  # each row owns its arrays
+    assert clauses[2][0, 0] != 99.0

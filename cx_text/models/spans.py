@@ -23,8 +23,22 @@ def encode_with_spans(encoder: Any, texts: Sequence[str], spans: Sequence[Sequen
     """``(messages (n, dim), [clauses (len(spans[i]), dim) for each i])``, all L2-normalised.
 
     ``spans[i]`` are character offsets into ``texts[i]``; a span with no tokens (empty or cut by
-    truncation) gets the message embedding.
+    truncation) gets the message embedding. A text repeated with the same spans ("Спасибо!",
+    "ok") is encoded once.
     """
+    first: dict[tuple[str, tuple[Span, ...]], int] = {}
+    owner = [first.setdefault((str(t), tuple((a, b) for a, b in s)), i)
+             for i, (t, s) in enumerate(zip(texts, spans, strict=True))]
+    unique = sorted(set(owner))
+    messages, clauses = _encode_unique(encoder, [texts[i] for i in unique],
+                                       [spans[i] for i in unique])
+    row_of = {i: k for k, i in enumerate(unique)}
+    rows = [row_of[o] for o in owner]
+    return messages[rows], [clauses[k].copy() for k in rows]
+
+
+def _encode_unique(encoder: Any, texts: Sequence[str], spans: Sequence[Sequence[Span]]
+                   ) -> tuple[np.ndarray, list[np.ndarray]]:
     import torch
 
     prefix = encoder.default_prefix
