@@ -82,7 +82,7 @@ class Encoder:
         precision = validate_precision(precision or settings.precision)
         resolved, info = resolve_encoder(name or settings.encoder, settings)
         set_threads(settings.num_threads)
-        prefix = str(info.details.get("prefix", E5_PREFIX if _is_e5(info, resolved.path) else ""))
+        prefix = _prefix(info, resolved.path)
         kwargs: dict[str, Any] = {"batch_size": settings.batch_size, "max_length": max_length,
                                   "default_prefix": prefix, "cache_size": cache_size}
         details = {**info.details, "max_length": max_length, "pooling": "mean", "prefix": prefix}
@@ -94,7 +94,7 @@ class Encoder:
                                details={**details, "precision": "onnx-int8", **facts})
                 return cls(None, _load_tokenizer(resolved.path), info, runner=runner, **kwargs)
         precision = check_precision(precision)
-        model, tokenizer = _load_dir(resolved.path)
+        model, tokenizer = load_fp32(resolved.path)
         model = prepare_for_precision(model, precision)
         info = replace(info, dim=int(model.config.hidden_size),
                        details={**details, "precision": precision})
@@ -109,7 +109,7 @@ class Encoder:
     def model(self) -> Any:
         """The fp32 torch model (for fine-tuning); loaded from disk on first use if quantised."""
         if self._fp32_model is None:
-            self._fp32_model, _ = _load_dir(Path(str(self.info.path)))
+            self._fp32_model, _ = load_fp32(Path(str(self.info.path)))
         return self._fp32_model
 
     @property
@@ -192,8 +192,8 @@ def prepare_fast_path(settings: Settings, *, name: str | None = None,
     if validate_precision(settings.precision) not in ("auto", "onnx-int8") or not onnx_int8.available():
         return None
     resolved, info = resolve_encoder(name or settings.encoder, settings)
-    prefix = str(info.details.get("prefix", E5_PREFIX if _is_e5(info, resolved.path) else ""))
-    return onnx_int8.prepare_onnx(resolved.path, info, settings, prefix=prefix, force=force)
+    return onnx_int8.prepare_onnx(resolved.path, info, settings, prefix=_prefix(info, resolved.path),
+                                  force=force)
 
 
 def resolve_encoder(name: str, settings: Settings) -> tuple[hf.ResolvedModel, ModelInfo]:
@@ -255,11 +255,14 @@ def _load_tokenizer(path: Path) -> Any:
     return AutoTokenizer.from_pretrained(path, local_files_only=True)
 
 
-def _load_dir(path: Path) -> tuple[Any, Any]:
-    """fp32 model (eval mode, no pooler where the class allows) and tokenizer from a local dir."""
+def load_fp32(path: Path, **extra: Any) -> tuple[Any, Any]:
+    """fp32 model (eval mode, no pooler where the class allows) and tokenizer from a local dir.
+
+    ``extra`` goes to ``from_pretrained`` (the ONNX export asks for eager attention).
+    """
     from transformers import AutoModel
 
-    kwargs: dict[str, Any] = {"local_files_only": True, "use_safetensors": True}
+    kwargs: dict[str, Any] = {"local_files_only": True, "use_safetensors": True, **extra}
     try:
         model = AutoModel.from_pretrained(path, add_pooling_layer=False, **kwargs)
     except TypeError:
@@ -268,6 +271,11 @@ def _load_dir(path: Path) -> tuple[Any, Any]:
         raise ModelError(f"cannot load the encoder from {path}: {exc}.",
                          "Check the dir holds config.json and *.safetensors.") from exc
     return model.eval(), _load_tokenizer(path)
+
+
+def _prefix(info: ModelInfo, path: Path) -> str:
+    """The text prefix the encoder expects: its recorded one, ``query: `` for e5, else none."""
+    return str(info.details.get("prefix", E5_PREFIX if _is_e5(info, path) else ""))
 
 
 def _is_e5(info: ModelInfo, path: Path) -> bool:

@@ -144,7 +144,9 @@ def _build(model_dir: Path, info: ModelInfo, target: Path, settings: Settings,
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     try:
-        model, tokenizer = _load_fp32(model_dir)
+        from cx_text.models.encoder import load_fp32
+
+        model, tokenizer = load_fp32(model_dir, attn_implementation="eager")
         _export(model, tmp / "fp32.onnx")
         _optimize(model, tmp / "fp32.onnx", tmp / "opt.onnx")
         texts = [prefix + t for t in verify_texts()]
@@ -196,18 +198,6 @@ def list_builds(settings: Settings) -> list[ModelInfo]:
 def replace_path(build: OnnxBuild, target: Path) -> OnnxBuild:
     """The build with its path pointing into ``target`` (after the rename)."""
     return OnnxBuild(**{**asdict(build), "path": str(target / ONNX_FILE)})
-
-
-def _load_fp32(model_dir: Path) -> tuple[Any, Any]:
-    from transformers import AutoModel, AutoTokenizer
-
-    kwargs: dict[str, Any] = {"local_files_only": True, "use_safetensors": True,
-                              "attn_implementation": "eager"}
-    try:
-        model = AutoModel.from_pretrained(model_dir, add_pooling_layer=False, **kwargs)
-    except TypeError:
-        model = AutoModel.from_pretrained(model_dir, **kwargs)
-    return model.eval(), AutoTokenizer.from_pretrained(model_dir, local_files_only=True)
 
 
 def _hidden_module(model: Any) -> Any:
