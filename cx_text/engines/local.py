@@ -138,13 +138,8 @@ def tag_file(path: Path, output: Path, tagger: Tagger, settings: Settings, *,
         summary = RunSummary(run_id=run_id, input=str(path), output=str(output),
                              db=str(db_path) if db_path else None)
         _tag_chunks(stream, parts, tagger, store, run_id, summary, progress, count_total(path, sheet))
-        assemble_parts(parts, output, summary)
-        summary.seconds = round(time.perf_counter() - started, 2)
-        summary.rows_per_s = round(summary.rows_out / max(summary.seconds, 1e-9), 1)
-        if store is not None:
-            if customers is not None:
-                store.load_customers(customers)
-            store.finish_run(run_id, {**summary.as_dict(), "ingest": ingest_report(stream)})
+        finish_file_run(parts, output, summary, store, customers, started,
+                        ingest=ingest_report(stream))
     parts.remove()
     return summary
 
@@ -249,6 +244,21 @@ def _error_rows(chunk: pd.DataFrame, exc: Exception) -> pd.DataFrame:
     issues: Any = out[schema.ROW_ISSUES] if schema.ROW_ISSUES in out.columns else [[] for _ in range(len(out))]
     out[schema.ROW_ISSUES] = [[*list(v), f"tagging failed: {reason}"] if isinstance(v, list) else [reason] for v in issues]
     return out
+
+
+def finish_file_run(parts: PartsDir, output: Path, summary: RunSummary, store: Any,
+                    customers: pd.DataFrame | None, started: float, **facts: Any) -> None:
+    """Assemble the output from the parts, time the run, load customers, close the store run.
+
+    ``facts`` (the ingest report, the engine …) are stored with the run's summary.
+    """
+    assemble_parts(parts, output, summary)
+    summary.seconds = round(time.perf_counter() - started, 2)
+    summary.rows_per_s = round(summary.rows_out / max(summary.seconds, 1e-9), 1)
+    if store is not None:
+        if customers is not None:
+            store.load_customers(customers)
+        store.finish_run(summary.run_id, {**summary.as_dict(), **facts})
 
 
 def assemble_parts(parts: PartsDir, output: Path, summary: RunSummary) -> None:

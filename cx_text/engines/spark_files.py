@@ -34,9 +34,9 @@ from cx_text.engines.local import (
     PartsDir,
     RunSummary,
     Tagger,
-    assemble_parts,
     claim_run,
     count_total,
+    finish_file_run,
     ingest_report,
     open_optional_store,
     run_fingerprint,
@@ -109,7 +109,8 @@ def tag_file_spark(path: Path, output: Path, settings: Settings, *, master: str 
             while group:
                 run.tag_group(group)
                 group = list(islice(chunks, per_group))
-        _finish(parts, output, summary, store, customers, ingest_report(stream), started)
+        finish_file_run(parts, output, summary, store, customers, started, engine="spark",
+                        ingest=ingest_report(stream))
     parts.remove()
     return summary
 
@@ -127,18 +128,6 @@ def _record_group_chunks(parts: PartsDir, per_group: int) -> None:
     tmp = parts.path / f".{GROUP_FILE}.tmp"
     tmp.write_text(json.dumps({"group_chunks": per_group}), encoding="utf-8")
     os.replace(tmp, parts.path / GROUP_FILE)
-
-
-def _finish(parts: PartsDir, output: Path, summary: RunSummary, store: Any,
-            customers: pd.DataFrame | None, ingest: Any, started: float) -> None:
-    """Assemble the output from the parts and close the store run."""
-    assemble_parts(parts, output, summary)
-    summary.seconds = round(time.perf_counter() - started, 2)
-    summary.rows_per_s = round(summary.rows_out / max(summary.seconds, 1e-9), 1)
-    if store is not None:
-        if customers is not None:
-            store.load_customers(customers)
-        store.finish_run(summary.run_id, {**summary.as_dict(), "engine": "spark", "ingest": ingest})
 
 
 # --------------------------------------------------------------------------- plan

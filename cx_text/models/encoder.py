@@ -24,7 +24,7 @@ import json
 import logging
 import re
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -149,20 +149,25 @@ class Encoder:
         return out
 
     def _encode_uncached(self, texts: list[str], batch_size: int) -> np.ndarray:
-        import torch
-
         out = np.empty((len(texts), self.dim), dtype=np.float32)
         if not texts:
             return out
         ids = self.tokenizer(texts, truncation=True, max_length=self.max_length,
                              add_special_tokens=True)["input_ids"]
+        for batch, hidden, mask in self.forward_batches(ids, batch_size):
+            out[batch] = mean_pool(hidden, mask).float().numpy()
+        return out
+
+    def forward_batches(self, ids: Sequence[Sequence[int]], batch_size: int | None = None
+                        ) -> Iterator[tuple[np.ndarray, Any, Any]]:
+        """``(rows, hidden states, mask)`` per length-sorted, dynamically padded batch of ``ids``."""
+        import torch
+
         pad_id = self.tokenizer.pad_token_id or 0
         with torch.inference_mode(), precision_context(self.precision):
-            for batch in sorted_batches([len(x) for x in ids], batch_size):
+            for batch in sorted_batches([len(x) for x in ids], batch_size or self.batch_size):
                 input_ids, mask = pad_batch([ids[i] for i in batch], pad_id)
-                hidden = self.hidden_states(input_ids, mask)
-                out[batch] = mean_pool(hidden, mask).float().numpy()
-        return out
+                yield batch, self.hidden_states(input_ids, mask), mask
 
     def _cache_get(self, key: bytes) -> np.ndarray:
         self._cache.move_to_end(key)

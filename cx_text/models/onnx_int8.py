@@ -166,7 +166,7 @@ def _build(model_dir: Path, info: ModelInfo, target: Path, settings: Settings,
             raise
         raise ModelError(f"building the int8 ONNX copy of {model_dir} failed: {exc}.",
                          "Use precision bf16 or fp32 (CX_TEXT_PRECISION) for this model.") from exc
-    return replace_path(build, target)
+    return build
 
 
 def _remove_older_recipes(target: Path) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from cx_text.models.inference import mean_pool, pad_batch, precision_context, sorted_batches
+from cx_text.models.inference import mean_pool
 
 Span = tuple[int, int]
 
@@ -39,8 +39,6 @@ def encode_with_spans(encoder: Any, texts: Sequence[str], spans: Sequence[Sequen
 
 def _encode_unique(encoder: Any, texts: Sequence[str], spans: Sequence[Sequence[Span]]
                    ) -> tuple[np.ndarray, list[np.ndarray]]:
-    import torch
-
     prefix = encoder.default_prefix
     full = [prefix + str(t) for t in texts]
     enc = encoder.tokenizer(full, truncation=True, max_length=encoder.max_length,
@@ -51,15 +49,11 @@ def _encode_unique(encoder: Any, texts: Sequence[str], spans: Sequence[Sequence[
     clauses = [np.zeros((len(s), dim), dtype=np.float32) for s in spans]
     if not full:
         return messages, clauses
-    pad_id = encoder.tokenizer.pad_token_id or 0
-    with torch.inference_mode(), precision_context(encoder.precision):
-        for batch in sorted_batches([len(x) for x in ids], encoder.batch_size):
-            input_ids, mask = pad_batch([ids[i] for i in batch], pad_id)
-            hidden = encoder.hidden_states(input_ids, mask)
-            messages[batch] = mean_pool(hidden, mask).float().numpy()
-            states = hidden.float().numpy()
-            for row, i in enumerate(batch):
-                clauses[i] = _pool_spans(states[row], offsets[i], spans[i], len(prefix), messages[i])
+    for batch, hidden, mask in encoder.forward_batches(ids):
+        messages[batch] = mean_pool(hidden, mask).float().numpy()
+        states = hidden.float().numpy()
+        for row, i in enumerate(batch):
+            clauses[i] = _pool_spans(states[row], offsets[i], spans[i], len(prefix), messages[i])
     return messages, clauses
 
 
