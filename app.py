@@ -14,9 +14,9 @@ import streamlit as st
 
 from app_pages import common
 from app_pages.common import t
-from cx_text.app_queries import PRESETS, FilterOptions, filter_options, preset_window
-from cx_text.errors import CxTextError
-from cx_text.filters import Filters
+from cx_text.analytics.filters import Filters
+from cx_text.app.queries import PRESETS, FilterOptions, filter_options, preset_window
+from cx_text.core.errors import CxTextError
 
 PAGES = (("overview", ":material/dashboard:"), ("themes", ":material/topic:"),
          ("trends", ":material/trending_up:"), ("segments", ":material/compare_arrows:"),

@@ -13,16 +13,16 @@ import streamlit as st
 
 from app_pages import common
 from app_pages.common import t
-from cx_text.app_upload import load_callable
-from cx_text.config import Settings
-from cx_text.errors import CxTextError
+from cx_text.app.upload import load_callable
+from cx_text.core.config import Settings
+from cx_text.core.errors import CxTextError
 
 
 @st.cache_resource(show_spinner=False)
 def _tagger(spec: str | None, key: str, _settings: Settings) -> tuple[Any, dict[str, Any]]:
     if spec:
         return load_callable(spec), {"tagger": spec, "source": "app"}
-    from cx_text.pipeline import build_tagger
+    from cx_text.classify.tagger import build_tagger
 
     tagger = build_tagger(_settings)
     return tagger, tagger.resources.manifest(source="app")
@@ -38,10 +38,10 @@ def tagger() -> tuple[Any, dict[str, Any]]:
 @st.cache_resource(show_spinner=False)
 def _theme_tools(spec: str | None, key: str, _settings: Settings) -> tuple[Any, Any]:
     if spec:
-        from cx_text.themes import simple_lemmatize
+        from cx_text.themes.service import simple_lemmatize
 
         return load_callable(spec), simple_lemmatize
-    from cx_text.themes import load_theme_tools
+    from cx_text.themes.service import load_theme_tools
 
     return load_theme_tools(_settings)
 
@@ -55,7 +55,7 @@ def theme_tools() -> tuple[Any, Any]:
 
 def open_in_loop(theme: pd.Series) -> None:
     """A button that routes the theme to its owning team in the closing-the-loop register."""
-    from cx_text import loop
+    from cx_text.loop import service as loop
 
     if st.button(t("open_in_loop"), key="th_loop_btn", icon=":material/assignment_add:"):
         try:

@@ -17,10 +17,10 @@ import pandas as pd
 import streamlit as st
 import yaml
 
-from cx_text.app_queries import AppStore, data_version, open_app_store
-from cx_text.config import Settings
-from cx_text.errors import CxTextError
-from cx_text.filters import Filters
+from cx_text.analytics.filters import Filters
+from cx_text.app.queries import AppStore, data_version, open_app_store
+from cx_text.core.config import Settings
+from cx_text.core.errors import CxTextError
 
 LABELS_PATH = Path(__file__).with_name("labels.yaml")
 UI_LANGS = ("en", "ru")
@@ -107,7 +107,7 @@ def write(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
 @st.cache_data(show_spinner=False)
 def topic_names(taxonomy_path: str, lang: str) -> dict[str, str]:
     """Topic and sub-topic ids -> names in ``lang`` (ids stay when the taxonomy lacks them)."""
-    from cx_text.taxonomy import load_taxonomy
+    from cx_text.core.taxonomy import load_taxonomy
 
     try:
         taxonomy = load_taxonomy(taxonomy_path)
@@ -131,7 +131,7 @@ def theme_names(themes: pd.DataFrame) -> dict[str, str]:
 
 def require_data() -> Any:
     """The store's filter options; stops the page with a helpful message when it is empty."""
-    from cx_text.app_queries import filter_options
+    from cx_text.app.queries import filter_options
 
     options = query(filter_options)
     if not options.rows:

@@ -9,8 +9,8 @@ import streamlit as st
 
 from app_pages import common
 from app_pages.common import t
-from cx_text import loop
-from cx_text.errors import CxTextError
+from cx_text.core.errors import CxTextError
+from cx_text.loop import service as loop
 
 
 def item_table(items: pd.DataFrame) -> None:

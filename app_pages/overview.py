@@ -8,9 +8,9 @@ import streamlit as st
 
 from app_pages import common
 from app_pages.common import fmt, t
-from cx_text import viz
-from cx_text.app_queries import alerts_in_window, impact, kpi_summary
-from cx_text.metrics import FORMULAS
+from cx_text.analytics import viz
+from cx_text.analytics.metrics import FORMULAS
+from cx_text.app.queries import alerts_in_window, impact, kpi_summary
 
 # metric -> (digits, unit suffix, delta colour: "normal" = up is good, "inverse" = up is bad)
 TILES: dict[str, tuple[int, str, Any]] = {

@@ -8,8 +8,8 @@ import streamlit as st
 
 from app_pages import common
 from app_pages.common import t
-from cx_text import viz
-from cx_text.app_queries import COMPARE_DIMENSIONS, segment_comparison
+from cx_text.analytics import viz
+from cx_text.app.queries import COMPARE_DIMENSIONS, segment_comparison
 
 SHOWN = ("volume", "nps", "csat", "ces", "neg_share", "churn_rate")
 

@@ -9,10 +9,10 @@ import streamlit as st
 
 from app_pages import actions, common
 from app_pages.common import fmt, t
-from cx_text import viz
-from cx_text.app_queries import ThemeDetail, theme_detail, themes_overview
-from cx_text.errors import CxTextError
-from cx_text.themes import merge_themes, rename_theme, split_theme
+from cx_text.analytics import viz
+from cx_text.app.queries import ThemeDetail, theme_detail, themes_overview
+from cx_text.core.errors import CxTextError
+from cx_text.themes.service import merge_themes, rename_theme, split_theme
 
 MAX_ROWS = 50
 

@@ -7,8 +7,8 @@ import streamlit as st
 
 from app_pages import common
 from app_pages.common import t
-from cx_text import viz
-from cx_text.app_queries import TrendData, themes_overview, trend_data
+from cx_text.analytics import viz
+from cx_text.app.queries import TrendData, themes_overview, trend_data
 
 VALUES = ("volume", "neg_share", "volume_share")
 DEFAULT_LINES = 5

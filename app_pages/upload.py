@@ -10,8 +10,7 @@ import streamlit as st
 
 from app_pages import actions, common
 from app_pages.common import t
-from cx_text import schema
-from cx_text.app_upload import (
+from cx_text.app.upload import (
     MAX_UPLOAD_MB,
     OUTPUT_FORMATS,
     SUFFIXES,
@@ -21,7 +20,8 @@ from cx_text.app_upload import (
     tag_upload,
     upload_columns,
 )
-from cx_text.errors import CxTextError
+from cx_text.core import schema
+from cx_text.core.errors import CxTextError
 
 MIME = {"csv": "text/csv", "parquet": "application/octet-stream",
         "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
@@ -91,7 +91,7 @@ def show_result(result: UploadResult) -> None:
                            mime=MIME.get(kind), key="up_download")
     st.caption(t("after_upload"))
     if st.button(t("discover_themes"), key="up_themes_btn"):
-        from cx_text.themes import discover_themes
+        from cx_text.themes.service import discover_themes
 
         embed, lemmatize = actions.theme_tools()
         found = common.write(lambda store: discover_themes(store, embed, lemmatize, settings=common.settings()))

@@ -11,8 +11,8 @@ import streamlit as st
 
 from app_pages import common
 from app_pages.common import fmt, t
-from cx_text.app_queries import themes_overview
-from cx_text.app_verbatims import (
+from cx_text.app.queries import themes_overview
+from cx_text.app.verbatims import (
     EXPORT_LIMIT,
     PAGE_SIZES,
     SCORES,

@@ -2,7 +2,7 @@
 
 Writes a store in the real schema straight into DuckDB (generate_series + random(): messages,
 tags, aspects, evidence, customers, 40 themes with memberships), opens it the way the app does
-(:class:`cx_text.app_queries.AppStore`, read-only) and times, per page, every library call the
+(:class:`cx_text.app.queries.AppStore`, read-only) and times, per page, every library call the
 page makes for one interaction with fresh (uncached) filters — best of 3, after the
 once-per-connection materialisation of the latest-run rows (timed separately). Baseline, in the
 same run: "pandas: load every tagged message into a DataFrame and compute the overview KPIs"
@@ -21,11 +21,11 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from cx_text import app_queries as q
-from cx_text import app_verbatims as v
-from cx_text.config import Settings
-from cx_text.filters import Filters
-from cx_text.store import open_store
+from cx_text.analytics.filters import Filters
+from cx_text.app import queries as q
+from cx_text.app import verbatims as v
+from cx_text.core.config import Settings
+from cx_text.store.store import open_store
 
 TARGET_S = 0.5
 TOPICS = "['delivery', 'pricing', 'staff', 'usability', 'quality', 'support', 'other']"

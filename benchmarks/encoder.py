@@ -149,7 +149,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--json", type=Path, default=None, help="also write results as JSON")
     args = parser.parse_args(argv)
 
-    from cx_text.config import Settings
+    from cx_text.core.config import Settings
     from cx_text.models.cache import prepare_embedded
 
     settings = Settings.from_env()

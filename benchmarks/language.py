@@ -119,13 +119,13 @@ _RES = None
 
 def _init_worker() -> None:
     global _RES
-    from cx_text.nlp import NlpResources
+    from cx_text.text.nlp import NlpResources
 
     _RES = NlpResources.load()
 
 
 def _run_chunk(texts: list[str]) -> int:
-    from cx_text.nlp import prepare_text
+    from cx_text.text.nlp import prepare_text
 
     return len(prepare_text(pd.DataFrame({"text": texts}), _RES))
 
@@ -155,8 +155,8 @@ def gate_recall(texts: list[str]) -> tuple[float, int, float]:
     are typo'd words NER calls PER: "Кчаество", "Постамат"), and the share of sentences the
     gate sends to NER.
     """
-    from cx_text.nlp.persons import PersonFinder
-    from cx_text.normalize import clean_text
+    from cx_text.text.nlp.persons import PersonFinder
+    from cx_text.text.normalize import clean_text
 
     gated = PersonFinder.load()
     full = PersonFinder(gated.morph, gated.ner, gate=False)

@@ -18,12 +18,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from cx_text import metrics_cache
-from cx_text.config import Settings
-from cx_text.drivers import key_drivers, topic_impact
-from cx_text.metrics import kpis, metrics_by
-from cx_text.store import open_store
-from cx_text.trends import detect_alerts, topic_trends
+from cx_text.analytics.drivers import key_drivers, topic_impact
+from cx_text.analytics.metrics import kpis, metrics_by
+from cx_text.analytics.trends import detect_alerts, topic_trends
+from cx_text.core.config import Settings
+from cx_text.store import cache as metrics_cache
+from cx_text.store.store import open_store
 
 TARGET_S = 0.5
 TOPICS = "['delivery', 'pricing', 'staff', 'usability', 'quality', 'support', 'other']"

@@ -93,7 +93,7 @@ def naive_baseline(src: Path, sample: int) -> dict[str, float]:
     from transformers import pipeline
 
     from cx_text.classify import load_heads
-    from cx_text.config import Settings
+    from cx_text.core.config import Settings
     from cx_text.models.registry import prepared_dir
 
     settings = Settings()

@@ -138,8 +138,8 @@ def main() -> None:
     parser.add_argument("--no-baseline", action="store_true")
     args = parser.parse_args()
 
-    from cx_text.store import open_store
-    from cx_text.themes import ThemeParams, discover_themes
+    from cx_text.store.store import open_store
+    from cx_text.themes.service import ThemeParams, discover_themes
 
     params = ThemeParams(k_max=max(16, args.groups + 10), seed=args.seed)  # room for every group
     embed = FakeEmbedder()

@@ -15,7 +15,7 @@ import pytest
 import yaml
 from streamlit.testing.v1 import AppTest
 
-from cx_text.store import open_store
+from cx_text.store.store import open_store
 from tests.test_app_support import build_demo_store, build_empty_store
 
 REPO = Path(__file__).resolve().parent.parent

@@ -9,14 +9,14 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from cx_text import app_queries as q
-from cx_text import app_upload as up
-from cx_text import app_verbatims as v
-from cx_text.cli import main
-from cx_text.config import Settings
-from cx_text.errors import ConfigError, IngestError
-from cx_text.filters import Filters
-from cx_text.store import open_store
+from cx_text.analytics.filters import Filters
+from cx_text.app import queries as q
+from cx_text.app import upload as up
+from cx_text.app import verbatims as v
+from cx_text.cli.main import main
+from cx_text.core.config import Settings
+from cx_text.core.errors import ConfigError, IngestError
+from cx_text.store.store import open_store
 from tests.test_app_support import build_demo_store, keyword_tagger
 
 SETTINGS = Settings()

@@ -18,8 +18,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from cx_text.store import open_store
-from cx_text.themes import discover_themes
+from cx_text.store.store import open_store
+from cx_text.themes.service import discover_themes
 
 CLAUSES: dict[tuple[str, str], dict[str, list[str]]] = {
     ("delivery", "no_call"): {"ru": ["Курьер не позвонил", "Курьер так и не позвонил мне"],

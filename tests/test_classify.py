@@ -9,7 +9,7 @@ import pytest
 
 from cx_text.classify import Classifier, Clause, MessageFeatures
 from cx_text.classify.heads import Head
-from cx_text.taxonomy import parse_taxonomy
+from cx_text.core.taxonomy import parse_taxonomy
 
 # feature axes of the toy embedding space: 0 delivery, 1 staff, 2 polarity (+ positive), 3 other
 E = np.eye(4, dtype=np.float32)
@@ -109,6 +109,6 @@ def test_classify_empty_batch_gives_empty_columns() -> None:
      ("Отправлено с iPhone", False), ("Курьер опоздал", True), ("The box was crushed", True)],
 )
 def test_classify_greetings_are_not_evidence_content(text: str, content: bool) -> None:
-    from cx_text.lang import has_content
+    from cx_text.core.lang import has_content
 
     assert has_content(text) is content

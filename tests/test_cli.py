@@ -10,7 +10,7 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from cx_text.cli import cli
+from cx_text.cli.main import cli
 
 REPO = Path(__file__).resolve().parent.parent
 

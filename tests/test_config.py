@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from cx_text.config import Settings
-from cx_text.errors import ConfigError
+from cx_text.core.config import Settings
+from cx_text.core.errors import ConfigError
 
 
 @pytest.mark.parametrize(

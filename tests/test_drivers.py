@@ -9,10 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cx_text.config import Settings
-from cx_text.drivers import churn_and_revenue, key_drivers, shapley_r2, topic_impact
-from cx_text.filters import Filters
-from cx_text.store import open_store
+from cx_text.analytics.drivers import churn_and_revenue, key_drivers, shapley_r2, topic_impact
+from cx_text.analytics.filters import Filters
+from cx_text.core.config import Settings
+from cx_text.store.store import open_store
 from tests.test_metrics import build_store, row
 
 

@@ -7,11 +7,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from cx_text import schema
-from cx_text.config import Settings
+from cx_text.core import schema
+from cx_text.core.config import Settings
+from cx_text.core.errors import CxTextError
 from cx_text.engines.local import PartsDir, tag_file, tag_safely
-from cx_text.errors import CxTextError
-from cx_text.store import open_store
+from cx_text.store.store import open_store
 
 TEXTS = ["Курьер опоздал на 3 часа", "Great app, fast checkout", "", "😡😡😡", "ok", "Цены кусаются",
          "Support never answered", "Доставили быстро, спасибо", "meh", "Приложение вылетает"] * 5

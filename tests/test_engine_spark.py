@@ -22,16 +22,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cx_text import schema
-from cx_text.cli import main
-from cx_text.config import Settings
-from cx_text.engines import spark as spark_engine
-from cx_text.engines import spark_files
+from cx_text.cli.main import main
+from cx_text.core import schema
+from cx_text.core.config import Settings
+from cx_text.core.errors import CxTextError, ModelError
 from cx_text.engines.local import PartsDir, RunSummary, tag_file
-from cx_text.engines.spark_session import session_conf
-from cx_text.errors import CxTextError, ModelError
-from cx_text.output import read_frame
-from cx_text.store import Store, open_store
+from cx_text.engines.spark import engine as spark_engine
+from cx_text.engines.spark import files as spark_files
+from cx_text.engines.spark.session import session_conf
+from cx_text.io.output import read_frame
+from cx_text.store.store import Store, open_store
 
 pytestmark = pytest.mark.filterwarnings("ignore:PySpark does not yet fully support pandas")
 
@@ -313,7 +313,7 @@ def test_engine_spark_dataframe_declares_nested_types(spark: Any) -> None:
 
 @pytest.mark.spark
 def test_engine_spark_dataframe_without_text_column_says_what_to_do(spark: Any) -> None:
-    from cx_text.errors import IngestError
+    from cx_text.core.errors import IngestError
 
     sdf = spark.createDataFrame([("a", 1)], "ticket string, score int")
     with pytest.raises(IngestError, match="text-col"):
@@ -350,7 +350,7 @@ def test_engine_spark_conform_keeps_rows_and_fills_missing_columns() -> None:
 
 def test_engine_spark_default_factory_explains_missing_pipeline(
         monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(sys.modules, "cx_text.pipeline", None)
+    monkeypatch.setitem(sys.modules, "cx_text.classify.tagger", None)
     with pytest.raises(ModelError, match="make_tagger"):
         spark_engine.default_make_tagger(Settings())
 
@@ -376,7 +376,7 @@ def close(a: Any, b: Any, tol: float = 1e-4) -> bool:
 @pytest.mark.slow
 @pytest.mark.spark
 def test_engine_spark_real_pipeline_matches_local_engine(spark: Any, tmp_path: Path) -> None:
-    pipeline = pytest.importorskip("cx_text.pipeline", reason="the tagging pipeline is not built")
+    pipeline = pytest.importorskip("cx_text.classify.tagger", reason="the tagging pipeline is not built")
     settings = Settings(chunk_size=60)
     if not (settings.cache_dir / "models" / "e5-small").is_dir():
         pytest.skip("the e5-small encoder is not prepared: run `cx-text models prepare`")
@@ -526,7 +526,7 @@ import sys, time
 from pathlib import Path
 from pyspark import cloudpickle
 import tests.test_engine_spark as t
-from cx_text.engines.spark_files import tag_file_spark
+from cx_text.engines.spark.files import tag_file_spark
 
 cloudpickle.register_pickle_by_value(t)
 

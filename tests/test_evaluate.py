@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cx_text.evaluate import (
+from cx_text.training.evaluate import (
     aspect_scores,
     calibration,
     evaluate_frames,

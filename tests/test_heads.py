@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from cx_text.classify.heads import Head, best_thresholds, fit_temperature, load_head, save_head
-from cx_text.errors import ModelError
+from cx_text.core.errors import ModelError
 
 
 def _head(kind: str = "softmax", hidden: bool = False) -> Head:

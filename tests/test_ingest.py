@@ -9,10 +9,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from cx_text import schema
-from cx_text.config import Settings
-from cx_text.errors import IngestError
-from cx_text.ingest import count_rows, inspect_file, iter_export_chunks, read_export
+from cx_text.core import schema
+from cx_text.core.config import Settings
+from cx_text.core.errors import IngestError
+from cx_text.io.ingest import count_rows, inspect_file, iter_export_chunks, read_export
 
 REVIEWS = [
     ("1", "03.10.2026 14:05", "Доставка опоздала на два дня, курьер грубил", "3"),
@@ -397,7 +397,7 @@ def test_ingest_inspect_renders_detection(excel_cp1251: Path) -> None:
 def test_ingest_cli_inspect(excel_cp1251: Path) -> None:
     from click.testing import CliRunner
 
-    from cx_text.cli import cli
+    from cx_text.cli.main import cli
 
     result = CliRunner().invoke(cli, ["inspect", str(excel_cp1251), "--rows", "1"])
     assert result.exit_code == 0, result.output

@@ -11,9 +11,9 @@ import pandas as pd
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cx_text import schema
-from cx_text.errors import IngestError
-from cx_text.ingest import iter_export_chunks, read_export
+from cx_text.core import schema
+from cx_text.core.errors import IngestError
+from cx_text.io.ingest import iter_export_chunks, read_export
 
 CELL = st.text(alphabet=st.characters(exclude_categories=("Cs",), exclude_characters="\x00"),
                max_size=30)

@@ -10,10 +10,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cx_text import schema
-from cx_text.ingest_detect import detect_encoding, sniff_dialect
-from cx_text.ingest_mapping import resolve_mapping
-from cx_text.ingest_values import parse_date, parse_metric, parse_text, slash_dayfirst
+from cx_text.core import schema
+from cx_text.io.detect import detect_encoding, sniff_dialect
+from cx_text.io.mapping import resolve_mapping
+from cx_text.io.values import parse_date, parse_metric, parse_text, slash_dayfirst
 
 
 @pytest.mark.parametrize(

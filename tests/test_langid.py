@@ -5,8 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from cx_text import schema
-from cx_text.langid import LanguageDetector, detect_language_frame, transliterate
+from cx_text.core import schema
+from cx_text.text.langid import LanguageDetector, detect_language_frame, transliterate
 
 RU_SENTENCES = [
     "Курьер опоздал на три часа и даже не извинился.",

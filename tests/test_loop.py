@@ -14,10 +14,10 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from cx_text import loop
-from cx_text.cli import cli
-from cx_text.errors import LoopError
-from cx_text.store import Store, open_store
+from cx_text.cli.main import cli
+from cx_text.core.errors import LoopError
+from cx_text.loop import service as loop
+from cx_text.store.store import Store, open_store
 
 FIX = date(2026, 4, 15)
 COMPLAINTS = ["Курьер опоздал на три часа и не позвонил", "The courier was late again, parcel crushed",

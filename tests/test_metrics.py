@@ -12,13 +12,13 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from cx_text import stats
-from cx_text.cli import cli
-from cx_text.config import Settings
-from cx_text.errors import ConfigError, StoreError
-from cx_text.filters import Filters, parse_day
-from cx_text.metrics import metrics_by, require_rows, wide
-from cx_text.store import open_store
+from cx_text.analytics import stats
+from cx_text.analytics.filters import Filters, parse_day
+from cx_text.analytics.metrics import metrics_by, require_rows, wide
+from cx_text.cli.main import cli
+from cx_text.core.config import Settings
+from cx_text.core.errors import ConfigError, StoreError
+from cx_text.store.store import open_store
 
 TEXTS = {
     "delivery": ["Курьер опоздал на три часа", "The parcel arrived a week late"],

@@ -10,10 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cx_text.config import Settings
-from cx_text.errors import ConfigError, ModelError
+from cx_text.core.config import Settings
+from cx_text.core.errors import ConfigError, ModelError
+from cx_text.core.schema import SENTIMENTS
 from cx_text.models.inference import check_precision, sorted_batches
-from cx_text.schema import SENTIMENTS
 
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")

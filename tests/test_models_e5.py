@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cx_text.config import Settings
+from cx_text.core.config import Settings
 from cx_text.models.registry import verify_stamp
 
 pytestmark = pytest.mark.slow

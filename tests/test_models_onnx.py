@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cx_text.config import Settings
-from cx_text.errors import ModelError
+from cx_text.core.config import Settings
+from cx_text.core.errors import ModelError
 
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
@@ -114,7 +114,7 @@ def test_onnx_int8_rejected_build_falls_back_and_is_not_retried(settings: Settin
 def test_onnx_int8_list_builds_and_models_list(settings: Settings, monkeypatch: pytest.MonkeyPatch):
     from click.testing import CliRunner
 
-    from cx_text.cli import cli
+    from cx_text.cli.main import cli
 
     build = prepare_fast_path(settings)
     [listed] = onnx_int8.list_builds(settings)

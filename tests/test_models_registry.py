@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from cx_text.cli import cli
-from cx_text.config import Settings
-from cx_text.errors import ModelError
+from cx_text.cli.main import cli
+from cx_text.core.config import Settings
+from cx_text.core.errors import ModelError
 from cx_text.models.manifest import (
     build_manifest,
     check_models_match,

@@ -7,8 +7,8 @@ import pickle
 import pandas as pd
 import pytest
 
-from cx_text import schema
-from cx_text.nlp import CueMatcher, NlpResources, analyze_frame, analyze_one, prepare_text
+from cx_text.core import schema
+from cx_text.text.nlp import CueMatcher, NlpResources, analyze_frame, analyze_one, prepare_text
 
 
 @pytest.fixture(scope="module")
@@ -187,7 +187,7 @@ def test_nlp_readme_example(res: NlpResources) -> None:
 
 
 def test_nlp_analyze_frame_marks_failing_row(res: NlpResources, monkeypatch) -> None:
-    from cx_text.nlp import pipeline
+    from cx_text.text.nlp import pipeline
 
     real = pipeline.analyze
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from cx_text import normalize, schema
-from cx_text.normalize import clean_text, dedupe_key, normalize_frame
+from cx_text.core import schema
+from cx_text.text import normalize
+from cx_text.text.normalize import clean_text, dedupe_key, normalize_frame
 
 
 @pytest.mark.parametrize(
@@ -129,7 +130,7 @@ def test_normalize_frame_marks_failing_row_and_continues(monkeypatch) -> None:
 
 
 def test_normalize_frame_needs_text_column() -> None:
-    from cx_text.errors import SchemaError
+    from cx_text.core.errors import SchemaError
 
     with pytest.raises(SchemaError, match="text"):
         normalize_frame(pd.DataFrame({"body": ["x"]}), resources=None)

@@ -7,9 +7,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from cx_text import schema
-from cx_text.errors import ConfigError, SchemaError
-from cx_text.output import OutputWriter, neutralize, read_frame, write_frame
+from cx_text.core import schema
+from cx_text.core.errors import ConfigError, SchemaError
+from cx_text.io.output import OutputWriter, neutralize, read_frame, write_frame
 
 
 def tagged(n: int = 4, start: int = 0) -> pd.DataFrame:
@@ -133,7 +133,7 @@ def test_output_xlsx_strips_illegal_characters(tmp_path: Path) -> None:
 
 
 def test_output_ingest_round_trip(tmp_path: Path) -> None:
-    from cx_text.ingest import read_export
+    from cx_text.io.ingest import read_export
 
     src = tmp_path / "in.csv"
     src.write_bytes("Номер;Отзыв;Оценка\r\n1;Курьер опоздал;3\r\n2;=HYPERLINK(1);11\r\n"

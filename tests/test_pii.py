@@ -6,8 +6,8 @@ from itertools import pairwise
 
 import pytest
 
-from cx_text.nlp.persons import PersonFinder
-from cx_text.pii import PII_TYPES, find_pii, inn_ok, luhn_ok, mask_pii, snils_ok
+from cx_text.text.nlp.persons import PersonFinder
+from cx_text.text.pii import PII_TYPES, find_pii, inn_ok, luhn_ok, mask_pii, snils_ok
 
 
 @pytest.fixture(scope="module")

@@ -10,21 +10,21 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from cx_text import schema
-from cx_text.config import Settings
+from cx_text.core import schema
+from cx_text.core.config import Settings
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
 def resources():  # type: ignore[no-untyped-def]
-    from cx_text.pipeline import Resources
+    from cx_text.classify.tagger import Resources
 
     return Resources.load(Settings())
 
 
 def _tag(resources, texts: list[str]) -> pd.DataFrame:  # type: ignore[no-untyped-def]
-    from cx_text.pipeline import tag_frame
+    from cx_text.classify.tagger import tag_frame
 
     frame = pd.DataFrame({schema.ID: [str(i) for i in range(len(texts))], schema.TEXT: texts,
                           schema.ROW_STATUS: ["empty" if not t.strip() else "ok" for t in texts],
@@ -101,7 +101,7 @@ def test_pipeline_empty_emoji_and_question_rows(resources) -> None:  # type: ign
 
 
 def test_pipeline_contract_columns_and_flat_output(resources, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    from cx_text.output import write_frame
+    from cx_text.io.output import write_frame
 
     out = _tag(resources, ["Курьер вежливый, но опоздал", "Great prices!"])
     for col in schema.TAG_COLUMNS:
@@ -128,8 +128,8 @@ def test_pipeline_known_hard_cases(resources, text: str, sentiment: str) -> None
 def test_pipeline_prepare_ahead_worker_gives_identical_output(tmp_path) -> None:  # type: ignore[no-untyped-def]
     """Opt-in overlap (Settings.workers=2): the language layer of the next chunk runs in a
     spawned worker; the output must be exactly the in-process output."""
+    from cx_text.classify.tagger import build_tagger
     from cx_text.engines.local import tag_file
-    from cx_text.pipeline import build_tagger
 
     src = tmp_path / "in.csv"
     texts = ["Курьер вежливый, но опоздал", "Checkout crashes again", "", "Цены выросли", "ok 👍"] * 24

@@ -12,12 +12,12 @@ import openpyxl
 import pytest
 from click.testing import CliRunner
 
-from cx_text import loop
-from cx_text.cli import cli
-from cx_text.errors import ConfigError
-from cx_text.report import build_team_report, parse_period, write_report, write_team_reports
-from cx_text.report_render import md, render_html, render_markdown
-from cx_text.store import Store, open_store
+from cx_text.cli.main import cli
+from cx_text.core.errors import ConfigError
+from cx_text.loop import service as loop
+from cx_text.reports.render import md, render_html, render_markdown
+from cx_text.reports.team import build_team_report, parse_period, write_report, write_team_reports
+from cx_text.store.store import Store, open_store
 from tests.test_loop import feedback_row, fill
 
 SCRIPT = "<script>alert(1)</script> курьер опоздал"

@@ -8,9 +8,9 @@ import duckdb
 import pandas as pd
 import pytest
 
-from cx_text.errors import StoreError
-from cx_text.store import open_store
-from cx_text.store_schema import LATEST_VERSION
+from cx_text.core.errors import StoreError
+from cx_text.store.schema import LATEST_VERSION
+from cx_text.store.store import open_store
 
 
 def _tagged(ids: list[str], sentiment: str = "negative", topic: str = "delivery") -> pd.DataFrame:

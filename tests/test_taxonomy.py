@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from cx_text.errors import TaxonomyError
-from cx_text.taxonomy import load_taxonomy, parse_taxonomy
+from cx_text.core.errors import TaxonomyError
+from cx_text.core.taxonomy import load_taxonomy, parse_taxonomy
 
 CONTRACT_IDS = ("delivery", "staff", "pricing", "usability", "quality", "support", "other")
 

@@ -16,10 +16,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cx_text.cli import main
-from cx_text.errors import ModelError, StoreError
-from cx_text.store import Store, open_store
-from cx_text.themes import (
+from cx_text.cli.main import main
+from cx_text.core.errors import ModelError, StoreError
+from cx_text.store.store import Store, open_store
+from cx_text.themes.label import ctfidf, simple_lemmatize, terms
+from cx_text.themes.service import (
     ThemeParams,
     accept_theme,
     coverage,
@@ -31,7 +32,6 @@ from cx_text.themes import (
     split_theme,
     theme_quotes,
 )
-from cx_text.themes_label import ctfidf, simple_lemmatize, terms
 
 CONCEPTS = {
     "call": ("позвон", "звон", "дозвон", "call", "phon"),
@@ -315,7 +315,7 @@ def test_themes_ctfidf_prefers_distinctive_terms() -> None:
 
 def test_themes_params_bound_small_input() -> None:
     params = ThemeParams(min_theme_size=5)
-    from cx_text.themes_cluster import find_clusters, normalise
+    from cx_text.themes.cluster import find_clusters, normalise
 
     x = normalise(np.random.RandomState(0).normal(size=(4, 8)))
     assert find_clusters(x, params) == []

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from cx_text.classify import load_heads
-from cx_text.config import Settings
-from cx_text.corpus import load_corpus, split_of
+from cx_text.core.config import Settings
+from cx_text.training.corpus import load_corpus, split_of
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared" / "data"
@@ -27,7 +27,7 @@ def test_training_splits_are_fixed_by_id() -> None:
 @pytest.mark.slow
 @pytest.mark.skipif(not SHARED.is_dir(), reason="../shared/data (public training sets) is not beside the repo")
 def test_training_reproduces_committed_heads(tmp_path: Path) -> None:
-    from cx_text.training import run_training
+    from cx_text.training.run import run_training
 
     report = run_training(Settings(), None, tmp_path, SHARED)
     fresh, committed = load_heads(tmp_path), load_heads(COMMITTED)
@@ -44,8 +44,8 @@ def test_training_reproduces_committed_heads(tmp_path: Path) -> None:
 def test_training_read_labeled_contract_files_any_format(tmp_path: Path, suffix: str) -> None:
     import pandas as pd
 
-    from cx_text.output import write_frame
-    from cx_text.training import read_labeled
+    from cx_text.io.output import write_frame
+    from cx_text.training.run import read_labeled
 
     frame = pd.DataFrame({"id": ["a", "b"], "text": ["Курьер вежливый, но опоздал", "ok"],
                           "sentiment": ["negative", "neutral"], "topics": [["delivery", "staff"], []],

@@ -10,10 +10,16 @@ import pandas as pd
 import pytest
 from scipy import stats as sps
 
-from cx_text.config import Settings
-from cx_text.filters import Filters
-from cx_text.store import open_store
-from cx_text.trends import alerts, compare_groups, detect_alerts, period_change, topic_trends
+from cx_text.analytics.filters import Filters
+from cx_text.analytics.trends import (
+    alerts,
+    compare_groups,
+    detect_alerts,
+    period_change,
+    topic_trends,
+)
+from cx_text.core.config import Settings
+from cx_text.store.store import open_store
 from tests.test_metrics import build_store, row
 
 
@@ -130,6 +136,6 @@ def test_trends_compare_groups_finds_the_unhappy_segment(tmp_path: Path) -> None
     ([0.5, float("nan"), 0.01], [0.5, float("nan"), 0.02]),
 ])
 def test_trends_holm_adjustment_by_hand(p: list[float], expected: list[float]) -> None:
-    from cx_text.stats import holm
+    from cx_text.analytics.stats import holm
 
     np.testing.assert_allclose(holm(p), expected)

@@ -7,7 +7,7 @@ import json
 import pandas as pd
 import pytest
 
-from cx_text import viz
+from cx_text.analytics import viz
 
 IMPACT = pd.DataFrame({"key": ["delivery", "pricing", "staff"], "metric": "nps_impact",
                        "value": [-12.5, -3.1, 0.8], "lo": [-15.0, -5.0, -0.5], "hi": [-10.0, -1.0, 2.0],

@@ -1,7 +1,7 @@
 """Classifiers: sentiment, topics and per-topic sentiment with evidence.
 
 :class:`Classifier` bundles the heads and the taxonomy and turns per-message features into the
-tag columns of the tagging contract (see :mod:`cx_text.schema`).
+tag columns of the tagging contract (see :mod:`cx_text.core.schema`).
 """
 
 from __future__ import annotations
@@ -11,14 +11,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cx_text import schema
 from cx_text.classify.aspects import predict_aspects
 from cx_text.classify.features import Clause, MessageFeatures
 from cx_text.classify.heads import Head, load_head
 from cx_text.classify.sentiment import TextSentimentModel, predict_sentiment
 from cx_text.classify.topics import TopicClassifier
-from cx_text.errors import ModelError
-from cx_text.taxonomy import Taxonomy
+from cx_text.core import schema
+from cx_text.core.errors import ModelError
+from cx_text.core.taxonomy import Taxonomy
 
 __all__ = ["Classifier", "Clause", "MessageFeatures", "load_heads"]
 

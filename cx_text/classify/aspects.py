@@ -14,11 +14,11 @@ from typing import Any
 
 import numpy as np
 
-from cx_text import schema
 from cx_text.classify.features import MessageFeatures
 from cx_text.classify.heads import Head
 from cx_text.classify.sentiment import SentimentResult
 from cx_text.classify.topics import TopicResult
+from cx_text.core import schema
 
 
 def predict_aspects(

@@ -13,7 +13,7 @@ import numpy as np
 
 
 class RuleMatch(Protocol):
-    """A cue hit from the rule engine (``cx_text.nlp.matcher``)."""
+    """A cue hit from the rule engine (``cx_text.text.nlp.matcher``)."""
 
     label: str  # topic id or "topic/subtopic"
     clause_index: int

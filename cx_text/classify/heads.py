@@ -17,7 +17,7 @@ from typing import Any, Literal
 import numpy as np
 from safetensors.numpy import load_file, save_file
 
-from cx_text.errors import ModelError
+from cx_text.core.errors import ModelError
 
 Kind = Literal["softmax", "sigmoid"]
 

@@ -8,9 +8,9 @@ from typing import Protocol
 
 import numpy as np
 
-from cx_text import schema
 from cx_text.classify.features import MessageFeatures, stack_embeddings
 from cx_text.classify.heads import Head
+from cx_text.core import schema
 
 
 class TextSentimentModel(Protocol):

@@ -22,12 +22,12 @@ from typing import Any
 
 import numpy as np
 
-from cx_text import schema
 from cx_text.classify.features import MessageFeatures
 from cx_text.classify.heads import Head
 from cx_text.classify.sentiment import SentimentResult
-from cx_text.lang import has_content
-from cx_text.taxonomy import Taxonomy
+from cx_text.core import schema
+from cx_text.core.lang import has_content
+from cx_text.core.taxonomy import Taxonomy
 
 RULE_FLOOR = 0.5
 

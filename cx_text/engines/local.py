@@ -24,12 +24,12 @@ from typing import Any
 
 import pandas as pd
 
-from cx_text import schema
-from cx_text.config import Settings
+from cx_text.core import schema
+from cx_text.core.config import Settings
+from cx_text.core.errors import CxTextError
 from cx_text.engines.progress import ProgressReporter
-from cx_text.errors import CxTextError
-from cx_text.ingest import count_rows, open_export
-from cx_text.output import OutputWriter, read_frame, write_frame
+from cx_text.io.ingest import count_rows, open_export
+from cx_text.io.output import OutputWriter, read_frame, write_frame
 
 Tagger = Callable[[pd.DataFrame], pd.DataFrame]
 
@@ -156,7 +156,7 @@ def claim_run(parts: PartsDir, fingerprint: str, resume: bool, run_id: str | Non
             raise CxTextError("--resume: the interrupted run was over a different input or settings.",
                               f"Re-run without --resume after deleting {parts.path}.")
         return str(state["run_id"])
-    from cx_text.store import new_run_id
+    from cx_text.store.store import new_run_id
 
     run_id = run_id or new_run_id()
     parts.start(fingerprint, run_id)
@@ -289,7 +289,7 @@ def open_optional_store(db_path: Path | None) -> Any:
     """``open_store(db_path)`` with a capped buffer pool, or a context yielding ``None``."""
     if db_path is None:
         return nullcontext(None)
-    from cx_text.store import open_store
+    from cx_text.store.store import open_store
 
     return open_store(db_path, memory_limit=TAGGING_STORE_MEMORY)
 

@@ -14,14 +14,14 @@ from typing import Any
 
 import pandas as pd
 
-from cx_text.config import Settings
+from cx_text.core.config import Settings
 
 _STATE: dict[str, Any] = {}  # per worker process only: built once by _init
 
 
 def _init(settings: Settings) -> None:
-    from cx_text.nlp import CueMatcher, NlpResources
-    from cx_text.taxonomy import load_taxonomy
+    from cx_text.core.taxonomy import load_taxonomy
+    from cx_text.text.nlp import CueMatcher, NlpResources
 
     nlp = NlpResources.load()
     _STATE.update(nlp=nlp, mask=settings.mask_pii,
@@ -29,7 +29,7 @@ def _init(settings: Settings) -> None:
 
 
 def _prepare(chunk: pd.DataFrame) -> Any:
-    from cx_text.pipeline import prepare_chunk
+    from cx_text.classify.tagger import prepare_chunk
 
     return prepare_chunk(chunk, _STATE["nlp"], _STATE["matcher"], mask_pii=_STATE["mask"])
 

@@ -20,8 +20,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from cx_text.config import EMBEDDED_ENCODER, Settings
-from cx_text.errors import ModelError
+from cx_text.core.config import EMBEDDED_ENCODER, Settings
+from cx_text.core.errors import ModelError
 from cx_text.models.registry import (
     STAMP_FILE,
     ModelInfo,

@@ -31,8 +31,8 @@ from typing import Any
 
 import numpy as np
 
-from cx_text.config import EMBEDDED_ENCODER, Settings
-from cx_text.errors import ModelError
+from cx_text.core.config import EMBEDDED_ENCODER, Settings
+from cx_text.core.errors import ModelError
 from cx_text.models import hf
 from cx_text.models.inference import (
     DEFAULT_MAX_LENGTH,

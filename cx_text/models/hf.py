@@ -16,8 +16,9 @@ from typing import Any
 
 import numpy as np
 
-from cx_text.config import Settings
-from cx_text.errors import ModelError
+from cx_text.core.config import Settings
+from cx_text.core.errors import ModelError
+from cx_text.core.schema import SENTIMENTS
 from cx_text.models.inference import (
     DEFAULT_MAX_LENGTH,
     as_text,
@@ -29,7 +30,6 @@ from cx_text.models.inference import (
     sorted_batches,
 )
 from cx_text.models.registry import STAMP_FILE, ModelInfo, files_checksum, hash_files, verify_stamp
-from cx_text.schema import SENTIMENTS
 
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
 _IGNORE = "ignore"

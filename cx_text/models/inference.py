@@ -103,7 +103,7 @@ def quantize_int8(model: Any, skip: Sequence[str] = ()) -> Any:
 
 def validate_precision(precision: str) -> str:
     """``precision`` when it is one of :data:`PRECISIONS`, else a ConfigError."""
-    from cx_text.errors import ConfigError
+    from cx_text.core.errors import ConfigError
 
     if precision not in PRECISIONS:
         raise ConfigError(f"precision {precision!r} is not one of {', '.join(PRECISIONS)}.",

@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from cx_text import __version__
-from cx_text.config import Settings
-from cx_text.errors import ConfigError, ModelError
+from cx_text.core.config import Settings
+from cx_text.core.errors import ConfigError, ModelError
 from cx_text.models.registry import ModelInfo
 
 MANIFEST_VERSION = 1

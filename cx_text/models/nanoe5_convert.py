@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from cx_text.errors import ModelError
+from cx_text.core.errors import ModelError
 
 MAGIC = b"E5S1"
 QK = 32

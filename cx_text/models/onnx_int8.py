@@ -41,8 +41,8 @@ from typing import Any
 
 import numpy as np
 
-from cx_text.config import Settings
-from cx_text.errors import ModelError
+from cx_text.core.config import Settings
+from cx_text.core.errors import ModelError
 from cx_text.models.registry import ModelInfo, file_sha256
 
 RECIPE = 3

@@ -16,8 +16,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cx_text.config import EMBEDDED_ENCODER, Settings
-from cx_text.errors import ModelError
+from cx_text.core.config import EMBEDDED_ENCODER, Settings
+from cx_text.core.errors import ModelError
 
 REGISTRY_FILE = "registry.toml"
 STAMP_FILE = "cx_model.json"

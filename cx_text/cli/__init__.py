@@ -1,0 +1,4 @@
+"""cx_text.cli.main."""
+from cx_text.cli.main import main
+
+__all__ = ["main"]

@@ -1,0 +1,1 @@
+"""cx_text.training.run."""

@@ -1,0 +1,150 @@
+"""``cx-text train`` and ``cx-text evaluate``: wiring data, the encoder and the pipeline together.
+
+Training texts go through the same normalization and PII masking as tagged messages, so the
+heads see at training time exactly what they will see in production.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from cx_text.core import schema
+from cx_text.core.config import Settings
+from cx_text.core.errors import IngestError
+from cx_text.core.taxonomy import load_taxonomy
+from cx_text.training.corpus import LABEL_COLUMNS, load_corpus, load_shared, read_labeled_table
+from cx_text.training.evaluate import evaluate_frames, render_report
+from cx_text.training.fit import train_heads
+
+HEADS_SUBDIR = "heads"
+#: how many rows of each public set join the training data (they must not drown our corpus)
+SHARED_CAPS = {"banking77": 1500, "mams": 2200}
+
+
+@dataclass(frozen=True)
+class TrainingReport:
+    out_dir: Path
+    metrics: dict[str, Any]
+
+    def render(self) -> str:
+        lines = [f"heads written to {self.out_dir} ({self.metrics.get('seconds', '?')} s)"]
+        for split in ("dev", "test"):
+            for origin, res in self.metrics.get(split, {}).items():
+                sent = res.get("sentiment", {}).get("macro_f1")
+                topic = res.get("topics", {}).get("micro_f1")
+                asp = res.get("aspects_given_gold_topics", {}).get("polarity_accuracy_on_found_topics")
+                parts = [f"{split:<4} {origin:<9} n={res['n']:<5}"]
+                if sent is not None:
+                    parts.append(f"sentiment macro-F1 {sent:.3f} (ru {res.get('sentiment_macro_f1_ru', float('nan')):.3f}, "
+                                 f"en {res.get('sentiment_macro_f1_en', float('nan')):.3f})")
+                parts.append(f"topics micro-F1 {topic:.3f}")
+                if asp is not None:
+                    parts.append(f"aspect polarity acc {asp:.3f}")
+                lines.append("  " + " · ".join(parts))
+        return "\n".join(lines)
+
+
+def training_frame(data_paths: list[Path] | None, shared_dir: Path | None, seed: int) -> pd.DataFrame:
+    """The corpus plus a capped, seeded sample of each mapped public set."""
+    corpus = load_corpus(data_paths)
+    shared = load_shared(shared_dir)
+    parts = [corpus]
+    for origin, cap in SHARED_CAPS.items():
+        sub = shared[shared["origin"] == origin]
+        train = sub[sub["split"] == "train"]
+        if len(train) > cap:
+            train = train.sample(n=cap, random_state=seed)
+        parts += [train, sub[sub["split"] == "dev"].head(400), sub[sub["split"] == "test"].head(600)]
+    return pd.concat([p for p in parts if len(p)], ignore_index=True)[list(LABEL_COLUMNS)]
+
+
+def clean_texts(texts: list[str], nlp: Any, mask_pii: bool = True) -> list[str]:
+    """Normalize + mask PII the way the tagging pipeline does."""
+    from cx_text.text.normalize import normalize_frame
+
+    frame = pd.DataFrame({schema.TEXT: texts})
+    return normalize_frame(frame, mask_pii=mask_pii, resources=nlp)[schema.TEXT_CLEAN].tolist()
+
+
+def run_training(settings: Settings, data_paths: list[Path] | None, out: Path | None,
+                 shared_dir: Path | None) -> TrainingReport:
+    """Train every head and write it to ``out`` (default: ``<models_dir>/heads``)."""
+    from cx_text.models.encoder import Encoder
+    from cx_text.models.inference import check_precision
+    from cx_text.text.nlp import NlpResources
+
+    out_dir = out or settings.models_dir / HEADS_SUBDIR
+    data = training_frame(data_paths, shared_dir, settings.seed)
+    data["text"] = clean_texts(data["text"].tolist(), NlpResources.load(), settings.mask_pii)
+    # heads learn from exact (torch) embeddings; tagging may run the int8 build of the same model
+    encoder = Encoder.load(settings, precision=check_precision(settings.precision))
+    taxonomy = load_taxonomy(settings.taxonomy_path)
+    meta = {"encoder": encoder.info.as_dict(), "taxonomy_version": taxonomy.version}
+    embed = cached_embedder(encoder, settings.cache_dir / "embeddings")
+    result = train_heads(data, embed, out_dir, taxonomy.topic_ids, seed=settings.seed,
+                         extra_meta=meta)
+    return TrainingReport(result.out_dir, result.metrics)
+
+
+def cached_embedder(encoder: Any, directory: Path) -> Any:
+    """``encoder.encode`` remembered on disk (.npy) by encoder checksum, precision and texts."""
+
+    def embed(texts: list[str]) -> np.ndarray:
+        h = hashlib.sha256(f"{encoder.info.checksum}|{encoder.precision}".encode())
+        for t in texts:
+            h.update(t.encode("utf-8") + b"\x1e")
+        path = directory / f"{h.hexdigest()[:24]}.npy"
+        if path.is_file():
+            return np.load(path, allow_pickle=False)
+        vectors = encoder.encode(texts)
+        directory.mkdir(parents=True, exist_ok=True)
+        np.save(path, vectors, allow_pickle=False)
+        return vectors
+
+    return embed
+
+
+def read_labeled(path: Path, split: str | None = None) -> pd.DataFrame:
+    """A labeled file as a gold frame in the tagging-contract layout."""
+    if path.is_dir():
+        data = load_corpus(sorted(path.glob("*.jsonl")) or None)
+    elif not path.is_file():
+        raise IngestError(f"labeled file {path} does not exist.", "Pass --data with a CSV/XLSX/JSONL file.")
+    elif path.suffix.lower() == ".jsonl":
+        data = load_corpus([path])
+    else:
+        data = pd.DataFrame(read_labeled_table(path))
+        data["split"] = ""
+    if split:
+        data = data[data["split"] == split]
+    gold = pd.DataFrame({
+        schema.ID: data["id"].astype(str).to_numpy() if "id" in data else range(len(data)),
+        schema.TEXT: data["text"].to_numpy(),
+        schema.LANG: data.get("lang", pd.Series([""] * len(data))).to_numpy(),
+        schema.SENTIMENT: data["sentiment"].to_numpy() if "sentiment" in data else "",
+        schema.TOPICS: [list(t) for t in data["topics"]],
+        schema.ASPECT_SENTIMENTS: [[{"topic": k, "polarity": v} for k, v in a.items()] for a in data["aspects"]],
+    })
+    return gold.reset_index(drop=True)
+
+
+def evaluate_file(settings: Settings, path: Path, split: str | None = None) -> tuple[dict[str, Any], str]:
+    """Tag the texts of a labeled file with the full pipeline and score against its labels."""
+    from cx_text.classify.tagger import Resources, tag_frame
+
+    gold = read_labeled(path, split)
+    res = Resources.load(settings)
+    frame = pd.DataFrame({schema.ID: gold[schema.ID], schema.TEXT: gold[schema.TEXT],
+                          schema.ROW_STATUS: schema.STATUS_OK, schema.ROW_ISSUES: [[] for _ in range(len(gold))]})
+    tagged = tag_frame(frame, res)
+    if (gold[schema.LANG] == "").all():
+        gold[schema.LANG] = tagged[schema.LANG].to_numpy()
+    report = evaluate_frames(gold, tagged, res.taxonomy.topic_ids)
+    report["data"] = {"path": str(path), "split": split}
+    return report, render_report(report)
