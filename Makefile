@@ -56,7 +56,7 @@ test-fast: $(STAMP)
 	$(PY) -m pytest -q -m "not slow and not spark and not browser" $(PYTEST_ARGS)
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check cx_text tests benchmarks app.py app_pages scripts data/demo/generate.py
+	$(VENV)/bin/ruff check cx_text tests benchmarks scripts data/demo/generate.py
 	$(VENV)/bin/mypy
 
 bench: models

@@ -19,6 +19,7 @@ from cx_text.store.store import open_store
 from tests.test_app_support import build_demo_store, build_empty_store
 
 REPO = Path(__file__).resolve().parent.parent
+APP_DIR = REPO / "cx_text" / "app" / "streamlit"
 PAGES = ("overview", "themes", "trends", "segments", "verbatims", "upload", "loop")
 TIMEOUT = 120
 
@@ -48,10 +49,10 @@ def _plugins(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 def app_on(db: Path, monkeypatch: pytest.MonkeyPatch, page: str = "overview") -> AppTest:
     monkeypatch.setenv("CX_TEXT_DB", str(db))
-    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=TIMEOUT)
+    at = AppTest.from_file(str(APP_DIR / "main.py"), default_timeout=TIMEOUT)
     at.run()
     if page != "overview":
-        at.switch_page(f"app_pages/{page}.py").run()
+        at.switch_page(f"views/{page}.py").run()
     return at
 
 
@@ -118,12 +119,12 @@ def test_app_russian_interface(demo_db: Path, monkeypatch: pytest.MonkeyPatch) -
 
 
 def test_app_labels_have_both_languages_for_every_key_used() -> None:
-    labels = yaml.safe_load((REPO / "app_pages" / "labels.yaml").read_text(encoding="utf-8"))
+    labels = yaml.safe_load((APP_DIR / "views" / "labels.yaml").read_text(encoding="utf-8"))
     assert all(set(v) == {"en", "ru"} and all(v.values()) for v in labels.values())
     import re
 
     used = set()
-    for path in [REPO / "app.py", *sorted((REPO / "app_pages").glob("*.py"))]:
+    for path in [APP_DIR / "main.py", *sorted((APP_DIR / "views").glob("*.py"))]:
         used |= set(re.findall(r"\bt\(\"([a-z0-9_]+)\"", path.read_text(encoding="utf-8")))
     assert used and not used - set(labels), sorted(used - set(labels))
 
@@ -157,7 +158,7 @@ def test_app_themes_rename_persists(own_db: Path, monkeypatch: pytest.MonkeyPatc
     assert_clean(at)
     assert any("Done" in s.value for s in at.success)
     assert "курьер не звонит" in at.selectbox(key="th_pick").format_func(tid)
-    from app_pages.common import app_store
+    from cx_text.app.streamlit.views.common import app_store
 
     app_store.clear()
     with open_store(own_db, read_only=True) as store:
@@ -170,12 +171,12 @@ def test_app_theme_opens_a_register_item(own_db: Path, monkeypatch: pytest.Monke
     at.button(key="th_loop_btn").click().run()
     assert_clean(at)
     assert any("Register item #1" in s.value for s in at.success)
-    at.switch_page("app_pages/loop.py").run()
+    at.switch_page("views/loop.py").run()
     assert_clean(at)
     assert at.selectbox(key="lp_item").value == 1
     at.button(key="lp_move_1").click().run()
     assert_clean(at)
-    from app_pages.common import app_store
+    from cx_text.app.streamlit.views.common import app_store
 
     app_store.clear()
     with open_store(own_db, read_only=True) as store:
@@ -194,7 +195,7 @@ def test_app_upload_maps_previews_tags_and_stores(own_db: Path, monkeypatch: pyt
     at.button(key="up_tag_btn").click().run()
     assert_clean(at)
     assert any("Tagged 3 rows" in s.value for s in at.success)
-    from app_pages.common import app_store
+    from cx_text.app.streamlit.views.common import app_store
 
     app_store.clear()
     with open_store(own_db, read_only=True) as store:

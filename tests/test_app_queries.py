@@ -160,6 +160,6 @@ def test_app_queries_cli_app_starts_streamlit_headless(tmp_path: Path, monkeypat
         main(["app", "--db", str(tmp_path / "x.duckdb"), "--port", "8600"])
     assert done.value.code == 0
     cmd = calls[0]
-    assert cmd[1:4] == ["-m", "streamlit", "run"] and cmd[4].endswith("app.py")
+    assert cmd[1:4] == ["-m", "streamlit", "run"] and cmd[4].endswith("main.py")
     assert cmd[cmd.index("--server.headless") + 1] == "true" and cmd[-2:] == ["--db", str(tmp_path / "x.duckdb")]
     assert "http://localhost:8600" in capsys.readouterr().out

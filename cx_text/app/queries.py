@@ -1,6 +1,6 @@
 """What the Streamlit app pages ask the store: one function per page section, all in DuckDB.
 
-The app (``app.py``, ``app_pages/``) only calls these, :mod:`cx_text.app.verbatims`,
+The app (``cx_text/app/streamlit/``) only calls these, :mod:`cx_text.app.verbatims`,
 :mod:`cx_text.app.upload` and the metrics/themes modules; ``benchmarks/app.py`` times the same
 calls on 1M rows. Every function returns a small frame (one row per group, never per message).
 """
@@ -28,6 +28,7 @@ from cx_text.store import cache as metrics_cache
 from cx_text.store.store import Store, migrate
 from cx_text.themes.service import theme_quotes
 
+APP_MAIN = Path(__file__).resolve().parent / "streamlit" / "main.py"
 PRESETS = ("30d", "90d", "365d", "all", "custom")
 KPI_METRICS = ("nps", "csat", "ces", "volume", "neg_share", "churn_rate")
 COMPARE_DIMENSIONS = ("channel", "segment", "lang")
@@ -373,15 +374,13 @@ def segment_comparison(store: Store, filters: Filters, settings: Settings,
 # -- launching -----------------------------------------------------------------------------------
 def streamlit_command(db_path: Path, port: int = 8501, host: str = "localhost",
                       app_path: Path | None = None, max_upload_mb: int = 200) -> list[str]:
-    """The ``streamlit run app.py -- --db PATH`` command line with headless settings."""
+    """The ``streamlit run …/main.py -- --db PATH`` command line with headless settings."""
     import sys
 
-    from cx_text.core.config import REPO_DIR
-
-    app_path = app_path or REPO_DIR / "app.py"
+    app_path = app_path or APP_MAIN
     if not app_path.is_file():
         raise StoreError(f"the app script {app_path} is missing.",
-                         "Run cx-text app from a source checkout (pip install -e .).")
+                         "Reinstall cx-text: the app ships inside the package (cx_text/app/streamlit).")
     return [sys.executable, "-m", "streamlit", "run", str(app_path),
             "--server.headless", "true", "--browser.gatherUsageStats", "false",
             "--server.port", str(int(port)), "--server.address", host,

@@ -149,31 +149,20 @@ def tag(path: Path, output: Path, **kwargs: Any) -> None:
     Every input row and column is kept; rows that could not be tagged say why in row_status.
     The run is appended to the DuckDB store (--db, default cx.duckdb) unless --no-db.
     """
-    from cx_text.classify.tagger import build_tagger
-    from cx_text.engines.local import tag_file
+    from cx_text.api import tag_file
     from cx_text.io.output import read_frame
 
-    mapping = column_mapping(kwargs)
     settings = Settings.from_env(
         encoder=kwargs["encoder"], sentiment_model=kwargs["sentiment_model"],
         sentiment_label_map=kwargs["label_map"], taxonomy_path=kwargs["taxonomy"],
         chunk_size=kwargs["chunk_size"], db_path=kwargs["db"],
         allow_network=kwargs["allow_network"] or None, mask_pii=False if kwargs["no_mask_pii"] else None,
     )
-    db_path = None if kwargs["no_db"] else settings.db_path
-    customers = read_frame(kwargs["customers"]) if kwargs["customers"] else None
-    if kwargs["engine"] == "spark":
-        from cx_text.engines.spark.files import tag_file_spark
-
-        summary = tag_file_spark(path, output, settings, master=kwargs["master"] or "local[2]",
-                                 mapping=mapping, sheet=kwargs["sheet"], db_path=db_path,
-                                 resume=kwargs["resume"], customers=customers)
-    else:
-        tagger = build_tagger(settings)
-        manifest = tagger.resources.manifest(input=str(path))
-        summary = tag_file(path, output, tagger, settings, manifest=manifest, mapping=mapping,
-                           sheet=kwargs["sheet"], db_path=db_path, resume=kwargs["resume"],
-                           customers=customers)
+    summary = tag_file(path, output, engine=kwargs["engine"], settings=settings,
+                       db=None if kwargs["no_db"] else settings.db_path, resume=kwargs["resume"],
+                       mapping=column_mapping(kwargs), sheet=kwargs["sheet"],
+                       customers=read_frame(kwargs["customers"]) if kwargs["customers"] else None,
+                       master=kwargs["master"] or "local[2]", progress=True)
     click.echo(summary.render())
 
 

@@ -65,7 +65,7 @@ def current_store() -> AppStore:
 
 
 def filters() -> Filters:
-    """The sidebar filters (set by app.py on every run)."""
+    """The sidebar filters (set by main.py on every run)."""
     return st.session_state.get("cx_filters") or Filters()
 
 

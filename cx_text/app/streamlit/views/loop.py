@@ -7,8 +7,8 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from app_pages import common
-from app_pages.common import t
+from cx_text.app.streamlit.views import common
+from cx_text.app.streamlit.views.common import t
 from cx_text.core.errors import CxTextError
 from cx_text.loop import service as loop
 

@@ -6,11 +6,11 @@ from typing import Any
 
 import streamlit as st
 
-from app_pages import common
-from app_pages.common import fmt, t
 from cx_text.analytics import viz
 from cx_text.analytics.metrics import FORMULAS
 from cx_text.app.queries import alerts_in_window, impact, kpi_summary
+from cx_text.app.streamlit.views import common
+from cx_text.app.streamlit.views.common import fmt, t
 
 # metric -> (digits, unit suffix, delta colour: "normal" = up is good, "inverse" = up is bad)
 TILES: dict[str, tuple[int, str, Any]] = {

@@ -11,8 +11,8 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from app_pages import common
-from app_pages.common import t
+from cx_text.app.streamlit.views import common
+from cx_text.app.streamlit.views.common import t
 from cx_text.app.upload import load_callable
 from cx_text.core.config import Settings
 from cx_text.core.errors import CxTextError
@@ -64,4 +64,4 @@ def open_in_loop(theme: pd.Series) -> None:
             st.warning(str(exc))
         else:
             st.success(t("loop_opened", item=item.item_id, team=item.team))
-        st.page_link("app_pages/loop.py", label=t("go_loop"), icon=":material/sync:")
+        st.page_link("views/loop.py", label=t("go_loop"), icon=":material/sync:")

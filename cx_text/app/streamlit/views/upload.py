@@ -8,8 +8,8 @@ from typing import Any
 
 import streamlit as st
 
-from app_pages import actions, common
-from app_pages.common import t
+from cx_text.app.streamlit.views import actions, common
+from cx_text.app.streamlit.views.common import t
 from cx_text.app.upload import (
     MAX_UPLOAD_MB,
     OUTPUT_FORMATS,

@@ -1,7 +1,7 @@
 """cx_text — the Streamlit app for CX analysts: page config, shared sidebar filters, navigation.
 
-Start it with ``cx-text app --db PATH`` (or ``streamlit run app.py -- --db PATH``). Pages live in
-``app_pages/``; everything they compute comes from ``cx_text`` (see docs/APP.md).
+Start it with ``cx-text app --db PATH`` (or ``streamlit run cx_text/app/streamlit/main.py -- --db
+PATH``). Pages live in ``views/`` beside this file; everything they compute comes from ``cx_text`` (see docs/APP.md).
 """
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ import sys
 
 import streamlit as st
 
-from app_pages import common
-from app_pages.common import t
 from cx_text.analytics.filters import Filters
 from cx_text.app.queries import PRESETS, FilterOptions, filter_options, preset_window
+from cx_text.app.streamlit.views import common
+from cx_text.app.streamlit.views.common import t
 from cx_text.core.errors import CxTextError
 
 PAGES = (("overview", ":material/dashboard:"), ("themes", ":material/topic:"),
@@ -25,7 +25,7 @@ PAGES = (("overview", ":material/dashboard:"), ("themes", ":material/topic:"),
 
 
 def db_argument(argv: list[str]) -> str | None:
-    """``--db PATH`` after ``streamlit run app.py --``; None when not given."""
+    """``--db PATH`` after ``streamlit run main.py --``; None when not given."""
     parser = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
     parser.add_argument("--db", default=None)
     return parser.parse_known_args(argv)[0].db
@@ -58,7 +58,7 @@ def main() -> None:
         st.session_state["db_path"] = db_argument(sys.argv[1:])
     st.sidebar.radio(t("ui_language"), common.UI_LANGS, key="ui_lang", horizontal=True,
                      format_func=lambda code: {"en": "English", "ru": "Русский"}[code])
-    pages = [st.Page(f"app_pages/{name}.py", title=t(f"page_{name}"), icon=icon, default=name == "overview")
+    pages = [st.Page(f"views/{name}.py", title=t(f"page_{name}"), icon=icon, default=name == "overview")
              for name, icon in PAGES]
     nav = st.navigation(pages)
     try:

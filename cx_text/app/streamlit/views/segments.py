@@ -6,10 +6,10 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from app_pages import common
-from app_pages.common import t
 from cx_text.analytics import viz
 from cx_text.app.queries import COMPARE_DIMENSIONS, segment_comparison
+from cx_text.app.streamlit.views import common
+from cx_text.app.streamlit.views.common import t
 
 SHOWN = ("volume", "nps", "csat", "ces", "neg_share", "churn_rate")
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from app_pages import common
-from app_pages.common import t
 from cx_text.analytics import viz
 from cx_text.app.queries import TrendData, themes_overview, trend_data
+from cx_text.app.streamlit.views import common
+from cx_text.app.streamlit.views.common import t
 
 VALUES = ("volume", "neg_share", "volume_share")
 DEFAULT_LINES = 5

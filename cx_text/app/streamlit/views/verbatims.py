@@ -5,13 +5,14 @@ from __future__ import annotations
 import html
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import streamlit as st
 
-from app_pages import common
-from app_pages.common import fmt, t
 from cx_text.app.queries import themes_overview
+from cx_text.app.streamlit.views import common
+from cx_text.app.streamlit.views.common import fmt, t
 from cx_text.app.verbatims import (
     EXPORT_LIMIT,
     PAGE_SIZES,
@@ -62,7 +63,8 @@ def table_html(frame: pd.DataFrame) -> str:
     head = "".join(f"<th>{html.escape(t(k))}</th>" for k in ("col_date", "col_text", "col_sentiment",
                                                               "col_topics", "col_scores", "col_where"))
     rows = []
-    for r in frame.itertuples():
+    records: list[Any] = list(frame.itertuples())
+    for r in records:
         sent = str(r.sentiment or "")
         css = {"negative": "cx-neg", "positive": "cx-pos"}.get(sent, "cx-neu")
         topics = ", ".join(names.get(str(k), str(k)) for k in (r.topics if r.topics is not None else []))

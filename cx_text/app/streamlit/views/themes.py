@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import html
+from typing import Any
 
 import pandas as pd
 import streamlit as st
 
-from app_pages import actions, common
-from app_pages.common import fmt, t
 from cx_text.analytics import viz
 from cx_text.app.queries import ThemeDetail, theme_detail, themes_overview
+from cx_text.app.streamlit.views import actions, common
+from cx_text.app.streamlit.views.common import fmt, t
 from cx_text.core.errors import CxTextError
 from cx_text.themes.service import merge_themes, rename_theme, split_theme
 
@@ -65,7 +66,8 @@ def quotes(frame: pd.DataFrame) -> None:
     st.markdown(f"**{t('quotes')}**")
     if frame.empty:
         st.caption(t("no_quotes"))
-    for row in frame.itertuples():
+    records: list[Any] = list(frame.itertuples())
+    for row in records:
         when = str(row.created_at)[:10] if pd.notna(row.created_at) else ""
         nps = f" · NPS {fmt(row.nps, 0)}" if pd.notna(row.nps) else ""
         st.markdown(f"> {html.escape(str(row.clause))}\n>\n> <small>{html.escape(str(row.id))} · {when}{nps}</small>",
