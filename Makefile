@@ -18,7 +18,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 DEMO_DB  ?= data/demo/demo.duckdb
 DEMO_OUT ?= data/demo/demo_tagged.parquet
 
-.PHONY: help venv install models sysdeps demo test test-fast lint bench app clean
+.PHONY: help venv install models sysdeps demo test test-fast lint bench app wheel clean
 
 help:
 	@echo "make demo   - set up, prepare models, tag the demo export, start the app (DEMO_NO_APP=1 to stop after tagging)"
@@ -26,6 +26,7 @@ help:
 	@echo "make lint   - ruff + mypy"
 	@echo "make bench  - benchmarks (figures as ratios against a named baseline)"
 	@echo "make app    - start the Streamlit app on $(DEMO_DB)"
+	@echo "make wheel  - build dist/cx_text-*.whl (heads, taxonomies, templates and app pages inside)"
 
 $(PY):
 	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -33,7 +34,7 @@ $(PY):
 # torch first, exactly the local CPU wheel; setuptools<81 keeps natasha's pkg_resources alive.
 $(STAMP): pyproject.toml | $(PY)
 	$(PIP) install -q "torch==2.13.0" "setuptools<81" wheel
-	$(PIP) install -q -e ".[dev,spark]"
+	$(PIP) install -q -e ".[dev,app,reports,spark]"
 	touch $(STAMP)
 
 venv install: $(STAMP)
@@ -64,6 +65,10 @@ bench: models
 
 app: models
 	$(CX) app --db $(DEMO_DB)
+
+wheel: $(STAMP)
+	$(PIP) wheel --no-deps --no-build-isolation -q -w dist .
+	@ls dist/cx_text-*.whl
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -24,8 +24,8 @@ from cx_text.core.errors import (
     StoreError,
     TaxonomyError,
 )
+from cx_text.core.version import __version__
 
-__version__ = "0.1.0"
 __all__ = [
     "ConfigError",
     "CxTextError",

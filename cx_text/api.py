@@ -102,6 +102,9 @@ def tag_file(path: str | Path, out: str | Path, *, engine: str = "local",
     src, dst = Path(path), Path(out)
     db_path = Path(db) if db is not None else None
     if engine == "spark":
+        from cx_text.core.extras import require
+
+        require("spark", "the Spark engine")
         from cx_text.engines.spark.files import tag_file_spark
 
         return tag_file_spark(src, dst, settings, master=master, mapping=mapping, sheet=sheet,

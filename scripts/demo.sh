@@ -11,7 +11,7 @@ OUT=${DEMO_OUT:-data/demo/demo_tagged.parquet}
 STAMP="$OUT.stamp"
 
 # what the tagged demo depends on: the export, the heads, the taxonomy, the package version
-want=$(cat "$EXPORT" "$CUSTOMERS" models/heads/*.json cx_text/core/taxonomies/default.yaml cx_text/__init__.py \
+want=$(cat "$EXPORT" "$CUSTOMERS" cx_text/models/shipped/heads/*.json cx_text/core/taxonomies/default.yaml cx_text/core/version.py \
        | sha256sum | cut -c1-32)
 if [ -f "$OUT" ] && [ -f "$DB" ] && [ "$(cat "$STAMP" 2>/dev/null)" = "$want" ]; then
   echo "demo: $OUT is up to date (delete $STAMP to re-tag)"

@@ -51,3 +51,25 @@ def test_config_is_frozen_and_copies_with_changes() -> None:
     t = s.with_(batch_size=3, encoder=None)
     assert (s.batch_size, t.batch_size, t.encoder) == (64, 3, s.encoder)
     assert t.as_dict()["db_path"] == "cx.duckdb"
+
+
+def test_config_error_codes_are_stable_and_documented() -> None:
+    from pathlib import Path
+
+    from cx_text.core import errors
+
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "ERRORS.md").read_text(encoding="utf-8")
+    assert len(set(errors.CODES)) == len(errors.CODES) == 8
+    for code, name in errors.CODES.items():
+        assert f"| `{code}` | `{name}` |" in doc
+    assert errors.IngestError("x").code == "CX-E020"
+    assert errors.StoreError("x", code="CX-E061").code == "CX-E061"
+
+
+def test_config_cli_prints_the_error_code(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    from cx_text.cli.main import main
+
+    with pytest.raises(SystemExit) as exited:
+        main(["inspect", str(tmp_path / "missing.csv")])
+    assert exited.value.code == 2
+    assert "Error CX-E020:" in capsys.readouterr().err

@@ -12,6 +12,7 @@ from click.testing import CliRunner
 from cx_text.cli.main import cli
 from cx_text.core.config import Settings
 from cx_text.core.errors import ModelError
+from cx_text.models.catalog import format_models, list_models
 from cx_text.models.manifest import (
     build_manifest,
     check_models_match,
@@ -25,9 +26,7 @@ from cx_text.models.registry import (
     STAMP_FILE,
     ModelInfo,
     files_checksum,
-    format_models,
     hash_files,
-    list_models,
     verify_stamp,
 )
 

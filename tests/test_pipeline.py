@@ -113,7 +113,7 @@ def test_pipeline_contract_columns_and_flat_output(resources, tmp_path) -> None:
 
 
 @pytest.mark.xfail(strict=False, reason="known weakness of the frozen-encoder heads: Russian idiom and "
-                   "litotes; tracked in models/README.md, not tuned for")
+                   "litotes; tracked in docs/MODELS.md, not tuned for")
 @pytest.mark.parametrize(
     ("text", "sentiment"),
     [

@@ -32,7 +32,7 @@ def test_viz_impact_chart_sorts_worst_first_and_greys_low_n() -> None:
     data = next(iter(s["datasets"].values()))
     assert min(data, key=lambda r: r["value"])["name"] == "Доставка"
     assert {r["effect"] for r in data} == {"costs points", "too few answers"}
-    assert "score(all)" in s["title"]["subtitle"]
+    assert s["title"]["subtitle"] == viz.IMPACT_FORMULA  # the one wording app, CLI and reports share
 
 
 @pytest.mark.parametrize("value, alerts, marked", [("neg_share", ALERTS, True), ("volume", ALERTS, False),

@@ -34,6 +34,9 @@ from cx_text.analytics.filters import (
 from cx_text.core.config import Settings
 from cx_text.core.errors import StoreError
 
+#: impact of a topic or theme on a score, as Thematic defines it (one wording for app, CLI, reports)
+IMPACT_FORMULA = ("impact = score(all answers) − score(all answers without the messages that mention "
+                  "it negatively); negative = it costs points; 95% percentile bootstrap CI")
 FORMULAS: dict[str, str] = {
     "volume": "messages in the group (a message counts once in each of its topics)",
     "volume_share": "group messages / all filtered messages, Wilson 95% CI",

@@ -24,9 +24,6 @@ from cx_text.analytics.filters import (
 )
 from cx_text.core.config import Settings
 
-IMPACT_FORMULA = ("impact = score(all) − score(all without responses mentioning the topic "
-                  "negatively) (Thematic); negative = the topic drags the score down; "
-                  "percentile bootstrap 95% CI over resampled cell counts")
 CHURN_FORMULA = ("churn complained vs other: churn of cohort customers who mentioned the topic "
                  "negatively vs those who did not; two-proportion z-test, Wald CI on the difference; "
                  "revenue at risk = LTV of not-yet-churned detractors (0–6) who complained")
@@ -163,7 +160,7 @@ def _formulas(sections: dict[str, pd.DataFrame]) -> dict[str, str]:
     shown = set(sections["metrics"]["metric"])
     out = {k: v for k, v in metrics.FORMULAS.items() if k in shown}
     if "impact" in sections:
-        out["impact"] = IMPACT_FORMULA
+        out["impact"] = metrics.IMPACT_FORMULA
     if "churn" in sections:
         out["churn by topic"] = CHURN_FORMULA
     if "alerts" in sections or "change" in sections:

@@ -13,13 +13,11 @@ from typing import Any
 import altair as alt
 import pandas as pd
 
-from cx_text.analytics.metrics import FORMULAS
+from cx_text.analytics.metrics import FORMULAS, IMPACT_FORMULA
 
 SENTIMENT_COLORS = {"negative": "#d62728", "neutral": "#9e9e9e", "positive": "#2ca02c",
                     "untagged": "#dddddd"}
 BAR_COLOR, LOW_N_COLOR, ALERT_COLOR = "#4c78a8", "#c7c7c7", "#d62728"
-IMPACT_FORMULA = ("impact = score(all) − score(without the responses that mention it negatively); "
-                  "negative = it costs points; 95% bootstrap CI")
 METRIC_TITLES = {"nps": "NPS, points (−100…100)", "csat": "CSAT, % satisfied (4–5 of 5)",
                  "ces": "CES, mean ease (1–7, 7 = easiest)", "neg_share": "% negative messages",
                  "volume": "messages", "volume_share": "% of all messages",

@@ -28,7 +28,8 @@ def load_heads(directory: Path) -> dict[str, Head]:
     if not directory.is_dir():
         raise ModelError(
             f"no trained heads at {directory}.",
-            "Run `cx-text train` or set CX_TEXT_MODELS_DIR to the models/ directory.",
+            "Reinstall cx-text (the heads ship inside it), run `cx-text train`, or set "
+            "CX_TEXT_MODELS_DIR to a directory holding heads/.",
         )
     return {p.stem: load_head(directory, p.stem) for p in sorted(directory.glob("*.safetensors"))}
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -163,14 +162,6 @@ def best_thresholds(proba: np.ndarray, y: np.ndarray, floor: float = 0.2) -> tup
         best = np.flatnonzero(np.asarray(f1s) >= max(f1s) - 1e-9)
         out.append(float(grid[best[len(best) // 2]]))
     return tuple(out)
-
-
-def layers_from_arrays(weights: Sequence[np.ndarray], biases: Sequence[np.ndarray]) -> tuple:
-    """Pack weight/bias arrays (W as (out, in)) into the ``layers`` tuple of a Head."""
-    return tuple(
-        (np.asarray(w, np.float32), np.asarray(b, np.float32))
-        for w, b in zip(weights, biases, strict=True)
-    )
 
 
 def _json_default(value: Any) -> Any:

@@ -152,43 +152,24 @@ def _taggable(frame: pd.DataFrame) -> np.ndarray:
     return (status_ok & has_text).to_numpy()
 
 
-#: how clause embeddings are made: "span" pools the message's token states over each clause
-#: (one encoder pass); "separate" encodes each clause as its own text (a second pass).
-CLAUSE_EMBEDDING = "span"
-
-
 def build_features(texts: Sequence[str], analyses: Sequence[Any], res: Resources,
-                   clause_embedding: str | None = None,
                    matches: list[list[Any]] | None = None) -> list[MessageFeatures]:
-    """Embeddings of messages and of clauses (multi-clause messages only) + cue matches."""
+    """Embeddings of messages and of clauses (multi-clause messages only) + cue matches.
+
+    Clause vectors pool the message's token states over each clause span (one encoder pass).
+    """
     if not texts:
         return []
     clauses = [_clauses(a, t) for a, t in zip(analyses, texts, strict=True)]
-    mode = clause_embedding or CLAUSE_EMBEDDING
-    if mode == "span":
-        from cx_text.models.spans import encode_with_spans
+    from cx_text.models.spans import encode_with_spans
 
-        spans = [[(c.start, c.end) for c in cl] if len(cl) > 1 else [] for cl in clauses]
-        msg, pooled = encode_with_spans(res.encoder, list(texts), spans)
-        per_msg = {i: v for i, v in enumerate(pooled) if len(v) > 1}
-    else:
-        msg = res.encoder.encode(list(texts))
-        per_msg = _separate_clause_vectors(res.encoder, clauses, msg.shape[1])
+    spans = [[(c.start, c.end) for c in cl] if len(cl) > 1 else [] for cl in clauses]
+    msg, pooled = encode_with_spans(res.encoder, list(texts), spans)
+    per_msg = {i: v for i, v in enumerate(pooled) if len(v) > 1}
     if matches is None:
         matches = res.matcher.match(list(analyses))
     return [MessageFeatures(msg[i], tuple(clauses[i]), per_msg.get(i), tuple(matches[i]))
             for i in range(len(texts))]
-
-
-def _separate_clause_vectors(encoder: Any, clauses: list[list[Clause]], dim: int) -> dict[int, np.ndarray]:
-    multi = [i for i, c in enumerate(clauses) if len(c) > 1]
-    texts = [c.text for i in multi for c in clauses[i]]
-    vecs = encoder.encode(texts) if texts else np.zeros((0, dim), np.float32)
-    out, pos = {}, 0
-    for i in multi:
-        out[i] = vecs[pos:pos + len(clauses[i])]
-        pos += len(clauses[i])
-    return out
 
 
 def _clauses(analysis: Any, text: str) -> list[Clause]:

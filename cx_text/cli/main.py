@@ -14,9 +14,9 @@ from typing import Any
 
 import click
 
-from cx_text import __version__
 from cx_text.core.config import Settings
 from cx_text.core.errors import CxTextError
+from cx_text.core.version import __version__
 
 EXIT_USER_ERROR = 2
 
@@ -199,7 +199,7 @@ def models_prepare(encoder: str | None, allow_network: bool, force: bool) -> Non
 @models.command("list")
 def models_list() -> None:
     """Show each model: name, source, version, checksum, where it lives."""
-    from cx_text.models.registry import format_models, list_models
+    from cx_text.models.catalog import format_models, list_models
 
     click.echo(format_models(list_models(Settings.from_env())))
 
@@ -471,6 +471,9 @@ def report(db: Path | None, team: str, period: str | None, output: Path, fmt: st
     HTML is one self-contained file; the PDF is drawn from the same HTML; XLSX has a sheet per
     section. Example: cx-text report --db cx.duckdb --team delivery --period 2026-10 -o out.pdf
     """
+    from cx_text.core.extras import require
+
+    require("reports", "cx-text report")
     from cx_text.loop.service import load_teams
     from cx_text.reports.team import write_team_reports
     from cx_text.store.store import open_store
@@ -672,6 +675,9 @@ def app(db: Path | None, port: int, host: str) -> None:
     import subprocess
 
     from cx_text.app.queries import streamlit_command
+    from cx_text.core.extras import require
+
+    require("app", "cx-text app")
 
     settings = Settings.from_env(db_path=db)
     command = streamlit_command(settings.db_path.resolve(), port, host)
@@ -693,7 +699,7 @@ def main(argv: list[str] | None = None) -> None:
         exc.show()
         sys.exit(EXIT_USER_ERROR)
     except CxTextError as exc:
-        click.echo(f"Error: {exc}", err=True)
+        click.echo(f"Error {exc.code}: {exc}", err=True)
         sys.exit(EXIT_USER_ERROR)
     if isinstance(code, int) and code:
         sys.exit(code)

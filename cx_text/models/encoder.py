@@ -41,11 +41,11 @@ from cx_text.models.inference import (
     mean_pool,
     pad_batch,
     precision_context,
-    prepare_for_precision,
     set_threads,
     sorted_batches,
     validate_precision,
 )
+from cx_text.models.loading import load_fp32, load_tokenizer
 from cx_text.models.registry import ModelInfo
 
 HUB_E5 = "intfloat/multilingual-e5-small"
@@ -67,7 +67,7 @@ class Encoder:
         self.default_prefix, self.cache_size = default_prefix, cache_size
         self._cache: OrderedDict[bytes, np.ndarray] = OrderedDict()
         self.precision = str(info.details.get("precision", "fp32"))
-        exact = self.precision not in ("int8", "onnx-int8")
+        exact = self.precision != "onnx-int8"
         self._fp32_model: Any = model if exact else None
 
     # ------------------------------------------------------------------ loading
@@ -76,8 +76,8 @@ class Encoder:
              max_length: int = DEFAULT_MAX_LENGTH, cache_size: int = DEFAULT_CACHE_SIZE) -> Encoder:
         """Resolve ``name`` (default ``settings.encoder``) offline and load it ready to encode.
 
-        ``precision`` (default ``settings.precision``): ``auto``, ``onnx-int8``, ``bf16``,
-        ``fp32`` or ``int8`` (see :mod:`cx_text.models.inference`).
+        ``precision`` (default ``settings.precision``): ``auto``, ``onnx-int8``, ``bf16``
+        or ``fp32`` (see :mod:`cx_text.models.inference`).
         """
         precision = validate_precision(precision or settings.precision)
         resolved, info = resolve_encoder(name or settings.encoder, settings)
@@ -92,10 +92,9 @@ class Encoder:
                 runner, facts = fast
                 info = replace(info, dim=_hidden_size(resolved.path),
                                details={**details, "precision": "onnx-int8", **facts})
-                return cls(None, _load_tokenizer(resolved.path), info, runner=runner, **kwargs)
+                return cls(None, load_tokenizer(resolved.path), info, runner=runner, **kwargs)
         precision = check_precision(precision)
         model, tokenizer = load_fp32(resolved.path)
-        model = prepare_for_precision(model, precision)
         info = replace(info, dim=int(model.config.hidden_size),
                        details={**details, "precision": precision})
         return cls(model, tokenizer, info, **kwargs)
@@ -107,7 +106,7 @@ class Encoder:
 
     @property
     def model(self) -> Any:
-        """The fp32 torch model (for fine-tuning); loaded from disk on first use if quantised."""
+        """The fp32 torch model (for fine-tuning); loaded from disk on first use on the ONNX path."""
         if self._fp32_model is None:
             self._fp32_model, _ = load_fp32(Path(str(self.info.path)))
         return self._fp32_model
@@ -252,30 +251,6 @@ def _onnx_encoder(path: Path, info: ModelInfo, settings: Settings, prefix: str, 
 def _hidden_size(path: Path) -> int:
     config = json.loads((path / "config.json").read_text(encoding="utf-8"))
     return int(config.get("hidden_size") or config.get("dim") or config["d_model"])
-
-
-def _load_tokenizer(path: Path) -> Any:
-    from transformers import AutoTokenizer
-
-    return AutoTokenizer.from_pretrained(path, local_files_only=True)
-
-
-def load_fp32(path: Path, **extra: Any) -> tuple[Any, Any]:
-    """fp32 model (eval mode, no pooler where the class allows) and tokenizer from a local dir.
-
-    ``extra`` goes to ``from_pretrained`` (the ONNX export asks for eager attention).
-    """
-    from transformers import AutoModel
-
-    kwargs: dict[str, Any] = {"local_files_only": True, "use_safetensors": True, **extra}
-    try:
-        model = AutoModel.from_pretrained(path, add_pooling_layer=False, **kwargs)
-    except TypeError:
-        model = AutoModel.from_pretrained(path, **kwargs)
-    except OSError as exc:
-        raise ModelError(f"cannot load the encoder from {path}: {exc}.",
-                         "Check the dir holds config.json and *.safetensors.") from exc
-    return model.eval(), _load_tokenizer(path)
 
 
 def _prefix(info: ModelInfo, path: Path) -> str:

@@ -25,7 +25,6 @@ from cx_text.models.inference import (
     check_precision,
     pad_batch,
     precision_context,
-    prepare_for_precision,
     set_threads,
     sorted_batches,
 )
@@ -34,7 +33,6 @@ from cx_text.models.registry import STAMP_FILE, ModelInfo, files_checksum, hash_
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
 _IGNORE = "ignore"
 _FILE_PATTERNS = ("*.json", "*.safetensors", "*.model", "*.txt", "*.npy")
-_CLASSIFIER_HEADS = ("classifier", "pre_classifier", "score")
 
 
 @dataclass(frozen=True)
@@ -209,7 +207,6 @@ class HFSentimentModel:
         matrix = label_matrix(id2label, mapping, source)
         tokenizer = AutoTokenizer.from_pretrained(resolved.path, local_files_only=True)
         set_threads(settings.num_threads)
-        model = prepare_for_precision(model, precision, skip=_CLASSIFIER_HEADS)
         info = dir_info(resolved, "sentiment", precision=precision, label_map=mapping)
         return cls(model, tokenizer, matrix, info, batch_size=settings.batch_size)
 

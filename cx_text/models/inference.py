@@ -6,8 +6,6 @@ Length-sorted batches with dynamic padding (each batch padded only to its own lo
 * ``bf16`` — bfloat16 autocast; weights stay fp32. On CPUs with native bf16 (AVX512-BF16/AMX)
   about 4x faster than fp32 for e5-small at cosine >= 0.9999 to fp32. ``auto`` picks it there.
 * ``fp32`` — exact; ``auto`` picks it on other CPUs.
-* ``int8`` — torch dynamic int8 quantisation of Linear layers (per tensor); ~2.5x faster than
-  fp32 but costs accuracy on e5-small (cosine to fp32 ~0.97), so it is opt-in.
 * ``onnx-int8`` — the encoder only: a verified per-channel int8 ONNX Runtime build
   (:mod:`cx_text.models.onnx_int8`); ``auto`` prefers it for the encoder. Classifiers treat it
   as ``auto``.
@@ -16,13 +14,12 @@ Length-sorted batches with dynamic padding (each batch padded only to its own lo
 from __future__ import annotations
 
 import contextlib
-import warnings
 from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
 
-PRECISIONS = ("auto", "onnx-int8", "bf16", "fp32", "int8")
+PRECISIONS = ("auto", "onnx-int8", "bf16", "fp32")
 DEFAULT_MAX_LENGTH = 256
 #: a batch holds at most this many (padded) tokens, so long texts make smaller batches
 TOKEN_BUDGET = 4096
@@ -86,28 +83,13 @@ def mean_pool(hidden: Any, mask: Any) -> Any:
     return torch.nn.functional.normalize(pooled, p=2, dim=-1)
 
 
-def quantize_int8(model: Any, skip: Sequence[str] = ()) -> Any:
-    """Dynamic int8 quantisation of the model's Linear layers, in place (names in ``skip`` kept)."""
-    import torch
-
-    names = {name for name, mod in model.named_modules()
-             if isinstance(mod, torch.nn.Linear) and not any(name.startswith(s) for s in skip)}
-    if not names:
-        return model
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        from torch.ao.quantization import quantize_dynamic
-
-        return quantize_dynamic(model, names, dtype=torch.qint8, inplace=True)
-
-
 def validate_precision(precision: str) -> str:
     """``precision`` when it is one of :data:`PRECISIONS`, else a ConfigError."""
     from cx_text.core.errors import ConfigError
 
     if precision not in PRECISIONS:
         raise ConfigError(f"precision {precision!r} is not one of {', '.join(PRECISIONS)}.",
-                          "Use 'auto' (default), 'onnx-int8', 'bf16', 'fp32' (exact) or 'int8'.")
+                          "Use 'auto' (default), 'onnx-int8', 'bf16' or 'fp32' (exact).")
     return precision
 
 
@@ -141,8 +123,3 @@ def precision_context(precision: str) -> contextlib.AbstractContextManager[Any]:
     if precision == "bf16":
         return torch.autocast("cpu", dtype=torch.bfloat16)
     return contextlib.nullcontext()
-
-
-def prepare_for_precision(model: Any, precision: str, skip: Sequence[str] = ()) -> Any:
-    """Quantise for ``int8``; other precisions keep the fp32 model as is."""
-    return quantize_int8(model, skip) if precision == "int8" else model

@@ -18,9 +18,9 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from cx_text import __version__
 from cx_text.core.config import Settings
 from cx_text.core.errors import ConfigError, ModelError
+from cx_text.core.version import __version__
 from cx_text.models.registry import ModelInfo
 
 MANIFEST_VERSION = 1

