@@ -112,3 +112,111 @@ def test_classify_greetings_are_not_evidence_content(text: str, content: bool) -
     from cx_text.core.lang import has_content
 
     assert has_content(text) is content
+
+
+# -------------------------------------------------------------------- rules on top of the heads
+RULED = parse_taxonomy({"version": "t2", "topics": [
+    {"id": "delivery", "names": {"en": "Delivery"}, "cues": {"ru": ["доставка"]}, "subtopics": [
+        {"id": "late", "polarity": "negative", "cues": {"ru": ["опоздать", "опоздание"]}},
+        {"id": "tracking", "cues": {"ru": ["трек"]}}]},
+    {"id": "staff", "names": {"en": "Staff"}, "cues": {"ru": ["курьер"]}, "subtopics": [
+        {"id": "rude", "polarity": "negative", "cues": {"ru": ["хамить"]}},
+        {"id": "polite", "polarity": "positive", "cues": {"ru": ["вежливый"]}}]},
+    {"id": "other", "names": {"en": "Other"}},
+]})
+
+
+def _ruled(feats: list[MessageFeatures], **extra: Head) -> dict[str, list]:
+    return Classifier({**_heads(), **extra}, RULED).classify(feats, ["x"] * len(feats))
+
+
+def _aspect_head(name: str, w_neg: np.ndarray, w_pos: np.ndarray) -> Head:
+    """A polarity head without a neutral class to speak of: P(neutral) ~ 0."""
+    w = np.stack([w_neg, np.zeros(4), w_pos]).astype(np.float32)
+    return Head(name, "softmax", ("negative", "neutral", "positive"),
+                ((w, np.array([0.0, -8.0, 0.0], np.float32)),))
+
+
+@pytest.mark.parametrize(
+    ("case", "vec", "hits", "expected"),
+    [
+        # "Доставили без опозданий": the head leans negative, the negated 'late' cue says positive
+        ("negated late", _unit(E[0] - 0.3 * E[2]), [Hit("delivery/late", 0, 14, 23, ("опозданий",), negated=True)],
+         {"delivery": "positive"}),
+        # "Курьер опоздал": the head leans positive, the 'late' cue decides negative
+        ("late", _unit(E[0] + 0.3 * E[2]), [Hit("delivery/late", 0, 7, 14, ("опоздал",))], {"delivery": "negative"}),
+        # "курьер хамил": rude is negative whatever the head says
+        ("rude", _unit(E[1] + 0.2 * E[2]), [Hit("staff/rude", 0, 7, 12, ("хамил",))], {"staff": "negative"}),
+        # a sub-topic without a polarity leaves the head's decision alone
+        ("tracking", _unit(E[0] + E[2]), [Hit("delivery/tracking", 0, 0, 4, ("трек",))], {"delivery": "positive"}),
+        # "вежливый, но хамил" in one clause: one positive and one negative vote -> the head decides
+        ("split votes", _unit(E[1] + E[2]), [Hit("staff/polite", 0, 0, 8, ("вежливый",)),
+                                             Hit("staff/rude", 0, 13, 18, ("хамил",))], {"staff": "positive"}),
+    ],
+)
+def test_classify_subtopic_polarity_rules(case: str, vec: np.ndarray, hits: list[Hit],
+                                          expected: dict[str, str]) -> None:
+    out = _ruled([MessageFeatures(vec, (Clause("t", 0, 30),), None, tuple(hits))])
+    polarity = {a["topic"]: a["polarity"] for a in out["aspect_sentiments"][0]}
+    assert {t: polarity[t] for t in expected} == expected, case
+
+
+@pytest.mark.parametrize(
+    ("hit", "subtopics"),
+    [(Hit("delivery/late", 0, 14, 23, ("опозданий",), negated=True), []),   # "без опозданий"
+     (Hit("delivery/late", 0, 7, 14, ("опоздал",)), ["delivery/late"])],
+)
+def test_classify_negated_cue_gives_the_topic_not_the_subtopic(hit: Hit, subtopics: list[str]) -> None:
+    out = _ruled([MessageFeatures(_unit(E[0] + 0.2 * E[2]), (Clause("t", 0, 30),), None, (hit,))])
+    assert "delivery" in out["topics"][0] and out["subtopics"][0] == subtopics
+
+
+def test_classify_unsure_aspect_follows_a_confident_message_in_one_clause() -> None:
+    # "Курьер опоздал на два часа": the message is clearly negative; staff came out weakly positive
+    vec = _unit(0.8 * E[0] + 0.8 * E[1] - E[2])
+    staff = _aspect_head("aspect_staff", np.zeros(4), E[1])      # P(pos) ~ 0.58: weakly positive
+    feats = [MessageFeatures(vec, (Clause("Курьер опоздал на два часа", 0, 26),), None,
+                             (Hit("delivery/late", 0, 7, 14, ("опоздал",)),))]
+    assert {a["polarity"] for a in _ruled(feats, aspect_staff=staff)["aspect_sentiments"][0]
+            if a["topic"] == "staff"} == {"negative"}
+    out = _ruled(feats)
+    polarity = {a["topic"]: a["polarity"] for a in out["aspect_sentiments"][0]}
+    assert out["sentiment"][0] == "negative" and set(polarity.values()) == {"negative"}
+
+
+@pytest.mark.parametrize(
+    ("marker", "staff_vec", "flips"),
+    [("но", _unit(E[1] - 0.05 * E[2]), True),      # strong marker, unsure head -> flipped
+     ("а", _unit(E[1] - 0.05 * E[2]), False),      # "а" is not a strong contrast
+     ("но", _unit(E[1] - 1.0 * E[2]), False)],     # the head is sure: no flip
+)
+def test_classify_contrast_flip_only_strong_markers_and_unsure_heads(marker: str, staff_vec: np.ndarray,
+                                                                   flips: bool) -> None:
+    clauses = (Clause("курьер какой-то", 0, 15), Clause("опоздал на час", 16 + len(marker), 40, marker))
+    feat = MessageFeatures(_unit(E[0] + E[1]), clauses, np.stack([staff_vec, _unit(E[0] - E[2])]),
+                           (Hit("staff", 0, 0, 6, ("курьер",)), Hit("delivery", 1, 20, 27, ("опоздал",))))
+    staff = _aspect_head("aspect_staff", -6 * E[2], 6 * E[2])
+    out = Classifier({**_heads(), "aspect_staff": staff}, TAXONOMY).classify([feat], ["x"])
+    polarity = {a["topic"]: a["polarity"] for a in out["aspect_sentiments"][0]}
+    assert polarity["delivery"] == "negative"
+    assert polarity["staff"] == ("positive" if flips else "negative")
+
+
+def test_classify_churn_threat_makes_the_message_negative() -> None:
+    vec = _unit(0.5 * E[3] + E[2])   # the head: positive ("Цены выросли в два раза, ухожу к конкурентам")
+    plain = MessageFeatures(vec, (Clause("t", 0, 40),))
+    threat = MessageFeatures(vec, (Clause("t", 0, 40),), None, (Hit("@churn_threat", 0, 23, 44, ("ухожу",)),))
+    negated = MessageFeatures(vec, (Clause("t", 0, 40),), None,
+                              (Hit("@churn_threat", 0, 23, 44, ("ухожу",), negated=True),))
+    out = _classify([plain, threat, negated])
+    assert out["sentiment"] == ["positive", "negative", "positive"]
+    assert out["sentiment_score"][1] <= -0.5
+    assert all("@churn_threat" not in t for t in out["topics"])
+
+
+def test_classify_signal_patterns_are_not_topics() -> None:
+    from cx_text.classify.signals import cue_patterns
+
+    patterns = cue_patterns(RULED)
+    assert "@churn_threat" in patterns and "delivery/late" in patterns
+    assert any("конкурент" in c for c in patterns["@churn_threat"])

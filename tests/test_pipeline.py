@@ -112,7 +112,7 @@ def test_pipeline_contract_columns_and_flat_output(resources, tmp_path) -> None:
     assert ":" in flat[schema.ASPECT_SENTIMENTS].iloc[0]
 
 
-@pytest.mark.xfail(strict=False, reason="known weakness of the frozen-encoder heads: Russian idiom and "
+@pytest.mark.xfail(strict=True, reason="known weakness of the frozen-encoder heads: Russian idiom and "
                    "litotes; tracked in docs/MODELS.md, not tuned for")
 @pytest.mark.parametrize(
     ("text", "sentiment"),
@@ -123,6 +123,29 @@ def test_pipeline_contract_columns_and_flat_output(resources, tmp_path) -> None:
 )
 def test_pipeline_known_hard_cases(resources, text: str, sentiment: str) -> None:  # type: ignore[no-untyped-def]
     assert _tag(resources, [text]).iloc[0][schema.SENTIMENT] == sentiment
+
+
+@pytest.mark.parametrize(
+    ("text", "sentiment", "aspects", "no_subtopics"),
+    [
+        # issue #13, as a new user tried them
+        ("Цены выросли в два раза, ухожу к конкурентам", "negative", {"pricing": "negative"}, ()),
+        ("Курьер опоздал на два часа", "negative", {"delivery": "negative"}, ()),
+        ("курьер хамил", None, {"staff": "negative"}, ()),
+        ("Приложение не глючит, не тормозит", "positive", {"usability": "positive"},
+         ("usability/crash", "usability/speed")),
+        ("Доставили без опозданий", None, {"delivery": "positive"}, ("delivery/late",)),
+    ],
+)
+def test_pipeline_rules_regression_table(resources, text: str, sentiment: str | None,  # type: ignore[no-untyped-def]
+                                         aspects: dict[str, str], no_subtopics: tuple[str, ...]) -> None:
+    row = _tag(resources, [text]).iloc[0]
+    if sentiment:
+        assert row[schema.SENTIMENT] == sentiment
+    got = {a["topic"]: a["polarity"] for a in row[schema.ASPECT_SENTIMENTS]}
+    assert {t: got.get(t) for t in aspects} == aspects
+    assert "positive" not in {got[t] for t in got if t not in aspects} or sentiment != "negative"
+    assert not set(no_subtopics) & set(row[schema.SUBTOPICS])
 
 
 def test_pipeline_prepare_ahead_worker_gives_identical_output(tmp_path) -> None:  # type: ignore[no-untyped-def]

@@ -15,6 +15,7 @@ from cx_text.classify.aspects import predict_aspects
 from cx_text.classify.features import Clause, MessageFeatures
 from cx_text.classify.heads import Head, load_head
 from cx_text.classify.sentiment import TextSentimentModel, predict_sentiment
+from cx_text.classify.signals import apply_signals
 from cx_text.classify.topics import TopicClassifier
 from cx_text.core import schema
 from cx_text.core.errors import ModelError
@@ -53,10 +54,12 @@ class Classifier:
     ) -> dict[str, list[Any]]:
         """Tag columns (lists aligned with ``features``) for the tagging contract."""
         feats = list(features)
-        sents = predict_sentiment(feats, self.heads.get("sentiment"), texts, self.text_sentiment)
+        sents = apply_signals(feats, predict_sentiment(feats, self.heads.get("sentiment"), texts,
+                                                       self.text_sentiment))
         topics = self._topics.predict(feats, sents)
         aspect_heads = {k: v for k, v in self.heads.items() if k.startswith("aspect_")}
-        aspects = predict_aspects(feats, topics, sents, aspect_heads, self.heads.get("sentiment"))
+        aspects = predict_aspects(feats, topics, sents, aspect_heads, self.heads.get("sentiment"),
+                                  self.taxonomy.subtopic_polarities())
         return {
             schema.SENTIMENT: [s.label for s in sents],
             schema.SENTIMENT_SCORE: [s.score for s in sents],

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from cx_text.classify import Classifier, Clause, MessageFeatures, load_heads
+from cx_text.classify.signals import cue_patterns
 from cx_text.core import schema
 from cx_text.core.config import Settings
 from cx_text.core.taxonomy import Taxonomy, load_taxonomy
@@ -50,7 +51,7 @@ class Resources:
         heads = load_heads(settings.models_dir / HEADS_SUBDIR)
         text_model = _text_sentiment_model(settings)
         classifier = Classifier(heads, taxonomy, text_model)
-        matcher = CueMatcher(taxonomy.cue_patterns(), nlp)
+        matcher = CueMatcher(cue_patterns(taxonomy), nlp)
         return cls(settings, taxonomy, nlp, encoder, classifier, matcher)
 
     def model_infos(self) -> list[ModelInfo]:

@@ -5,7 +5,8 @@ Decision for a topic ``t`` (``p_t`` = calibrated head probability, ``thr_t`` its
 * assigned when ``p_t >= thr_t``;
 * or when a cue of ``t`` matched in the text and ``p_t >= RULE_FLOOR * thr_t`` — rules lift
   borderline model scores and supply evidence words;
-* a topic the head does not know (a user-added one with cue words only) is assigned on a cue match.
+* a topic the head does not know (a user-added one with cue words only) is assigned on a cue match;
+* a sub-topic is given on a cue match that is not negated ("не глючит" is usability, not a crash).
 
 ``other`` is given only when no other topic is assigned *and* the message expresses an opinion
 (the ``other`` head, trained on opinions about none of the topics, clears its threshold and the
@@ -166,11 +167,17 @@ def _specific_hits(feat: MessageFeatures, chosen: list[str]) -> dict[int, set[st
 
 
 def _rule_clauses(feat: MessageFeatures) -> dict[str, list]:
+    """Label -> its cue matches. A negated sub-topic cue ("не глючит", "без опозданий") still
+    speaks of its topic but not of the sub-topic; signals (``@…``) are not topics."""
     out: dict[str, list] = {}
     for m in feat.matches:
-        out.setdefault(m.label, []).append(m)
+        if m.label.startswith("@"):
+            continue
         if "/" in m.label:
             out.setdefault(m.label.split("/")[0], []).append(m)
+            if m.negated:
+                continue
+        out.setdefault(m.label, []).append(m)
     return out
 
 

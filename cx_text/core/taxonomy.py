@@ -31,6 +31,9 @@ class Subtopic:
     id: str
     names: Mapping[str, str]
     cues: Mapping[str, tuple[str, ...]]
+    #: what a (non-negated) cue of this sub-topic says about its topic: "negative" for
+    #: delivery/late, "positive" for staff/polite, None when it says nothing (e.g. discounts)
+    polarity: str | None = None
 
     def full_id(self, topic_id: str) -> str:
         return f"{topic_id}/{self.id}"
@@ -77,6 +80,10 @@ class Taxonomy:
 
     def subtopic_ids(self) -> tuple[str, ...]:
         return tuple(s.full_id(t.id) for t in self.topics for s in t.subtopics)
+
+    def subtopic_polarities(self) -> dict[str, str]:
+        """``{"delivery/late": "negative", "staff/polite": "positive", …}`` (only those with one)."""
+        return {s.full_id(t.id): s.polarity for t in self.topics for s in t.subtopics if s.polarity}
 
     def cue_patterns(self, include_subtopics: bool = True) -> dict[str, list[str]]:
         """``{label: [cue, …]}`` for the rule engine; labels are ``topic`` or ``topic/sub``."""
@@ -166,7 +173,14 @@ def _parse_subtopic(raw: Any, where: str) -> Subtopic:
         id=sub_id,
         names=_lang_map(raw.get("names") or {"en": sub_id}, f"{where}.names"),
         cues=_cue_map(raw.get("cues"), f"{where}.cues"),
+        polarity=_parse_polarity(raw.get("polarity"), where),
     )
+
+
+def _parse_polarity(raw: Any, where: str) -> str | None:
+    if raw is None or raw in ("negative", "positive"):
+        return raw
+    raise TaxonomyError(f"{where}.polarity is {raw!r}.", "Use negative, positive or leave it out.")
 
 
 def _parse_id(raw: dict[str, Any], where: str) -> str:

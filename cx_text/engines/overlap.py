@@ -14,6 +14,7 @@ from typing import Any
 
 import pandas as pd
 
+from cx_text.classify.signals import cue_patterns
 from cx_text.core.config import Settings
 
 _STATE: dict[str, Any] = {}  # per worker process only: built once by _init
@@ -25,7 +26,7 @@ def _init(settings: Settings) -> None:
 
     nlp = NlpResources.load()
     _STATE.update(nlp=nlp, mask=settings.mask_pii,
-                  matcher=CueMatcher(load_taxonomy(settings.taxonomy_path).cue_patterns(), nlp))
+                  matcher=CueMatcher(cue_patterns(load_taxonomy(settings.taxonomy_path)), nlp))
 
 
 def _prepare(chunk: pd.DataFrame) -> Any:
