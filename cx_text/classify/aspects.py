@@ -6,7 +6,7 @@ scored by the topic's own polarity head (``aspect_<topic>``), falling back to th
 sentiment head for topics without one (e.g. user-added topics). ``other`` takes the message's
 overall sentiment. A single-clause message is judged on the whole message.
 
-Two rules on top of the heads (tables in tests/test_classify.py):
+Two rules on top of the heads (tables in tests/classify/test_classify.py):
 
 * a sub-topic with a polarity in the taxonomy (``delivery/late``: negative, ``staff/polite``:
   positive) decides its topic's polarity when its cue matched; a negated cue ("без опозданий",

@@ -27,7 +27,7 @@ import pandas as pd
 
 from cx_text.core import schema
 from cx_text.core.config import PACKAGE_DIR, Settings
-from cx_text.core.errors import ModelError, SchemaError
+from cx_text.core.errors import SchemaError
 from cx_text.engines.local import Tagger, tag_safely
 from cx_text.io.base import RawChunk
 from cx_text.io.mapping import ColumnMapping, resolve_mapping
@@ -50,12 +50,8 @@ _EXECUTOR_TAGGERS: dict[str, Tagger] = {}
 
 def default_make_tagger(settings: Settings) -> Tagger:
     """The real pipeline's tagger (imported lazily, on the executor)."""
-    try:
-        from cx_text.classify.tagger import build_tagger  # type: ignore[attr-defined, unused-ignore]
-    except ImportError as exc:
-        raise ModelError(f"the tagging pipeline (cx_text.classify.tagger.build_tagger) is not available "
-                         f"here: {exc}.", "Install the full cx_text package on the executors, "
-                         "or pass make_tagger=.") from exc
+    from cx_text.classify.tagger import build_tagger
+
     tagger: Tagger = build_tagger(settings)
     return tagger
 

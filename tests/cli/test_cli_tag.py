@@ -17,7 +17,7 @@ import pytest
 
 pytestmark = pytest.mark.slow
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 TEXTS = [
     "Курьер вежливый, но опоздал на 3 часа", "The app crashes every time I open my cart",
     "", "😡😡😡", "ок", "Цены выросли, а качество упало", "Support never answered my e-mail",

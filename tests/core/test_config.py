@@ -58,7 +58,7 @@ def test_config_error_codes_are_stable_and_documented() -> None:
 
     from cx_text.core import errors
 
-    doc = (Path(__file__).resolve().parent.parent / "docs" / "ERRORS.md").read_text(encoding="utf-8")
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "ERRORS.md").read_text(encoding="utf-8")
     assert len(set(errors.CODES)) == len(errors.CODES) == 8
     for code, name in errors.CODES.items():
         assert f"| `{code}` | `{name}` |" in doc

@@ -16,9 +16,9 @@ import yaml
 from streamlit.testing.v1 import AppTest
 
 from cx_text.store.store import open_store
-from tests.test_app_support import build_demo_store, build_empty_store
+from tests.app.test_app_support import build_demo_store, build_empty_store
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 APP_DIR = REPO / "cx_text" / "app" / "streamlit"
 PAGES = ("overview", "themes", "trends", "segments", "verbatims", "upload", "loop")
 TIMEOUT = 120
@@ -42,8 +42,8 @@ def own_db(demo_db: Path, tmp_path: Path) -> Path:
 
 @pytest.fixture(autouse=True)
 def _plugins(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv("CX_TEXT_APP_TAGGER", "tests.test_app_support:keyword_tagger")
-    monkeypatch.setenv("CX_TEXT_APP_EMBED", "tests.test_app_support:fake_embed")
+    monkeypatch.setenv("CX_TEXT_APP_TAGGER", "tests.app.test_app_support:keyword_tagger")
+    monkeypatch.setenv("CX_TEXT_APP_EMBED", "tests.app.test_app_support:fake_embed")
     yield
 
 

@@ -20,7 +20,7 @@ from cx_text.analytics.trends import (
 )
 from cx_text.core.config import Settings
 from cx_text.store.store import open_store
-from tests.test_metrics import build_store, row
+from tests.analytics.test_metrics import build_store, row
 
 
 def _series(volumes: list[int], negs: list[int], key: str = "delivery") -> pd.DataFrame:

@@ -11,7 +11,7 @@ from cx_text.classify import load_heads
 from cx_text.core.config import Settings
 from cx_text.training.corpus import load_corpus, split_of
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 SHARED = REPO.parent / "shared" / "data"
 COMMITTED = REPO / "models" / "heads"
 

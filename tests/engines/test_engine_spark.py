@@ -25,7 +25,7 @@ import pytest
 from cx_text.cli.main import main
 from cx_text.core import schema
 from cx_text.core.config import Settings
-from cx_text.core.errors import CxTextError, ModelError
+from cx_text.core.errors import CxTextError
 from cx_text.engines.local import PartsDir, RunSummary, tag_file
 from cx_text.engines.spark import engine as spark_engine
 from cx_text.engines.spark import files as spark_files
@@ -348,13 +348,6 @@ def test_engine_spark_conform_keeps_rows_and_fills_missing_columns() -> None:
     assert out[schema.EVIDENCE].tolist() == [None, None]
 
 
-def test_engine_spark_default_factory_explains_missing_pipeline(
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(sys.modules, "cx_text.classify.tagger", None)
-    with pytest.raises(ModelError, match="make_tagger"):
-        spark_engine.default_make_tagger(Settings())
-
-
 def test_engine_spark_batch_rows_bounded_by_chunk() -> None:
     assert spark_engine.default_batch_rows(Settings(chunk_size=100)) == 100
     assert spark_engine.default_batch_rows(Settings(chunk_size=5000, batch_size=64)) == 1024
@@ -525,7 +518,7 @@ KILLED_DRIVER = """
 import sys, time
 from pathlib import Path
 from pyspark import cloudpickle
-import tests.test_engine_spark as t
+import tests.engines.test_engine_spark as t
 from cx_text.engines.spark.files import tag_file_spark
 
 cloudpickle.register_pickle_by_value(t)
@@ -547,7 +540,7 @@ def kill_driver_after_parts(args: list[str], work: PartsDir, parts: int, log: Pa
     import subprocess
     import time
 
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
     with log.open("wb") as err:
         proc = subprocess.Popen([sys.executable, *args], env=env, stdout=err, stderr=err,
                                 start_new_session=True)

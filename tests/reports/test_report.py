@@ -18,7 +18,7 @@ from cx_text.loop import service as loop
 from cx_text.reports.render import md, render_html, render_markdown
 from cx_text.reports.team import build_team_report, parse_period, write_report, write_team_reports
 from cx_text.store.store import Store, open_store
-from tests.test_loop import feedback_row, fill
+from tests.loop.test_loop import feedback_row, fill
 
 SCRIPT = "<script>alert(1)</script> курьер опоздал"
 FORMULA = '=HYPERLINK("http://evil.example","Курьер опоздал")'

@@ -2,7 +2,7 @@
 
 The store holds 26 weeks of RU/EN feedback over four channels and segments, with NPS/CSAT/CES,
 customers, evidence clauses and themes (discovered with a tiny deterministic embedder, as in
-tests/test_themes.py). Delivery complaints ("the courier did not call") spike in the last weeks,
+tests/themes/test_themes.py). Delivery complaints ("the courier did not call") spike in the last weeks,
 so alerts and trends have something to show. ``keyword_tagger`` tags uploads without models.
 """
 
@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from cx_text.store.store import open_store
+from cx_text.testing import keyword_tagger
 from cx_text.themes.service import discover_themes
 
 CLAUSES: dict[tuple[str, str], dict[str, list[str]]] = {
@@ -80,7 +81,7 @@ def _message(i: int, rng: np.random.Generator) -> dict[str, Any]:
 
 
 def demo_frame(n: int = 1200, seed: int = 5) -> pd.DataFrame:
-    """The tagged frame (store shape, see tests/test_store.py) of ``n`` demo messages."""
+    """The tagged frame (store shape, see tests/store/test_store.py) of ``n`` demo messages."""
     rng = np.random.default_rng(seed)
     rows = [_message(i, rng) for i in range(n)]
     frame = pd.DataFrame(rows)
@@ -120,24 +121,6 @@ def build_empty_store(path: Path) -> Path:
     with open_store(path):
         pass
     return path
-
-
-def keyword_tagger(chunk: pd.DataFrame) -> pd.DataFrame:
-    """A model-free tagger for upload tests: Cyrillic -> ru; "не"/"not"/"never" -> negative."""
-    out = chunk.copy()
-    text = out["text"].fillna("").astype(str)
-    neg = text.str.contains(r"\b(?:не|not|never|didn't|ужас|terrible)\b", case=False, regex=True)
-    topic = np.where(text.str.contains("курьер|courier|достав|deliver", case=False), "delivery", "other")
-    out["text_clean"] = text
-    out["lang"] = np.where(text.str.contains("[а-яё]", case=False, regex=True), "ru", "en")
-    out["lang_confidence"] = 0.9
-    out["sentiment"] = np.where(neg, "negative", "positive")
-    out["sentiment_score"] = np.where(neg, -0.7, 0.7)
-    out["topics"] = [[t] for t in topic]
-    out["aspect_sentiments"] = [[{"topic": t, "polarity": s, "score": 0.0}]
-                                for t, s in zip(topic, out["sentiment"], strict=True)]
-    out["evidence"] = [[] for _ in range(len(out))]
-    return out
 
 
 def test_app_support_demo_store_has_themes_runs_and_customers(tmp_path: Path) -> None:

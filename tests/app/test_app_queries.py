@@ -17,7 +17,7 @@ from cx_text.cli.main import main
 from cx_text.core.config import Settings
 from cx_text.core.errors import ConfigError, IngestError
 from cx_text.store.store import open_store
-from tests.test_app_support import build_demo_store, keyword_tagger
+from tests.app.test_app_support import build_demo_store, keyword_tagger
 
 SETTINGS = Settings()
 
@@ -135,11 +135,11 @@ def test_app_queries_tag_upload_keeps_every_row_and_reports_progress(tmp_path: P
 
 
 def test_app_queries_load_callable_says_what_is_wrong() -> None:
-    assert up.load_callable("tests.test_app_support:keyword_tagger") is keyword_tagger
+    assert up.load_callable("tests.app.test_app_support:keyword_tagger") is keyword_tagger
     with pytest.raises(ConfigError, match="module:function"):
         up.load_callable("no_colon")
     with pytest.raises(ConfigError, match="cannot load"):
-        up.load_callable("tests.test_app_support:missing")
+        up.load_callable("tests.app.test_app_support:missing")
 
 
 def test_app_queries_writable_swaps_back_to_read_only(tmp_path: Path) -> None:

@@ -18,7 +18,7 @@ pytest.importorskip("onnxruntime")
 from cx_text.models import onnx_int8  # noqa: E402
 from cx_text.models.encoder import Encoder, prepare_fast_path  # noqa: E402
 from cx_text.models.spans import encode_with_spans  # noqa: E402
-from tests.test_models import TEXTS, _config, _tokenizer  # noqa: E402
+from tests.models.test_models import TEXTS, _config, _tokenizer  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ from cx_text.analytics.drivers import churn_and_revenue, key_drivers, shapley_r2
 from cx_text.analytics.filters import Filters
 from cx_text.core.config import Settings
 from cx_text.store.store import open_store
-from tests.test_metrics import build_store, row
+from tests.analytics.test_metrics import build_store, row
 
 
 def _nps(values: list[int]) -> float:

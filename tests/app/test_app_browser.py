@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_app_support import build_demo_store
+from tests.app.test_app_support import build_demo_store
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "artifacts"
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 CHROME_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -51,7 +51,7 @@ def _wait_http(url: str, seconds: float = 60) -> None:
 def app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     db = build_demo_store(tmp_path_factory.mktemp("browser") / "demo.duckdb")
     port = _free_port()
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "CX_TEXT_APP_TAGGER": "tests.test_app_support:keyword_tagger"}
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "CX_TEXT_APP_TAGGER": "tests.app.test_app_support:keyword_tagger"}
     cmd = [sys.executable, "-m", "cx_text", "app", "--db", str(db), "--port", str(port), "--host", "127.0.0.1"]
     proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             start_new_session=True)
