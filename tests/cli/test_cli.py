@@ -55,7 +55,7 @@ def test_cli_user_error_exits_2_without_traceback(tmp_path: Path) -> None:
     )
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
-    assert "Error:" in proc.stderr
+    assert proc.stderr.startswith("Error CX-E020:")  # the code, not the wording
 
 
 def test_cli_version() -> None:

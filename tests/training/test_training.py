@@ -13,7 +13,7 @@ from cx_text.training.corpus import load_corpus, split_of
 
 REPO = Path(__file__).resolve().parents[2]
 SHARED = REPO.parent / "shared" / "data"
-COMMITTED = REPO / "models" / "heads"
+COMMITTED = Settings().models_dir / "heads"
 
 
 def test_training_splits_are_fixed_by_id() -> None:
