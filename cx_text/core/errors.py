@@ -42,3 +42,7 @@ class StoreError(CxTextError):
 
 class LoopError(CxTextError):
     """A closing-the-loop register operation is not allowed (e.g. a bad status move)."""
+
+
+class RunError(CxTextError):
+    """A tagging run cannot start, resume or be discarded as asked (e.g. the input changed)."""
