@@ -15,6 +15,7 @@ from typing import Any
 import click
 
 from cx_text import __version__
+from cx_text.cli.runs import runs
 from cx_text.core.config import Settings
 from cx_text.core.errors import CxTextError
 
@@ -90,10 +91,13 @@ def cli() -> None:
 def inspect(path: Path, rows: int, sheet: str | None, **kwargs: Any) -> None:
     """Show what cx_text detects in an export: format, encoding, delimiter, column mapping, flags."""
     from cx_text.io import ingest
+    from cx_text.io.source import source_name
 
     mapping = column_mapping(kwargs)
     report = ingest.inspect_file(path, mapping=mapping, sheet=sheet, preview_rows=rows)
     click.echo(report.render())
+    click.echo(f"Source in the store: {source_name(path)} (messages are keyed by source + id; "
+               "`cx-text tag --source NAME` names it)")
 
 
 @cli.command()
@@ -143,13 +147,17 @@ def inspect(path: Path, rows: int, sheet: str | None, **kwargs: Any) -> None:
 @click.option("--master", default=None, help="Spark master, e.g. local[2] or spark://host:7077")
 @click.option("--chunk-size", type=int, default=None, help="rows per chunk (default 5000)")
 @click.option("--resume", is_flag=True, help="continue an interrupted run of the same command")
+@click.option("--source", default=None,
+              help="name of this export in the store (default: the file name's stem); messages are "
+                   "keyed by source + id, so re-tagging a source supersedes its own earlier tags")
 def tag(path: Path, output: Path, **kwargs: Any) -> None:
     """Tag every row of an export: language, sentiment, topics, per-topic sentiment, evidence.
 
     Every input row and column is kept; rows that could not be tagged say why in row_status.
-    The run is appended to the DuckDB store (--db, default cx.duckdb) unless --no-db.
+    The run is appended to the DuckDB store (--db, default cx.duckdb) unless --no-db; a run in
+    which more than 5 % of rows failed to tag is recorded as failed (exit status 1) and the
+    store keeps the previous tags.
     """
-    from cx_text.classify.tagger import build_tagger
     from cx_text.engines.local import tag_file
     from cx_text.io.output import read_frame
 
@@ -167,14 +175,27 @@ def tag(path: Path, output: Path, **kwargs: Any) -> None:
 
         summary = tag_file_spark(path, output, settings, master=kwargs["master"] or "local[2]",
                                  mapping=mapping, sheet=kwargs["sheet"], db_path=db_path,
-                                 resume=kwargs["resume"], customers=customers)
+                                 resume=kwargs["resume"], customers=customers, source=kwargs["source"])
     else:
-        tagger = build_tagger(settings)
-        manifest = tagger.resources.manifest(input=str(path))
+        tagger, manifest = _tagger(settings, path)
         summary = tag_file(path, output, tagger, settings, manifest=manifest, mapping=mapping,
                            sheet=kwargs["sheet"], db_path=db_path, resume=kwargs["resume"],
-                           customers=customers)
+                           customers=customers, source=kwargs["source"])
     click.echo(summary.render())
+    if summary.status != "complete":
+        raise click.exceptions.Exit(1)
+
+
+def _tagger(settings: Settings, path: Path) -> tuple[Any, dict[str, Any]]:
+    """The models' tagger, or the ``CX_TEXT_TAGGER=module:function`` plug-in (tests, demos)."""
+    if settings.tagger:
+        from cx_text.app.upload import load_callable
+
+        return load_callable(settings.tagger), {"tagger": settings.tagger, "fingerprint": settings.tagger}
+    from cx_text.classify.tagger import build_tagger
+
+    tagger = build_tagger(settings)
+    return tagger, tagger.resources.manifest(input=str(path))
 
 
 @cli.group()
@@ -691,6 +712,9 @@ def app(db: Path | None, port: int, host: str) -> None:
     click.echo(f"cx_text app: http://{'localhost' if host == '0.0.0.0' else host}:{port}  "
                f"(store {settings.db_path}; Ctrl+C to stop)")
     raise SystemExit(subprocess.call(command))
+
+
+cli.add_command(runs)
 
 
 def main(argv: list[str] | None = None) -> None:

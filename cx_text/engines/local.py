@@ -65,7 +65,7 @@ def tag_file(path: Path, output: Path, tagger: Tagger, settings: Settings, *,
     with opened as store:  # the store first: a busy store fails before anything is written
         run = FileRun.begin(path, output, settings, store=store, manifest=manifest, fingerprint=fingerprint,
                             sha256=sha256, source=source, resume=resume, run_id=run_id,
-                            db=str(db_path or getattr(store, "path", "")) or None)
+                            db=_store_label(db_path, store))
         try:
             with ProgressReporter(count_total(path, sheet), enabled=progress, on_advance=on_progress) as prog:
                 _tag_chunks(stream, run, tagger, prog)
@@ -73,6 +73,12 @@ def tag_file(path: Path, output: Path, tagger: Tagger, settings: Settings, *,
         except BaseException as exc:
             run.interrupted(exc)
             raise
+
+
+def _store_label(db_path: Path | None, store: Any) -> str | None:
+    """What the summary prints as the store: the path given, or the open store's path."""
+    path = db_path or (store.path if store is not None else None)
+    return str(path) if path else None
 
 
 def _tag_chunks(stream: Any, run: FileRun, tagger: Tagger, prog: ProgressReporter) -> None:

@@ -92,8 +92,9 @@ class Store(RunsMixin):
             [run_id]).fetchone() or (0, 0)
         self.con.execute(
             "UPDATE runs SET status = ?, finished_at = ?, summary = ?, status_note = ?, rows_out = ?, "
-            "errors = ? WHERE run_id = ?",
-            [status, _now(), json.dumps(summary, default=str), note, counts[0], counts[1], run_id])
+            "errors = ?, rows_in = coalesce(?, rows_in) WHERE run_id = ?",
+            [status, _now(), json.dumps(summary, default=str), note, counts[0], counts[1],
+             summary.get("rows_in"), run_id])
 
     def runs(self) -> pd.DataFrame:
         return self.con.execute("SELECT * FROM runs ORDER BY started_at").df()
