@@ -159,5 +159,5 @@ def test_engine_local_resume_refuses_other_source(export: Path, tmp_path: Path) 
 
     with pytest.raises(KeyboardInterrupt):
         _run(export, out, tagger=crashing)
-    with pytest.raises(CxTextError, match="options .* differ"):
+    with pytest.raises(CxTextError, match=r"options .* differ"):
         _run(export, out, resume=True, source="another")
