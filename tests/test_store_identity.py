@@ -179,3 +179,22 @@ def test_store_identity_migration_is_atomic(tmp_path: Path, monkeypatch: pytest.
     assert con.execute("SELECT count(*) FROM feedback").fetchone() == (3,)
     assert "last_run_id" in [r[0] for r in con.execute("DESCRIBE feedback").fetchall()]
     con.close()
+
+
+def test_store_identity_cli_runs_list_and_discard(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from cx_text.cli.main import main
+
+    db = tmp_path / "s.duckdb"
+    with open_store(db) as st:
+        good = _run(st, "crm", _tagged(["1"]))
+        bad = _run(st, "crm", _tagged(["1", "2"]), status="failed")
+    main(["runs", "list", "--db", str(db)])
+    listed = capsys.readouterr().out
+    assert good in listed and bad in listed and "failed" in listed and "crm" in listed
+    main(["runs", "discard", bad, "--db", str(db)])
+    assert f"discarded run {bad}: removed feedback 2, tags 2" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as refused:
+        main(["runs", "discard", good, "--db", str(db)])
+    assert refused.value.code == 2 and "superseded by tagging" in capsys.readouterr().err
+    with open_store(db, read_only=True) as st:
+        assert st.list_runs()["status"].tolist() == ["complete", "discarded"]

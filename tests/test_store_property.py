@@ -10,6 +10,8 @@ engine with a model-free keyword tagger.
 
 from __future__ import annotations
 
+import json
+import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +26,8 @@ from cx_text.store.store import open_store
 from tests.fault_taggers import exploding
 
 TEXTS = ("Курьер не позвонил", "Great app, fast checkout", "", "💥 model breaker", "ок")
+EXAMPLES = int(os.environ.get("CX_TEXT_FUZZ_EXAMPLES", "30"))  # docs/RELIABILITY.md runs more
+LOG = os.environ.get("CX_TEXT_FUZZ_LOG")  # append one JSON line per example (counts for the docs)
 MAX_ERROR_SHARE = 0.25  # high enough that complete runs with error rows are common
 
 
@@ -98,9 +102,13 @@ def tag_all(batch: list[Export], folder: Path) -> dict[tuple[str, str], str]:
             for r in view.itertuples(index=False)}
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(exports)
 def test_store_property_every_row_fed_in_is_one_message_with_its_own_latest_tags(batch: list[Export]) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         got = tag_all(batch, Path(tmp))
     assert got == expected(batch)
+    if LOG:
+        with open(LOG, "a", encoding="utf-8") as fh:
+            fh.write(json.dumps({"exports": len(batch), "rows": sum(len(e.rows) for e in batch),
+                                 "messages": len(got), "sources": len({e.source for e in batch})}) + "\n")
