@@ -161,3 +161,21 @@ def test_engine_local_resume_refuses_other_source(export: Path, tmp_path: Path) 
         _run(export, out, tagger=crashing)
     with pytest.raises(CxTextError, match=r"options .* differ"):
         _run(export, out, resume=True, source="another")
+
+
+@pytest.mark.parametrize("suffix", ["parquet", "csv"])
+def test_engine_local_first_chunk_all_errors_still_writes_every_row(export: Path, tmp_path: Path,
+                                                                  suffix: str) -> None:
+    def cold_start(chunk: pd.DataFrame) -> pd.DataFrame:  # the model fails on the first chunk only
+        if chunk.index.max() < 7:  # every retry of a piece of chunk 0 fails too
+            raise RuntimeError("model not warmed up")
+        return _toy_tagger(chunk)
+
+    out = tmp_path / f"tagged.{suffix}"
+    summary = tag_file(export, out, cold_start, Settings(chunk_size=7, max_error_share=0.5),
+                       manifest={"fingerprint": "toy"}, progress=False, db_path=tmp_path / "cx.duckdb")
+    back = pd.read_parquet(out) if suffix == "parquet" else pd.read_csv(out, encoding="utf-8-sig")
+    assert len(back) == len(TEXTS) == summary.rows_out
+    assert back[schema.ROW_STATUS].astype(str).str.startswith("error").sum() == 7
+    assert back[schema.LANG].notna().sum() == len(TEXTS) - 7  # the model's columns kept for the rest
+    assert summary.status == "complete"

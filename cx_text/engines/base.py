@@ -273,10 +273,13 @@ def assemble_parts(parts: PartsDir, output: Path, summary: RunSummary) -> None:
     status: Counter[str] = Counter()
     langs: Counter[str] = Counter()
     summary.rows_out = 0
+    template = _template(parts)
     with OutputWriter(output) as out:
+        if template is not None:
+            out.write(template)
         for index in parts.indexes():
             frame = parts.read(index)
-            out.write(frame)
+            out.write(frame if template is None else _conform(frame, template))
             status.update(frame[schema.ROW_STATUS].astype(str).map(lambda s: s.split(":")[0]))
             if schema.LANG in frame.columns:
                 langs.update(frame[schema.LANG].fillna("").astype(str).replace("", "none"))
@@ -285,6 +288,29 @@ def assemble_parts(parts: PartsDir, output: Path, summary: RunSummary) -> None:
     if summary.rows_out != summary.rows_in:
         raise CxTextError(f"rows in {summary.rows_in:,} != rows out {summary.rows_out:,}.",
                           f"The work folder {parts.path} is inconsistent: delete it and re-run.")
+
+
+def _template(parts: PartsDir) -> pd.DataFrame | None:
+    """A zero-row frame with every column of every part, typed like the richest part — only when
+    parts differ (a chunk whose every row failed lacks the model's columns, and the output file
+    takes its columns and types from the first frame written); ``None`` when they all agree."""
+    import pyarrow.parquet as pq
+
+    indexes = parts.indexes()
+    names = [pq.read_schema(parts.part(i)).names for i in indexes]
+    if all(n == names[0] for n in names):
+        return None
+    richest = max(range(len(names)), key=lambda k: len(names[k]))
+    columns = list(dict.fromkeys([*names[richest], *(c for n in names for c in n)]))
+    return _conform(parts.read(indexes[richest]).iloc[:0], columns)
+
+
+def _conform(frame: pd.DataFrame, template: pd.DataFrame | list[str]) -> pd.DataFrame:
+    """``frame`` with the template's columns in its order; a missing column is all None."""
+    columns = list(template.columns) if isinstance(template, pd.DataFrame) else template
+    missing = {c: pd.Series([None] * len(frame), index=frame.index, dtype=object)
+               for c in columns if c not in frame.columns}
+    return pd.concat([frame, pd.DataFrame(missing, index=frame.index)], axis=1)[columns] if missing else frame[columns]
 
 
 #: DuckDB buffer pool while tagging. Left at DuckDB's default (80 % of RAM) it kept appended
