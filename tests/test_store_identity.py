@@ -198,3 +198,12 @@ def test_store_identity_cli_runs_list_and_discard(tmp_path: Path, capsys: pytest
     assert refused.value.code == 2 and "superseded by tagging" in capsys.readouterr().err
     with open_store(db, read_only=True) as st:
         assert st.list_runs()["status"].tolist() == ["complete", "discarded"]
+
+
+def test_store_identity_error_rows_never_store_unmasked_text(tmp_path: Path) -> None:
+    failed = _tagged(["1", "2"]).drop(columns=["text_clean"]).assign(row_status="error: RuntimeError: x")
+    failed["text"] = ["Звоните +7 916 123-45-67", "mail me a@b.ru"]  # the model never masked these
+    with open_store(tmp_path / "s.duckdb") as st:
+        _run(st, "a", failed)
+        assert st.query("SELECT count(*) AS n FROM feedback WHERE text IS NULL")["n"].iloc[0] == 2
+        assert st.query("SELECT count(*) AS n FROM messages")["n"].iloc[0] == 2  # the rows are kept

@@ -47,9 +47,14 @@ def unique_ids(tagged: pd.DataFrame, taken: Iterable[str]) -> pd.DataFrame:
 
 
 def feedback_rows(tagged: pd.DataFrame, run_id: str, source: str) -> pd.DataFrame:
+    """Feedback rows; ``text`` is the PII-masked ``text_clean`` — NULL for a row the model failed
+    on (it has no masked text, and the raw text must not reach the store unmasked)."""
     text_col = schema.TEXT_CLEAN if schema.TEXT_CLEAN in tagged.columns else schema.TEXT
+    text = tagged[text_col].astype("object")
+    if schema.ROW_STATUS in tagged.columns:
+        text = text.where(~tagged[schema.ROW_STATUS].astype(str).str.startswith("error"), None)
     out = pd.DataFrame({"run_id": run_id, "source": source, "id": tagged[schema.ID].astype(str),
-                        "text": tagged[text_col].astype("object")})
+                        "text": text})
     for col in FEEDBACK_COLS:
         given = schema.SOURCE if col == "source_system" else col
         out[col] = tagged[given].to_numpy() if given in tagged.columns else None
