@@ -39,8 +39,9 @@ SELECT i, {TOPICS}[1 + (hash(i) % 7)::INT] AS t1,
        {WORDS}[1 + (hash(i * 11) % 10)::INT] AS w,
        TIMESTAMP '2025-11-01' + to_seconds(CAST(random() * 365 * 86400 AS BIGINT)) AS ts
 FROM range({{rows}}) t(i);
-INSERT INTO runs VALUES ('bench', now(), now(), 'complete', 'bench', 'bench', {{rows}}, '{{{{}}}}', '{{{{}}}}');
-INSERT INTO feedback SELECT CAST(i AS VARCHAR),
+INSERT INTO runs (run_id, started_at, finished_at, status, input_path, input_fingerprint, rows_in, manifest, summary, source)
+    VALUES ('bench', now(), now(), 'complete', 'bench', 'bench', {{rows}}, '{{{{}}}}', '{{{{}}}}', 'bench');
+INSERT INTO feedback SELECT 'bench', 'bench', CAST(i AS VARCHAR),
     CASE WHEN neg1 THEN 'The ' || w || ' was a problem again, order ' || CAST(i AS VARCHAR)
          ELSE 'All fine with the ' || w || ', thanks' END, ts,
     ['app_review', 'support_chat', 'email', 'nps_comment'][1 + (i % 4)::INT], 'bench',
@@ -48,7 +49,7 @@ INSERT INTO feedback SELECT CAST(i AS VARCHAR),
          + 3 * (random() - 0.5)))) END,
     CASE WHEN r < 0.5 THEN 1 + floor(random() * 5) END, CASE WHEN r < 0.3 THEN 1 + floor(random() * 7) END,
     CASE WHEN i % 4 = 0 THEN 1 + floor(random() * 5) END,
-    'c' || CAST(i % 100000 AS VARCHAR), ['regular', 'b2b', 'vip', 'new'][1 + (i % 4)::INT], NULL, 'bench', 'bench'
+    'c' || CAST(i % 100000 AS VARCHAR), ['regular', 'b2b', 'vip', 'new'][1 + (i % 4)::INT], NULL
 FROM gen;
 INSERT INTO tags SELECT 'bench', CAST(i AS VARCHAR), i, CASE WHEN i % 3 = 0 THEN 'en' ELSE 'ru' END, 0.99,
     CASE WHEN neg1 THEN 'negative' WHEN r < 0.5 THEN 'positive' ELSE 'neutral' END, 0.0,

@@ -36,13 +36,14 @@ SELECT i, {TOPICS}[1 + (hash(i) % 7)::INT] AS t1,
        random() < 0.4 AS neg1, random() < 0.4 AS neg2, random() AS r,
        TIMESTAMP '2026-01-01' + to_seconds(CAST(random() * 300 * 86400 AS BIGINT)) AS ts
 FROM range({{rows}}) t(i);
-INSERT INTO runs VALUES ('bench', now(), now(), 'complete', 'bench', 'bench', {{rows}}, '{{{{}}}}', '{{{{}}}}');
-INSERT INTO feedback SELECT CAST(i AS VARCHAR), 'synthetic', ts,
+INSERT INTO runs (run_id, started_at, finished_at, status, input_path, input_fingerprint, rows_in, manifest, summary, source)
+    VALUES ('bench', now(), now(), 'complete', 'bench', 'bench', {{rows}}, '{{{{}}}}', '{{{{}}}}', 'bench');
+INSERT INTO feedback SELECT 'bench', 'bench', CAST(i AS VARCHAR), 'synthetic', ts,
     ['app_review', 'chat', 'email', 'survey'][1 + (i % 4)::INT], 'bench',
     CASE WHEN r < 0.8 THEN least(10, greatest(0, round(9 - 3 * neg1::INT - 2 * (neg2 AND t2 IS NOT NULL)::INT
          + 3 * (random() - 0.5)))) END,
     CASE WHEN r < 0.5 THEN 1 + floor(random() * 5) END, CASE WHEN r < 0.3 THEN 1 + floor(random() * 7) END,
-    NULL, 'c' || CAST(i % 100000 AS VARCHAR), ['b2c', 'b2b', 'vip'][1 + (i % 3)::INT], NULL, 'bench', 'bench'
+    NULL, 'c' || CAST(i % 100000 AS VARCHAR), ['b2c', 'b2b', 'vip'][1 + (i % 3)::INT], NULL
 FROM gen;
 INSERT INTO tags SELECT 'bench', CAST(i AS VARCHAR), i, CASE WHEN i % 3 = 0 THEN 'en' ELSE 'ru' END, 0.99,
     CASE WHEN neg1 THEN 'negative' WHEN r < 0.5 THEN 'positive' ELSE 'neutral' END, 0.0,

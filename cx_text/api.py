@@ -77,21 +77,34 @@ def load(settings: Settings | None = None, *, model: str | None = None,
     """
     from cx_text.classify.tagger import build_tagger
 
-    chunk_tagger = build_tagger(_settings(settings, encoder=model, sentiment_model=sentiment_model,
-                                          sentiment_label_map=label_map, taxonomy_path=taxonomy,
-                                          precision=precision, mask_pii=mask_pii,
-                                          allow_network=allow_network))
+    chosen = _settings(settings, encoder=model, sentiment_model=sentiment_model,
+                       sentiment_label_map=label_map, taxonomy_path=taxonomy, precision=precision,
+                       mask_pii=mask_pii, allow_network=allow_network)
+    if chosen.tagger:          # CX_TEXT_TAGGER=module:function, a model-free tagger (tests, demos)
+        return plugin_tagger(chosen)
+    chunk_tagger = build_tagger(chosen)
     return Tagger(chunk_tagger, chunk_tagger.settings, chunk_tagger.resources.manifest)
+
+
+def plugin_tagger(settings: Settings) -> Tagger:
+    """The ``settings.tagger`` function (``module:function``) as a :class:`Tagger`."""
+    from cx_text.core.config import load_callable
+
+    spec = str(settings.tagger)
+    return Tagger(load_callable(spec), settings,
+                  lambda **extra: {"tagger": spec, "fingerprint": spec, **extra})
 
 
 def tag_file(path: str | Path, out: str | Path, *, engine: str = "local",
              db: str | Path | None = None, resume: bool = False, tagger: Tagger | None = None,
              settings: Settings | None = None, mapping: Mapping[str, str] | None = None,
              sheet: str | None = None, customers: pd.DataFrame | None = None,
-             master: str = "local[2]", progress: bool = False) -> Any:
+             source: str | None = None, master: str = "local[2]", progress: bool = False) -> Any:
     """Tag an export file into ``out`` (Parquet/CSV/XLSX/JSONL) and, with ``db``, the store.
 
-    Returns the run summary (``rows_in``, ``rows_out``, ``by_status``, ``run_id`` …).
+    Returns the run summary (``rows_in``, ``rows_out``, ``by_status``, ``run_id``, ``status`` …).
+    ``source`` names the export in the store (default: derived from the file name): tagging another
+    export adds messages, re-tagging the same source supersedes its own earlier tags.
     ``engine="spark"`` runs the same chunks on Spark (``master``, default ``local[2]``).
     """
     if engine not in ENGINES:
@@ -108,13 +121,13 @@ def tag_file(path: str | Path, out: str | Path, *, engine: str = "local",
         from cx_text.engines.spark.files import tag_file_spark
 
         return tag_file_spark(src, dst, settings, master=master, mapping=mapping, sheet=sheet,
-                              db_path=db_path, resume=resume, customers=customers)
+                              db_path=db_path, resume=resume, customers=customers, source=source)
     from cx_text.engines.local import tag_file as run_local
 
     tagger = tagger or load(settings)
     return run_local(src, dst, tagger.engine_tagger, settings, manifest=tagger.manifest(input=str(src)),
                      mapping=mapping, sheet=sheet, db_path=db_path, resume=resume,
-                     customers=customers, progress=progress)
+                     customers=customers, progress=progress, source=source)
 
 
 class StoreReader:

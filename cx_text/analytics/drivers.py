@@ -134,9 +134,9 @@ def _patterns(store: Any, filters: Filters, level: str, score: str, max_topics: 
     top = run_query(store, filters, f"SELECT topic, count(*) AS n FROM mentions WHERE {flagged} "
                     f"GROUP BY topic ORDER BY n DESC, topic LIMIT {int(max_topics)}", mentions)
     topics = sorted(top["topic"].astype(str))
-    negs = run_query(store, filters, f"""SELECT y, mask, count(*) AS n FROM (SELECT id,
+    negs = run_query(store, filters, f"""SELECT y, mask, count(*) AS n FROM (SELECT source, id,
         any_value({score}) AS y, bit_or(CAST(1 AS BIGINT) << (list_position($topics, topic) - 1)) AS mask
-        FROM mentions WHERE {flagged} AND list_contains($topics, topic) GROUP BY id) GROUP BY ALL""",
+        FROM mentions WHERE {flagged} AND list_contains($topics, topic) GROUP BY source, id) GROUP BY ALL""",
         mentions, params={"topics": topics})
     totals = run_query(store, filters, f"SELECT {score} AS y, count(*) AS n FROM base "
                        f"WHERE {score} IS NOT NULL GROUP BY ALL")

@@ -3,7 +3,8 @@
 ``Filters`` is what the app sidebar and the CLI flags produce; :meth:`Filters.where` turns it into
 a parameterised WHERE clause over the ``tagged`` view. A *dimension* is how messages are keyed
 into groups; topic-like dimensions (topic, subtopic, theme) come with a *mentions* relation
-``(id, topic, neg, …)`` — one row per message × topic, ``neg`` = mentioned negatively.
+``(source, id, topic, neg, …)`` — one row per message × topic, ``neg`` = mentioned negatively.
+A message is identified by ``(source, id)`` (the export it came from and its id there).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from cx_text.core import schema
 from cx_text.core.errors import ConfigError, StoreError
 from cx_text.store import cache as metrics_cache
 
-THEME_TABLE = "theme_members"  # (id, theme_id) written by themes.py; optional
+THEME_TABLE = "theme_members"  # (source, id, theme_id) written by themes.py; optional
 THEME_ID = "theme_id"
 PERIODS = ("week", "month")
 COLUMN_DIMENSIONS = {"channel": schema.CHANNEL, "segment": schema.SEGMENT, "lang": schema.LANG}
@@ -136,7 +137,7 @@ def keyed_ctes(store: Any, dimension: str, filters: Filters, theme_table: str = 
 
 
 def mentions_cte(store: Any, level: str, filters: Filters, theme_table: str = THEME_TABLE) -> str:
-    """``mentions AS (…)``: ``(id, topic, neg, <message columns>)``, one row per message × topic.
+    """``mentions AS (…)``: ``(source, id, topic, neg, <message columns>)``, one row per message × topic.
 
     Topics and sub-topics come from the cached mentions (see :mod:`cx_text.store.cache`); a
     theme member counts as negative (themes are recurring complaints).
@@ -145,7 +146,8 @@ def mentions_cte(store: Any, level: str, filters: Filters, theme_table: str = TH
         require_theme_table(store.con, theme_table)
         return (f"mentions AS (SELECT b.* EXCLUDE ({schema.TOPICS}, {schema.SUBTOPICS}), "
                 f"CAST(m.{THEME_ID} AS VARCHAR) AS topic, TRUE AS neg "
-                f"FROM base b JOIN (SELECT DISTINCT id, {THEME_ID} FROM {theme_table}) m USING (id))")
+                f"FROM base b JOIN (SELECT DISTINCT source, id, {THEME_ID} FROM {theme_table}) m "
+                "USING (source, id))")
     if level not in ("topic", "subtopic"):
         raise ConfigError(f"unknown topic level {level!r}.", "Use topic, subtopic or theme.")
     table = metrics_cache.ensure_mentions(store.con, level)

@@ -212,7 +212,7 @@ _LIVE_THEMES = """SELECT theme_id, topic, label, status, top_terms FROM themes
 
 
 def ensure_theme_members(store: Store) -> str:
-    """A per-connection TEMP copy of the ``theme_members`` view ``(id, theme_id, topic)``.
+    """A per-connection TEMP copy of the ``theme_members`` view ``(source, id, theme_id, topic)``.
 
     The view de-duplicates every membership on each read; the app reads it many times per page.
     Rebuilt when :func:`data_version` changes (the app reconnects after its own edits anyway).
@@ -222,7 +222,7 @@ def ensure_theme_members(store: Store) -> str:
     row = con.execute("SELECT version FROM _cx_app_meta WHERE name = ?", [THEME_MEMBERS]).fetchone()
     if row is None or row[0] != version:
         con.execute(f"CREATE OR REPLACE TEMP TABLE {THEME_MEMBERS} AS "
-                    "SELECT DISTINCT id, theme_id, topic FROM theme_members")
+                    "SELECT DISTINCT source, id, theme_id, topic FROM theme_members")
         con.execute("DELETE FROM _cx_app_meta WHERE name = ?", [THEME_MEMBERS])
         con.execute("INSERT INTO _cx_app_meta VALUES (?, ?)", [THEME_MEMBERS, version])
     return THEME_MEMBERS
@@ -306,7 +306,7 @@ def theme_detail(store: Store, theme_id: str, filters: Filters, settings: Settin
 def theme_sentiment(store: Store, theme_id: str, filters: Filters) -> pd.DataFrame:
     """Messages of the theme by overall sentiment: ``sentiment, n, share`` (share in %)."""
     body = """SELECT coalesce(nullif(b.sentiment, ''), 'untagged') AS sentiment, count(*) AS n
-      FROM base b JOIN (SELECT id FROM {members} WHERE theme_id = $theme) m USING (id)
+      FROM base b JOIN (SELECT source, id FROM {members} WHERE theme_id = $theme) m USING (source, id)
       GROUP BY 1 ORDER BY 1"""
     out = _run(store, filters, body.format(members=ensure_theme_members(store)), theme=theme_id)
     out["share"] = 100 * out["n"] / max(int(out["n"].sum()), 1)
@@ -315,7 +315,7 @@ def theme_sentiment(store: Store, theme_id: str, filters: Filters) -> pd.DataFra
 
 _AFFECTED_SQL = """SELECT '{dim}' AS dimension, coalesce(CAST(b.{dim} AS VARCHAR), '{none}') AS key,
   count(*) AS messages, count(m.id) AS in_theme
-  FROM base b LEFT JOIN (SELECT id FROM {members} WHERE theme_id = $theme) m USING (id)
+  FROM base b LEFT JOIN (SELECT source, id FROM {members} WHERE theme_id = $theme) m USING (source, id)
   GROUP BY ALL"""
 
 

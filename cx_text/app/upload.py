@@ -1,16 +1,15 @@
 """Upload & tag for the app: save an uploaded export, preview its column mapping, tag it chunk by
 chunk into the store (reporting progress to a callback) and write a downloadable result.
 
-Rows in = rows out: each chunk goes through :func:`cx_text.engines.local.tag_safely`, so a row
-that cannot be tagged keeps its place with ``row_status = "error: …"``.
+Tagging goes through the same run service as ``cx-text tag`` (:mod:`cx_text.engines.base`): rows
+in = rows out (a row that cannot be tagged keeps its place with ``row_status = "error: …"``), a run
+with too many failed rows is recorded ``failed`` and never becomes the latest, and an upload that
+was interrupted resumes from its finished chunks when the same file is tagged again.
 """
 
 from __future__ import annotations
 
-import importlib
-import time
-from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,17 +17,16 @@ from typing import Any
 import pandas as pd
 
 from cx_text.core import schema
-from cx_text.core.config import Settings
-from cx_text.core.errors import ConfigError, IngestError
-from cx_text.engines.local import Tagger, input_fingerprint, tag_safely
-from cx_text.io.ingest import count_rows, open_export
-from cx_text.io.output import OutputWriter
+from cx_text.core.config import Settings, load_callable  # noqa: F401  (re-exported)
+from cx_text.core.errors import IngestError
+from cx_text.engines.local import Tagger, tag_file
+from cx_text.engines.progress import Progress
+from cx_text.io.ingest import open_export
 from cx_text.store.store import Store
 
 MAX_UPLOAD_MB = 200
 SUFFIXES = (".csv", ".tsv", ".txt", ".xlsx", ".json", ".jsonl", ".ndjson", ".parquet")
 OUTPUT_FORMATS = ("xlsx", "csv", "parquet")
-Progress = Callable[[int, int | None], None]
 
 
 def save_upload(name: str, data: bytes, folder: Path) -> Path:
@@ -78,7 +76,7 @@ def preview_upload(path: Path, mapping: Mapping[str, str] | None = None, sheet: 
 
 @dataclass
 class UploadResult:
-    """What tagging an upload did."""
+    """What tagging an upload did (``status``: complete, or failed when too many rows failed)."""
 
     run_id: str
     output: Path
@@ -86,59 +84,19 @@ class UploadResult:
     by_status: dict[str, int] = field(default_factory=dict)
     by_lang: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
+    status: str = "complete"
+    status_note: str | None = None
 
 
 def tag_upload(path: Path, store: Store, tagger: Tagger, settings: Settings, output: Path, *,
                mapping: Mapping[str, str] | None = None, sheet: str | None = None,
-               manifest: dict[str, Any] | None = None,
-               on_progress: Progress | None = None) -> UploadResult:
-    """Tag ``path`` into ``store`` (one new run) and ``output``; calls ``on_progress(done, total)``."""
-    started = time.perf_counter()
-    stream = open_export(path, mapping=mapping, sheet=sheet, chunk_size=settings.chunk_size,
-                         settings=settings)
-    total = _total(path, sheet)
-    fingerprint = input_fingerprint(path, {"mapping": dict(mapping or {}), "sheet": sheet, "app": True})
-    run_id = store.begin_run(manifest or {}, str(path), fingerprint, rows_in=total)
-    result = UploadResult(run_id=run_id, output=output)
-    status: Counter[str] = Counter()
-    langs: Counter[str] = Counter()
-    try:
-        with OutputWriter(output) as out:
-            for index, chunk in enumerate(stream):
-                tagged = tag_safely(tagger, chunk)
-                store.append_chunk(run_id, index, tagged, first_row=result.rows)
-                out.write(tagged)
-                result.rows += len(tagged)
-                status.update(tagged[schema.ROW_STATUS].astype(str).map(lambda s: s.split(":")[0]))
-                langs.update(tagged.get(schema.LANG, pd.Series(dtype=str)).fillna("").astype(str).replace("", "none"))
-                if on_progress:
-                    on_progress(result.rows, total)
-    except BaseException:
-        store.finish_run(run_id, {"rows": result.rows}, status="failed")
-        raise
-    result.by_status, result.by_lang = dict(status), dict(langs)
-    result.seconds = round(time.perf_counter() - started, 2)
-    store.finish_run(run_id, {"rows_in": result.rows, "rows_out": result.rows, "by_status": result.by_status,
-                              "by_lang": result.by_lang, "seconds": result.seconds, "source": "app"})
-    return result
-
-
-def _total(path: Path, sheet: str | None) -> int | None:
-    try:
-        return count_rows(path, sheet=sheet)
-    except Exception:  # a progress estimate must never stop a run
-        return None
-
-
-def load_callable(spec: str) -> Callable[..., Any]:
-    """A function named ``"package.module:function"`` (e.g. a fake tagger for tests or demos)."""
-    module_name, _, attr = spec.partition(":")
-    if not module_name or not attr:
-        raise ConfigError(f"{spec!r} is not 'module:function'.", "E.g. mypkg.taggers:keyword_tagger.")
-    try:
-        found = getattr(importlib.import_module(module_name), attr)
-    except (ImportError, AttributeError) as exc:
-        raise ConfigError(f"cannot load {spec!r}: {exc}.", "Check the module path.") from exc
-    if not callable(found):
-        raise ConfigError(f"{spec!r} is not callable.", "Name a function.")
-    return found  # type: ignore[no-any-return]
+               manifest: dict[str, Any] | None = None, on_progress: Progress | None = None,
+               source: str | None = None) -> UploadResult:
+    """Tag ``path`` into ``store`` (one run of the export ``source``, default the file's stem) and
+    ``output``; calls ``on_progress(done, total)`` after every chunk."""
+    summary = tag_file(path, output, tagger, settings, manifest={**(manifest or {}), "engine": "app"},
+                       mapping=mapping, sheet=sheet, store=store, resume="auto", progress=False,
+                       on_progress=on_progress, source=source)
+    return UploadResult(run_id=summary.run_id, output=output, rows=summary.rows_out,
+                        by_status=summary.by_status, by_lang=summary.by_lang, seconds=summary.seconds,
+                        status=summary.status, status_note=summary.status_note)

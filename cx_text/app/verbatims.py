@@ -26,7 +26,7 @@ SCORES = ("nps", "csat", "ces", "rating")
 SENTIMENT_VALUES = ("negative", "neutral", "positive")
 PAGE_SIZES = (10, 25, 50, 100)
 EXPORT_LIMIT = 200_000
-PAGE_COLUMNS = ["id", "created_at", "channel", "segment", "lang", "nps", "csat", "ces", "rating",
+PAGE_COLUMNS = ["source", "id", "created_at", "channel", "segment", "lang", "nps", "csat", "ces", "rating",
                 "sentiment", "topics", "text"]
 
 
@@ -58,7 +58,8 @@ def _where(store: Store, filters: Filters, query: VerbatimQuery) -> tuple[str, d
         parts.append("list_contains(topics, $v_topic)")
         params["v_topic"] = query.topic
     if query.theme_id:
-        parts.append(f"id IN (SELECT id FROM {ensure_theme_members(store)} WHERE theme_id = $v_theme)")
+        parts.append(f"(source, id) IN (SELECT source, id FROM {ensure_theme_members(store)} "
+                     "WHERE theme_id = $v_theme)")
         params["v_theme"] = query.theme_id
     if query.sentiment:
         parts.append("sentiment = $v_sentiment")
@@ -66,10 +67,10 @@ def _where(store: Store, filters: Filters, query: VerbatimQuery) -> tuple[str, d
     if query.score and (query.score_min is not None or query.score_max is not None):
         params["v_lo"] = -1e9 if query.score_min is None else float(query.score_min)
         params["v_hi"] = 1e9 if query.score_max is None else float(query.score_max)
-        parts.append("id IN (SELECT id FROM feedback WHERE rating BETWEEN $v_lo AND $v_hi)"
+        parts.append("(run_id, id) IN (SELECT run_id, id FROM feedback WHERE rating BETWEEN $v_lo AND $v_hi)"
                      if query.score == "rating" else f"{query.score} BETWEEN $v_lo AND $v_hi")
     if query.search.strip():
-        parts.append("id IN (SELECT id FROM feedback WHERE text ILIKE $v_search ESCAPE '\\')")
+        parts.append("(run_id, id) IN (SELECT run_id, id FROM feedback WHERE text ILIKE $v_search ESCAPE '\\')")
         params["v_search"] = "%" + _escape_like(query.search.strip()) + "%"
     return ("WHERE " + " AND ".join(parts) if parts else ""), params
 
@@ -94,33 +95,35 @@ def verbatims_page(store: Store, filters: Filters, query: VerbatimQuery, page: i
     total = count_verbatims(store, filters, query)
     offset = max(0, min(page - 1, max(total - 1, 0) // page_size)) * page_size
     frame = _select(store, filters, query, f"LIMIT {int(page_size)} OFFSET {int(offset)}")
-    spans = evidence_spans(store, frame["id"].tolist())
-    frame["evidence"] = pd.Series([spans.get(str(i), []) for i in frame["id"]], index=frame.index, dtype=object)
+    keys = list(zip(frame.pop("run_id").astype(str), frame["id"].astype(str), strict=True))
+    spans = evidence_spans(store, keys)
+    frame["evidence"] = pd.Series([spans.get(k, []) for k in keys], index=frame.index, dtype=object)
     return frame, total
 
 
 def _select(store: Store, filters: Filters, query: VerbatimQuery, tail: str) -> pd.DataFrame:
     where, params = _where(store, filters, query)
     msgs = metrics_cache.ensure_messages(store.con)
-    sql = (f"SELECT m.id, m.created_at, m.channel, m.segment, m.lang, m.nps, m.csat, m.ces, f.rating, "
-           f"m.sentiment, m.topics, f.text FROM (SELECT * FROM {msgs} {where} "
-           f"ORDER BY created_at DESC NULLS LAST, id {tail}) m JOIN feedback f USING (id) "
-           "ORDER BY m.created_at DESC NULLS LAST, m.id")
+    sql = (f"SELECT m.source, m.id, m.created_at, m.channel, m.segment, m.lang, m.nps, m.csat, m.ces, "
+           f"f.rating, m.sentiment, m.topics, f.text, m.run_id FROM (SELECT * FROM {msgs} {where} "
+           f"ORDER BY created_at DESC NULLS LAST, source, id {tail}) m JOIN feedback f USING (run_id, id) "
+           "ORDER BY m.created_at DESC NULLS LAST, m.source, m.id")
     return store.con.execute(sql, params).df()
 
 
-def evidence_spans(store: Store, ids: list[str]) -> dict[str, list[dict[str, Any]]]:
-    """``{id: [{topic, start, end, terms}]}`` of the latest run, for a page of ids."""
-    if not ids:
+def evidence_spans(store: Store, keys: list[tuple[str, str]]) -> dict[tuple[str, str], list[dict[str, Any]]]:
+    """``{(run_id, id): [{topic, start, end, terms}]}`` for a page of latest-run messages."""
+    if not keys:
         return {}
     rows = store.con.execute(
-        """SELECT e.id, e.topic, e.clause_start, e.clause_end, e.terms FROM evidence e
-        JOIN (SELECT t.id, arg_max(t.run_id, r.started_at) AS run_id FROM tags t JOIN runs r USING (run_id)
-              WHERE r.status = 'complete' AND t.id IN (SELECT unnest($ids)) GROUP BY t.id) l
-        USING (id, run_id) ORDER BY e.id, e.clause_start""", {"ids": ids}).fetchall()
-    out: dict[str, list[dict[str, Any]]] = {}
-    for id_, topic, start, end, terms in rows:
-        out.setdefault(str(id_), []).append(
+        """SELECT e.run_id, e.id, e.topic, e.clause_start, e.clause_end, e.terms FROM evidence e
+        WHERE e.run_id IN (SELECT unnest($runs)) AND (e.run_id, e.id) IN
+              (SELECT unnest($runs) AS run_id, unnest($ids) AS id)
+        ORDER BY e.run_id, e.id, e.clause_start""",
+        {"runs": [r for r, _ in keys], "ids": [i for _, i in keys]}).fetchall()
+    out: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for run_id, id_, topic, start, end, terms in rows:
+        out.setdefault((str(run_id), str(id_)), []).append(
             {"topic": topic, "start": start, "end": end, "terms": list(terms or [])})
     return out
 
@@ -131,7 +134,7 @@ def export_verbatims(store: Store, filters: Filters, query: VerbatimQuery, path:
 
     Text cells are neutralised against spreadsheet formulas by :func:`cx_text.io.output.write_frame`.
     """
-    frame = _select(store, filters, query, f"LIMIT {int(limit)}")
+    frame = _select(store, filters, query, f"LIMIT {int(limit)}").drop(columns=["run_id"])
     return write_frame(frame, path), len(frame)
 
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import click
 
+from cx_text.cli.runs import runs
 from cx_text.core.config import Settings
 from cx_text.core.errors import CxTextError
 from cx_text.core.version import __version__
@@ -90,10 +91,13 @@ def cli() -> None:
 def inspect(path: Path, rows: int, sheet: str | None, **kwargs: Any) -> None:
     """Show what cx_text detects in an export: format, encoding, delimiter, column mapping, flags."""
     from cx_text.io import ingest
+    from cx_text.io.source import source_name
 
     mapping = column_mapping(kwargs)
     report = ingest.inspect_file(path, mapping=mapping, sheet=sheet, preview_rows=rows)
     click.echo(report.render())
+    click.echo(f"Source in the store: {source_name(path)} (messages are keyed by source + id; "
+               "`cx-text tag --source NAME` names it)")
 
 
 @cli.command()
@@ -143,11 +147,16 @@ def inspect(path: Path, rows: int, sheet: str | None, **kwargs: Any) -> None:
 @click.option("--master", default=None, help="Spark master, e.g. local[2] or spark://host:7077")
 @click.option("--chunk-size", type=int, default=None, help="rows per chunk (default 5000)")
 @click.option("--resume", is_flag=True, help="continue an interrupted run of the same command")
+@click.option("--source", default=None,
+              help="name of this export in the store (default: the file name's stem); messages are "
+                   "keyed by source + id, so re-tagging a source supersedes its own earlier tags")
 def tag(path: Path, output: Path, **kwargs: Any) -> None:
     """Tag every row of an export: language, sentiment, topics, per-topic sentiment, evidence.
 
     Every input row and column is kept; rows that could not be tagged say why in row_status.
-    The run is appended to the DuckDB store (--db, default cx.duckdb) unless --no-db.
+    The run is appended to the DuckDB store (--db, default cx.duckdb) unless --no-db; a run in
+    which more than 5 % of rows failed to tag is recorded as failed (exit status 1) and the
+    store keeps the previous tags.
     """
     from cx_text.api import tag_file
     from cx_text.io.output import read_frame
@@ -160,10 +169,13 @@ def tag(path: Path, output: Path, **kwargs: Any) -> None:
     )
     summary = tag_file(path, output, engine=kwargs["engine"], settings=settings,
                        db=None if kwargs["no_db"] else settings.db_path, resume=kwargs["resume"],
-                       mapping=column_mapping(kwargs), sheet=kwargs["sheet"],
+                       mapping=column_mapping(kwargs), sheet=kwargs["sheet"], source=kwargs["source"],
                        customers=read_frame(kwargs["customers"]) if kwargs["customers"] else None,
                        master=kwargs["master"] or "local[2]", progress=True)
     click.echo(summary.render())
+    if summary.status != "complete":
+        raise click.exceptions.Exit(1)
+
 
 
 @cli.group()
@@ -686,6 +698,9 @@ def app(db: Path | None, port: int, host: str) -> None:
     click.echo(f"cx_text app: http://{'localhost' if host == '0.0.0.0' else host}:{port}  "
                f"(store {settings.db_path}; Ctrl+C to stop)")
     raise SystemExit(subprocess.call(command))
+
+
+cli.add_command(runs)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -14,12 +14,18 @@ Environment variables (all optional) are read only by :meth:`Settings.from_env`:
                            where the CPU has it, else fp32), ``onnx-int8``, ``bf16``, ``fp32``
 ``CX_TEXT_WORKERS``        ``2``+ runs the language layer of the next chunk in a worker process
                            (pays on machines with more than 2 cores; measured slower on 2)
+``CX_TEXT_MAX_ERROR_SHARE`` share of rows that may fail to tag before a run is marked
+                           ``failed`` and never becomes the latest run (default ``0.05``)
+``CX_TEXT_TAGGER``         test/demo hook: ``module:function`` tagging a chunk DataFrame,
+                           used by ``cx-text tag`` instead of the models (local engine)
 =========================  ==========================================================
 """
 
 from __future__ import annotations
 
+import importlib
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -63,6 +69,8 @@ class Settings:
     workers: int = 1
     min_n: int = 30
     seed: int = 13
+    max_error_share: float = 0.05
+    tagger: str | None = None
 
     def __post_init__(self) -> None:
         for name in (
@@ -75,6 +83,9 @@ class Settings:
         ):
             if int(getattr(self, name)) < 1:
                 raise ConfigError(f"setting {name}={getattr(self, name)!r} must be >= 1.")
+        if not 0.0 <= float(self.max_error_share) <= 1.0:
+            raise ConfigError(f"setting max_error_share={self.max_error_share!r} must be between 0 and 1.",
+                              "E.g. CX_TEXT_MAX_ERROR_SHARE=0.05 (5 % of rows).")
 
     def with_(self, **changes: Any) -> Settings:
         """A copy with some settings changed (``None`` values are ignored)."""
@@ -105,6 +116,10 @@ class Settings:
             values["num_threads"] = _parse_int("CX_TEXT_THREADS", env["CX_TEXT_THREADS"])
         if "CX_TEXT_WORKERS" in env:
             values["workers"] = _parse_int("CX_TEXT_WORKERS", env["CX_TEXT_WORKERS"])
+        if "CX_TEXT_MAX_ERROR_SHARE" in env:
+            values["max_error_share"] = _parse_share("CX_TEXT_MAX_ERROR_SHARE", env["CX_TEXT_MAX_ERROR_SHARE"])
+        if env.get("CX_TEXT_TAGGER"):
+            values["tagger"] = env["CX_TEXT_TAGGER"]
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
 
@@ -118,5 +133,26 @@ def _parse_int(name: str, raw: str) -> int:
         ) from exc
 
 
+def _parse_share(name: str, raw: str) -> float:
+    try:
+        return float(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name}={raw!r} is not a number.", "Give a share such as 0.05.") from exc
+
+
 def _jsonable(value: Any) -> Any:
     return str(value) if isinstance(value, Path) else value
+
+
+def load_callable(spec: str) -> Callable[..., Any]:
+    """A function named ``"package.module:function"`` (e.g. a fake tagger for tests or demos)."""
+    module_name, _, attr = spec.partition(":")
+    if not module_name or not attr:
+        raise ConfigError(f"{spec!r} is not 'module:function'.", "E.g. mypkg.taggers:keyword_tagger.")
+    try:
+        found = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as exc:
+        raise ConfigError(f"cannot load {spec!r}: {exc}.", "Check the module path.") from exc
+    if not callable(found):
+        raise ConfigError(f"{spec!r} is not callable.", "Name a function.")
+    return found  # type: ignore[no-any-return]

@@ -63,6 +63,13 @@ class LoopError(CxTextError):
     code = "CX-E070"
 
 
+class RunError(CxTextError):
+    """A tagging run cannot start, resume or be discarded as asked (e.g. the input changed)."""
+
+    code = "CX-E080"
+
+
 #: every code, for docs/ERRORS.md and its test
 CODES = {cls.code: cls.__name__ for cls in (CxTextError, ConfigError, IngestError, SchemaError,
-                                            TaxonomyError, ModelError, StoreError, LoopError)}
+                                            TaxonomyError, ModelError, StoreError, LoopError,
+                                            RunError)}

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 from typing import Any, TextIO
+
+#: a callback ``(rows done, total or None)`` after every chunk (the app's progress bar)
+Progress = Callable[[int, int | None], None]
 
 
 class ProgressReporter:
@@ -16,12 +20,13 @@ class ProgressReporter:
     """
 
     def __init__(self, total: int | None, label: str = "tag", stream: TextIO | None = None,
-                 every_s: float = 10.0, enabled: bool = True) -> None:
+                 every_s: float = 10.0, enabled: bool = True, on_advance: Progress | None = None) -> None:
         self.total = total
         self.label = label
         self.stream = stream or sys.stderr
         self.every_s = every_s
         self.enabled = enabled
+        self.on_advance = on_advance
         self.done = 0
         self.started = time.perf_counter()
         self._last_line = 0.0
@@ -56,6 +61,8 @@ class ProgressReporter:
         if not counted:
             self.started = time.perf_counter()
             self._skipped = self.done
+        if self.on_advance is not None:
+            self.on_advance(self.done, self.total)
         if self._bar is not None:
             self._bar.update(self._task, completed=self.done, rate=f"{self.rate():,.0f} rows/s")
         elif self.enabled:

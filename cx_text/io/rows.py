@@ -60,6 +60,10 @@ def extra_names(columns: Sequence[str], mapping: ColumnMapping) -> tuple[tuple[s
     return tuple(out)
 
 
+#: a repeated id becomes ``<id>#<n>`` (n = 2, 3 …) so the store keeps every row (docs/STORE.md)
+DUPLICATE_MARK = "#"
+
+
 @dataclass
 class RowContext:
     """Per-file state shared by all chunks (ids seen so far, row offset)."""
@@ -146,15 +150,24 @@ def _ids(raw: RawChunk, ctx: RowContext, rows: _Rows) -> list[str]:
             value = f"{ctx.file_key}-{line}"
             if has_column:
                 rows.note(pos, schema.STATUS_FLAGGED, f"id is empty; generated {value!r}")
-        elif value in ctx.seen_ids:
+        if value in ctx.seen_ids:
             first = ctx.seen_ids[value]
             ctx.duplicates.setdefault(value, [first]).append(line)
+            unique = _next_free(value, ctx.seen_ids)
             rows.note(pos, schema.STATUS_FLAGGED,
-                      f"duplicate id {value!r} (first seen at {ctx.row_label} {first})")
-        else:
-            ctx.seen_ids[value] = line
+                      f"duplicate id {value!r} (first seen at {ctx.row_label} {first}); kept as {unique!r}")
+            value = unique
+        ctx.seen_ids[value] = line
         out.append(value)
     return out
+
+
+def _next_free(value: str, seen: dict[str, int]) -> str:
+    """``1`` seen before -> ``1#2`` (then ``1#3`` …): every row of an export keeps a unique id."""
+    k = 2
+    while f"{value}{DUPLICATE_MARK}{k}" in seen:
+        k += 1
+    return f"{value}{DUPLICATE_MARK}{k}"
 
 
 def _dates(raw: RawChunk, ctx: RowContext, rows: _Rows) -> pd.Series:

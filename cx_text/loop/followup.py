@@ -29,8 +29,9 @@ FOLLOWUP_COLUMNS = ["customer_id", "segment", "channel", "created_at", "score_ty
 
 _SQL = """WITH members AS ({members}),
 hits AS (
-  SELECT t.id, t.customer_id, t.segment, t.channel, t.created_at, t.text, t.nps, t.csat, t.rating
-  FROM tagged t JOIN members m USING (id)
+  SELECT t.source, t.id, t.run_id, t.customer_id, t.segment, t.channel, t.created_at, t.text, t.nps,
+         t.csat, t.rating
+  FROM tagged t JOIN members m USING (source, id)
   WHERE (t.nps <= 6 OR (t.nps IS NULL AND (t.csat <= 2 OR t.rating <= 2)))
     AND ($start IS NULL OR t.created_at >= CAST($start AS TIMESTAMP))
     AND ($end IS NULL OR t.created_at < CAST($end AS TIMESTAMP))
@@ -38,13 +39,15 @@ hits AS (
 quotes AS ({quotes})
 SELECT h.*, q.clause AS quote,
        count(*) OVER (PARTITION BY h.customer_id) AS messages,
-       row_number() OVER (PARTITION BY h.customer_id ORDER BY h.created_at DESC, h.id) AS rank
-FROM hits h LEFT JOIN quotes q USING (id)"""
-_THEME_QUOTES = ("SELECT id, arg_max(clause, similarity) AS clause FROM theme_memberships WHERE "
-                 "theme_id IN (SELECT theme_id FROM themes WHERE theme_id = $m_theme OR parent_id = "
-                 "$m_theme) AND id IN (SELECT id FROM hits) GROUP BY id")
-_TOPIC_QUOTES = ("SELECT id, arg_max(clause, length(clause)) AS clause FROM latest_evidence WHERE "
-                 "topic = $m_topic AND id IN (SELECT id FROM hits) GROUP BY id")
+       row_number() OVER (PARTITION BY h.customer_id ORDER BY h.created_at DESC, h.source, h.id) AS rank
+FROM hits h LEFT JOIN quotes q USING (source, id)"""
+_THEME_QUOTES = ("SELECT r.source, m.id, arg_max(m.clause, m.similarity) AS clause FROM theme_memberships m "
+                 "JOIN runs r USING (run_id) WHERE m.theme_id IN (SELECT theme_id FROM themes "
+                 "WHERE theme_id = $m_theme OR parent_id = $m_theme) "
+                 "AND (r.source, m.id) IN (SELECT source, id FROM hits) GROUP BY r.source, m.id")
+_TOPIC_QUOTES = ("SELECT message_source AS source, id, arg_max(clause, length(clause)) AS clause "
+                 "FROM latest_evidence WHERE topic = $m_topic AND (run_id, id) IN "
+                 "(SELECT run_id, id FROM hits) GROUP BY message_source, id")
 
 
 @dataclass(frozen=True)

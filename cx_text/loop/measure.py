@@ -111,27 +111,28 @@ def _finite(value: Any) -> Any:
 
 
 def members_sql(store: Store, theme_id: str | None, topic: str) -> tuple[str, dict[str, Any]]:
-    """``SELECT id …`` of the messages an item tracks, and its parameters.
+    """``SELECT source, id …`` of the messages an item tracks, and its parameters.
 
     A theme: its members (and those of themes split from it). A topic: messages with a negative
     aspect on it; ``topic/sub`` also needs the sub-topic among the message's sub-topics.
     """
     if theme_id:
-        sql = ("SELECT DISTINCT id FROM theme_members WHERE theme_id IN (SELECT theme_id FROM themes "
+        sql = ("SELECT DISTINCT source, id FROM theme_members WHERE theme_id IN (SELECT theme_id FROM themes "
                "WHERE theme_id = $m_theme OR parent_id = $m_theme)")
         return sql, {"m_theme": theme_id}
     parent, _, sub = topic.partition("/")
-    sql = ("SELECT DISTINCT id FROM latest_aspects WHERE topic = $m_topic AND polarity = 'negative'")
+    sql = ("SELECT DISTINCT source, id FROM latest_aspects WHERE topic = $m_topic AND polarity = 'negative'")
     if sub:
-        sql += " AND id IN (SELECT id FROM latest_tags WHERE list_contains(subtopics, $m_sub))"
+        sql += (" AND (source, id) IN (SELECT source, id FROM latest_tags "
+                "WHERE list_contains(subtopics, $m_sub))")
         return sql, {"m_topic": parent, "m_sub": topic}
     return sql, {"m_topic": parent}
 
 
 _CELLS = """WITH members AS ({members}),
-msgs AS (SELECT id, created_at, nps FROM {messages}
+msgs AS (SELECT source, id, created_at, nps FROM {messages}
          WHERE created_at >= $b0 AND created_at < $a1 AND (created_at < $fix OR created_at >= $a0))
-SELECT created_at >= $fix AS after, id IN (SELECT id FROM members) AS member,
+SELECT created_at >= $fix AS after, (source, id) IN (SELECT source, id FROM members) AS member,
        CASE WHEN nps >= 9 THEN 0 WHEN nps >= 7 THEN 1 WHEN nps >= 0 THEN 2 ELSE 3 END AS bucket,
        count(*) AS n
 FROM msgs GROUP BY ALL"""

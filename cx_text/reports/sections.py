@@ -112,7 +112,7 @@ def _impact_row(store: Store, topic: str, cur: Filters, prev: Filters, settings:
 
 
 _IMPACT_SQL = """SELECT key, bucket, count(*) AS n FROM (
-  SELECT DISTINCT m.topic AS key, m.id, {bucket} AS bucket FROM mentions m
+  SELECT DISTINCT m.topic AS key, m.source, m.id, {bucket} AS bucket FROM mentions m
   WHERE m.neg AND m.nps IS NOT NULL AND m.topic IN (SELECT unnest($keys))) GROUP BY ALL
 UNION ALL SELECT '*' AS key, {bucket} AS bucket, count(*) AS n FROM base b WHERE nps IS NOT NULL GROUP BY ALL"""
 _BUCKET = "CASE WHEN nps >= 9 THEN 0 WHEN nps >= 7 THEN 1 ELSE 2 END"
@@ -206,17 +206,19 @@ def _sparks(store: Store, level: str, cur: Filters, keys: list[str]) -> list[lis
 
 _QUOTE_SQL = {
     "theme": """SELECT m.theme_id AS key, m.clause, m.similarity AS score FROM theme_memberships m
-      JOIN feedback f USING (id) WHERE m.theme_id IN (SELECT unnest($keys))
+      JOIN feedback f USING (run_id, id) WHERE m.theme_id IN (SELECT unnest($keys))
       AND f.created_at >= CAST($s AS TIMESTAMP) AND f.created_at < CAST($e AS TIMESTAMP)""",
     "subtopic": """SELECT s.key, e.clause, -abs(length(e.clause) - 80) AS score FROM latest_evidence e
-      JOIN (SELECT id, unnest(subtopics) AS key FROM latest_tags) s USING (id)
-      JOIN latest_aspects a ON a.id = e.id AND a.topic = e.topic AND a.polarity = 'negative'
-      JOIN feedback f ON f.id = e.id WHERE s.key IN (SELECT unnest($keys))
+      JOIN (SELECT run_id, id, unnest(subtopics) AS key FROM latest_tags) s USING (run_id, id)
+      JOIN latest_aspects a ON a.run_id = e.run_id AND a.id = e.id AND a.topic = e.topic
+        AND a.polarity = 'negative'
+      JOIN feedback f ON f.run_id = e.run_id AND f.id = e.id WHERE s.key IN (SELECT unnest($keys))
       AND split_part(s.key, '/', 1) = e.topic
       AND f.created_at >= CAST($s AS TIMESTAMP) AND f.created_at < CAST($e AS TIMESTAMP)""",
     "topic": """SELECT e.topic AS key, e.clause, -abs(length(e.clause) - 80) AS score FROM latest_evidence e
-      JOIN latest_aspects a ON a.id = e.id AND a.topic = e.topic AND a.polarity = 'negative'
-      JOIN feedback f ON f.id = e.id WHERE e.topic IN (SELECT unnest($keys))
+      JOIN latest_aspects a ON a.run_id = e.run_id AND a.id = e.id AND a.topic = e.topic
+        AND a.polarity = 'negative'
+      JOIN feedback f ON f.run_id = e.run_id AND f.id = e.id WHERE e.topic IN (SELECT unnest($keys))
       AND f.created_at >= CAST($s AS TIMESTAMP) AND f.created_at < CAST($e AS TIMESTAMP)""",
 }
 

@@ -16,16 +16,18 @@ from cx_text.core import schema
 MESSAGES = "_cx_messages"
 _META = "_cx_cache_meta"
 MESSAGE_COLUMNS = (
-    "id", "run_id", schema.CREATED_AT, schema.CHANNEL, schema.SEGMENT, schema.LANG, schema.NPS, schema.CSAT,
+    "source", "id", "run_id", schema.CREATED_AT, schema.CHANNEL, schema.SEGMENT, schema.LANG, schema.NPS, schema.CSAT,
     schema.CES, schema.CUSTOMER_ID, schema.SENTIMENT, schema.TOPICS, schema.SUBTOPICS,
 )
 _SIGNATURE = ("SELECT concat_ws('|', (SELECT count(*) FROM runs), (SELECT max(finished_at) FROM runs), "
               "(SELECT count_if(status = 'complete') FROM runs), (SELECT count(*) FROM feedback), "
-              "(SELECT count(*) FROM aspects))")
+              "(SELECT count(*) FROM aspects), (SELECT count(*) FROM tags))")
 
 
 def ensure_messages(con: Any) -> str:
-    """The temp table of latest-run messages (one row each, the columns metrics use)."""
+    """The temp table of latest-run messages (one row each, the columns metrics use).
+
+    A message is ``(source, id)``; ``(run_id, id)`` is unique too (one source per run)."""
     if _fresh(con, MESSAGES):
         return MESSAGES
     _drop_all(con)

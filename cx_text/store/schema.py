@@ -5,20 +5,31 @@ migration — add a new one. Tables:
 
 * ``runs``        one row per tagging run: manifest (models, versions, checksums, taxonomy,
                   settings), input file, status, summary.
-* ``feedback``    canonical input columns per message id (latest seen wins), PII-masked text.
+* ``feedback``    per (run, id): the message's source export, canonical input columns (the input's
+                  ``source`` column is ``source_system``), PII-masked text.
 * ``tags``        per (run, id): language, sentiment, topics, row status.
 * ``aspects``     per (run, id, topic): polarity and score — the long table metrics group by.
 * ``evidence``    per (run, id, topic, clause): the clause and the words that triggered a topic.
 * ``customers``   customer_id, signup, churned_at, ltv (from ``--customers``).
 * ``run_chunks``  chunks finished per run — what ``--resume`` continues from.
 
-Views (what queries read; "latest" = the newest complete run that tagged each message):
-``latest_tags``, ``tagged`` (feedback ⨝ latest_tags), ``latest_aspects``, ``latest_evidence``.
+A message is identified by ``(source, id)`` (migration 5, store/upgrade.py). Views (store/views.py;
+"latest" = the newest complete run with a good row for each message): ``latest_tags``, ``tagged``
+(feedback ⨝ latest_tags), ``latest_aspects``, ``latest_evidence`` and the BI contract ``messages``,
+``message_topics``.
 """
 
 from __future__ import annotations
 
-MIGRATIONS: tuple[tuple[int, str, str], ...] = (
+from collections.abc import Callable
+from typing import Any
+
+from cx_text.store.upgrade import upgrade_to_v5
+
+#: (version, name, SQL script or a function of the connection for data migrations)
+Migration = tuple[int, str, str | Callable[[Any], None]]
+
+MIGRATIONS: tuple[Migration, ...] = (
     (
         1,
         "core tables",
@@ -224,6 +235,7 @@ MIGRATIONS: tuple[tuple[int, str, str], ...] = (
         );
         """,
     ),
+    (5, "messages identified by (source, id); feedback per run; run outcomes; BI views", upgrade_to_v5),
 )
 
 LATEST_VERSION = MIGRATIONS[-1][0]

@@ -1,9 +1,10 @@
-"""The DuckDB store: runs, feedback, tags, aspects, evidence, customers (schema: store_schema.py).
+"""The DuckDB store: runs, feedback, tags, aspects, evidence, customers (schema: store/schema.py).
 
-Writes happen chunk by chunk inside one transaction each, together with a ``run_chunks`` row, so
-an interrupted run can resume from the last finished chunk without duplicates. Reads go through
-the ``tagged`` / ``latest_*`` views, which pick for every message the newest *complete* run that
-tagged it — re-tagging the same rows with a new model is a new run that supersedes the old one.
+A message is identified by ``(source, id)``: the export it came from and its id there. Writes
+happen chunk by chunk inside one transaction each, together with a ``run_chunks`` row, so an
+interrupted run can resume from the last finished chunk without duplicates. Reads go through the
+views (store/views.py), which pick for every message the newest *complete* run with a good row
+for it — re-tagging the same export is a new run that supersedes only that export's tags.
 """
 
 from __future__ import annotations
@@ -21,35 +22,56 @@ import pandas as pd
 
 from cx_text.core import schema
 from cx_text.core.errors import StoreError
+from cx_text.io.source import source_name
+from cx_text.store.rows import (
+    aspect_rows,
+    evidence_rows,
+    extra_json,
+    feedback_rows,
+    tag_rows,
+    unique_ids,
+)
+from cx_text.store.runs import RunsMixin
 from cx_text.store.schema import LATEST_VERSION, MIGRATIONS
 
-_FEEDBACK_COLS = [schema.ID, "text", schema.CREATED_AT, schema.CHANNEL, schema.SOURCE, schema.NPS,
-                  schema.CSAT, schema.CES, schema.RATING, schema.CUSTOMER_ID, schema.SEGMENT]
-_TAG_COLS = [schema.LANG, schema.LANG_CONFIDENCE, schema.SENTIMENT, schema.SENTIMENT_SCORE,
-             schema.TOPICS, schema.SUBTOPICS, schema.TOPIC_SCORES, schema.PII_FOUND,
-             schema.DEDUPE_KEY, schema.ROW_STATUS, schema.ROW_ISSUES]
-_NOT_EXTRA = set(_FEEDBACK_COLS) | set(_TAG_COLS) | {
-    schema.TEXT, schema.TEXT_CLEAN, schema.ANALYSIS, schema.SENTIMENT_PROBS, schema.ASPECT_SENTIMENTS,
-    schema.EVIDENCE, schema.THEMES, "source_row"}
+#: run statuses: only ``complete`` runs are visible to the views
+RUNNING, COMPLETE, FAILED, INTERRUPTED, DISCARDED = "running", "complete", "failed", "interrupted", "discarded"
 
 
-class Store:
+class Store(RunsMixin):
     """An open DuckDB store. Use :func:`open_store` (a context manager)."""
 
     def __init__(self, con: duckdb.DuckDBPyConnection, path: Path) -> None:
         self.con = con
         self.path = path
+        self._sources: dict[str, str] = {}
 
     # -- runs -----------------------------------------------------------------------------------
     def begin_run(self, manifest: dict[str, Any], input_path: str = "", fingerprint: str = "",
-                  rows_in: int | None = None, run_id: str | None = None) -> str:
-        """Register a new run (status ``running``) and return its id."""
+                  rows_in: int | None = None, run_id: str | None = None, *,
+                  source: str | None = None) -> str:
+        """Register a new run (status ``running``) of the export ``source`` and return its id.
+
+        ``source`` defaults to the manifest's ``source``, else the normalised stem of ``input_path``.
+        """
         run_id = run_id or new_run_id()
+        source = source or manifest.get("source") or source_name(input_path)
         self.con.execute(
-            "INSERT INTO runs VALUES (?, ?, NULL, 'running', ?, ?, ?, ?, NULL)",
-            [run_id, _now(), input_path, fingerprint, rows_in, json.dumps(manifest, default=str)],
+            "INSERT INTO runs (run_id, started_at, status, input_path, input_fingerprint, rows_in, "
+            "manifest, source) VALUES (?, ?, 'running', ?, ?, ?, ?, ?)",
+            [run_id, _now(), input_path, fingerprint, rows_in,
+             json.dumps({**manifest, "source": source}, default=str), source],
         )
         return run_id
+
+    def run_source(self, run_id: str) -> str:
+        """The source export of ``run_id`` (StoreError for an unknown run)."""
+        if run_id not in self._sources:
+            row = self.con.execute("SELECT source FROM runs WHERE run_id = ?", [run_id]).fetchone()
+            if row is None:
+                raise StoreError(f"no run {run_id!r} in {self.path}.", "See `cx-text runs list`.")
+            self._sources[run_id] = str(row[0])
+        return self._sources[run_id]
 
     def find_resumable_run(self, fingerprint: str) -> str | None:
         """The newest unfinished run over the same input fingerprint, if any."""
@@ -62,11 +84,17 @@ class Store:
         rows = self.con.execute("SELECT chunk_index FROM run_chunks WHERE run_id = ?", [run_id]).fetchall()
         return {int(r[0]) for r in rows}
 
-    def finish_run(self, run_id: str, summary: dict[str, Any], status: str = "complete") -> None:
+    def finish_run(self, run_id: str, summary: dict[str, Any], status: str = COMPLETE,
+                   note: str | None = None) -> None:
+        """Close a run: ``complete`` makes it visible to the views; any other status hides it."""
+        counts = self.con.execute(
+            "SELECT count(*), count_if(starts_with(row_status, 'error')) FROM tags WHERE run_id = ?",
+            [run_id]).fetchone() or (0, 0)
         self.con.execute(
-            "UPDATE runs SET status = ?, finished_at = ?, summary = ? WHERE run_id = ?",
-            [status, _now(), json.dumps(summary, default=str), run_id],
-        )
+            "UPDATE runs SET status = ?, finished_at = ?, summary = ?, status_note = ?, rows_out = ?, "
+            "errors = ?, rows_in = coalesce(?, rows_in) WHERE run_id = ?",
+            [status, _now(), json.dumps(summary, default=str), note, counts[0], counts[1],
+             summary.get("rows_in"), run_id])
 
     def runs(self) -> pd.DataFrame:
         return self.con.execute("SELECT * FROM runs ORDER BY started_at").df()
@@ -79,11 +107,16 @@ class Store:
     # -- writes ---------------------------------------------------------------------------------
     def append_chunk(self, run_id: str, chunk_index: int, tagged: pd.DataFrame, *,
                      first_row: int = 0) -> None:
-        """Store one tagged chunk atomically (feedback upsert, tags, aspects, evidence)."""
+        """Store one tagged chunk atomically (feedback, tags, aspects, evidence + its chunk row).
+
+        Every row is kept: an id already used in this run (or twice in the chunk) is stored as
+        ``id#2`` … with a note in ``row_issues`` (ingest does the same for a whole export).
+        """
         if chunk_index in self.finished_chunks(run_id):
             return
+        tagged = unique_ids(tagged, self._ids_taken(run_id, tagged))
         frames = {
-            "feedback": feedback_rows(tagged, run_id),
+            "feedback": feedback_rows(tagged, run_id, self.run_source(run_id)),
             "tags": tag_rows(tagged, run_id, first_row),
             "aspects": aspect_rows(tagged, run_id),
             "evidence": evidence_rows(tagged, run_id),
@@ -95,16 +128,22 @@ class Store:
             self.con.execute("INSERT INTO run_chunks VALUES (?, ?, ?, ?)",
                              [run_id, chunk_index, len(tagged), _now()])
 
+    def _ids_taken(self, run_id: str, tagged: pd.DataFrame) -> list[str]:
+        """Ids of ``tagged`` this run already stored (only a writer without ingest has any)."""
+        ids = pd.DataFrame({"id": tagged[schema.ID].astype(str).unique()})
+        self.con.register("_ids", ids)
+        try:
+            rows = self.con.execute("SELECT id FROM tags WHERE run_id = ? AND id IN (SELECT id FROM _ids)",
+                                    [run_id]).fetchall()
+        finally:
+            self.con.unregister("_ids")
+        return [str(r[0]) for r in rows]
+
     def _insert(self, table: str, frame: pd.DataFrame) -> None:
         self.con.register("_chunk", frame)
         try:
             cols = ", ".join(frame.columns)
-            if table == "feedback":
-                updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in frame.columns if c not in ("id", "first_run_id"))
-                self.con.execute(f"INSERT INTO feedback ({cols}) SELECT {cols} FROM _chunk "
-                                 f"ON CONFLICT (id) DO UPDATE SET {updates}")
-            else:
-                self.con.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM _chunk")
+            self.con.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM _chunk")
         finally:
             self.con.unregister("_chunk")
 
@@ -115,7 +154,7 @@ class Store:
             "customer_id": customers["customer_id"].astype(str),
             "signup": _dates(customers.get("signup")), "churned_at": _dates(customers.get("churned_at")),
             "ltv": pd.to_numeric(customers["ltv"], errors="coerce") if "ltv" in customers else None,
-            "extra": _extra_json(customers, {"customer_id", "signup", "churned_at", "ltv"}),
+            "extra": extra_json(customers, {"customer_id", "signup", "churned_at", "ltv"}),
         }).drop_duplicates("customer_id", keep="last")
         with self.transaction():
             self.con.register("_cust", frame)
@@ -147,10 +186,10 @@ class Store:
             raise StoreError(f"the store {self.path} has no complete run to export.", "Run `cx-text tag` first.")
         self.con.execute(
             f"""COPY (
-                SELECT f.*, t.* EXCLUDE (id, run_id), t.run_id,
+                SELECT f.* EXCLUDE (run_id), t.* EXCLUDE (id, run_id), t.run_id,
                   (SELECT list({{'topic': a.topic, 'polarity': a.polarity, 'score': a.score}})
                      FROM aspects a WHERE a.run_id = t.run_id AND a.id = t.id) AS aspect_sentiments
-                FROM tags t JOIN feedback f USING (id) WHERE t.run_id = ? ORDER BY t.row_index
+                FROM tags t JOIN feedback f USING (run_id, id) WHERE t.run_id = ? ORDER BY t.row_index
             ) TO '{_sql_path(path)}' (FORMAT PARQUET)""", [run_id])
         return path
 
@@ -172,6 +211,10 @@ def open_store(path: Path | str, *, read_only: bool = False,
             {"memory_limit": memory_limit} if memory_limit else {})
         con = duckdb.connect(str(path), read_only=read_only, config=config)
     except duckdb.Error as exc:
+        if "lock" in str(exc).lower():
+            raise StoreError(f"the store {path} is in use by another process ({exc}).",
+                             "Only one process can write to a store: wait for the other `cx-text tag` "
+                             "(or the app's upload) to finish and run again, or use another --db.") from exc
         raise StoreError(f"cannot open the store {path}: {exc}",
                          "Is another process writing to it? Close it or use a copy.") from exc
     try:
@@ -189,12 +232,16 @@ def migrate(con: duckdb.DuckDBPyConnection) -> int:
     con.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
                 "name VARCHAR, applied_at TIMESTAMP)")
     done = {int(r[0]) for r in con.execute("SELECT version FROM schema_migrations").fetchall()}
-    for version, name, sql in MIGRATIONS:
+    for version, name, step in MIGRATIONS:
         if version in done:
             continue
         con.execute("BEGIN TRANSACTION")
-        con.execute(sql)
-        con.execute("INSERT INTO schema_migrations VALUES (?, ?, ?)", [version, name, _now()])
+        try:
+            step(con) if callable(step) else con.execute(step)
+            con.execute("INSERT INTO schema_migrations VALUES (?, ?, ?)", [version, name, _now()])
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
         con.execute("COMMIT")
     return LATEST_VERSION
 
@@ -206,82 +253,6 @@ def _check_version(con: duckdb.DuckDBPyConnection, path: Path) -> None:
         raise StoreError(f"{path} is not a cx_text store.", "Point --db at a store made by cx-text tag.") from exc
     if row is None or row[0] is None or int(row[0]) < LATEST_VERSION:
         raise StoreError(f"the store {path} has an old schema.", "Open it once writable (cx-text tag … --db) to migrate.")
-
-
-# -- frame -> table rows ---------------------------------------------------------------------------
-def feedback_rows(tagged: pd.DataFrame, run_id: str) -> pd.DataFrame:
-    text_col = schema.TEXT_CLEAN if schema.TEXT_CLEAN in tagged.columns else schema.TEXT
-    out = pd.DataFrame({"id": tagged[schema.ID].astype(str), "text": tagged[text_col].astype("object")})
-    for col in _FEEDBACK_COLS[2:]:
-        out[col] = tagged[col] if col in tagged.columns else None
-    out[schema.CREATED_AT] = pd.to_datetime(out[schema.CREATED_AT], errors="coerce")
-    for col in (schema.NPS, schema.CSAT, schema.CES, schema.RATING):
-        out[col] = pd.to_numeric(out[col], errors="coerce").astype("float64")
-    for col in (schema.CHANNEL, schema.SOURCE, schema.CUSTOMER_ID, schema.SEGMENT):
-        out[col] = out[col].map(lambda v: None if v is None or (isinstance(v, float) and pd.isna(v)) else str(v))
-    out["extra"] = _extra_json(tagged, _NOT_EXTRA)
-    out["first_run_id"] = run_id
-    out["last_run_id"] = run_id
-    return out.drop_duplicates("id", keep="last")
-
-
-def tag_rows(tagged: pd.DataFrame, run_id: str, first_row: int) -> pd.DataFrame:
-    out = pd.DataFrame({"run_id": run_id, "id": tagged[schema.ID].astype(str),
-                        "row_index": range(first_row, first_row + len(tagged))})
-    for col in _TAG_COLS:
-        if col not in tagged.columns:
-            out[col] = None
-        elif col in (schema.TOPICS, schema.SUBTOPICS, schema.PII_FOUND, schema.ROW_ISSUES):
-            out[col] = tagged[col].map(lambda v: [str(x) for x in _as_list(v)])
-        elif col == schema.TOPIC_SCORES:
-            out[col] = tagged[col].map(_scores_json)
-        else:
-            out[col] = tagged[col].to_numpy()
-    return out.drop_duplicates("id", keep="last")
-
-
-def aspect_rows(tagged: pd.DataFrame, run_id: str) -> pd.DataFrame:
-    rows = [(run_id, str(i), a["topic"], a["polarity"], a.get("score"))
-            for i, aspects in zip(tagged[schema.ID], tagged.get(schema.ASPECT_SENTIMENTS, []), strict=False)
-            for a in _as_list(aspects)]
-    return pd.DataFrame(rows, columns=["run_id", "id", "topic", "polarity", "score"])
-
-
-def evidence_rows(tagged: pd.DataFrame, run_id: str) -> pd.DataFrame:
-    rows = [(run_id, str(i), e["topic"], e.get("clause"), e.get("start"), e.get("end"),
-             [str(t) for t in _as_list(e.get("terms"))], e.get("source"))
-            for i, evidence in zip(tagged[schema.ID], tagged.get(schema.EVIDENCE, []), strict=False)
-            for e in _as_list(evidence)]
-    return pd.DataFrame(rows, columns=["run_id", "id", "topic", "clause", "clause_start", "clause_end", "terms", "source"])
-
-
-def _as_list(value: Any) -> list[Any]:
-    """Lists arrive as lists, tuples or numpy arrays (after a Parquet round trip); None -> []."""
-    if isinstance(value, list | tuple):
-        return list(value)
-    if hasattr(value, "tolist") and not isinstance(value, str):
-        out = value.tolist()
-        return out if isinstance(out, list) else []
-    return []
-
-
-def _scores_json(value: Any) -> str | None:
-    """Topic scores as JSON, from a dict or a Parquet map (list of key/value pairs); nulls dropped."""
-    items: list[tuple[Any, ...]]
-    if isinstance(value, dict):
-        items = list(value.items())
-    else:
-        items = [tuple(p) for p in _as_list(value) if isinstance(p, list | tuple) and len(p) == 2]
-    clean = {str(k): float(v) for k, v in items if v is not None}
-    return json.dumps(clean) if clean else None
-
-
-def _extra_json(frame: pd.DataFrame, exclude: set[str]) -> list[str | None]:
-    extra = [c for c in frame.columns if c not in exclude]
-    if not extra:
-        return [None] * len(frame)
-    records = frame[extra].astype("object").where(frame[extra].notna(), None).to_dict("records")
-    return [json.dumps(r, ensure_ascii=False, default=str) for r in records]
 
 
 def _dates(values: Any) -> Any:

@@ -35,7 +35,7 @@ WITH neg AS (
 SELECT n.*, coalesce(t.lang, '') AS lang, k.theme_id AS kept_theme_id,
        k.similarity AS kept_similarity
 FROM neg n
-LEFT JOIN latest_tags t ON t.id = n.id
+LEFT JOIN latest_tags t ON t.run_id = n.run_id AND t.id = n.id
 LEFT JOIN kept k ON k.run_id = n.run_id AND k.id = n.id AND k.topic = n.topic
     AND k.clause_start IS NOT DISTINCT FROM n.clause_start
     AND k.clause_end IS NOT DISTINCT FROM n.clause_end

@@ -30,10 +30,11 @@ _SCORE = (f"similarity - {LENGTH_PENALTY} * (greatest({QUOTE_MIN_CHARS} - length
 
 _LIST_SQL = """
 WITH negs AS (
-    SELECT topic, count(DISTINCT id) AS n FROM latest_aspects WHERE polarity = 'negative' GROUP BY topic
+    SELECT topic, count(DISTINCT (source, id)) AS n FROM latest_aspects WHERE polarity = 'negative'
+    GROUP BY topic
 ), vol AS (
-    SELECT theme_id, count(DISTINCT id) AS volume, count(*) AS clauses
-    FROM theme_memberships WHERE theme_id IS NOT NULL GROUP BY theme_id
+    SELECT m.theme_id, count(DISTINCT (r.source, m.id)) AS volume, count(*) AS clauses
+    FROM theme_memberships m JOIN runs r USING (run_id) WHERE m.theme_id IS NOT NULL GROUP BY m.theme_id
 )
 SELECT th.theme_id, th.topic, th.label, th.status, coalesce(v.volume, 0) AS volume,
        coalesce(v.clauses, 0) AS clauses, coalesce(v.volume, 0) / nullif(n.n, 0) AS share,
@@ -47,7 +48,7 @@ _QUOTES_SQL = f"""
 SELECT * FROM (
     SELECT m.theme_id, m.id, m.clause, m.similarity, m.lang, f.text, f.created_at, f.nps,
            row_number() OVER (PARTITION BY m.theme_id ORDER BY {_SCORE} DESC, m.id) AS rank
-    FROM theme_memberships m LEFT JOIN feedback f USING (id)
+    FROM theme_memberships m LEFT JOIN feedback f USING (run_id, id)
     WHERE m.theme_id IN (SELECT unnest($ids))
 ) WHERE rank <= {QUOTE_CANDIDATES} ORDER BY theme_id, rank
 """

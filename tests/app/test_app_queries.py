@@ -134,6 +134,34 @@ def test_app_queries_tag_upload_keeps_every_row_and_reports_progress(tmp_path: P
     assert len(pd.read_parquet(tmp_path / "out.parquet")) == 23
 
 
+def test_app_queries_interrupted_upload_resumes_and_a_failing_model_fails_the_run(tmp_path: Path) -> None:
+    src = up.save_upload("fb.csv", ("text\n" + "\n".join(f"Курьер не позвонил {i}" for i in range(23))).encode(),
+                         tmp_path)
+    calls = {"n": 0}
+
+    def dying(chunk: pd.DataFrame) -> pd.DataFrame:
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt  # the app process stopped mid-upload
+        return keyword_tagger(chunk)
+
+    out, settings = tmp_path / "out.parquet", SETTINGS.with_(chunk_size=10)
+    with open_store(tmp_path / "s.duckdb") as store:
+        with pytest.raises(KeyboardInterrupt):
+            up.tag_upload(src, store, dying, settings, out)
+        again = up.tag_upload(src, store, keyword_tagger, settings, out)
+        assert again.rows == 23 and again.status == "complete"
+        assert store.list_runs()["status"].tolist() == ["complete"]  # the same run, resumed
+        assert store.query("SELECT count(*) AS n FROM messages")["n"].iloc[0] == 23
+
+        def broken(chunk: pd.DataFrame) -> pd.DataFrame:
+            raise RuntimeError("no model")
+
+        failed = up.tag_upload(src, store, broken, settings, tmp_path / "again.parquet")
+        assert failed.status == "failed" and "23 of 23 rows" in (failed.status_note or "")
+        assert store.query("SELECT count(*) AS n FROM messages WHERE sentiment = 'negative'")["n"].iloc[0] == 23
+
+
 def test_app_queries_load_callable_says_what_is_wrong() -> None:
     assert up.load_callable("tests.app.test_app_support:keyword_tagger") is keyword_tagger
     with pytest.raises(ConfigError, match="module:function"):

@@ -21,6 +21,10 @@ from cx_text.core.errors import ConfigError
         ({"CX_TEXT_ALLOW_NETWORK": "0"}, "allow_network", False),
         ({"CX_TEXT_THREADS": "1"}, "num_threads", 1),
         ({"CX_TEXT_WORKERS": "2"}, "workers", 2),
+        ({"CX_TEXT_MAX_ERROR_SHARE": "0.2"}, "max_error_share", 0.2),
+        ({}, "max_error_share", 0.05),
+        ({"CX_TEXT_TAGGER": "tests.fault_taggers:keyword"}, "tagger", "tests.fault_taggers:keyword"),
+        ({"CX_TEXT_TAGGER": ""}, "tagger", None),
     ],
 )
 def test_config_from_env(env: dict[str, str], field: str, value: object) -> None:
@@ -38,7 +42,9 @@ def test_config_overrides_beat_env_and_none_is_ignored() -> None:
 
 
 @pytest.mark.parametrize(("env", "message"), [({"CX_TEXT_THREADS": "two"}, "not a whole number"),
-                                             ({"CX_TEXT_WORKERS": "0"}, "must be >= 1")])
+                                             ({"CX_TEXT_WORKERS": "0"}, "must be >= 1"),
+                                             ({"CX_TEXT_MAX_ERROR_SHARE": "5%"}, "not a number"),
+                                             ({"CX_TEXT_MAX_ERROR_SHARE": "5"}, "between 0 and 1")])
 def test_config_bad_values_explain(env: dict[str, str], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         Settings.from_env(env)
@@ -59,7 +65,7 @@ def test_config_error_codes_are_stable_and_documented() -> None:
     from cx_text.core import errors
 
     doc = (Path(__file__).resolve().parents[2] / "docs" / "ERRORS.md").read_text(encoding="utf-8")
-    assert len(set(errors.CODES)) == len(errors.CODES) == 8
+    assert len(set(errors.CODES)) == len(errors.CODES) == 9
     for code, name in errors.CODES.items():
         assert f"| `{code}` | `{name}` |" in doc
     assert errors.IngestError("x").code == "CX-E020"

@@ -87,10 +87,15 @@ def test_engine_local_resume_after_crash_gives_identical_output(export: Path, tm
     with pytest.raises(KeyboardInterrupt):
         _run(export, out, tagger=crashing, db_path=tmp_path / "cx.duckdb")
     assert PartsDir(out).indexes() == [0, 1, 2]
+    with open_store(tmp_path / "cx.duckdb") as st:
+        assert st.runs()["status"].tolist() == ["interrupted"]
+        assert st.runs()["status_note"].iloc[0].startswith("KeyboardInterrupt")
+        assert st.query("SELECT count(*) n FROM messages")["n"].iloc[0] == 0  # never visible half-done
     with pytest.raises(CxTextError, match="--resume"):
         _run(export, out, db_path=tmp_path / "cx.duckdb")
     summary = _run(export, out, resume=True, db_path=tmp_path / "cx.duckdb")
     assert summary.resumed_chunks == 3  # type: ignore[attr-defined]
+    assert summary.status == "complete"  # type: ignore[attr-defined]
     _run(export, ref)
     pd.testing.assert_frame_equal(pd.read_parquet(out), pd.read_parquet(ref))
     with open_store(tmp_path / "cx.duckdb") as st:
@@ -106,3 +111,71 @@ def test_engine_local_tag_safely_keeps_user_errors_loud() -> None:
 
     with pytest.raises(CxTextError):
         tag_safely(needs_model, pd.DataFrame({schema.TEXT: ["a"]}))
+
+
+@pytest.mark.parametrize(("share", "status"), [(0.10, "complete"), (0.05, "failed")])
+def test_engine_local_too_many_failed_rows_fail_the_run(export: Path, tmp_path: Path, share: float,
+                                                        status: str) -> None:
+    def fragile(chunk: pd.DataFrame) -> pd.DataFrame:  # 5 of 50 rows fail: 10 %
+        if chunk[schema.TEXT].fillna("").str.contains("meh").any():
+            raise ValueError("model exploded")
+        return _toy_tagger(chunk)
+
+    db = tmp_path / "cx.duckdb"
+    _run(export, tmp_path / "first.parquet", db_path=db)
+    summary = tag_file(export, tmp_path / "out.parquet", fragile, Settings(chunk_size=7, max_error_share=share),
+                       manifest={"fingerprint": "toy"}, progress=False, db_path=db)
+    assert summary.status == status and summary.rows_out == len(TEXTS)
+    assert ("5 of 50 rows (10.0%) failed" in (summary.status_note or "")) is (status == "failed")
+    with open_store(db) as st:
+        runs = st.list_runs()
+        assert runs["status"].tolist() == ["complete", status] and runs["errors"].tolist() == [0, 5]
+        latest = st.query("SELECT count(DISTINCT run_id) AS n, count(*) AS m FROM messages").iloc[0]
+        assert latest["m"] == len(TEXTS)
+        assert latest["n"] == (1 if status == "failed" else 2)  # good rows of a complete run win
+
+
+def test_engine_local_messages_keyed_by_source(export: Path, tmp_path: Path) -> None:
+    db = tmp_path / "cx.duckdb"
+    first = _run(export, tmp_path / "a.parquet", db_path=db)
+    second = _run(export, tmp_path / "b.parquet", db_path=db, source="Second Export")
+    assert (first.source, second.source) == ("export", "second_export")  # type: ignore[attr-defined]
+    with open_store(db) as st:
+        assert st.query("SELECT source, count(*) AS n FROM messages GROUP BY 1 ORDER BY 1").values.tolist() == [
+            ["export", len(TEXTS)], ["second_export", len(TEXTS)]]
+        manifest = st.query("SELECT manifest FROM runs ORDER BY started_at")["manifest"].iloc[1]
+        assert '"source": "second_export"' in manifest and '"input_sha256"' in manifest
+
+
+def test_engine_local_resume_refuses_other_source(export: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out.parquet"
+    calls = {"n": 0}
+
+    def crashing(chunk: pd.DataFrame) -> pd.DataFrame:
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt
+        return _toy_tagger(chunk)
+
+    with pytest.raises(KeyboardInterrupt):
+        _run(export, out, tagger=crashing)
+    with pytest.raises(CxTextError, match=r"options .* differ"):
+        _run(export, out, resume=True, source="another")
+
+
+@pytest.mark.parametrize("suffix", ["parquet", "csv"])
+def test_engine_local_first_chunk_all_errors_still_writes_every_row(export: Path, tmp_path: Path,
+                                                                  suffix: str) -> None:
+    def cold_start(chunk: pd.DataFrame) -> pd.DataFrame:  # the model fails on the first chunk only
+        if chunk.index.max() < 7:  # every retry of a piece of chunk 0 fails too
+            raise RuntimeError("model not warmed up")
+        return _toy_tagger(chunk)
+
+    out = tmp_path / f"tagged.{suffix}"
+    summary = tag_file(export, out, cold_start, Settings(chunk_size=7, max_error_share=0.5),
+                       manifest={"fingerprint": "toy"}, progress=False, db_path=tmp_path / "cx.duckdb")
+    back = pd.read_parquet(out) if suffix == "parquet" else pd.read_csv(out, encoding="utf-8-sig")
+    assert len(back) == len(TEXTS) == summary.rows_out
+    assert back[schema.ROW_STATUS].astype(str).str.startswith("error").sum() == 7
+    assert back[schema.LANG].notna().sum() == len(TEXTS) - 7  # the model's columns kept for the rest
+    assert summary.status == "complete"

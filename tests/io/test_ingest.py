@@ -242,6 +242,8 @@ def test_ingest_duplicate_ids_reported_not_dropped(tmp_path: Path) -> None:
     assert result.report.duplicate_ids == {"17": [2, 4, 5]}
     assert result.frame[schema.ROW_STATUS].tolist() == ["ok", "ok", "flagged", "flagged"]
     assert "first seen at line 2" in result.frame.loc[3, schema.ROW_ISSUES][0]
+    assert result.frame[schema.ID].tolist() == ["17", "18", "17#2", "17#3"]  # every row keeps a unique id
+    assert "kept as '17#3'" in result.frame.loc[3, schema.ROW_ISSUES][0]
 
 
 @pytest.mark.parametrize(

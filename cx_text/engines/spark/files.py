@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import islice
@@ -31,19 +30,18 @@ import pandas as pd
 from cx_text.core import schema
 from cx_text.core.config import Settings
 from cx_text.core.errors import CxTextError, SchemaError
-from cx_text.engines.local import (
+from cx_text.engines.base import (
+    FileRun,
     PartsDir,
     RunSummary,
-    Tagger,
     claim_run,
     count_total,
-    finish_file_run,
+    file_sha256,
     ingest_report,
     open_optional_store,
     run_fingerprint,
-    run_known,
-    tag_safely,
 )
+from cx_text.engines.local import Tagger, tag_safely
 from cx_text.engines.progress import ProgressReporter
 from cx_text.engines.spark.engine import (
     PROBE_ROWS,
@@ -74,7 +72,7 @@ def tag_file_spark(path: Path, output: Path, settings: Settings, *, master: str 
                    manifest: dict[str, Any] | None = None, mapping: Mapping[str, str] | None = None,
                    sheet: str | None = None, db_path: Path | None = None, resume: bool = False,
                    customers: pd.DataFrame | None = None, make_tagger: TaggerFactory | None = None,
-                   progress: bool = True, run_id: str | None = None) -> RunSummary:
+                   progress: bool = True, run_id: str | None = None, source: str | None = None) -> RunSummary:
     """Tag ``path`` on Spark into ``output`` (and the store at ``db_path``): the same rows,
     order, columns and store contents as :func:`cx_text.engines.local.tag_file`.
 
@@ -83,12 +81,13 @@ def tag_file_spark(path: Path, output: Path, settings: Settings, *, master: str 
     """
     from cx_text.io.ingest import open_export
     from cx_text.io.output import output_format
+    from cx_text.io.source import source_name
 
     output_format(output)  # a bad suffix fails before Spark starts
-    started = time.perf_counter()
     parts = PartsDir(output)
     if parts.state() and not resume:  # fail before Spark starts, with the local engine's words
         claim_run(parts, "", resume, run_id)
+    source = source_name(path, source)
     stream = open_export(path, mapping=mapping, sheet=sheet, chunk_size=settings.chunk_size,
                          settings=settings)
     with spark_session(master, settings) as spark, open_optional_store(db_path) as store:
@@ -96,23 +95,22 @@ def tag_file_spark(path: Path, output: Path, settings: Settings, *, master: str 
         per_group = _group_chunks(parts, resume, spark, settings)
         group = list(islice(chunks, per_group))  # the first group fixes the plan
         plan = _make_plan(spark, group, settings, make_tagger, manifest)
-        fingerprint = run_fingerprint(path, mapping, sheet, settings, plan.manifest)
-        run_id = claim_run(parts, fingerprint, resume, run_id)
+        sha256 = file_sha256(path)
+        run = FileRun.begin(
+            path, output, settings, store=store, manifest={**plan.manifest, "engine": "spark", "input": str(path)},
+            fingerprint=run_fingerprint(path, mapping, sheet, settings, plan.manifest, source, sha256),
+            sha256=sha256, source=source, resume=resume, run_id=run_id, db=str(db_path) if db_path else None)
         _record_group_chunks(parts, per_group)
-        if store is not None and not run_known(store, run_id):
-            run_manifest = {**plan.manifest, "engine": "spark", "input": str(path)}
-            store.begin_run(run_manifest, str(path), fingerprint, run_id=run_id)
-        summary = RunSummary(run_id=run_id, input=str(path), output=str(output),
-                             db=str(db_path) if db_path else None)
-        with ProgressReporter(count_total(path, sheet), enabled=progress) as prog:
-            run = _FileRun(spark, plan, parts, store, summary, prog, set(parts.indexes()))
-            while group:
-                run.tag_group(group)
-                group = list(islice(chunks, per_group))
-        finish_file_run(parts, output, summary, store, customers, started, engine="spark",
-                        ingest=ingest_report(stream))
-    parts.remove()
-    return summary
+        try:
+            with ProgressReporter(count_total(path, sheet), enabled=progress) as prog:
+                pass_ = _FileRun(spark, plan, run, prog, run.done())
+                while group:
+                    pass_.tag_group(group)
+                    group = list(islice(chunks, per_group))
+            return run.finish(output, customers, engine="spark", ingest=ingest_report(stream))
+        except BaseException as exc:
+            run.interrupted(exc)
+            raise
 
 
 def _group_chunks(parts: PartsDir, resume: bool, spark: SparkSession, settings: Settings) -> int:
@@ -181,9 +179,7 @@ class _FileRun:
 
     spark: SparkSession
     plan: FilePlan
-    parts: PartsDir
-    store: Any
-    summary: RunSummary
+    run: FileRun
     prog: ProgressReporter
     done: set[int]
     index: int = 0
@@ -192,27 +188,16 @@ class _FileRun:
     def tag_group(self, chunks: list[pd.DataFrame]) -> None:
         todo: list[Piece] = []
         for chunk in chunks:
-            piece = (self.index, self.first_row, chunk)
             if self.index in self.done:
-                self._resumed(piece)
+                self.run.replay(self.index, self.first_row)
+                self.prog.advance(len(chunk), counted=False)
             else:
-                todo.append(piece)
+                todo.append((self.index, self.first_row, chunk))
             self.index, self.first_row = self.index + 1, self.first_row + len(chunk)
-            self.summary.rows_in += len(chunk)
+            self.run.summary.rows_in += len(chunk)
         for index, first_row, frame in self.plan.tag(self.spark, todo):
-            self.parts.write(index, frame)
-            if self.store is not None:
-                self.store.append_chunk(self.summary.run_id, index, frame, first_row=first_row)
+            self.run.record(index, frame, first_row)
             self.prog.advance(len(frame))
-
-    def _resumed(self, piece: Piece) -> None:
-        """A chunk the interrupted run finished: into the store if it did not get there."""
-        index, first_row, chunk = piece
-        run_id = self.summary.run_id
-        if self.store is not None and index not in self.store.finished_chunks(run_id):
-            self.store.append_chunk(run_id, index, self.parts.read(index), first_row=first_row)
-        self.summary.resumed_chunks += 1
-        self.prog.advance(len(chunk), counted=False)
 
 
 def _pieces(group: list[pd.DataFrame]) -> list[Piece]:

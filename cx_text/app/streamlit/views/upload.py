@@ -85,6 +85,8 @@ def run_tagging(path: Path, mapping: dict[str, str], kind: str) -> UploadResult:
 def show_result(result: UploadResult) -> None:
     status = ", ".join(f"{k} {v:,}" for k, v in sorted(result.by_status.items(), key=lambda kv: -kv[1]))
     st.success(t("upload_done", rows=result.rows, run=result.run_id, seconds=result.seconds, status=status))
+    if result.status != "complete":  # too many rows failed: the store keeps the previous tags
+        st.warning(result.status_note or result.status)
     if result.output.is_file():
         kind = result.output.suffix.lstrip(".")
         st.download_button(t("download_tagged"), result.output.read_bytes(), file_name=result.output.name,
