@@ -27,18 +27,23 @@ def keyword_tagger(chunk: pd.DataFrame) -> pd.DataFrame:
     neg = text.str.contains(_NEGATIVE, case=False, regex=True).to_numpy()
     topic = np.where(text.str.contains(_DELIVERY, case=False).to_numpy(), "delivery", "other")
     out[schema.TEXT_CLEAN] = text
-    out[schema.PII_FOUND] = [[] for _ in range(len(out))]
+    out[schema.PII_FOUND] = _objects([[] for _ in range(len(out))], out.index)
     out[schema.LANG] = np.where(text.str.contains("[а-яё]", case=False, regex=True), "ru", "en")
     out[schema.LANG_CONFIDENCE] = 0.9
     for col in schema.EMPTY_TAGS:
-        out[col] = [schema.empty_tag(col) for _ in range(len(out))]
+        out[col] = _objects([schema.empty_tag(col) for _ in range(len(out))], out.index)
     out[schema.SENTIMENT] = np.where(neg, "negative", "positive")
     out[schema.SENTIMENT_SCORE] = np.where(neg, -0.7, 0.7)
-    out[schema.TOPICS] = [[t] for t in topic]
+    out[schema.TOPICS] = _objects([[t] for t in topic], out.index)
     aspects: list[Any] = [[{"topic": t, "polarity": s, "score": 0.0}]
                           for t, s in zip(topic, out[schema.SENTIMENT], strict=True)]
-    out[schema.ASPECT_SENTIMENTS] = aspects
+    out[schema.ASPECT_SENTIMENTS] = _objects(aspects, out.index)
     return out
+
+
+def _objects(values: list[Any], index: pd.Index) -> pd.Series:
+    """An object column (lists, dicts, None) that stays one even when the chunk is empty."""
+    return pd.Series(values, index=index, dtype=object)
 
 
 class KeywordChunkTagger:
