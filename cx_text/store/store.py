@@ -22,6 +22,7 @@ import pandas as pd
 from cx_text.core import schema
 from cx_text.core.errors import StoreError
 from cx_text.store.schema import LATEST_VERSION, MIGRATIONS
+from cx_text.text.pii_frame import customers_view, manifest_masks, store_view, summary_view
 
 _FEEDBACK_COLS = [schema.ID, "text", schema.CREATED_AT, schema.CHANNEL, schema.SOURCE, schema.NPS,
                   schema.CSAT, schema.CES, schema.RATING, schema.CUSTOMER_ID, schema.SEGMENT]
@@ -45,6 +46,7 @@ class Store:
                   rows_in: int | None = None, run_id: str | None = None) -> str:
         """Register a new run (status ``running``) and return its id."""
         run_id = run_id or new_run_id()
+        self.mask_pii = manifest_masks(manifest)  # PII hook: what later writes of this run mask
         self.con.execute(
             "INSERT INTO runs VALUES (?, ?, NULL, 'running', ?, ?, ?, ?, NULL)",
             [run_id, _now(), input_path, fingerprint, rows_in, json.dumps(manifest, default=str)],
@@ -63,6 +65,7 @@ class Store:
         return {int(r[0]) for r in rows}
 
     def finish_run(self, run_id: str, summary: dict[str, Any], status: str = "complete") -> None:
+        summary = summary_view(summary, getattr(self, "mask_pii", True))  # PII hook
         self.con.execute(
             "UPDATE runs SET status = ?, finished_at = ?, summary = ? WHERE run_id = ?",
             [status, _now(), json.dumps(summary, default=str), run_id],
@@ -82,6 +85,7 @@ class Store:
         """Store one tagged chunk atomically (feedback upsert, tags, aspects, evidence)."""
         if chunk_index in self.finished_chunks(run_id):
             return
+        tagged = store_view(tagged, _NOT_EXTRA, getattr(self, "mask_pii", True))  # PII hook
         frames = {
             "feedback": feedback_rows(tagged, run_id),
             "tags": tag_rows(tagged, run_id, first_row),
@@ -111,6 +115,7 @@ class Store:
     def load_customers(self, customers: pd.DataFrame) -> int:
         """Upsert a customers table (customer_id, signup, churned_at, ltv, any extra columns)."""
         schema.require_columns(customers, ["customer_id"], "customers file")
+        customers = customers_view(customers, getattr(self, "mask_pii", True))  # PII hook
         frame = pd.DataFrame({
             "customer_id": customers["customer_id"].astype(str),
             "signup": _dates(customers.get("signup")), "churned_at": _dates(customers.get("churned_at")),
