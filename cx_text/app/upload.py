@@ -103,7 +103,7 @@ def tag_upload(path: Path, store: Store, tagger: Tagger, settings: Settings, out
     status: Counter[str] = Counter()
     langs: Counter[str] = Counter()
     try:
-        with OutputWriter(output) as out:
+        with OutputWriter(output, user_view=True) as out:
             for index, chunk in enumerate(stream):
                 tagged = tag_safely(tagger, chunk)
                 store.append_chunk(run_id, index, tagged, first_row=result.rows)

@@ -265,7 +265,7 @@ def assemble_parts(parts: PartsDir, output: Path, summary: RunSummary) -> None:
     """Concatenate the parts into ``output`` in input order; fill the summary's counts."""
     status: Counter[str] = Counter()
     langs: Counter[str] = Counter()
-    with OutputWriter(output) as out:
+    with OutputWriter(output, user_view=True) as out:  # the user's columns and names (io/columns.py)
         for index in parts.indexes():
             frame = parts.read(index)
             out.write(frame)

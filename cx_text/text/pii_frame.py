@@ -12,6 +12,10 @@ them, so the guarantee holds whatever tagger produced the frame:
 * numbers, dates and booleans stay as they are (scores, amounts), unless the column is an
   identifier column (a phone read as an integer).
 
+Raw copies of the input columns (:mod:`cx_text.io.columns`) never reach the store: unmapped ones
+become ``extra`` under their own names, mapped ones are dropped (their canonical column is kept).
+That renaming happens with masking off too.
+
 The output file is the user's own and keeps their values; only the store (and the app reading
 it) is masked. With ``mask=False`` (``--no-mask-pii``) every function returns its input.
 """
@@ -25,6 +29,7 @@ from typing import Any
 import pandas as pd
 
 from cx_text.core import schema
+from cx_text.io.columns import input_columns, unmapped_inputs
 from cx_text.text.pii import PLACEHOLDER_RE, find_pii, mask_pii
 
 #: share of filled values that must each be one identifier for a column to be an identifier column
@@ -144,6 +149,7 @@ def store_view(tagged: pd.DataFrame, known: Collection[str], mask: bool = True) 
 
     ``known`` are the columns the store maps to its own fields; all others go to ``extra``.
     """
+    tagged = _extra_columns(tagged, known)
     if not mask:
         return tagged
     extra = [c for c in tagged.columns if c not in known]
@@ -157,6 +163,23 @@ def store_view(tagged: pd.DataFrame, known: Collection[str], mask: bool = True) 
     if schema.EVIDENCE in out.columns:
         out[schema.EVIDENCE] = out[schema.EVIDENCE].map(_mask_evidence)
     return out
+
+
+def _extra_columns(tagged: pd.DataFrame, known: Collection[str]) -> pd.DataFrame:
+    """Unmapped input columns under their own names (``<name>_input`` if the store uses the
+    name); the raw copies of mapped ones are dropped — the canonical columns hold them."""
+    inputs = input_columns(tagged.columns)
+    if not inputs:
+        return tagged
+    unmapped = unmapped_inputs(tagged)
+    taken = set(known) | {c for c in tagged.columns if c not in inputs}
+    renames = {}
+    for col, name in unmapped.items():
+        while name in taken:
+            name = f"{name}_input"
+        taken.add(name)
+        renames[col] = name
+    return tagged.drop(columns=[c for c in inputs if c not in unmapped]).rename(columns=renames)
 
 
 def customers_view(customers: pd.DataFrame, mask: bool = True) -> pd.DataFrame:
