@@ -80,11 +80,26 @@ def load(settings: Settings | None = None, *, model: str | None = None,
     """
     from cx_text.classify.tagger import build_tagger
 
-    chunk_tagger = build_tagger(_settings(settings, encoder=model, sentiment_model=sentiment_model,
-                                          sentiment_label_map=label_map, taxonomy_path=taxonomy,
-                                          precision=precision, mask_pii=mask_pii,
-                                          allow_network=allow_network))
+    chosen = _settings(settings, encoder=model, sentiment_model=sentiment_model,
+                       sentiment_label_map=label_map, taxonomy_path=taxonomy, precision=precision,
+                       mask_pii=mask_pii, allow_network=allow_network)
+    if chosen.tagger:
+        return plugin_tagger(chosen.tagger, chosen)
+    chunk_tagger = build_tagger(chosen)
     return Tagger(chunk_tagger, chunk_tagger.settings, chunk_tagger.resources.manifest)
+
+
+def plugin_tagger(spec: str, settings: Settings) -> Tagger:
+    """A :class:`Tagger` over the chunk function named ``module:function`` (``CX_TEXT_TAGGER``)."""
+    from cx_text.core.config import load_callable
+
+    function = load_callable(spec)
+
+    def manifest(**extra: Any) -> dict[str, Any]:
+        return {"models": [{"name": spec, "kind": "plugin"}], "fingerprint": spec,
+                "settings": settings.as_dict(), **extra}
+
+    return Tagger(function, settings, manifest)
 
 
 def tag_file(path: str | Path, out: str | Path, *, engine: str = "local",

@@ -233,7 +233,7 @@ def test_engine_spark_store_matches_local_engine(runs: dict[str, Any]) -> None:
 @pytest.mark.spark
 def test_engine_spark_failing_rows_keep_their_place(runs: dict[str, Any]) -> None:
     spark = read_frame(runs["base"] / "spark.parquet")
-    bad = spark[schema.TEXT].str.contains("💥", regex=False)
+    bad = spark["comment"].str.contains("💥", regex=False)
     assert bad.sum() == ROWS // len(TEXTS) + (ROWS % len(TEXTS) > 10)
     assert spark.loc[bad, schema.ROW_STATUS].str.startswith("error: RuntimeError").all()
     assert not spark.loc[~bad, schema.ROW_STATUS].str.startswith("error").any()
@@ -258,7 +258,7 @@ def test_engine_spark_empty_export_gives_empty_output(spark: Any, tmp_path: Path
                                          progress=False, db_path=tmp_path / "cx.duckdb")
     out = read_frame(tmp_path / "out.parquet")
     assert (summary.rows_in, summary.rows_out, len(out)) == (0, 0, 0)
-    assert {schema.ID, schema.TEXT, schema.TOPICS, schema.EVIDENCE} <= set(out.columns)
+    assert {schema.ID, "comment", schema.TOPICS, schema.EVIDENCE} <= set(out.columns)
 
 
 # --------------------------------------------------------------------------- DataFrames

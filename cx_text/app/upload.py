@@ -7,7 +7,6 @@ that cannot be tagged keeps its place with ``row_status = "error: …"``.
 
 from __future__ import annotations
 
-import importlib
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping
@@ -19,7 +18,8 @@ import pandas as pd
 
 from cx_text.core import schema
 from cx_text.core.config import Settings
-from cx_text.core.errors import ConfigError, IngestError
+from cx_text.core.config import load_callable as load_callable  # re-exported for the app
+from cx_text.core.errors import IngestError
 from cx_text.engines.local import Tagger, input_fingerprint, tag_safely
 from cx_text.io.ingest import count_rows, open_export
 from cx_text.io.output import OutputWriter
@@ -128,17 +128,3 @@ def _total(path: Path, sheet: str | None) -> int | None:
         return count_rows(path, sheet=sheet)
     except Exception:  # a progress estimate must never stop a run
         return None
-
-
-def load_callable(spec: str) -> Callable[..., Any]:
-    """A function named ``"package.module:function"`` (e.g. a fake tagger for tests or demos)."""
-    module_name, _, attr = spec.partition(":")
-    if not module_name or not attr:
-        raise ConfigError(f"{spec!r} is not 'module:function'.", "E.g. mypkg.taggers:keyword_tagger.")
-    try:
-        found = getattr(importlib.import_module(module_name), attr)
-    except (ImportError, AttributeError) as exc:
-        raise ConfigError(f"cannot load {spec!r}: {exc}.", "Check the module path.") from exc
-    if not callable(found):
-        raise ConfigError(f"{spec!r} is not callable.", "Name a function.")
-    return found  # type: ignore[no-any-return]

@@ -14,12 +14,17 @@ Environment variables (all optional) are read only by :meth:`Settings.from_env`:
                            where the CPU has it, else fp32), ``onnx-int8``, ``bf16``, ``fp32``
 ``CX_TEXT_WORKERS``        ``2``+ runs the language layer of the next chunk in a worker process
                            (pays on machines with more than 2 cores; measured slower on 2)
+``CX_TEXT_TAGGER``         ``module:function`` — a chunk tagger used instead of the models by
+                           :func:`cx_text.load` (``cx-text tag``): demos and tests, e.g.
+                           ``cx_text.testing:keyword_tagger``
 =========================  ==========================================================
 """
 
 from __future__ import annotations
 
+import importlib
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -62,6 +67,7 @@ class Settings:
     workers: int = 1
     min_n: int = 30
     seed: int = 13
+    tagger: str | None = None
 
     def __post_init__(self) -> None:
         for name in (
@@ -102,6 +108,8 @@ class Settings:
             values["allow_network"] = _truthy(env["CX_TEXT_ALLOW_NETWORK"])
         if "CX_TEXT_THREADS" in env:
             values["num_threads"] = _parse_int("CX_TEXT_THREADS", env["CX_TEXT_THREADS"])
+        if env.get("CX_TEXT_TAGGER"):
+            values["tagger"] = env["CX_TEXT_TAGGER"]
         if "CX_TEXT_WORKERS" in env:
             values["workers"] = _parse_int("CX_TEXT_WORKERS", env["CX_TEXT_WORKERS"])
         values.update({k: v for k, v in overrides.items() if v is not None})
@@ -119,3 +127,17 @@ def _parse_int(name: str, raw: str) -> int:
 
 def _jsonable(value: Any) -> Any:
     return str(value) if isinstance(value, Path) else value
+
+
+def load_callable(spec: str) -> Callable[..., Any]:
+    """A function named ``"package.module:function"`` (e.g. a fake tagger for tests or demos)."""
+    module_name, _, attr = spec.partition(":")
+    if not module_name or not attr:
+        raise ConfigError(f"{spec!r} is not 'module:function'.", "E.g. mypkg.taggers:keyword_tagger.")
+    try:
+        found = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as exc:
+        raise ConfigError(f"cannot load {spec!r}: {exc}.", "Check the module path.") from exc
+    if not callable(found):
+        raise ConfigError(f"{spec!r} is not callable.", "Name a function.")
+    return found  # type: ignore[no-any-return]

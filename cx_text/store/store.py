@@ -21,6 +21,7 @@ import pandas as pd
 
 from cx_text.core import schema
 from cx_text.core.errors import StoreError
+from cx_text.store.locks import connect_retrying
 from cx_text.store.schema import LATEST_VERSION, MIGRATIONS
 from cx_text.text.pii_frame import customers_view, manifest_masks, store_view, summary_view
 
@@ -175,7 +176,7 @@ def open_store(path: Path | str, *, read_only: bool = False,
     try:
         config: dict[str, str | bool | int | float | list[str]] = (
             {"memory_limit": memory_limit} if memory_limit else {})
-        con = duckdb.connect(str(path), read_only=read_only, config=config)
+        con = connect_retrying(path, read_only=read_only, config=config)  # waits out a brief lock
     except duckdb.Error as exc:
         raise StoreError(f"cannot open the store {path}: {exc}",
                          "Is another process writing to it? Close it or use a copy.") from exc
