@@ -136,10 +136,15 @@ def _digits(text: str) -> str:
     return re.sub(r"\D", "", text)
 
 
+_MAYBE_STRUCTURED = re.compile(r"[\d@]")
+
+
 def _find_structured(text: str) -> list[PiiSpan]:
     """Spans of everything but names, in priority order (earlier kinds win overlaps)."""
-    p = _patterns()
     spans: list[PiiSpan] = []
+    if not _MAYBE_STRUCTURED.search(text):  # every pattern needs a digit or an "@"
+        return spans
+    p = _patterns()
     for m in p.email.finditer(text):
         _add(spans, EMAIL, m.start(), m.end())
     for m in p.url.finditer(text):
