@@ -19,6 +19,7 @@ repeated. A cx_text column whose name the user's file already has gets the prefi
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 import pandas as pd
 
@@ -83,6 +84,34 @@ def user_view(frame: pd.DataFrame) -> pd.DataFrame:
     out = frame[[*inputs, *ours]].copy()
     out.columns = [*names.values(), *(cx_name(str(c), taken) for c in ours)]
     return out
+
+
+def plain_names(columns: Iterable[object], known: Iterable[str] = ()) -> tuple[list[str], dict[str, str]]:
+    """How to turn internal input columns back into plain extra columns (the store's ``extra``,
+    the Spark DataFrame API): ``(columns to drop, {internal: plain name})``. Raw copies of mapped
+    columns are dropped (the canonical column holds the value); an unmapped column keeps its
+    name, or ``<name>_input`` while that name is taken by a cx_text or ``known`` column."""
+    names = [str(c) for c in columns]
+    inputs = {c: parse_input_column(c) for c in input_columns(names)}
+    taken = set(known) | {c for c in names if c not in inputs}
+    drop, renames = [], {}
+    for col, parsed in inputs.items():
+        if parsed is None or parsed[0]:
+            drop.append(col)
+            continue
+        name = parsed[1]
+        while name in taken:
+            name = f"{name}_input"
+        taken.add(name)
+        renames[col] = name
+    return drop, renames
+
+
+def with_plain_names(sdf: Any) -> Any:
+    """A Spark DataFrame (anything with ``columns``/``drop``/``withColumnsRenamed``) with plain
+    extra columns (see :func:`plain_names`): what ``tag_spark_dataframe`` returns."""
+    drop, renames = plain_names(sdf.columns)
+    return sdf.drop(*drop).withColumnsRenamed(renames) if drop or renames else sdf
 
 
 def unmapped_inputs(frame: pd.DataFrame) -> dict[str, str]:

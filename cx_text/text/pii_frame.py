@@ -29,7 +29,7 @@ from typing import Any
 import pandas as pd
 
 from cx_text.core import schema
-from cx_text.io.columns import input_columns, unmapped_inputs
+from cx_text.io.columns import plain_names
 from cx_text.text.pii import PLACEHOLDER_RE, find_pii, mask_pii
 
 #: share of filled values that must each be one identifier for a column to be an identifier column
@@ -168,18 +168,10 @@ def store_view(tagged: pd.DataFrame, known: Collection[str], mask: bool = True) 
 def _extra_columns(tagged: pd.DataFrame, known: Collection[str]) -> pd.DataFrame:
     """Unmapped input columns under their own names (``<name>_input`` if the store uses the
     name); the raw copies of mapped ones are dropped — the canonical columns hold them."""
-    inputs = input_columns(tagged.columns)
-    if not inputs:
+    drop, renames = plain_names(tagged.columns, known)
+    if not drop and not renames:
         return tagged
-    unmapped = unmapped_inputs(tagged)
-    taken = set(known) | {c for c in tagged.columns if c not in inputs}
-    renames = {}
-    for col, name in unmapped.items():
-        while name in taken:
-            name = f"{name}_input"
-        taken.add(name)
-        renames[col] = name
-    return tagged.drop(columns=[c for c in inputs if c not in unmapped]).rename(columns=renames)
+    return tagged.drop(columns=drop).rename(columns=renames)
 
 
 def customers_view(customers: pd.DataFrame, mask: bool = True) -> pd.DataFrame:
