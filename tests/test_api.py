@@ -34,10 +34,13 @@ def test_api_tag_any_column_name_rows_in_equal_rows_out(tagger: cx_text.Tagger) 
     pd.testing.assert_frame_equal(df, before)                       # input never mutated
     assert out["sentiment"].tolist()[:2] == ["negative", "positive"]
     assert out["lang"].tolist()[:2] == ["ru", "en"]
-    # value checks of a file export apply: NPS 42 is cleared and flagged, empty text is "empty"
-    assert pd.isna(out.loc[1, "nps"]) and out.loc[1, "row_status"] == "flagged"
+    # value checks of a file export apply: NPS 42 is flagged, empty text is "empty" …
+    assert out.loc[1, "row_status"] == "flagged" and "42" in out.loc[1, "row_issues"][0]
     assert out.loc[2, "row_status"] == "empty"
-    assert out.loc[0, "nps"] == 3
+    # … and the result is the user's frame, names and values as given, plus cx_text's columns
+    assert list(out.columns[:3]) == ["ticket", "comment", "Оценка NPS"]
+    assert out["Оценка NPS"].tolist() == [3, 42, 10]
+    assert "nps" not in out.columns and "text" not in out.columns
 
 
 def test_api_tag_mapping_and_generated_ids(tagger: cx_text.Tagger) -> None:

@@ -8,24 +8,23 @@ calls on 1M rows. Every function returns a small frame (one row per group, never
 from __future__ import annotations
 
 import json
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import numpy as np
 import pandas as pd
 
 from cx_text.analytics import drivers, metrics, stats, trends
 from cx_text.analytics.filters import NONE_KEY, Filters, with_base
+from cx_text.app.snapshot import AppStore as AppStore  # re-exported: the app's store access
+from cx_text.app.snapshot import ShortWrites as ShortWrites
+from cx_text.app.snapshot import open_app_store as open_app_store
 from cx_text.core.config import Settings
 from cx_text.core.errors import StoreError
 from cx_text.store import cache as metrics_cache
-from cx_text.store.store import Store, migrate
+from cx_text.store.store import Store
 from cx_text.themes.service import theme_quotes
 
 APP_MAIN = Path(__file__).resolve().parent / "streamlit" / "main.py"
@@ -36,67 +35,6 @@ _VERSION_SQL = """SELECT concat_ws('|', (SELECT count(*) FROM runs), (SELECT max
   (SELECT count_if(status = 'complete') FROM runs), (SELECT count(*) FROM feedback),
   (SELECT count(*) FROM customers), (SELECT count(*) FROM theme_edits),
   (SELECT max(finished_at) FROM theme_runs), (SELECT count(*) FROM themes))"""
-
-
-class AppStore:
-    """The app's store: a read-only DuckDB connection shared by every session (so the CLI can
-    read the same file meanwhile); :meth:`writable` swaps in a writable one for an edit.
-
-    Hold ``lock`` while using ``store`` — one DuckDB connection must not serve two threads.
-    """
-
-    def __init__(self, path: Path | str) -> None:
-        self.path = Path(path)
-        self.lock = threading.RLock()
-        self.read_only = False
-        try:
-            self._migrate()
-        except duckdb.IOException as exc:  # another process holds it writable
-            if not self.path.is_file():
-                raise StoreError(f"cannot create the store {self.path}: {exc}", "Check the --db path.") from exc
-            self.read_only = True
-        self.store = self._connect()
-
-    def _migrate(self) -> None:
-        con = duckdb.connect(str(self.path))
-        try:
-            migrate(con)
-        finally:
-            con.close()
-
-    def _connect(self) -> Store:
-        try:
-            return Store(duckdb.connect(str(self.path), read_only=True), self.path)
-        except duckdb.Error as exc:
-            raise StoreError(f"cannot open the store {self.path}: {exc}",
-                             "Another process is writing to it; reload when it has finished.") from exc
-
-    @contextmanager
-    def writable(self) -> Iterator[Store]:
-        """A writable store for one edit; the shared read-only connection comes back after."""
-        with self.lock:
-            self.store.con.close()
-            try:
-                con = duckdb.connect(str(self.path))
-            except duckdb.IOException as exc:
-                self.store = self._connect()
-                raise StoreError(f"cannot write to {self.path}: another process holds it ({exc}).",
-                                 "Try again when `cx-text tag` / `themes discover` has finished.") from exc
-            try:
-                migrate(con)
-                yield Store(con, self.path)
-            finally:
-                con.close()
-                self.store = self._connect()
-
-    def close(self) -> None:
-        with self.lock:
-            self.store.con.close()
-
-
-def open_app_store(path: Path | str) -> AppStore:
-    """Open (creating and migrating) the store for the app; see :class:`AppStore`."""
-    return AppStore(path)
 
 
 def data_version(store: Store) -> str:

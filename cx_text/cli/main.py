@@ -684,8 +684,6 @@ def app(db: Path | None, port: int, host: str) -> None:
     Pages: Overview, Themes, Trends, Segments, Verbatims, Upload & tag, Loop (docs/APP.md).
     A missing store is created empty; add data on the Upload & tag page or with `cx-text tag`.
     """
-    import subprocess
-
     from cx_text.app.queries import streamlit_command
     from cx_text.core.extras import require
 
@@ -697,6 +695,20 @@ def app(db: Path | None, port: int, host: str) -> None:
         click.echo(f"No store at {settings.db_path} yet: the app starts empty.")
     click.echo(f"cx_text app: http://{'localhost' if host == '0.0.0.0' else host}:{port}  "
                f"(store {settings.db_path}; Ctrl+C to stop)")
+    run_in_place(command)
+
+
+def run_in_place(command: list[str]) -> None:
+    """Become ``command`` (``os.execv``): the server *is* this process, so SIGTERM/SIGINT from
+    systemd, docker or a test stop it and no orphan is left. Where exec is missing, wait on it."""
+    import os
+    import subprocess
+    import sys
+
+    sys.stdout.flush()
+    sys.stderr.flush()
+    if os.name == "posix":
+        os.execv(command[0], command)
     raise SystemExit(subprocess.call(command))
 
 

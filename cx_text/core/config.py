@@ -16,8 +16,9 @@ Environment variables (all optional) are read only by :meth:`Settings.from_env`:
                            (pays on machines with more than 2 cores; measured slower on 2)
 ``CX_TEXT_MAX_ERROR_SHARE`` share of rows that may fail to tag before a run is marked
                            ``failed`` and never becomes the latest run (default ``0.05``)
-``CX_TEXT_TAGGER``         test/demo hook: ``module:function`` tagging a chunk DataFrame,
-                           used by ``cx-text tag`` instead of the models (local engine)
+``CX_TEXT_TAGGER``         ``module:function`` — a chunk tagger used instead of the models by
+                           :func:`cx_text.load` (``cx-text tag``): demos and tests, e.g.
+                           ``cx_text.testing:keyword_tagger``
 =========================  ==========================================================
 """
 

@@ -274,7 +274,7 @@ def assemble_parts(parts: PartsDir, output: Path, summary: RunSummary) -> None:
     langs: Counter[str] = Counter()
     summary.rows_out = 0
     template = _template(parts)
-    with OutputWriter(output) as out:
+    with OutputWriter(output, user_view=True) as out:  # the user's columns and names (io/columns.py)
         if template is not None:
             out.write(template)
         for index in parts.indexes():

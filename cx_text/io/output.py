@@ -6,7 +6,12 @@
   prefixed with ``'`` so customer text can never run as a spreadsheet formula.
 * JSONL keeps nesting, one JSON object per line (UTF-8, no ASCII escaping).
 
-The in-memory ``analysis`` column is never written. Files are written to a temporary sibling and
+``evidence``, ``topic_scores`` and ``sentiment_probs`` are valid JSON in CSV/XLSX cells (plain
+lists and objects, never numpy reprs) and structs/maps in Parquet.
+
+With ``user_view=True`` (tagging outputs) the frame is written as the user's view
+(:func:`cx_text.io.columns.user_view`): their columns under their names with their values, then
+cx_text's (``cx_`` prefix on a clash). The in-memory ``analysis`` column is never written. Files are written to a temporary sibling and
 moved into place when the writer closes cleanly, so a crash never leaves a half file at ``path``.
 """
 
@@ -24,6 +29,7 @@ import pandas as pd
 
 from cx_text.core import schema
 from cx_text.core.errors import ConfigError, SchemaError
+from cx_text.io.columns import user_view as to_user_view
 
 FORMATS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".xlsx": "xlsx",
            ".jsonl": "jsonl", ".ndjson": "jsonl"}
@@ -50,7 +56,7 @@ def neutralize(value: Any) -> Any:
 
 def for_spreadsheet(frame: pd.DataFrame) -> pd.DataFrame:
     """Flattened copy with every text cell (and header) safe from formula injection."""
-    flat = schema.flatten_for_flat_file(frame)
+    flat = schema.flatten_for_flat_file(plain_nested(frame))
     out = pd.DataFrame(
         {neutralize(str(c)): _safe_column(flat[c]) for c in flat.columns}, index=flat.index)
     return out
@@ -64,9 +70,24 @@ def _safe_column(col: pd.Series) -> pd.Series:
     return col.map(neutralize)
 
 
-def write_frame(frame: pd.DataFrame, path: str | Path) -> Path:
+#: nested tag columns: after a Parquet round trip they hold numpy arrays, not lists
+NESTED = (schema.TOPICS, schema.SUBTOPICS, schema.THEMES, schema.PII_FOUND, schema.ROW_ISSUES,
+          schema.ASPECT_SENTIMENTS, schema.EVIDENCE, schema.TOPIC_SCORES, schema.SENTIMENT_PROBS)
+
+
+def plain_nested(frame: pd.DataFrame) -> pd.DataFrame:
+    """Copy whose nested tag columns hold plain Python lists/dicts/numbers (JSON-ready)."""
+    out = frame.copy()
+    for col in NESTED:
+        if col in out.columns:
+            out[col] = pd.Series([_json_value(v) for v in out[col].tolist()], index=out.index,
+                                 dtype=object)
+    return out
+
+
+def write_frame(frame: pd.DataFrame, path: str | Path, *, user_view: bool = False) -> Path:
     """Write one frame to ``path`` (format from the suffix); returns the path."""
-    with OutputWriter(path) as writer:
+    with OutputWriter(path, user_view=user_view) as writer:
         writer.write(frame)
     return Path(path)
 
@@ -96,8 +117,9 @@ class OutputWriter:
     is a SchemaError). XLSX is buffered and written on close.
     """
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, user_view: bool = False) -> None:
         self.path = Path(path)
+        self.user_view = user_view
         self.format = output_format(self.path)
         self.rows = 0
         self._tmp = self.path.with_name(f".{self.path.name}.partial")
@@ -119,7 +141,8 @@ class OutputWriter:
 
     def write(self, chunk: pd.DataFrame) -> None:
         """Append ``chunk`` (its index is ignored; ``analysis`` is dropped)."""
-        frame = self._align(chunk.drop(columns=[schema.ANALYSIS], errors="ignore"))
+        chunk = chunk.drop(columns=[schema.ANALYSIS], errors="ignore")
+        frame = self._align(to_user_view(chunk) if self.user_view else chunk)
         writers = {"parquet": self._write_parquet, "csv": self._write_csv,
                    "jsonl": self._write_jsonl, "xlsx": self._buffer_xlsx}
         writers[self.format](frame)

@@ -9,6 +9,7 @@ from typing import Any
 import pandas as pd
 
 from cx_text.core import schema
+from cx_text.io.columns import clash_notes
 from cx_text.io.formats import Layout
 from cx_text.io.mapping import ColumnMapping
 
@@ -69,10 +70,7 @@ class ReportBuilder:
     def __init__(self, layout: Layout, mapping: ColumnMapping,
                  extras: tuple[tuple[str, str], ...]) -> None:
         enc = layout.encoding
-        renamed = list(layout.renamed) + [
-            f"input column {src!r} is kept as {dst!r} (its name is a cx_text column)"
-            for src, dst in extras if src != dst
-        ]
+        renamed = list(layout.renamed) + clash_notes(src for src, _ in extras)
         self.report = IngestReport(
             path=str(layout.path), format=layout.format, row_label=layout.row_label,
             columns=list(layout.columns), mapping=dict(mapping.mapping),

@@ -1,8 +1,9 @@
 """Turn raw chunks into the canonical frame: typed columns, ids, row status and issues.
 
-Column order of every frame: ``schema.CANONICAL_COLUMNS``, then the unmapped input columns in
-their original order (renamed ``<name>_input`` only if they clash with a cx_text column), then
-``source_row``, ``row_status``, ``row_issues``. Mapped input columns become the canonical ones.
+Column order of every frame: ``schema.CANONICAL_COLUMNS`` (typed, checked values), then every
+input column, raw and in its original order, under its internal name (``input|text|Отзыв`` for a
+mapped one, ``input||Город`` for an unmapped one — see :mod:`cx_text.io.columns`, which also
+gives the user's view back), then ``source_row``, ``row_status``, ``row_issues``.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import pandas as pd
 
 from cx_text.core import schema
 from cx_text.core.config import Settings
+from cx_text.io.columns import input_column
 from cx_text.io.formats import RawChunk
 from cx_text.io.mapping import ColumnMapping
 from cx_text.io.values import (
@@ -45,19 +47,11 @@ def worst(a: str, b: str) -> str:
 
 
 def extra_names(columns: Sequence[str], mapping: ColumnMapping) -> tuple[tuple[str, str], ...]:
-    """``(input name, output name)`` of the unmapped columns, renamed only on a clash."""
-    used = set(mapping.mapping.values())
-    taken = set(schema.CANONICAL_COLUMNS) | set(META_COLUMNS)
-    out = []
-    for col in columns:
-        if col in used:
-            continue
-        name = col
-        while name in taken:
-            name = f"{name}_input"
-        taken.add(name)
-        out.append((col, name))
-    return tuple(out)
+    """``(input name, internal name)`` of every input column, in input order (raw copies)."""
+    canonical_of: dict[str, str] = {}
+    for canonical, src in mapping.mapping.items():
+        canonical_of.setdefault(src, canonical)
+    return tuple((col, input_column(col, canonical_of.get(col, ""))) for col in columns)
 
 
 #: a repeated id becomes ``<id>#<n>`` (n = 2, 3 …) so the store keeps every row (docs/STORE.md)

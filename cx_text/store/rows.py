@@ -15,7 +15,7 @@ FEEDBACK_COLS = [schema.CREATED_AT, schema.CHANNEL, "source_system", schema.NPS,
 TAG_COLS = [schema.LANG, schema.LANG_CONFIDENCE, schema.SENTIMENT, schema.SENTIMENT_SCORE,
             schema.TOPICS, schema.SUBTOPICS, schema.TOPIC_SCORES, schema.PII_FOUND,
             schema.DEDUPE_KEY, schema.ROW_STATUS, schema.ROW_ISSUES]
-_NOT_EXTRA = {schema.ID, schema.SOURCE, *FEEDBACK_COLS, *TAG_COLS} | {
+NOT_EXTRA = {schema.ID, schema.SOURCE, *FEEDBACK_COLS, *TAG_COLS} | {
     schema.TEXT, schema.TEXT_CLEAN, schema.ANALYSIS, schema.SENTIMENT_PROBS, schema.ASPECT_SENTIMENTS,
     schema.EVIDENCE, schema.THEMES, "source_row"}
 _LISTS = (schema.TOPICS, schema.SUBTOPICS, schema.PII_FOUND, schema.ROW_ISSUES)
@@ -63,7 +63,7 @@ def feedback_rows(tagged: pd.DataFrame, run_id: str, source: str) -> pd.DataFram
         out[col] = pd.to_numeric(out[col], errors="coerce").astype("float64")
     for col in (schema.CHANNEL, "source_system", schema.CUSTOMER_ID, schema.SEGMENT):
         out[col] = out[col].map(lambda v: None if v is None or (isinstance(v, float) and pd.isna(v)) else str(v))
-    out["extra"] = extra_json(tagged, _NOT_EXTRA)
+    out["extra"] = extra_json(tagged, NOT_EXTRA)
     return out
 
 

@@ -23,7 +23,9 @@ import pandas as pd
 from cx_text.core import schema
 from cx_text.core.errors import StoreError
 from cx_text.io.source import source_name
+from cx_text.store.locks import connect_retrying
 from cx_text.store.rows import (
+    NOT_EXTRA,
     aspect_rows,
     evidence_rows,
     extra_json,
@@ -33,6 +35,7 @@ from cx_text.store.rows import (
 )
 from cx_text.store.runs import RunsMixin
 from cx_text.store.schema import LATEST_VERSION, MIGRATIONS
+from cx_text.text.pii_frame import customers_view, manifest_masks, store_view, summary_view
 
 #: run statuses: only ``complete`` runs are visible to the views
 RUNNING, COMPLETE, FAILED, INTERRUPTED, DISCARDED = "running", "complete", "failed", "interrupted", "discarded"
@@ -56,6 +59,7 @@ class Store(RunsMixin):
         """
         run_id = run_id or new_run_id()
         source = source or manifest.get("source") or source_name(input_path)
+        self.mask_pii = manifest_masks(manifest)  # PII hook: what later writes of this run mask
         self.con.execute(
             "INSERT INTO runs (run_id, started_at, status, input_path, input_fingerprint, rows_in, "
             "manifest, source) VALUES (?, ?, 'running', ?, ?, ?, ?, ?)",
@@ -87,6 +91,7 @@ class Store(RunsMixin):
     def finish_run(self, run_id: str, summary: dict[str, Any], status: str = COMPLETE,
                    note: str | None = None) -> None:
         """Close a run: ``complete`` makes it visible to the views; any other status hides it."""
+        summary = summary_view(summary, getattr(self, "mask_pii", True))  # PII hook
         counts = self.con.execute(
             "SELECT count(*), count_if(starts_with(row_status, 'error')) FROM tags WHERE run_id = ?",
             [run_id]).fetchone() or (0, 0)
@@ -115,6 +120,7 @@ class Store(RunsMixin):
         if chunk_index in self.finished_chunks(run_id):
             return
         tagged = unique_ids(tagged, self._ids_taken(run_id, tagged))
+        tagged = store_view(tagged, NOT_EXTRA, getattr(self, "mask_pii", True))  # PII hook
         frames = {
             "feedback": feedback_rows(tagged, run_id, self.run_source(run_id)),
             "tags": tag_rows(tagged, run_id, first_row),
@@ -150,6 +156,7 @@ class Store(RunsMixin):
     def load_customers(self, customers: pd.DataFrame) -> int:
         """Upsert a customers table (customer_id, signup, churned_at, ltv, any extra columns)."""
         schema.require_columns(customers, ["customer_id"], "customers file")
+        customers = customers_view(customers, getattr(self, "mask_pii", True))  # PII hook
         frame = pd.DataFrame({
             "customer_id": customers["customer_id"].astype(str),
             "signup": _dates(customers.get("signup")), "churned_at": _dates(customers.get("churned_at")),
@@ -209,7 +216,7 @@ def open_store(path: Path | str, *, read_only: bool = False,
     try:
         config: dict[str, str | bool | int | float | list[str]] = (
             {"memory_limit": memory_limit} if memory_limit else {})
-        con = duckdb.connect(str(path), read_only=read_only, config=config)
+        con = connect_retrying(path, read_only=read_only, config=config)  # waits out a brief lock
     except duckdb.Error as exc:
         if "lock" in str(exc).lower():
             raise StoreError(f"the store {path} is in use by another process ({exc}).",

@@ -1,25 +1,33 @@
 """PII masking for Russian and English feedback: typed placeholders such as ``[PHONE]``.
 
-Structured identifiers are found with regular expressions plus checksums (card numbers: Luhn;
-INN and SNILS: their official check digits) and context words (``паспорт``, ``ИНН``); numbers
-next to an order word (``заказ 12345678``, ``order #…``) or a currency are kept — they are not
-personal. Person names come from a natasha NER
-for Russian, a name list with role/title context for English), passed in.
+Structured identifiers are found with regular expressions plus checksums and validity rules
+(:mod:`cx_text.text.pii_checks`: cards Luhn, IBAN mod-97, INN and SNILS check digits, US SSN and
+NANP phone rules) and context words (``паспорт``, ``ИНН``, ``SSN``). Numbers next to an order word
+(``заказ 12345678``, ``order #…``) or a currency are kept — they are not personal — unless they
+are unambiguous: an IBAN or card that passes its checksum, an SSN, a 20-digit bank account, or a
+phone that looks like one (``+…``, ``8 9xx…``) stays PII after «заказ» or ``#`` too. Person names
+come from a natasha NER for Russian, a name list with role/title context for English, passed in.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import cache
 from typing import Protocol
 
 from cx_text.core.lang import load_yaml
+from cx_text.text.pii_checks import card_ok, iban_ok, inn_ok, luhn_ok, nanp_ok, snils_ok, ssn_ok
+
+__all__ = ["PII_TYPES", "PLACEHOLDER_RE", "PiiSpan", "apply_spans", "card_ok", "find_pii", "iban_ok",
+           "inn_ok", "luhn_ok", "mask_pii", "masker", "nanp_ok", "snils_ok", "ssn_ok"]
 
 PHONE, EMAIL, CARD, PERSON = "PHONE", "EMAIL", "CARD", "PERSON"
 INN, SNILS, PASSPORT, ADDRESS = "INN", "SNILS", "PASSPORT", "ADDRESS"
-PII_TYPES: tuple[str, ...] = (PHONE, EMAIL, CARD, PERSON, INN, SNILS, PASSPORT, ADDRESS)
+SSN, IBAN, ACCOUNT = "SSN", "IBAN", "ACCOUNT"
+PII_TYPES: tuple[str, ...] = (PHONE, EMAIL, CARD, PERSON, INN, SNILS, PASSPORT, ADDRESS, SSN, IBAN,
+                              ACCOUNT)
 PLACEHOLDER_RE = re.compile(r"\[(?:" + "|".join(PII_TYPES) + r")\]")
 
 _KEEP = "KEEP"  # spans protected from masking (order numbers, prices, URLs)
@@ -38,43 +46,6 @@ class PiiSpan:
     kind: str
     start: int
     end: int
-
-
-def luhn_ok(digits: str) -> bool:
-    """True if a digit string passes the Luhn check (card numbers)."""
-    total = 0
-    for i, ch in enumerate(reversed(digits)):
-        d = int(ch) * (2 if i % 2 else 1)
-        total += d - 9 if d > 9 else d
-    return total % 10 == 0
-
-
-def inn_ok(digits: str) -> bool:
-    """True for a Russian INN (10 digits: organisation, 12: person) with valid check digits."""
-
-    def check(weights: Sequence[int], n: int) -> bool:
-        return sum(w * int(d) for w, d in zip(weights, digits, strict=False)) % 11 % 10 == int(
-            digits[n]
-        )
-
-    if len(digits) == 10:
-        return check((2, 4, 10, 3, 5, 9, 4, 6, 8), 9)
-    if len(digits) == 12:
-        return check((7, 2, 4, 10, 3, 5, 9, 4, 6, 8), 10) and check(
-            (3, 7, 2, 4, 10, 3, 5, 9, 4, 6, 8), 11
-        )
-    return False
-
-
-def snils_ok(digits: str) -> bool:
-    """True for an 11-digit SNILS whose last two digits are its checksum."""
-    if len(digits) != 11:
-        return False
-    total = sum(int(d) * (9 - i) for i, d in enumerate(digits[:9]))
-    while total > 101:
-        total %= 101
-    expected = 0 if total in (100, 101) else total
-    return expected == int(digits[9:])
 
 
 def _words(kind: str) -> str:
@@ -96,6 +67,10 @@ class _Patterns:
     phone_intl: re.Pattern[str]
     phone_local: re.Pattern[str]
     bare_number: re.Pattern[str]
+    iban: re.Pattern[str]
+    ssn: re.Pattern[str]
+    ssn_kw: re.Pattern[str]
+    account: re.Pattern[str]
     address_ru: re.Pattern[str]
     address_en: re.Pattern[str]
 
@@ -136,6 +111,10 @@ def _patterns() -> _Patterns:
             r"(?<![\w.,])(?:\(\d{3}\)\s?|\d{3}[\s.-])\d{3}[\s.-]\d{2}-?\d{2}(?![\d.,])"
         ),
         bare_number=re.compile(r"(?<![\d.,/:-])\d{10,12}(?![\d.,/:-]?\d)"),
+        iban=re.compile(r"(?<![A-Za-z0-9])[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?(?![a-z0-9])"),
+        ssn=re.compile(r"(?<![\d-])\d{3}-\d{2}-\d{4}(?![\d-])"),
+        ssn_kw=re.compile(r"(?<!\w)(?:ssn|social security(?: number| no\.?)?)[^\d\n]{0,10}?(\d{3}[ -]?\d{2}[ -]?\d{4})(?!\d)", i),
+        account=re.compile(r"(?<![\d.,/:-])\d{5}[ .-]?\d{3}[ .-]?\d[ .-]?\d{4}[ .-]?\d{7}(?![\d])"),
         address_ru=re.compile(
             r"(?<!\w)" + street_ru + r"\s*[А-ЯЁ0-9][\wё\-.]*(?:\s[А-ЯЁ][\wё\-]*){0,2},?\s*"
             r"(?i:(?:д\.?|дом)\s*)?\d+[а-я]?(?!\d)"
@@ -157,10 +136,15 @@ def _digits(text: str) -> str:
     return re.sub(r"\D", "", text)
 
 
+_MAYBE_STRUCTURED = re.compile(r"[\d@]")
+
+
 def _find_structured(text: str) -> list[PiiSpan]:
     """Spans of everything but names, in priority order (earlier kinds win overlaps)."""
-    p = _patterns()
     spans: list[PiiSpan] = []
+    if not _MAYBE_STRUCTURED.search(text):  # every pattern needs a digit or an "@"
+        return spans
+    p = _patterns()
     for m in p.email.finditer(text):
         _add(spans, EMAIL, m.start(), m.end())
     for m in p.url.finditer(text):
@@ -175,12 +159,53 @@ def _find_structured(text: str) -> list[PiiSpan]:
     for m in p.snils.finditer(text):
         if snils_ok(_digits(m.group())):
             _add(spans, SNILS, m.start(), m.end())
+    _find_unambiguous(text, spans)
     for m in p.order.finditer(text):
         _add(spans, _KEEP, m.start(1), m.end(1))
     for m in p.money.finditer(text):
         _add(spans, _KEEP, m.start(), m.end())
     _find_numbers(text, spans)
     return spans
+
+
+def _find_unambiguous(text: str, spans: list[PiiSpan]) -> None:
+    """Identifiers that win over the order-number and money exemptions: they pass a checksum
+    (IBAN, card), have a fixed shape (SSN, 20-digit bank account) or look like a phone."""
+    p = _patterns()
+    for m in p.iban.finditer(text):
+        end = _iban_end(m.group())
+        if end:
+            _add(spans, IBAN, m.start(), m.start() + end)
+    for m in p.account.finditer(text):
+        _add(spans, ACCOUNT, m.start(), m.end())
+    for m in p.card.finditer(text):
+        if card_ok(_digits(m.group())):
+            _add(spans, CARD, m.start(), m.end())
+    for m in p.ssn_kw.finditer(text):
+        _add(spans, SSN, m.start(1), m.end(1))
+    for m in p.ssn.finditer(text):
+        if ssn_ok(_digits(m.group())):
+            _add(spans, SSN, m.start(), m.end())
+    for rx in (p.phone_ru, p.phone_intl):
+        for m in rx.finditer(text):
+            if _strong_phone(m.group()):
+                _add(spans, PHONE, m.start(), m.end())
+
+
+def _iban_end(candidate: str) -> int:
+    """Length of the longest prefix of ``candidate`` (cut at a character) that is a valid IBAN."""
+    for cut in range(len(candidate), 14, -1):
+        if candidate[cut - 1] != " " and iban_ok(candidate[:cut].replace(" ", "")):
+            return cut
+    return 0
+
+
+def _strong_phone(match: str) -> bool:
+    """A phone even after «заказ»: international ``+…``, or 7/8 + a Russian mobile code (9xx)."""
+    digits = _digits(match)
+    if not 10 <= len(digits) <= 15:
+        return False
+    return match.startswith("+") or (len(digits) == 11 and digits[0] in "78" and digits[1] == "9")
 
 
 def _find_numbers(text: str, spans: list[PiiSpan]) -> None:
@@ -194,8 +219,11 @@ def _find_numbers(text: str, spans: list[PiiSpan]) -> None:
             if 10 <= len(_digits(m.group())) <= 15:
                 _add(spans, PHONE, m.start(), m.end())
     for m in p.bare_number.finditer(text):
-        if inn_ok(m.group()):
+        digits = m.group()
+        if inn_ok(digits):
             _add(spans, INN, m.start(), m.end())
+        elif nanp_ok(digits):
+            _add(spans, PHONE, m.start(), m.end())
 
 
 def find_pii(text: str, persons: PersonSpans | None = None) -> list[PiiSpan]:

@@ -59,8 +59,12 @@ def app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         _wait_http(f"http://127.0.0.1:{port}")
         yield f"http://127.0.0.1:{port}"
     finally:
-        os.killpg(proc.pid, 15)
-        proc.wait(timeout=30)
+        os.killpg(proc.pid, 15)  # the whole group: `cx-text app` execs Streamlit, nothing else
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, 9)
+            proc.wait(timeout=10)
 
 
 @pytest.fixture(scope="module")
@@ -75,8 +79,10 @@ def browser() -> Iterator[object]:
     for flag in (*CHROME_FLAGS, f"--user-data-dir={tempfile.mkdtemp(prefix='cx_chrome_')}"):
         options.add_argument(flag)
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    yield driver
-    driver.quit()
+    try:
+        yield driver
+    finally:
+        driver.quit()
 
 
 def _render(driver: object, url: str, expect: str, shot: Path) -> str:

@@ -183,7 +183,12 @@ def test_app_queries_writable_swaps_back_to_read_only(tmp_path: Path) -> None:
 def test_app_queries_cli_app_starts_streamlit_headless(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                        capsys: pytest.CaptureFixture[str]) -> None:
     calls: list[list[str]] = []
-    monkeypatch.setattr("subprocess.call", lambda cmd: calls.append(cmd) or 0)
+
+    def execv(path: str, cmd: list[str]) -> None:
+        calls.append(cmd)
+        raise SystemExit(0)
+
+    monkeypatch.setattr("os.execv", execv)
     with pytest.raises(SystemExit) as done:
         main(["app", "--db", str(tmp_path / "x.duckdb"), "--port", "8600"])
     assert done.value.code == 0

@@ -233,7 +233,7 @@ def test_engine_spark_store_matches_local_engine(runs: dict[str, Any]) -> None:
 @pytest.mark.spark
 def test_engine_spark_failing_rows_keep_their_place(runs: dict[str, Any]) -> None:
     spark = read_frame(runs["base"] / "spark.parquet")
-    bad = spark[schema.TEXT].str.contains("💥", regex=False)
+    bad = spark["comment"].str.contains("💥", regex=False)
     assert bad.sum() == ROWS // len(TEXTS) + (ROWS % len(TEXTS) > 10)
     assert spark.loc[bad, schema.ROW_STATUS].str.startswith("error: RuntimeError").all()
     assert not spark.loc[~bad, schema.ROW_STATUS].str.startswith("error").any()
@@ -258,7 +258,7 @@ def test_engine_spark_empty_export_gives_empty_output(spark: Any, tmp_path: Path
                                          progress=False, db_path=tmp_path / "cx.duckdb")
     out = read_frame(tmp_path / "out.parquet")
     assert (summary.rows_in, summary.rows_out, len(out)) == (0, 0, 0)
-    assert {schema.ID, schema.TEXT, schema.TOPICS, schema.EVIDENCE} <= set(out.columns)
+    assert {schema.ID, "comment", schema.TOPICS, schema.EVIDENCE} <= set(out.columns)
 
 
 # --------------------------------------------------------------------------- DataFrames
@@ -281,6 +281,7 @@ def test_engine_spark_dataframe_tags_warehouse_table(spark: Any) -> None:
         id_col="ticket", mapping={"nps": "score", "channel": "src"}, batch_rows=2)
     got = tagged.toPandas().sort_values(spark_engine.ROW_INDEX)
     assert len(got) == len(WAREHOUSE)
+    assert not [c for c in got.columns if c.startswith("input|")]  # no internal raw copies
     assert sorted(got[schema.ID]) == [w[0] for w in WAREHOUSE]
     by_id = got.set_index(schema.ID)
     assert by_id.loc["t-3", schema.ROW_STATUS] == schema.STATUS_EMPTY
@@ -657,3 +658,16 @@ def test_engine_spark_resume_reuses_the_recorded_group_size(tmp_path: Path, resu
     spark_files._record_group_chunks(work, 3)  # an interrupted run on 1-2 cores
     cluster = SimpleNamespace(sparkContext=SimpleNamespace(defaultParallelism=8))
     assert spark_files._group_chunks(work, resume, cluster, SETTINGS) == expected
+
+
+@pytest.mark.spark
+def test_engine_spark_dataframe_keeps_extra_columns_by_name_and_type(spark: Any) -> None:
+    from pyspark.sql import types as T
+
+    sdf = spark.createDataFrame([("Курьер опоздал", 7, "ru"), ("Great app", 3, "en")],
+                                "body string, region int, lang string")
+    tagged = spark_engine.tag_spark_dataframe(sdf, Settings(), make_tagger=lambda s: toy_tag, text_col="body")
+    types = {f.name: f.dataType for f in tagged.schema.fields}
+    assert types["region"] == T.IntegerType() and "lang_input" in types  # `lang` is a tag column
+    assert not [c for c in types if c.startswith("input|")]
+    assert tagged.count() == 2

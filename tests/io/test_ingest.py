@@ -12,6 +12,7 @@ import pytest
 from cx_text.core import schema
 from cx_text.core.config import Settings
 from cx_text.core.errors import IngestError
+from cx_text.io.columns import input_column
 from cx_text.io.ingest import count_rows, inspect_file, iter_export_chunks, read_export
 
 REVIEWS = [
@@ -151,7 +152,7 @@ def test_ingest_json_shapes(tmp_path: Path, wrap: str) -> None:
     frame = read_export(path).frame
     assert frame[schema.ID].tolist() == ["7", "8"]
     assert frame[schema.TEXT].tolist() == [r["message"] for r in records]
-    assert frame["user.tier"].tolist()[0] == "vip"
+    assert frame[input_column("user.tier")].tolist()[0] == "vip"
     assert frame[schema.NPS].isna().tolist() == [True, False]
 
 
@@ -178,7 +179,8 @@ def test_ingest_parquet_keeps_types(tmp_path: Path) -> None:
     assert frame[schema.ID].tolist() == ["1", "2"]
     assert frame.loc[0, schema.CREATED_AT] == pd.Timestamp("2026-10-01 07:00")   # UTC, naive
     assert frame[schema.NPS].tolist() == [2.0, 10.0]
-    assert frame["amount"].dtype == "float64"
+    assert frame[input_column("amount")].dtype == "float64"
+    assert frame[input_column("score", "nps")].tolist() == [2, 10]  # the raw copy keeps its type
 
 
 @pytest.mark.parametrize(
@@ -204,7 +206,7 @@ def test_ingest_mapping_by_flags_and_errors(tmp_path: Path) -> None:
     with pytest.raises(IngestError, match=r"no text column found.*'a', 'b', 'zz'.*--text-col"):
         read_export(path)
     frame = read_export(path, mapping={"text": "b", "id": "A"}).frame
-    assert frame[[schema.ID, schema.TEXT, "zz"]].values.tolist() == [["1", "Плохо", "x"]]
+    assert frame[[schema.ID, schema.TEXT, input_column("zz")]].values.tolist() == [["1", "Плохо", "x"]]
     with pytest.raises(IngestError, match=r"'missing'.*columns are: 'a', 'b', 'zz'"):
         read_export(path, mapping={"text": "missing"})
 
@@ -215,8 +217,10 @@ def test_ingest_keeps_every_input_column_in_order(tmp_path: Path) -> None:
                            ";", "utf-8")
     frame = read_export(path).frame
     extras = list(frame.columns[len(schema.CANONICAL_COLUMNS):-3])
-    assert extras == ["город", "row_status_input", "менеджер"]
-    assert frame["row_status_input"].tolist() == ["new"]
+    assert extras == [input_column("город"), input_column("id", "id"), input_column("отзыв", "text"),
+                      input_column("row_status"), input_column("менеджер")]
+    assert frame[input_column("row_status")].tolist() == ["new"]
+    assert frame[schema.ROW_STATUS].tolist() == ["ok"]
     assert list(frame.columns[:len(schema.CANONICAL_COLUMNS)]) == list(schema.CANONICAL_COLUMNS)
 
 

@@ -63,10 +63,11 @@ def main() -> None:
     nav = st.navigation(pages)
     try:
         db = common.current_store()
+        db.refresh(force=st.sidebar.button(t("reload_data"), key="reload_data"))
         options = common.query(filter_options)
         st.session_state["cx_filters"] = sidebar(options) if options.rows else Filters()
-        if db.read_only:
-            st.sidebar.warning(t("read_only"))
+        if db.busy:
+            st.sidebar.warning(t("store_busy", time=f"{db.snapshot_time:%H:%M:%S}" if db.snapshot_time else "—"))
         st.sidebar.caption(t("store_caption", db=common.settings().db_path, rows=options.rows))
         nav.run()
     except CxTextError as exc:

@@ -30,6 +30,7 @@ from cx_text.core.config import PACKAGE_DIR, Settings
 from cx_text.core.errors import SchemaError
 from cx_text.engines.local import Tagger, tag_safely
 from cx_text.io.base import RawChunk
+from cx_text.io.columns import with_plain_names
 from cx_text.io.mapping import ColumnMapping, resolve_mapping
 from cx_text.io.rows import META_COLUMNS, RowContext, build_chunk, extra_names
 
@@ -237,8 +238,8 @@ def probe_job(sdf: DataFrame, job: ExecutorJob) -> tuple[ExecutorJob, StructType
     rows = probe.collect()
     if not rows:
         raise SchemaError("the Spark DataFrame to tag has no rows.", "Give it at least one row.")
-    kept = sdf.columns if job.mapping is None else job.mapping.unmapped
-    inputs = {f.name: f.dataType for f in sdf.schema.fields if f.name in kept}
+    names = {} if job.mapping is None else dict(extra_names(sdf.columns, job.mapping))  # raw copies
+    inputs = {names[f.name]: f.dataType for f in sdf.schema.fields if f.name in names}
     out = _output_schema(pa.ipc.read_schema(pa.py_buffer(rows[0]["arrow_schema"])),
                          int(rows[0]["errors"]), inputs)
     kinds = (T.ArrayType, T.MapType, T.StructType)
@@ -302,4 +303,4 @@ def tag_spark_dataframe(sdf: DataFrame, settings: Settings, *,
         explicit[schema.ID] = id_col
     prepared, job = plan_job(sdf, settings, make_tagger, explicit, batch_rows)
     job, out_schema, _ = probe_job(prepared, job)
-    return run_job(prepared, job, out_schema)
+    return with_plain_names(run_job(prepared, job, out_schema))  # extras under their own names

@@ -1,7 +1,8 @@
 """What every page shares: RU/EN labels, the cached store, settings, sidebar filters, cached queries.
 
 Pages only call library functions, through :func:`query` (cached per data version and
-arguments) or :func:`write` (edits, holding the store lock). No analytics lives here.
+arguments, read from the app's snapshot of the store) or :func:`write` / :func:`write_each`
+(short writes to the store file). No analytics lives here.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import streamlit as st
 import yaml
 
 from cx_text.analytics.filters import Filters
-from cx_text.app.queries import AppStore, data_version, open_app_store
+from cx_text.app.queries import AppStore, ShortWrites, data_version, open_app_store
 from cx_text.core.config import Settings
 from cx_text.core.errors import CxTextError
 
@@ -56,7 +57,8 @@ def settings() -> Settings:
 
 @st.cache_resource(show_spinner=False)
 def app_store(path: str) -> AppStore:
-    """One DuckDB connection per store file, shared by every session (see AppStore.lock)."""
+    """One snapshot reader per store file, shared by every session (see AppStore.lock and
+    cx_text/app/snapshot.py: the app holds no lock on the store between interactions)."""
     return open_app_store(path)
 
 
@@ -72,7 +74,7 @@ def filters() -> Filters:
 def version() -> str:
     db = current_store()
     with db.lock:
-        return data_version(db.store)
+        return f"{db.version}|{data_version(db.store)}"
 
 
 def query(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
@@ -98,10 +100,21 @@ def run(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
 
 
 def write(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    """Run an edit on a writable connection (StoreError when another process holds the file)."""
+    """Run one short edit on the store file (StoreError "busy" when another process holds it
+    longer than ``WRITE_WAIT_S``); the app's snapshot follows right after."""
     db = current_store()
     with db.writable() as store:
         return fn(store, *args, **kwargs)
+
+
+def write_each(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Run a long job (an upload) whose every store call is its own short write, so a batch
+    ``cx-text tag`` can write in between; the snapshot is refreshed at the end."""
+    db = current_store()
+    try:
+        return fn(ShortWrites(db), *args, **kwargs)
+    finally:
+        db.refresh(force=True)
 
 
 @st.cache_data(show_spinner=False)

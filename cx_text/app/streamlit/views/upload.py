@@ -77,7 +77,7 @@ def run_tagging(path: Path, mapping: dict[str, str], kind: str) -> UploadResult:
         return tag_upload(path, store, tagger, settings, output, mapping=mapping, manifest=manifest,
                           on_progress=progress)
 
-    result: UploadResult = common.write(job)
+    result: UploadResult = common.write_each(job)  # one short write per chunk
     bar.progress(1.0, text=t("tagged_rows", done=result.rows, total=result.rows))
     return result
 
