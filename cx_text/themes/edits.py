@@ -30,7 +30,8 @@ from cx_text.themes.db import (
     theme_row,
     themes_frame,
 )
-from cx_text.themes.label import Lemmatize, label_themes, simple_lemmatize
+from cx_text.themes.label import Lemmatize, simple_lemmatize
+from cx_text.themes.name import name_themes
 
 Embed = Callable[[Sequence[str]], np.ndarray]
 
@@ -129,7 +130,7 @@ def relabel_topic(store: Store, topic: str, lemmatize: Lemmatize, params: ThemeP
     samples = {str(t): g for t, g in rows.groupby("theme_id", sort=True)}
     clauses = {t: _pairs(samples[t], params) for t in sorted(live) if t in samples}
     background = _pairs(samples[""], params) if "" in samples else []
-    set_auto_labels(store, label_themes(clauses, lemmatize, background), run_id)
+    set_auto_labels(store, name_themes(clauses, lemmatize, background), run_id)
 
 
 def _pairs(frame: pd.DataFrame, params: ThemeParams) -> list[tuple[str, str]]:

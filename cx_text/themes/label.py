@@ -21,7 +21,7 @@ from cx_text.core.lang import cue_words, fold, stop_words
 
 Lemmatize = Callable[[str, str], list[str]]
 
-_WORD = re.compile(r"\[[A-Z_]+\]|[^\W\d_]+(?:['’][^\W\d_]+)?")
+WORD_RE = re.compile(r"\[[A-Z_]+\]|[^\W\d_]+(?:['’][^\W\d_]+)?")
 _CYRILLIC = re.compile(r"[а-яё]")
 NEGATORS = frozenset({"не", "нет", "ни", "никогда", "not", "no", "never", "n't", "nt", "cannot"})
 _EN_NEG_SUFFIX = ("n't", "n’t")
@@ -30,7 +30,7 @@ MIN_TERM_CHARS = 2
 
 def words(text: str) -> list[str]:
     """Word tokens of ``text`` (placeholders like ``[PHONE]`` kept whole)."""
-    return _WORD.findall(text or "")
+    return WORD_RE.findall(text or "")
 
 
 def simple_lemmatize(text: str, lang: str) -> list[str]:
@@ -134,16 +134,23 @@ def format_label(chosen: Sequence[Mapping[str, Any]], per_lang: int = 3) -> str:
     return " | ".join(parts) or "(no terms)"
 
 
-def label_themes(clauses: Mapping[str, Sequence[tuple[str, str]]], lemmatize: Lemmatize,
-                 background: Sequence[tuple[str, str]] = ()) -> dict[str, tuple[str, list[dict[str, Any]]]]:
-    """Theme id -> (label, top terms) from sampled ``(clause, lang)`` pairs per theme."""
+def rank_terms(clauses: Mapping[str, Sequence[tuple[str, str]]], lemmatize: Lemmatize,
+               background: Sequence[tuple[str, str]] = ()) -> dict[str, list[tuple[str, float]]]:
+    """Theme id -> its terms ranked by c-TF-IDF, from sampled ``(clause, lang)`` pairs per theme
+    (the ``background`` clauses, e.g. the unassigned ones, form one more class)."""
     docs = {tid: [terms(lemmatize(text, lang)) for text, lang in pairs]
             for tid, pairs in clauses.items()}
     docs[_BACKGROUND] = [terms(lemmatize(text, lang)) for text, lang in background]
     ranked = ctfidf(docs)
+    return {tid: ranked[tid] for tid in clauses}
+
+
+def label_themes(clauses: Mapping[str, Sequence[tuple[str, str]]], lemmatize: Lemmatize,
+                 background: Sequence[tuple[str, str]] = ()) -> dict[str, tuple[str, list[dict[str, Any]]]]:
+    """Theme id -> (term label, top terms) from sampled ``(clause, lang)`` pairs per theme."""
     out = {}
-    for tid in clauses:
-        chosen = top_terms(ranked[tid])
+    for tid, ranked in rank_terms(clauses, lemmatize, background).items():
+        chosen = top_terms(ranked)
         out[tid] = (format_label(chosen), chosen)
     return out
 
