@@ -43,7 +43,7 @@ from cx_text.themes.label import (
 LANGS = ("ru", "en")
 NEG_PREFIX = {"ru": "не ", "en": "not "}
 CONTENT, NEG, STOP, DROP, PARTICLE, BREAK = "content", "neg", "stop", "drop", "particle", "break"
-_TOKEN = re.compile(rf"(?P<word>{WORD_RE.pattern})|(?P<number>\d+(?:[.,]\d+)?)|(?P<mark>[,;:.!?()…]|\s[-–—]\s)")
+_TOKEN = re.compile(rf"(?P<word>{WORD_RE.pattern})|(?P<number>\d+(?:[.,]\d+)?)|(?P<mark>[,;:.!?()…\n]|\s[-–—]\s)")
 ABBREVIATION_CHARS = 5  # an all-caps word this short stays upper-case (ПВЗ, SMS); longer shouting does not
 _BACKGROUND = "\x00background"
 
@@ -56,8 +56,10 @@ class NameParams:
     word_cost: float = 0.15  # weight a word must bring to join a core (units weigh 0..1)
     min_share: float = 0.2  # a language needs this share of the theme's clauses for its phrase
     min_clauses: int = 3  # ... and at least this many clauses
-    single_word_factor: float = 0.5  # a one-word core is worth this much (phrases read better)
+    single_word_factor: float = 0.5  # a one-word core is worth this much, and is shown only
+    # when no clause has a longer one (a phrase reads better than a bare word)
     predicate_bonus: float = 0.5  # added to a core that says what happened (a verb, a negation)
+    support_power: float = 1.0  # a core is worth value × (clauses holding it) ** this
 
 
 @dataclass(frozen=True)
@@ -197,8 +199,8 @@ def clause_core(clause: Sequence[Word], weights: Mapping[str, float], params: Na
 
 
 def _negated_from_outside(clause: Sequence[Word], start: int) -> bool:
-    before = [w for w in clause[:start] if w.kind != DROP]
-    return bool(before) and before[-1].kind == NEG
+    """A negated word ("not ... going back") cannot open a name without its negation."""
+    return clause[start].unit.startswith(tuple(NEG_PREFIX.values()))
 
 
 def _window(clause: Sequence[Word], kept: Sequence[int], weights: Mapping[str, float],
@@ -224,9 +226,11 @@ def _shown(word: str) -> str:
     return word if short_caps or word.startswith("[") else word.lower()
 
 
-def best_phrase(cores: Sequence[Core], clause_units: Sequence[frozenset[str]]) -> str | None:
-    """The core worth most over the clauses (value × clauses holding all its units), in its
-    most frequent wording; ties go to fewer units, then A–Z."""
+def best_phrase(cores: Sequence[Core], clause_units: Sequence[frozenset[str]],
+                support_power: float = 1.0) -> str | None:
+    """The core worth most, in its most frequent wording. Worth = value × (clauses holding all
+    its units) ** ``support_power`` × k / (k + 1) for a core ``k`` clauses proposed (a wording
+    one clause happens to have is trusted less); ties go to fewer units, then A–Z."""
     value: dict[frozenset[str], float] = {}
     wordings: dict[frozenset[str], Counter[str]] = defaultdict(Counter)
     for core in cores:
@@ -234,7 +238,13 @@ def best_phrase(cores: Sequence[Core], clause_units: Sequence[frozenset[str]]) -
         wordings[core.units][core.text] += 1
     if not value:
         return None
-    total = {k: v * sum(1 for units in clause_units if k <= units) for k, v in value.items()}
+    if any(" " in text for counter in wordings.values() for text in counter):
+        value = {k: v for k, v in value.items() if any(" " in t for t in wordings[k])}
+    total = {}
+    for key, val in value.items():
+        support = sum(1 for units in clause_units if key <= units) ** support_power
+        proposed = sum(wordings[key].values())
+        total[key] = val * support * proposed / (proposed + 1)
     key = min(total, key=lambda k: (-round(total[k], 9), len(k), sorted(k)))
     return min(wordings[key].items(), key=lambda p: (-p[1], len(p[0]), p[0]))[0]
 
@@ -246,11 +256,14 @@ def language_weights(ranked: Sequence[tuple[str, float]], lang: str) -> dict[str
     return {t: s / top for t, s in picked.items()} if top > 0 else {}
 
 
-def language_phrase(clauses: Sequence[Sequence[Word]], weights: Mapping[str, float],
+def language_phrase(clauses: Sequence[Sequence[Word]], lang: str, weights: Mapping[str, float],
                     params: NameParams) -> str | None:
-    """The phrase of one language from that language's parsed clauses."""
-    cores = [c for c in (clause_core(clause, weights, params) for clause in clauses) if c]
-    return best_phrase(cores, [frozenset(w.unit for w in clause if w.unit) for clause in clauses])
+    """The phrase of one language from that language's parsed clauses (worded in its script:
+    a transliterated "kurer ne pozvonil" counts for "курьер не позвонил" but is not shown)."""
+    cores = [c for c in (clause_core(clause, weights, params) for clause in clauses)
+             if c and term_lang(fold(c.text)) == lang]
+    units = [frozenset(w.unit for w in clause if w.unit) for clause in clauses]
+    return best_phrase(cores, units, params.support_power)
 
 
 def theme_name(parsed: Sequence[tuple[str, Sequence[Word]]], ranked: Sequence[tuple[str, float]],
@@ -264,7 +277,7 @@ def theme_name(parsed: Sequence[tuple[str, Sequence[Word]]], ranked: Sequence[tu
         if counts[lang] < max(params.min_clauses, params.min_share * sum(counts.values())):
             continue
         clauses = [clause for lg, clause in parsed if lg == lang]
-        phrase = language_phrase(clauses, language_weights(ranked, lang), params)
+        phrase = language_phrase(clauses, lang, language_weights(ranked, lang), params)
         if phrase:
             phrases.append(phrase)
     return " | ".join(phrases) or None
