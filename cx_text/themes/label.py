@@ -25,7 +25,7 @@ WORD_RE = re.compile(r"\[[A-Z_]+\]|[^\W\d_]+(?:['’][^\W\d_]+)?")
 _CYRILLIC = re.compile(r"[а-яё]")
 NEGATORS = frozenset({"не", "нет", "ни", "никогда", "not", "no", "never", "n't", "nt", "cannot"})
 _EN_NEG_SUFFIX = ("n't", "n’t")
-MIN_TERM_CHARS = 2
+MIN_TERM_CHARS = 2  # distinct characters: drops "a", "xx", "xxxx" (redactions), "ааа"
 
 
 def words(text: str) -> list[str]:
@@ -70,7 +70,7 @@ def terms(lemmas: Sequence[str]) -> list[str]:
         if lemma in NEGATORS:
             negate = "не " if _CYRILLIC.search(lemma) else "not "
             continue
-        if lemma in stop or len(lemma) < MIN_TERM_CHARS or lemma.startswith("["):
+        if lemma in stop or len(set(lemma)) < MIN_TERM_CHARS or lemma.startswith("["):  # "xxxx": redacted
             continue
         units.append(negate + lemma)
         negate = ""

@@ -25,6 +25,7 @@ from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
+from itertools import pairwise
 from typing import Any
 
 from cx_text.core.lang import cue_words, fold, load_yaml, stop_words
@@ -44,7 +45,7 @@ LANGS = ("ru", "en")
 NEG_PREFIX = {"ru": "не ", "en": "not "}
 CONTENT, NEG, STOP, DROP, PARTICLE, BREAK = "content", "neg", "stop", "drop", "particle", "break"
 _TOKEN = re.compile(rf"(?P<word>{WORD_RE.pattern})|(?P<number>\d+(?:[.,]\d+)?)|(?P<mark>[,;:.!?()…\n]|\s[-–—]\s)")
-ABBREVIATION_CHARS = 5  # an all-caps word this short stays upper-case (ПВЗ, SMS); longer shouting does not
+ABBREVIATION_CHARS = 4  # an all-caps word this short stays upper-case (ПВЗ, СДЭК, SMS); "TOTAL" does not
 _BACKGROUND = "\x00background"
 
 
@@ -112,9 +113,7 @@ def parse_clause(text: str, lang: str, lemmatize: Lemmatize) -> list[Word]:
     lemmas = [fold(lemma) for lemma in lemmatize(text, lang)]
     if len(lemmas) != len(words(text)):
         return []
-    letters = [c for c in text if c.isalpha()]
-    shouting = sum(c.isupper() for c in letters) > len(letters) / 2  # "CART IS DIFFERENT"
-    tokens = [(m.group().lower() if shouting else m.group(), m.lastgroup) for m in _TOKEN.finditer(text or "")]
+    tokens = _unshout([(m.group(), str(m.lastgroup)) for m in _TOKEN.finditer(text or "")])
     lex = _lexicon(lang)
     it = iter(lemmas)
     aligned = [(tok, next(it) if kind == "word" else "") for tok, kind in tokens]
@@ -133,6 +132,21 @@ def parse_clause(text: str, lang: str, lemmatize: Lemmatize) -> list[Word]:
     return out
 
 
+def _unshout(tokens: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Lower-case shouting: a mostly upper-case clause ("CART IS DIFFERENT") and runs of two or
+    more upper-case words ("declared TOTAL LOSS"); a lone abbreviation (ПВЗ) stays."""
+    caps = [kind == "word" and len(tok) > 1 and tok.isupper() for tok, kind in tokens]
+    letters = [c for tok, _ in tokens for c in tok if c.isalpha()]
+    if sum(c.isupper() for c in letters) > len(letters) / 2:
+        return [(tok.lower(), kind) for tok, kind in tokens]
+    words_at = [i for i, (_, kind) in enumerate(tokens) if kind == "word"]
+    run: set[int] = set()
+    for a, b in pairwise(words_at):
+        if caps[a] and caps[b]:
+            run.update((a, b))
+    return [(tok.lower() if i in run else tok, kind) for i, (tok, kind) in enumerate(tokens)]
+
+
 def _kinds(tokens: Sequence[str], lemmas: Sequence[str], lex: _Lexicon) -> list[str]:
     hits = _sequence_hits(lemmas, lex.sequences)
     kinds = []
@@ -140,7 +154,7 @@ def _kinds(tokens: Sequence[str], lemmas: Sequence[str], lex: _Lexicon) -> list[
         forms = {lemma, fold(token)}
         if forms & NEGATORS:
             kind = NEG
-        elif i in hits or forms & lex.drop:
+        elif i in hits or forms & lex.drop or len(set(lemma)) == 1 < len(lemma):  # "XXXX": redacted
             kind = DROP
         elif forms & lex.particles:
             kind = PARTICLE
@@ -228,16 +242,21 @@ def _shown(word: str) -> str:
 
 def best_phrase(cores: Sequence[Core], clause_units: Sequence[frozenset[str]],
                 support_power: float = 1.0) -> str | None:
-    """The core worth most, in its most frequent wording. Worth = value × (clauses holding all
-    its units) ** ``support_power`` × k / (k + 1) for a core ``k`` clauses proposed (a wording
-    one clause happens to have is trusted less); ties go to fewer units, then A–Z."""
+    """The best of :func:`ranked_phrases`, ``None`` without cores."""
+    return next(iter(ranked_phrases(cores, clause_units, support_power)), None)
+
+
+def ranked_phrases(cores: Sequence[Core], clause_units: Sequence[frozenset[str]],
+                   support_power: float = 1.0) -> list[str]:
+    """Candidate names best first, each core in its most frequent wording. Worth = value ×
+    (clauses holding all its units) ** ``support_power`` × k / (k + 1) for a core ``k`` clauses
+    proposed (a wording one clause happens to have is trusted less); ties go to fewer units,
+    then A–Z. One-word cores only when no clause has a longer one."""
     value: dict[frozenset[str], float] = {}
     wordings: dict[frozenset[str], Counter[str]] = defaultdict(Counter)
     for core in cores:
         value[core.units] = max(value.get(core.units, 0.0), core.value)
         wordings[core.units][core.text] += 1
-    if not value:
-        return None
     if any(" " in text for counter in wordings.values() for text in counter):
         value = {k: v for k, v in value.items() if any(" " in t for t in wordings[k])}
     total = {}
@@ -245,8 +264,8 @@ def best_phrase(cores: Sequence[Core], clause_units: Sequence[frozenset[str]],
         support = sum(1 for units in clause_units if key <= units) ** support_power
         proposed = sum(wordings[key].values())
         total[key] = val * support * proposed / (proposed + 1)
-    key = min(total, key=lambda k: (-round(total[k], 9), len(k), sorted(k)))
-    return min(wordings[key].items(), key=lambda p: (-p[1], len(p[0]), p[0]))[0]
+    keys = sorted(total, key=lambda k: (-round(total[k], 9), len(k), sorted(k)))
+    return [min(wordings[k].items(), key=lambda p: (-p[1], len(p[0]), p[0]))[0] for k in keys]
 
 
 def language_weights(ranked: Sequence[tuple[str, float]], lang: str) -> dict[str, float]:
@@ -256,30 +275,34 @@ def language_weights(ranked: Sequence[tuple[str, float]], lang: str) -> dict[str
     return {t: s / top for t, s in picked.items()} if top > 0 else {}
 
 
-def language_phrase(clauses: Sequence[Sequence[Word]], lang: str, weights: Mapping[str, float],
-                    params: NameParams) -> str | None:
-    """The phrase of one language from that language's parsed clauses (worded in its script:
-    a transliterated "kurer ne pozvonil" counts for "курьер не позвонил" but is not shown)."""
+def language_phrases(clauses: Sequence[Sequence[Word]], lang: str, weights: Mapping[str, float],
+                     params: NameParams) -> list[str]:
+    """Candidate phrases of one language from its parsed clauses, best first (worded in its
+    script: a transliterated "kurer ne pozvonil" counts for "курьер не позвонил", is not shown)."""
     cores = [c for c in (clause_core(clause, weights, params) for clause in clauses)
              if c and term_lang(fold(c.text)) == lang]
     units = [frozenset(w.unit for w in clause if w.unit) for clause in clauses]
-    return best_phrase(cores, units, params.support_power)
+    return ranked_phrases(cores, units, params.support_power)
 
 
 def theme_name(parsed: Sequence[tuple[str, Sequence[Word]]], ranked: Sequence[tuple[str, float]],
-               params: NameParams | None = None) -> str | None:
+               params: NameParams | None = None, taken: dict[str, set[str]] | None = None) -> str | None:
     """``"цены выросли | prices went up"`` from a theme's ``(lang, words)`` clauses and its
-    ranked units; ``None`` when no clause yields a phrase."""
-    params = params or NameParams()
+    ranked units; ``None`` when no clause yields a phrase. A phrase in ``taken`` (another theme
+    of the topic has it) gives way to the next candidate, if there is one."""
+    params, taken = params or NameParams(), taken if taken is not None else {}
     counts = Counter(lang for lang, _ in parsed if lang in LANGS)
     phrases = []
     for lang in LANGS:
         if counts[lang] < max(params.min_clauses, params.min_share * sum(counts.values())):
             continue
         clauses = [clause for lg, clause in parsed if lg == lang]
-        phrase = language_phrase(clauses, lang, language_weights(ranked, lang), params)
+        candidates = language_phrases(clauses, lang, language_weights(ranked, lang), params)
+        used = taken.setdefault(lang, set())
+        phrase = next((c for c in candidates if c not in used), next(iter(candidates), None))
         if phrase:
             phrases.append(phrase)
+            used.add(phrase)
     return " | ".join(phrases) or None
 
 
@@ -287,18 +310,20 @@ def name_themes(clauses: Mapping[str, Sequence[tuple[str, str]]], lemmatize: Lem
                 background: Sequence[tuple[str, str]] = (),
                 params: NameParams | None = None) -> dict[str, tuple[str, list[dict[str, Any]]]]:
     """Theme id -> (name, top c-TF-IDF terms) from sampled ``(clause, lang)`` pairs per theme;
-    the name falls back to the term label (``курьер · не позвонить``) without a phrase."""
+    the name falls back to the term label (``курьер · не позвонить``) without a phrase. Bigger
+    themes choose first; a smaller one takes its next-best phrase rather than repeat a name."""
     parsed = {tid: [_parsed(text, lang, lemmatize) for text, lang in pairs] for tid, pairs in clauses.items()}
     docs = {tid: [[w.unit for w in clause if w.unit] for _, clause in items] for tid, items in parsed.items()}
     docs[_BACKGROUND] = [[w.unit for w in _parsed(text, lang, lemmatize)[1] if w.unit]
                          for text, lang in background]
     units = ctfidf(docs)
     terms = rank_terms(clauses, lemmatize, background)
-    out = {}
-    for tid in clauses:
+    out: dict[str, tuple[str, list[dict[str, Any]]]] = {}
+    taken: dict[str, set[str]] = {}
+    for tid in sorted(clauses, key=lambda t: (-len(clauses[t]), t)):
         chosen = top_terms(terms[tid])
-        out[tid] = (theme_name(parsed[tid], units[tid], params) or format_label(chosen), chosen)
-    return out
+        out[tid] = (theme_name(parsed[tid], units[tid], params, taken) or format_label(chosen), chosen)
+    return {tid: out[tid] for tid in clauses}
 
 
 def _parsed(text: str, lang: str, lemmatize: Lemmatize) -> tuple[str, list[Word]]:
