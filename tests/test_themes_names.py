@@ -145,3 +145,18 @@ def test_themes_names_mixed_theme_names_only_languages_with_a_share() -> None:
     clauses = {"t": [("Курьер не позвонил", "ru")] * 9 + [("Courier did not call", "en")]}
     name, terms = name_themes(clauses, simple_lemmatize)["t"]
     assert name == "курьер не позвонил" and terms  # 10% English: no English half
+
+
+def test_themes_names_not_repeated_within_a_topic() -> None:
+    same = [("Курьер не позвонил", "ru"), ("Курьер не позвонил вечером", "ru"), ("Курьер опоздал и не позвонил", "ru")]
+    named = name_themes({"big": same * 2, "small": same}, simple_lemmatize)
+    assert named["big"][0] == "курьер не позвонил"  # the bigger theme chooses first
+    assert named["small"][0] != named["big"][0] and " · " not in named["small"][0]
+
+
+def test_themes_names_skip_redactions_and_shouting() -> None:
+    clause = parse_clause("XXXX declared TOTAL LOSS on XX/XX", "en", simple_lemmatize)
+    assert [w.kind for w in clause][:1] == ["drop"]  # "XXXX" is a redaction, never a name
+    core = clause_core(clause, {w.unit: 1.0 for w in clause if w.unit}, NameParams(word_cost=0.01))
+    assert core is not None and core.text == "declared total loss"
+    assert parse_clause("Выдали в ПВЗ", "ru", simple_lemmatize)[-1].text == "ПВЗ"  # a lone abbreviation stays
