@@ -160,3 +160,9 @@ def test_themes_names_skip_redactions_and_shouting() -> None:
     core = clause_core(clause, {w.unit: 1.0 for w in clause if w.unit}, NameParams(word_cost=0.01))
     assert core is not None and core.text == "declared total loss"
     assert parse_clause("Выдали в ПВЗ", "ru", simple_lemmatize)[-1].text == "ПВЗ"  # a lone abbreviation stays
+
+
+def test_themes_names_never_show_masked_pii() -> None:
+    clause = parse_clause("Courier [PERSON] doesn't pick up", "en", simple_lemmatize)
+    core = clause_core(clause, {w.unit: 1.0 for w in clause if w.unit}, NameParams(word_cost=0.01))
+    assert core is not None and core.text == "courier doesn't pick up"

@@ -119,7 +119,8 @@ def reapply_edits(store: Store) -> int:
 
 
 def relabel_topic(store: Store, topic: str, lemmatize: Lemmatize, params: ThemeParams, run_id: str) -> None:
-    """Recompute c-TF-IDF labels of the topic's live themes from a sample of their members."""
+    """Recompute the names and c-TF-IDF terms of the topic's live themes from a sample of their
+    members (``name.name_themes``)."""
     rows = store.con.execute(
         "SELECT theme_id, clause, lang FROM theme_memberships WHERE topic = ? "
         "ORDER BY id, clause_start, clause_end, clause", [topic]).df()

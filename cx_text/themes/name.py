@@ -154,13 +154,13 @@ def _kinds(tokens: Sequence[str], lemmas: Sequence[str], lex: _Lexicon) -> list[
         forms = {lemma, fold(token)}
         if forms & NEGATORS:
             kind = NEG
-        elif i in hits or forms & lex.drop or len(set(lemma)) == 1 < len(lemma):  # "XXXX": redacted
+        elif i in hits or forms & lex.drop or _masked(token, lemma):
             kind = DROP
         elif forms & lex.particles:
             kind = PARTICLE
         elif forms & lex.keep:
             kind = CONTENT
-        elif forms & lex.stop or len(lemma) < 2 or token.startswith("["):
+        elif forms & lex.stop or len(lemma) < 2:
             kind = STOP
         else:
             kind = CONTENT
@@ -180,6 +180,11 @@ def is_predicate(token: str, lemma: str, rules: Mapping[str, Any]) -> bool:
         return False
     return low.endswith(tuple(rules.get("word_endings", ()))) or (
         bool(rules.get("irregular")) and low[:2] != lemma[:2])
+
+
+def _masked(token: str, lemma: str) -> bool:
+    """A PII placeholder (``[PERSON]``) or a redaction (``XXXX``): never part of a name."""
+    return token.startswith("[") or len(set(lemma)) == 1 < len(lemma)
 
 
 def _sequence_hits(lemmas: Sequence[str], sequences: Sequence[tuple[str, ...]]) -> set[int]:
@@ -235,9 +240,8 @@ def _window(clause: Sequence[Word], kept: Sequence[int], weights: Mapping[str, f
 
 
 def _shown(word: str) -> str:
-    """Lower case, except abbreviations (ПВЗ, SMS) and placeholders."""
-    short_caps = word.isupper() and 1 < len(word) <= ABBREVIATION_CHARS
-    return word if short_caps or word.startswith("[") else word.lower()
+    """Lower case, except abbreviations (ПВЗ, SMS)."""
+    return word if word.isupper() and 1 < len(word) <= ABBREVIATION_CHARS else word.lower()
 
 
 def best_phrase(cores: Sequence[Core], clause_units: Sequence[frozenset[str]],
