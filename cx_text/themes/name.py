@@ -9,13 +9,16 @@
 2. Units are weighted by class-based TF-IDF against the topic's other themes and its unassigned
    clauses (as the term label), normalised per language so the best unit weighs 1.
 3. Each clause proposes its *core*: the window of at most ``max_words`` kept words with the
-   highest weight minus ``word_cost`` per word, starting with a content word or a negation and
-   ending with a content word or a particle (a negated word keeps its negation).
-4. A core is worth its value times the number of the theme's clauses holding all its units; the
-   best one is shown in its most frequent wording. Recurring short cores beat rare long ones.
+   highest weight minus ``word_cost`` per word (plus ``predicate_bonus`` when it says what
+   happened: a negation or a verb form), starting with a content word or a negation and ending
+   with a content word or a particle; a negated word keeps its negation, punctuation ends a core.
+4. A core is worth its value × the theme's clauses holding all its units × k/(k+1) for a core k
+   clauses proposed; the best is shown in its most frequent wording, so recurring short cores
+   beat one clause's long one. One-word cores only when no clause has a longer one.
 
 A theme gets a phrase in each language holding at least ``min_share`` of its clauses, Russian
-first: ``"курьер не позвонил | courier didn't call"``.
+first: ``"курьер не позвонил | courier didn't call"``. Themes of a topic choose biggest first; a
+smaller theme whose best phrase is taken uses its next-best one.
 """
 
 from __future__ import annotations
