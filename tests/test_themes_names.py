@@ -166,3 +166,9 @@ def test_themes_names_never_show_masked_pii() -> None:
     clause = parse_clause("Courier [PERSON] doesn't pick up", "en", simple_lemmatize)
     core = clause_core(clause, {w.unit: 1.0 for w in clause if w.unit}, NameParams(word_cost=0.01))
     assert core is not None and core.text == "courier doesn't pick up"
+
+
+def test_themes_names_never_cut_before_a_negation() -> None:
+    clause = parse_clause("После повышения цен заказываю уже не так часто", "ru", simple_lemmatize)
+    core = clause_core(clause, {"повышения": 1.0, "цен": 0.7, "заказываю": 0.9}, NameParams())
+    assert core is not None and core.text == "повышения цен", core  # not "… заказываю" (it is "не часто")

@@ -230,6 +230,8 @@ def _window(clause: Sequence[Word], kept: Sequence[int], weights: Mapping[str, f
     last = clause[kept[-1]]
     if last.kind in (NEG, STOP) or (last.kind == PARTICLE and len(kept) == 1):
         return None
+    if _next_kind(clause, kept[-1]) == NEG:  # "заказываю | не так часто": cut before a negation
+        return None
     units = frozenset(clause[i].unit for i in kept if clause[i].unit)
     gain = sum(weights.get(u, 0.0) for u in units)
     value = gain - params.word_cost * len(kept)
@@ -240,6 +242,11 @@ def _window(clause: Sequence[Word], kept: Sequence[int], weights: Mapping[str, f
     if value <= 0:
         return None
     return Core(units, " ".join(_shown(clause[i].text) for i in kept), value)
+
+
+def _next_kind(clause: Sequence[Word], end: int) -> str:
+    """The role of the first word after ``end`` that is not filler (``""`` at the end)."""
+    return next((w.kind for w in clause[end + 1:] if w.kind != DROP), "")
 
 
 def _shown(word: str) -> str:
