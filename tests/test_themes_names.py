@@ -172,3 +172,14 @@ def test_themes_names_never_cut_before_a_negation() -> None:
     clause = parse_clause("После повышения цен заказываю уже не так часто", "ru", simple_lemmatize)
     core = clause_core(clause, {"повышения": 1.0, "цен": 0.7, "заказываю": 0.9}, NameParams())
     assert core is not None and core.text == "повышения цен", core  # not "… заказываю" (it is "не часто")
+
+
+@pytest.mark.parametrize(("text", "lang", "negated"), [
+    ("Не могу дозвониться", "ru", {"не дозвониться"}),  # through a stop word
+    ("Ни у службы доставки", "ru", set()),  # a preposition ends the negation's reach
+    ("The promo code was not applied", "en", {"not applied"}),
+    ("Not at the door", "en", set()),
+])
+def test_themes_names_negation_scope(text: str, lang: str, negated: set[str]) -> None:
+    units = {w.unit for w in parse_clause(text, lang, simple_lemmatize)}
+    assert {u for u in units if u.startswith(("не ", "not "))} == negated

@@ -94,6 +94,7 @@ class _Lexicon:
     particles: frozenset[str]
     stop: frozenset[str]
     predicate: dict[str, Any]
+    scope_ends: frozenset[str]
 
 
 @cache
@@ -107,7 +108,8 @@ def _lexicon(lang: str) -> _Lexicon:
     return _Lexicon(frozenset(w for w in drop if " " not in w),
                     tuple(tuple(w.split()) for w in drop if " " in w),
                     frozenset(entries("drop_before_negation")), frozenset(entries("keep")),
-                    frozenset(entries("particles")), stop_words(lang), dict(data.get("predicate", {})))
+                    frozenset(entries("particles")), stop_words(lang), dict(data.get("predicate", {})),
+                    frozenset(entries("negation_scope_ends")))
 
 
 def parse_clause(text: str, lang: str, lemmatize: Lemmatize) -> list[Word]:
@@ -131,7 +133,7 @@ def parse_clause(text: str, lang: str, lemmatize: Lemmatize) -> list[Word]:
             predicate = kind == CONTENT and (negated or is_predicate(token, lemma, lex.predicate))
         out.append(Word(token.strip(), kind, unit, predicate))
         if kind != DROP:
-            negated = kind == NEG or (negated and kind == STOP)
+            negated = kind == NEG or (negated and kind == STOP and lemma not in lex.scope_ends)
     return out
 
 
