@@ -183,3 +183,8 @@ def test_themes_names_never_cut_before_a_negation() -> None:
 def test_themes_names_negation_scope(text: str, lang: str, negated: set[str]) -> None:
     units = {w.unit for w in parse_clause(text, lang, simple_lemmatize)}
     assert {u for u in units if u.startswith(("не ", "not "))} == negated
+
+
+def test_themes_names_filler_sequences_match_word_forms(resources: object) -> None:
+    clause = parse_clause("По факту заказ на складе", "ru", nlp_lemmatizer(resources))  # lemma "факт"
+    assert [w.kind for w in clause][:2] == ["drop", "drop"]

@@ -153,7 +153,7 @@ def _unshout(tokens: list[tuple[str, str]]) -> list[tuple[str, str]]:
 
 
 def _kinds(tokens: Sequence[str], lemmas: Sequence[str], lex: _Lexicon) -> list[str]:
-    hits = _sequence_hits(lemmas, lex.sequences)
+    hits = _sequence_hits(lemmas, lex.sequences) | _sequence_hits([fold(t) for t in tokens], lex.sequences)
     kinds = []
     for i, (token, lemma) in enumerate(zip(tokens, lemmas, strict=True)):
         forms = {lemma, fold(token)}
