@@ -1,4 +1,6 @@
-"""Theme labels: terms from clause lemmas, class-based TF-IDF (as in BERTopic), RU | EN label.
+"""Theme key terms: terms from clause lemmas, class-based TF-IDF (as in BERTopic), RU | EN line.
+
+Theme *names* (short phrases) are built on these rankings in :mod:`cx_text.themes.name`.
 
 A clause becomes terms: content lemmas (stop words from ``cx_text/core/lang/`` dropped), a negation
 glued to the word it governs (``не позвонить``, ``not call``) and bigrams of adjacent terms.
@@ -143,16 +145,6 @@ def rank_terms(clauses: Mapping[str, Sequence[tuple[str, str]]], lemmatize: Lemm
     docs[_BACKGROUND] = [terms(lemmatize(text, lang)) for text, lang in background]
     ranked = ctfidf(docs)
     return {tid: ranked[tid] for tid in clauses}
-
-
-def label_themes(clauses: Mapping[str, Sequence[tuple[str, str]]], lemmatize: Lemmatize,
-                 background: Sequence[tuple[str, str]] = ()) -> dict[str, tuple[str, list[dict[str, Any]]]]:
-    """Theme id -> (term label, top terms) from sampled ``(clause, lang)`` pairs per theme."""
-    out = {}
-    for tid, ranked in rank_terms(clauses, lemmatize, background).items():
-        chosen = top_terms(ranked)
-        out[tid] = (format_label(chosen), chosen)
-    return out
 
 
 _BACKGROUND = "\x00background"

@@ -114,7 +114,7 @@ def render_theme(store: Store, theme_id: str, n: int = 10) -> str:
     if tid != theme_id:
         lines.insert(0, f"{theme_id} was merged into {tid}.")
     if row["auto_label"] and row["auto_label"] != row["label"]:
-        lines.append(f"  discovered label: {row['auto_label']}")
+        lines.append(f"  discovered name: {row['auto_label']}")
     lines.append("  key terms: " + (row["terms"] or "–"))
     for quote in theme_quotes(store, tid, n).to_dict("records"):
         when = str(quote["created_at"])[:10] if pd.notna(quote["created_at"]) else ""
