@@ -322,4 +322,6 @@ def streamlit_command(db_path: Path, port: int = 8501, host: str = "localhost",
     return [sys.executable, "-m", "streamlit", "run", str(app_path),
             "--server.headless", "true", "--browser.gatherUsageStats", "false",
             "--server.port", str(int(port)), "--server.address", host,
-            "--server.maxUploadSize", str(int(max_upload_mb)), "--", "--db", str(db_path)]
+            "--server.maxUploadSize", str(int(max_upload_mb)),
+            "--client.toolbarMode", "viewer",  # analysts: no "Deploy" button, no developer menu
+            "--", "--db", str(db_path)]

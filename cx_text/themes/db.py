@@ -106,7 +106,8 @@ def insert_theme(store: Store, tid: str, topic: str, cluster: Cluster, status: s
 
 
 def set_auto_labels(store: Store, labels: dict[str, tuple[str, list[dict[str, Any]]]], run_id: str) -> None:
-    """Store c-TF-IDF labels; the shown label changes only where no analyst pinned one."""
+    """Store discovered names (``auto_label``) and c-TF-IDF terms (``top_terms``); the shown
+    ``label`` changes only where no analyst pinned one."""
     for tid, (label, chosen) in labels.items():
         store.con.execute(
             "UPDATE themes SET auto_label = ?, top_terms = ?, updated_run = ?, updated_at = ?, "

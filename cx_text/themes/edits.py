@@ -30,7 +30,8 @@ from cx_text.themes.db import (
     theme_row,
     themes_frame,
 )
-from cx_text.themes.label import Lemmatize, label_themes, simple_lemmatize
+from cx_text.themes.label import Lemmatize, simple_lemmatize
+from cx_text.themes.name import name_themes
 
 Embed = Callable[[Sequence[str]], np.ndarray]
 
@@ -118,7 +119,8 @@ def reapply_edits(store: Store) -> int:
 
 
 def relabel_topic(store: Store, topic: str, lemmatize: Lemmatize, params: ThemeParams, run_id: str) -> None:
-    """Recompute c-TF-IDF labels of the topic's live themes from a sample of their members."""
+    """Recompute the names and c-TF-IDF terms of the topic's live themes from a sample of their
+    members (``name.name_themes``)."""
     rows = store.con.execute(
         "SELECT theme_id, clause, lang FROM theme_memberships WHERE topic = ? "
         "ORDER BY id, clause_start, clause_end, clause", [topic]).df()
@@ -129,7 +131,7 @@ def relabel_topic(store: Store, topic: str, lemmatize: Lemmatize, params: ThemeP
     samples = {str(t): g for t, g in rows.groupby("theme_id", sort=True)}
     clauses = {t: _pairs(samples[t], params) for t in sorted(live) if t in samples}
     background = _pairs(samples[""], params) if "" in samples else []
-    set_auto_labels(store, label_themes(clauses, lemmatize, background), run_id)
+    set_auto_labels(store, name_themes(clauses, lemmatize, background), run_id)
 
 
 def _pairs(frame: pd.DataFrame, params: ThemeParams) -> list[tuple[str, str]]:

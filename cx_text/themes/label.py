@@ -1,4 +1,6 @@
-"""Theme labels: terms from clause lemmas, class-based TF-IDF (as in BERTopic), RU | EN label.
+"""Theme key terms: terms from clause lemmas, class-based TF-IDF (as in BERTopic), RU | EN line.
+
+Theme *names* (short phrases) are built on these rankings in :mod:`cx_text.themes.name`.
 
 A clause becomes terms: content lemmas (stop words from ``cx_text/core/lang/`` dropped), a negation
 glued to the word it governs (``не позвонить``, ``not call``) and bigrams of adjacent terms.
@@ -21,16 +23,16 @@ from cx_text.core.lang import cue_words, fold, stop_words
 
 Lemmatize = Callable[[str, str], list[str]]
 
-_WORD = re.compile(r"\[[A-Z_]+\]|[^\W\d_]+(?:['’][^\W\d_]+)?")
+WORD_RE = re.compile(r"\[[A-Z_]+\]|[^\W\d_]+(?:['’][^\W\d_]+)?")
 _CYRILLIC = re.compile(r"[а-яё]")
 NEGATORS = frozenset({"не", "нет", "ни", "никогда", "not", "no", "never", "n't", "nt", "cannot"})
 _EN_NEG_SUFFIX = ("n't", "n’t")
-MIN_TERM_CHARS = 2
+MIN_TERM_CHARS = 2  # distinct characters: drops "a", "xx", "xxxx" (redactions), "ааа"
 
 
 def words(text: str) -> list[str]:
     """Word tokens of ``text`` (placeholders like ``[PHONE]`` kept whole)."""
-    return _WORD.findall(text or "")
+    return WORD_RE.findall(text or "")
 
 
 def simple_lemmatize(text: str, lang: str) -> list[str]:
@@ -70,7 +72,7 @@ def terms(lemmas: Sequence[str]) -> list[str]:
         if lemma in NEGATORS:
             negate = "не " if _CYRILLIC.search(lemma) else "not "
             continue
-        if lemma in stop or len(lemma) < MIN_TERM_CHARS or lemma.startswith("["):
+        if lemma in stop or len(set(lemma)) < MIN_TERM_CHARS or lemma.startswith("["):  # "xxxx": redacted
             continue
         units.append(negate + lemma)
         negate = ""
@@ -134,18 +136,15 @@ def format_label(chosen: Sequence[Mapping[str, Any]], per_lang: int = 3) -> str:
     return " | ".join(parts) or "(no terms)"
 
 
-def label_themes(clauses: Mapping[str, Sequence[tuple[str, str]]], lemmatize: Lemmatize,
-                 background: Sequence[tuple[str, str]] = ()) -> dict[str, tuple[str, list[dict[str, Any]]]]:
-    """Theme id -> (label, top terms) from sampled ``(clause, lang)`` pairs per theme."""
+def rank_terms(clauses: Mapping[str, Sequence[tuple[str, str]]], lemmatize: Lemmatize,
+               background: Sequence[tuple[str, str]] = ()) -> dict[str, list[tuple[str, float]]]:
+    """Theme id -> its terms ranked by c-TF-IDF, from sampled ``(clause, lang)`` pairs per theme
+    (the ``background`` clauses, e.g. the unassigned ones, form one more class)."""
     docs = {tid: [terms(lemmatize(text, lang)) for text, lang in pairs]
             for tid, pairs in clauses.items()}
     docs[_BACKGROUND] = [terms(lemmatize(text, lang)) for text, lang in background]
     ranked = ctfidf(docs)
-    out = {}
-    for tid in clauses:
-        chosen = top_terms(ranked[tid])
-        out[tid] = (format_label(chosen), chosen)
-    return out
+    return {tid: ranked[tid] for tid in clauses}
 
 
 _BACKGROUND = "\x00background"

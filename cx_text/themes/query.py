@@ -16,6 +16,7 @@ import pandas as pd
 
 from cx_text.store.store import Store
 from cx_text.themes.db import LIVE, resolve
+from cx_text.themes.label import format_label
 
 QUOTE_MIN_CHARS, QUOTE_MAX_CHARS = 20, 160
 LENGTH_PENALTY = 0.002  # cosine lost per character outside the preferred length
@@ -23,7 +24,7 @@ QUOTE_CANDIDATES = 40
 DUPLICATE_JACCARD = 0.6
 
 LIST_COLUMNS = ["theme_id", "topic", "label", "status", "volume", "clauses", "share",
-                "top_terms", "quotes", "auto_label", "parent_id", "created_run"]
+                "top_terms", "terms", "quotes", "auto_label", "parent_id", "created_run"]
 
 _SCORE = (f"similarity - {LENGTH_PENALTY} * (greatest({QUOTE_MIN_CHARS} - length(clause), 0) "
           f"+ greatest(length(clause) - {QUOTE_MAX_CHARS}, 0))")
@@ -56,10 +57,12 @@ SELECT * FROM (
 
 def list_themes(store: Store, topic: str | None = None, *, quotes: int = 3,
                 statuses: tuple[str, ...] = LIVE) -> pd.DataFrame:
-    """One row per theme: id, topic, label, status, volume (messages), clauses, share of the
-    topic's negative messages, top terms, quotes — biggest first within each topic."""
+    """One row per theme: id, topic, label (the name), status, volume (messages), clauses, share
+    of the topic's negative messages, top terms, ``terms`` (the key-term line ``курьер ·
+    не позвонить | courier · not call``), quotes — biggest first within each topic."""
     sql = _LIST_SQL.format(statuses=", ".join(f"'{s}'" for s in statuses))
     frame = store.con.execute(sql, {"topic": topic}).df()
+    frame["terms"] = frame["top_terms"].map(lambda cell: format_label(_items(cell)) if _items(cell) else "")
     frame["top_terms"] = frame["top_terms"].map(_terms)
     picked = _quotes_for(store, frame["theme_id"].tolist(), quotes)
     frame["quotes"] = [picked.get(t, []) for t in frame["theme_id"]]
@@ -112,8 +115,8 @@ def render_theme(store: Store, theme_id: str, n: int = 10) -> str:
     if tid != theme_id:
         lines.insert(0, f"{theme_id} was merged into {tid}.")
     if row["auto_label"] and row["auto_label"] != row["label"]:
-        lines.append(f"  discovered label: {row['auto_label']}")
-    lines.append("  top terms: " + (", ".join(row["top_terms"]) or "–"))
+        lines.append(f"  discovered name: {row['auto_label']}")
+    lines.append("  key terms: " + (row["terms"] or "–"))
     for quote in theme_quotes(store, tid, n).to_dict("records"):
         when = str(quote["created_at"])[:10] if pd.notna(quote["created_at"]) else ""
         lines.append(f"    “{_clip(quote['clause'])}”  ({quote['id']} {when})".rstrip())
@@ -124,7 +127,8 @@ def _theme_lines(row: Mapping[Any, Any]) -> list[str]:
     flag = "" if row["status"] == "active" else f" [{row['status']}]"
     share = f"{float(row['share']):.0%}" if pd.notna(row["share"]) else "–"
     head = f"  {row['theme_id']:<18} {int(row['volume']):>6,} msgs {share:>4}  {row['label']}{flag}"
-    return [head, *(f"      “{_clip(q)}”" for q in row["quotes"])]
+    terms = [f"{'':<39}{row['terms']}"] if row["terms"] and row["terms"] != row["label"] else []
+    return [head, *terms, *(f"      “{_clip(q)}”" for q in row["quotes"])]
 
 
 def _quotes_for(store: Store, ids: list[str], n: int) -> dict[str, list[str]]:
@@ -154,11 +158,14 @@ def _jaccard(a: set[str], b: set[str]) -> float:
     return len(a & b) / len(a | b) if a or b else 1.0
 
 
-def _terms(cell: Any) -> list[str]:
+def _items(cell: Any) -> list[dict[str, Any]]:
     if cell is None or (isinstance(cell, float) and pd.isna(cell)):
         return []
-    items = json.loads(cell) if isinstance(cell, str) else cell
-    return [str(item["term"]) for item in items]
+    return list(json.loads(cell) if isinstance(cell, str) else cell)
+
+
+def _terms(cell: Any) -> list[str]:
+    return [str(item["term"]) for item in _items(cell)]
 
 
 def _clip(text: str, limit: int = 110) -> str:

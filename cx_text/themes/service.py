@@ -139,7 +139,7 @@ def discover_themes(store: Store, embed: Embed, lemmatize: Lemmatize = simple_le
     """(Re)run discovery on the latest data of every topic (or one); returns what changed.
 
     Clauses already in a live theme keep it unless ``full``; only new and unassigned clauses
-    are embedded. Labels are recomputed (an analyst's name is kept) and edits re-applied.
+    are embedded. Names are recomputed (an analyst's name is kept) and edits re-applied.
     ``reset`` retires the topics' themes and starts afresh (needed after changing the encoder;
     new ids, old ones are never reused).
     """

@@ -196,3 +196,12 @@ def test_app_queries_cli_app_starts_streamlit_headless(tmp_path: Path, monkeypat
     assert cmd[1:4] == ["-m", "streamlit", "run"] and cmd[4].endswith("main.py")
     assert cmd[cmd.index("--server.headless") + 1] == "true" and cmd[-2:] == ["--db", str(tmp_path / "x.duckdb")]
     assert "http://localhost:8600" in capsys.readouterr().out
+
+
+def test_app_queries_streamlit_command_hides_deploy_button_and_developer_menu(tmp_path: Path) -> None:
+    from streamlit import config
+
+    cmd = q.streamlit_command(tmp_path / "x.duckdb")
+    streamlit_args = cmd[:cmd.index("--")]  # after "--" the arguments go to the app, not streamlit
+    assert streamlit_args[streamlit_args.index("--client.toolbarMode") + 1] == "viewer"
+    assert '"viewer"' in config.get_config_options()["client.toolbarMode"].description  # a real option

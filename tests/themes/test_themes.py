@@ -151,20 +151,35 @@ def test_themes_separate_planted_groups_across_languages(store: Store) -> None:
     assert set(list_themes(store)["status"]) == {"active"}
 
 
-@pytest.mark.parametrize(("group", "ru_term", "en_term"), [
-    ("no_call", "не позвонил", "not call"),
-    ("damaged", "помятая", "damaged"),
-    ("pickup_closed", "закрыт", "pickup"),
+@pytest.mark.parametrize(("group", "ru_term", "en_term", "name"), [
+    ("no_call", "не позвонил", "not call", "курьер не позвонил | courier did not call"),
+    ("damaged", "помятая", "damaged", "коробка помятая | box damaged"),
+    ("pickup_closed", "закрыт", "pickup", "пункт выдачи закрыт | pickup point was closed"),
 ])
-def test_themes_labels_contain_planted_terms(store: Store, group: str, ru_term: str, en_term: str) -> None:
+def test_themes_labels_are_phrases_with_planted_terms(store: Store, group: str, ru_term: str, en_term: str,
+                                                      name: str) -> None:
     discover_themes(store, fake_embed)
     listed = list_themes(store).set_index("theme_id")
     theme = next(t for t in listed.index if _group_of(t, store, BASE) == group)
-    assert ru_term in listed.loc[theme, "top_terms"][:5] or ru_term in listed.loc[theme, "label"]
+    assert listed.loc[theme, "label"] == name == listed.loc[theme, "auto_label"]  # RU phrase | EN phrase
+    assert ru_term in listed.loc[theme, "top_terms"][:5]  # c-TF-IDF terms stay, as the secondary line
     assert en_term in " ".join(listed.loc[theme, "top_terms"])
-    assert " | " in listed.loc[theme, "label"]  # top RU terms | top EN terms
+    assert " · " in listed.loc[theme, "terms"] and ru_term in listed.loc[theme, "terms"]
     quotes = listed.loc[theme, "quotes"]
     assert len(quotes) == 3 and len(set(quotes)) == 3
+
+
+def test_themes_names_stable_and_rename_wins(store: Store) -> None:
+    discover_themes(store, fake_embed)
+    first = list_themes(store).set_index("theme_id")["label"]
+    tid = first.index[0]
+    rename_theme(store, tid, "Пункт выдачи закрыт днём")
+    discover_themes(store, fake_embed, full=True)
+    again = list_themes(store).set_index("theme_id")
+    assert list(again.index) == list(first.index)  # same ids
+    assert again.loc[tid, "label"] == "Пункт выдачи закрыт днём"  # the analyst's name wins
+    assert again.loc[tid, "auto_label"] == first[tid]  # the discovered name is still kept
+    assert (again["label"].drop(tid) == first.drop(tid)).all()  # names do not drift on a re-run
 
 
 def test_themes_ids_stable_on_rerun(store: Store, tmp_path: Path) -> None:
@@ -333,6 +348,8 @@ def test_themes_cli_list_rename_merge(tmp_path: Path, capsys: pytest.CaptureFixt
     out = capsys.readouterr().out
     assert "Посылка повреждена" in out and "Merged into delivery:t002" in out
     assert "delivery:t003 was merged into delivery:t002" in out
+    assert "курьер не позвонил | courier did not call" in out  # the name, then its key terms
+    assert "курьер · не позвонил" in out and "key terms: " in out
     assert "Unassigned negative clauses: 4.0%" in out
     with pytest.raises(SystemExit) as exc:
         main(["themes", "show", "delivery:t404", "--db", path])
