@@ -152,7 +152,8 @@ def test_engine_faults_failed_model_keeps_the_previous_tags(tmp_path: Path) -> N
 
 def test_engine_faults_second_writer_fails_cleanly_and_writes_nothing(tmp_path: Path) -> None:
     src, db = _export(tmp_path / "export.csv"), tmp_path / "cx.duckdb"
-    first = _popen(src, tmp_path / "a.parquet", db, _env(CX_TEST_TAGGER_SLEEP="0.5"))  # ~6 s of tagging
+    # ~25 s of tagging: longer than a second process waits for the lock (store.locks.LOCK_WAIT_S)
+    first = _popen(src, tmp_path / "a.parquet", db, _env(CX_TEST_TAGGER_SLEEP="2.0"))
     deadline = time.monotonic() + 120
     while not PartsDir(tmp_path / "a.parquet").indexes() and time.monotonic() < deadline:
         assert first.poll() is None, first.communicate()[1][-2000:]
@@ -163,7 +164,7 @@ def test_engine_faults_second_writer_fails_cleanly_and_writes_nothing(tmp_path: 
               for cmd in ([*cli, "tag", str(src), "-o", str(tmp_path / "b.parquet"), "--db", str(db)],
                           [*cli, "runs", "list", "--db", str(db)])]
     results = [(proc.wait(timeout=300), proc.communicate()[1]) for proc in others]
-    assert first.poll() is None  # both were refused while the first was still writing
+    assert first.poll() is None  # both waited out LOCK_WAIT_S, then were refused, while it still wrote
     assert first.wait(timeout=300) == 0, first.communicate()[1][-2000:]
     for code, err in results:
         assert code == 2 and "Traceback" not in err, err[-2000:]
