@@ -222,3 +222,31 @@ def run_finetune(settings: Settings, data_paths: list[Path] | None, shared_dir: 
         tuned = settings.with_(models_dir=models_dir, encoder=FINETUNED_ENCODER)
         report = run_training(tuned, data_paths, models_dir / HEADS_SUBDIR, shared_dir)
     return FinetuneReport(adapter_dir, facts, report)
+
+
+def evaluate_loso(settings: Settings, shared_dir: Path, data_paths: list[Path] | None = None,
+                  log: Any = print) -> tuple[dict[str, Any], str]:
+    """``cx-text evaluate --loso``: the leave-one-source-out report of the current encoder."""
+    from cx_text.models.encoder import Encoder
+    from cx_text.models.inference import check_precision
+    from cx_text.text.nlp import NlpResources
+    from cx_text.training.loso import loso_report, render_loso
+    from cx_text.training.sources import LOSO_SOURCES, available_sources, load_sources
+
+    sources = [s for s in LOSO_SOURCES if s in available_sources(shared_dir)]
+    if not sources:
+        raise IngestError(f"no real data set found under {shared_dir}.",
+                          "Pass --shared-data with the dir holding cebab/, goemotions/, mams_acsa/ …")
+    topic_ids = load_taxonomy(settings.taxonomy_path).topic_ids
+    data = load_sources(shared_dir, topic_ids, sources, corpus_paths=data_paths)
+    nlp = NlpResources.load()
+    encoder = Encoder.load(settings, precision=check_precision(settings.precision))
+    embed = cached_embedder(encoder, settings.cache_dir / "embeddings")
+
+    def clean_and_embed(texts: Any) -> np.ndarray:
+        return np.asarray(embed(clean_texts(list(texts), nlp, settings.mask_pii)))
+
+    report = loso_report(data, clean_and_embed, topic_ids, sources, seed=settings.seed, log=log)
+    report["encoder"] = encoder.info.as_dict()
+    title = f"leave-one-source-out, encoder {encoder.info.name} {encoder.info.checksum[:19]}"
+    return report, title + "\n" + render_loso(report)
