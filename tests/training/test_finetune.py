@@ -1,0 +1,112 @@
+"""LoRA fine-tune of a tiny BERT: seeded, reproducible to the byte, changes the embeddings;
+the source-balanced sample of rows and the joint targets."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from cx_text.training.finetune import FinetuneRecipe, finetune, finetune_rows
+from cx_text.training.multitask import class_weights, targets
+from tests.models.test_models import CORPUS, TEXTS, _config, _tokenizer
+
+torch = pytest.importorskip("torch")
+transformers = pytest.importorskip("transformers")
+pytest.importorskip("peft")
+
+TOPICS = ("delivery", "staff", "pricing", "usability")
+SENTS = ["negative", "positive", "negative", "negative", "negative", "positive", "negative",
+         "neutral"]
+GOLD_TOPICS = [["delivery", "staff"], ["staff"], ["usability"], ["pricing"], ["delivery"],
+               ["staff"], ["usability"], ["pricing"]]
+
+
+def _rows(n_copies: int = 3) -> pd.DataFrame:
+    n = len(CORPUS) * n_copies
+    return pd.DataFrame({
+        "text": CORPUS * n_copies, "sentiment": SENTS * n_copies,
+        "topics": GOLD_TOPICS * n_copies,
+        "aspects": [{t: s for t in ts} if s != "neutral" else {}
+                    for ts, s in zip(GOLD_TOPICS, SENTS, strict=True)] * n_copies,
+        "origin": (["corpus", "mams"] * n)[:n], "split": "train",
+        "topic_scope": [TOPICS, ("staff", "pricing")] * (n // 2),
+        "counterfactual": False})
+
+
+@pytest.fixture(scope="module")
+def base_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("tiny-base")
+    torch.manual_seed(0)
+    transformers.BertModel(_config(), add_pooling_layer=False).save_pretrained(out)
+    _tokenizer().save_pretrained(out)
+    return out
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+RECIPE = FinetuneRecipe(base="tiny", steps=4, batch=4, lora_r=4, lora_alpha=8, lr=5e-3,
+                        head_lr=1e-2, max_len=32)
+
+
+def test_finetune_is_seeded_and_changes_embeddings(base_dir: Path, tmp_path: Path):
+    from cx_text.models.adapters import merge_lora
+
+    rows = finetune_rows(_rows(), RECIPE)
+    first = finetune(base_dir, rows, TOPICS, tmp_path / "a", RECIPE, log=lambda _: None)
+    finetune(base_dir, rows, TOPICS, tmp_path / "b", RECIPE, log=lambda _: None)
+    for name in ("adapter_model.safetensors", "adapter_config.json"):
+        assert _sha(tmp_path / "a" / name) == _sha(tmp_path / "b" / name), name
+    other = finetune(base_dir, rows, TOPICS, tmp_path / "c",
+                     FinetuneRecipe(**{**RECIPE.as_dict(), "seed": 7}), log=lambda _: None)
+    assert _sha(other.adapter_dir / "adapter_model.safetensors") != \
+        _sha(first.adapter_dir / "adapter_model.safetensors")
+    assert first.facts["steps"] == 4 and first.facts["adapter_bytes"] > 0
+    assert not (first.adapter_dir / "README.md").exists()
+    merge_lora(base_dir, first.adapter_dir, tmp_path / "merged")
+    tokenizer = transformers.AutoTokenizer.from_pretrained(base_dir)
+    enc = tokenizer(TEXTS[:4], padding=True, return_tensors="pt")
+    hidden = []
+    for model_dir in (base_dir, tmp_path / "merged"):
+        model = transformers.BertModel.from_pretrained(model_dir, add_pooling_layer=False).eval()
+        with torch.no_grad():
+            hidden.append(model(**enc).last_hidden_state.numpy())
+    assert np.abs(hidden[0] - hidden[1]).max() > 1e-4
+
+
+def test_finetune_freezes_word_embeddings(base_dir: Path):
+    from cx_text.models.loading import load_fp32
+    from cx_text.training.finetune import lora_model
+
+    base, _ = load_fp32(base_dir)
+    model = lora_model(base, RECIPE)
+    trainable = [n for n, p in model.named_parameters() if p.requires_grad]
+    assert trainable and all("lora_" in n for n in trainable)
+    assert any("attention.self.query" in n for n in trainable)
+    assert any("intermediate.dense" in n for n in trainable)
+
+
+def test_finetune_rows_are_capped_seeded_and_leave_families_out():
+    data = pd.concat([_rows(4).assign(origin=o) for o in ("corpus", "goemotions",
+                                                          "ru_goemotions", "cebab")],
+                     ignore_index=True)
+    recipe = FinetuneRecipe(caps={"corpus": 10, "cebab": 5}, exclude=("goemotions",))
+    rows = finetune_rows(data, recipe)
+    counts = rows["origin"].value_counts().to_dict()
+    assert counts == {"corpus": 10, "cebab": 5}  # ru_goemotions left out with its family
+    again = finetune_rows(data, recipe)
+    assert rows["text"].tolist() == again["text"].tolist()
+
+
+def test_finetune_targets_mask_unlabeled_topics():
+    y = targets(_rows(1), TOPICS)
+    assert y["topic_m"][0].tolist() == [1, 1, 1, 1]  # corpus labels every topic
+    assert y["topic_m"][1].tolist() == [0, 1, 1, 0]  # this source labels staff, pricing only
+    assert y["asp"][0].tolist()[:2] == [0, 0]  # delivery, staff negative
+    weights = class_weights(y["sent"])
+    assert weights.shape == (3,) and weights.max() <= 5.0
