@@ -192,7 +192,10 @@ def _build_merge(name: str, pin: dict[str, Any], base: ModelInfo, adapter_dir: P
         hashes = hash_files(tmp, [p.name for p in tmp.iterdir() if p.name != STAMP_FILE])
         details = {**{k: v for k, v in base.details.items() if k in _INHERITED},
                    "base": base.name, "base_version": base.version,
-                   "base_checksum": base.checksum, "adapter": str(pin.get("adapter", "")),
+                   "base_checksum": base.checksum,
+                   # not enforced: the base's bytes follow the installed library versions
+                   "base_checksum_at_training": str(pin.get("base_checksum", "")),
+                   "adapter": str(pin.get("adapter", "")),
                    "adapter_checksum": adapter_sum, "adapter_sha256": dict(pin.get("sha256", {})),
                    "recipe": str(pin.get("recipe", "")), **facts}
         version = f"{pin.get('version', 'adapter')}+{adapter_sum[7:19]}"
