@@ -110,3 +110,37 @@ def test_finetune_targets_mask_unlabeled_topics():
     assert y["asp"][0].tolist()[:2] == [0, 0]  # delivery, staff negative
     weights = class_weights(y["sent"])
     assert weights.shape == (3,) and weights.max() <= 5.0
+
+
+@pytest.mark.slow
+def test_finetune_run_pins_adapter_and_retrains_heads(base_dir: Path, tmp_path: Path):
+    """`cx-text train --finetune` end to end on a tiny base and a slice of the corpus."""
+    from cx_text.classify import load_heads
+    from cx_text.core.config import FINETUNED_ENCODER, Settings
+    from cx_text.models.registry import load_registry
+    from cx_text.training.run import run_finetune
+
+    corpus = Path(__file__).resolve().parents[2] / "data" / "corpus"
+    sample = tmp_path / "corpus.jsonl"
+    lines = [line for f in sorted(corpus.glob("*.jsonl"))
+             for line in f.read_text(encoding="utf-8").splitlines()[:60] if line.strip()]
+    sample.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    long_base = tmp_path / "base"  # the encoder embeds up to 256 tokens
+    config = _config()
+    config.max_position_embeddings = 256
+    torch.manual_seed(0)
+    transformers.BertModel(config, add_pooling_layer=False).save_pretrained(long_base)
+    transformers.AutoTokenizer.from_pretrained(base_dir).save_pretrained(long_base)
+    settings = Settings(cache_dir=tmp_path / "cache", models_dir=tmp_path / "unused",
+                        num_threads=1, batch_size=16, precision="fp32")
+    recipe = FinetuneRecipe(base=str(long_base), steps=2, batch=8, lora_r=4, lora_alpha=8,
+                            max_len=32)
+    out = tmp_path / "models"
+    report = run_finetune(settings, [sample], None, out, recipe, log=lambda _: None)
+    entry = load_registry(out)["encoder"][FINETUNED_ENCODER]
+    assert entry["base"] == str(long_base) and set(entry["sha256"]) == {
+        "adapter_model.safetensors", "adapter_config.json"}
+    heads = load_heads(out / "heads")
+    assert {"sentiment", "topics"} <= set(heads)
+    assert heads["sentiment"].meta["encoder"]["name"] == FINETUNED_ENCODER
+    assert "e5-small-cx" in report.render() and Settings(models_dir=out).encoder == FINETUNED_ENCODER
