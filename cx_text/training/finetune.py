@@ -164,12 +164,13 @@ def train_adapter(base_dir: Path, rows: pd.DataFrame, topic_ids: Sequence[str],
             log(f"time budget of {recipe.max_minutes} min reached at step {step + 1}/{total}")
             break
     model.eval()
+    window = max(1, min(50, len(losses) // 4))  # mean loss over the first / last steps
     return model, {"steps": len(losses), "planned_steps": total,
                    "stopped_by_budget": len(losses) < total,
                    "train_seconds": round(time.perf_counter() - started, 1),
                    "seconds_per_step": round((time.perf_counter() - started) / len(losses), 3),
-                   "loss_first": float(np.mean(losses[:50])),
-                   "loss_last": float(np.mean(losses[-50:]))}
+                   "loss_first": float(np.mean(losses[:window])),
+                   "loss_last": float(np.mean(losses[-window:]))}
 
 
 def save_adapter(model: Any, out_dir: Path, base_name: str) -> dict[str, int]:
