@@ -99,3 +99,38 @@ def test_loso_topic_scores_use_scope_only():
     empty = majority_scores(pd.DataFrame({"sentiment": ["negative"] * 3, "topics": [[]] * 3,
                                           "aspects": [{}] * 3, "topic_scope": [()] * 3}))
     assert empty["sentiment"]["accuracy"] == 1.0 and "macro_f1" not in empty["sentiment"]
+
+
+@pytest.mark.slow
+def test_loso_evaluate_wiring_on_a_tiny_encoder(tmp_path):
+    """`cx-text evaluate --loso` end to end: tiny local encoder, tiny shared-data dir."""
+    from pathlib import Path
+
+    torch = pytest.importorskip("torch")
+    transformers = pytest.importorskip("transformers")
+    from cx_text.core.config import Settings
+    from cx_text.training.run import evaluate_loso
+    from tests.models.test_models import _config, _tokenizer
+    from tests.training.test_sources import _banking
+
+    base = tmp_path / "encoder"
+    config = _config()
+    config.max_position_embeddings = 256
+    torch.manual_seed(0)
+    transformers.BertModel(config, add_pooling_layer=False).save_pretrained(base)
+    _tokenizer().save_pretrained(base)
+    shared = tmp_path / "shared"
+    (shared / "banking77").mkdir(parents=True)
+    _banking(30).to_csv(shared / "banking77" / "train.csv", index=False)
+    _banking(10).to_csv(shared / "banking77" / "test.csv", index=False)
+    corpus = Path(__file__).resolve().parents[2] / "data" / "corpus"
+    sample = tmp_path / "corpus.jsonl"
+    sample.write_text("\n".join(line for f in sorted(corpus.glob("*.jsonl"))
+                                for line in f.read_text(encoding="utf-8").splitlines()[:60]
+                                if line.strip()) + "\n", encoding="utf-8")
+    settings = Settings(cache_dir=tmp_path / "cache", models_dir=tmp_path / "models",
+                        encoder=str(base), precision="fp32", num_threads=1)
+    report, text = evaluate_loso(settings, shared, [sample], log=lambda _: None)
+    assert [r["source"] for r in report["rows"]] == ["banking77", "corpus"]
+    assert report["rows"][0]["n"] == 50 and "topics" in report["rows"][0]["heads"]
+    assert "in-distribution" in text and report["encoder"]["name"]
