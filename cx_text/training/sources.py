@@ -191,7 +191,7 @@ def load_banking77(directory: Path, seed: int = SEED) -> pd.DataFrame:
 def _b77_row(text: str, intent: str, split: str) -> dict[str, Any]:
     topic = BANKING77_TOPICS.get(intent)
     return {"split": split, "text": str(text).strip(), "topics": [topic] if topic else [],
-            "aspects": {topic: "neutral"} if topic else {}, "channel": "support_chat"}
+            "channel": "support_chat"}  # requests: no polarity claimed
 
 
 def load_cfpb(directory: Path) -> pd.DataFrame:

@@ -56,7 +56,7 @@ def test_sources_banking77_eval_splits_are_stratified(tmp_path: Path):
     real = load_banking77(tmp_path)
     assert (real["split"] == "test").sum() == 200  # fewer rows than the 1,001 sample: all
     refund = real[real["text"].str.startswith("request_refund")].iloc[0]
-    assert refund["topics"] == ["support"] and refund["aspects"] == {"support": "neutral"}
+    assert refund["topics"] == ["support"] and refund["aspects"] == {}  # no polarity claimed
 
 
 def test_sources_mams_scope_and_disagreeing_polarity(tmp_path: Path):
