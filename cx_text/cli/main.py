@@ -224,24 +224,49 @@ def models_list() -> None:
     type=click.Path(path_type=Path),
     help="labeled corpus file(s) (default: data/corpus)",
 )
-@click.option("--out", type=click.Path(path_type=Path), default=None, help="output models dir")
+@click.option("--out", type=click.Path(path_type=Path), default=None,
+              help="output dir: the heads (default models/shipped/heads); with --finetune a "
+                   "models dir (adapters/, heads/, registry.toml; default models/shipped)")
 @click.option(
     "--shared-data",
     type=click.Path(path_type=Path),
     default=None,
     help="extra permissively licensed data (e.g. ../shared/data)",
 )
-def train(data_paths: tuple[Path, ...], out: Path | None, shared_data: Path | None) -> None:
+@click.option("--finetune", is_flag=True,
+              help="first fine-tune the encoder (LoRA adapter e5-small-cx), then the heads on it")
+@click.option("--steps", type=int, default=None, help="fine-tune steps (default: one pass)")
+@click.option("--minutes", type=float, default=50.0, show_default=True,
+              help="fine-tune wall-clock budget")
+@click.option("--lora-r", type=int, default=16, show_default=True, help="LoRA rank")
+@click.option("--exclude", "exclude", multiple=True,
+              help="leave a real source out of the fine-tune (repeatable)")
+@click.option("--no-heads", is_flag=True, help="with --finetune: do not re-train the heads")
+def train(data_paths: tuple[Path, ...], out: Path | None, shared_data: Path | None,
+          finetune: bool, steps: int | None, minutes: float, lora_r: int,
+          exclude: tuple[str, ...], no_heads: bool) -> None:
     """Train the sentiment, topic and per-topic sentiment heads over the encoder, deterministically.
 
     Reads the project's corpus (data/corpus/*.jsonl) and, with --shared-data, the mapped public
     sets (MAMS-ACSA, banking77). Writes safetensors + JSON heads and metrics.json to --out.
+    With --finetune it first trains a LoRA adapter of e5-small on the corpus and every real
+    set found (seeded; see docs/MODELS.md), pins it in registry.toml, and fits the heads on
+    the merged encoder.
     """
-    from cx_text.training.run import run_training
+    from cx_text.training.run import run_finetune, run_training
 
     settings = Settings.from_env()
-    result = run_training(settings, list(data_paths) or None, out, shared_data)
-    click.echo(result.render())
+    if not finetune:
+        result = run_training(settings, list(data_paths) or None, out, shared_data)
+        click.echo(result.render())
+        return
+    from cx_text.training.finetune import FinetuneRecipe
+
+    recipe = FinetuneRecipe(steps=steps, max_minutes=minutes, lora_r=lora_r, lora_alpha=2 * lora_r,
+                            seed=settings.seed, exclude=exclude)
+    report = run_finetune(settings, list(data_paths) or None, shared_data, out, recipe,
+                          heads=not no_heads, log=click.echo)
+    click.echo(report.render())
 
 
 @cli.command()
@@ -249,27 +274,44 @@ def train(data_paths: tuple[Path, ...], out: Path | None, shared_data: Path | No
     "--data",
     "data_path",
     type=click.Path(path_type=Path),
-    required=True,
+    default=None,
     help="labeled file with text, sentiment, topics, aspect_sentiments columns",
 )
-@click.option("--json-out", type=click.Path(path_type=Path), default=None, help="write JSON too")
+@click.option("--json-out", "--json", "json_out", type=click.Path(path_type=Path), default=None,
+              help="write JSON too")
 @click.option("--split", type=click.Choice(["train", "dev", "test"]), default=None,
               help="for corpus JSONL files: evaluate one fixed split only")
-def evaluate(data_path: Path, json_out: Path | None, split: str | None) -> None:
+@click.option("--loso", is_flag=True,
+              help="leave-one-source-out report on the real sets of --shared-data")
+@click.option("--shared-data", type=click.Path(path_type=Path), default=None,
+              help="dir of the real labeled sets (e.g. ../shared/data), for --loso")
+def evaluate(data_path: Path | None, json_out: Path | None, split: str | None, loso: bool,
+             shared_data: Path | None) -> None:
     """Precision, recall, F1, confusion matrix and calibration against a labeled file.
 
     The file has the tagging contract's columns: text, sentiment, topics ('a;b'),
     aspect_sentiments ('topic:polarity;…'); .csv/.xlsx/.jsonl/.parquet, or corpus JSONL.
+    With --loso: for each real set, heads re-fitted without it and scored on it, beside a
+    majority-class (and VADER) baseline; the corpus test split row is in-distribution.
     """
-    from cx_text.training.run import evaluate_file
+    from cx_text.training.run import evaluate_file, evaluate_loso
 
     settings = Settings.from_env()
-    report, text = evaluate_file(settings, data_path, split)
+    if loso:
+        if shared_data is None:
+            raise click.UsageError("--loso needs --shared-data DIR")
+        report, text = evaluate_loso(settings, shared_data, [data_path] if data_path else None,
+                                     log=click.echo)
+    elif data_path is None:
+        raise click.UsageError("pass --data FILE (or --loso --shared-data DIR)")
+    else:
+        report, text = evaluate_file(settings, data_path, split)
     click.echo(text)
     if json_out:
         import json
 
-        json_out.write_text(json.dumps(report, indent=2, ensure_ascii=False), encoding="utf-8")
+        json_out.write_text(json.dumps(report, indent=2, ensure_ascii=False, default=str),
+                            encoding="utf-8")
         click.echo(f"JSON report written to {json_out}")
 
 

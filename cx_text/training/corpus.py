@@ -191,7 +191,8 @@ def load_banking77(directory: Path) -> pd.DataFrame:
     """banking77 (CC BY 4.0) support queries: mapped intents get a topic, the rest none.
 
     Queries are requests, mostly without an opinion: sentiment is left unlabeled; the topic
-    polarity of a mapped intent is ``neutral`` (rule 3 of the label guide).
+    polarity of a mapped intent is ``neutral`` (rule 3 of the label guide). The ``intent``
+    column (beyond :data:`LABEL_COLUMNS`) lets dev/test be sampled stratified by intent.
     """
     rows = []
     for part, split in (("train", "train"), ("test", "test")):
@@ -214,9 +215,10 @@ def load_banking77(directory: Path) -> pd.DataFrame:
                     "aspects": aspects,
                     "origin": "banking77",
                     "split": use_split,
+                    "intent": intent,
                 }
             )
-    return pd.DataFrame(rows, columns=list(LABEL_COLUMNS))
+    return pd.DataFrame(rows, columns=[*LABEL_COLUMNS, "intent"])
 
 
 def load_shared(shared_dir: Path | None) -> pd.DataFrame:

@@ -55,15 +55,8 @@ def train_heads(
     """Fit every head on ``data`` (columns of :data:`cx_text.training.corpus.LABEL_COLUMNS`), save, score."""
     started = time.time()
     x = embed(data["text"].tolist())
-    splits = data["split"].to_numpy()
     meta = {"trained_on": _data_fingerprint(data), "seed": seed, **(extra_meta or {})}
-    heads = [
-        _train_sentiment(data, x, splits, seed, meta),
-        _train_topics(data, x, splits, topic_ids, seed, meta),
-    ]
-    heads += [
-        h for t in topic_ids if (h := _train_aspect(data, x, splits, t, seed, meta)) is not None
-    ]
+    heads = fit_heads(data, x, topic_ids, seed=seed, meta=meta)
     for head in heads:
         save_head(head, out_dir)
     metrics = {
@@ -77,6 +70,32 @@ def train_heads(
         json.dumps(metrics, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
     )
     return TrainResult(out_dir=out_dir, metrics=metrics)
+
+
+def fit_heads(data: pd.DataFrame, x: np.ndarray, topic_ids: Sequence[str], *, seed: int = 13,
+              meta: dict[str, Any] | None = None) -> list[Head]:
+    """Every head fitted on ``data``'s train split (dev for choices), from embeddings ``x``.
+
+    With a ``topic_scope`` column (:mod:`cx_text.training.sources`), topic ``t`` learns only
+    from rows whose source labels ``t``, and is calibrated on rows that label every topic.
+    """
+    splits = data["split"].to_numpy()
+    meta = meta or {}
+    heads = [
+        _train_sentiment(data, x, splits, seed, meta),
+        _train_topics(data, x, splits, topic_ids, seed, meta),
+    ]
+    return heads + [
+        h for t in topic_ids if (h := _train_aspect(data, x, splits, t, seed, meta)) is not None
+    ]
+
+
+def topic_mask(data: pd.DataFrame, topic_ids: Sequence[str]) -> np.ndarray:
+    """(rows, topics) bool: which topics each row is labeled for (all without ``topic_scope``)."""
+    if "topic_scope" not in data:
+        return np.ones((len(data), len(topic_ids)), dtype=bool)
+    return np.array([[t in scope for t in topic_ids] for scope in data["topic_scope"]],
+                    dtype=bool).reshape(len(data), len(topic_ids))
 
 
 def _train_sentiment(
@@ -108,11 +127,14 @@ def _train_topics(
     meta: dict[str, Any],
 ) -> Head:
     y = np.array([[int(t in ts) for t in topic_ids] for ts in data["topics"]], dtype=np.int64)
-    tr, dev = splits == "train", splits == "dev"
+    y = y.reshape(len(data), len(topic_ids))
+    scoped = topic_mask(data, topic_ids)
+    tr, dev = splits == "train", (splits == "dev") & scoped.all(axis=1)
     weights, biases, chosen = [], [], {}
     for j, topic in enumerate(topic_ids):
+        tr_j, dev_j = tr & scoped[:, j], (splits == "dev") & scoped[:, j]
         best = _select_softmax(
-            x[tr], y[tr, j], x[dev], y[dev, j], seed, n_classes=2, linear_only=True
+            x[tr_j], y[tr_j, j], x[dev_j], y[dev_j, j], seed, n_classes=2, linear_only=True
         )
         ((w, b),) = best["layers"]
         weights.append(w[1] - w[0])

@@ -21,10 +21,13 @@ from cx_text.core.taxonomy import load_taxonomy
 from cx_text.training.corpus import LABEL_COLUMNS, load_corpus, load_shared, read_labeled_table
 from cx_text.training.evaluate import evaluate_frames, render_report
 from cx_text.training.fit import train_heads
+from cx_text.training.sampling import stratified_sample
 
 HEADS_SUBDIR = "heads"
 #: how many rows of each public set join the training data (they must not drown our corpus)
 SHARED_CAPS = {"banking77": 1500, "mams": 2200}
+#: dev / test rows of each public set: seeded samples, stratified by intent for banking77
+SHARED_EVAL_ROWS = {"dev": 400, "test": 600}
 
 
 @dataclass(frozen=True)
@@ -60,8 +63,17 @@ def training_frame(data_paths: list[Path] | None, shared_dir: Path | None, seed:
         train = sub[sub["split"] == "train"]
         if len(train) > cap:
             train = train.sample(n=cap, random_state=seed)
-        parts += [train, sub[sub["split"] == "dev"].head(400), sub[sub["split"] == "test"].head(600)]
+        parts += [_eval_sample(sub[sub["split"] == split], n, seed)
+                  for split, n in SHARED_EVAL_ROWS.items()]
     return pd.concat([p for p in parts if len(p)], ignore_index=True)[list(LABEL_COLUMNS)]
+
+
+def _eval_sample(rows: pd.DataFrame, n: int, seed: int) -> pd.DataFrame:
+    """``n`` seeded rows: stratified by intent where the set has one (banking77's files are
+    sorted by intent, so their head would be a handful of intents)."""
+    if "intent" in rows and rows["intent"].notna().all():
+        return stratified_sample(rows, "intent", n, seed)
+    return rows.sample(n=n, random_state=seed).sort_index() if len(rows) > n else rows
 
 
 def clean_texts(texts: list[str], nlp: Any, mask_pii: bool = True) -> list[str]:
@@ -148,3 +160,93 @@ def evaluate_file(settings: Settings, path: Path, split: str | None = None) -> t
     report = evaluate_frames(gold, tagged, res.taxonomy.topic_ids)
     report["data"] = {"path": str(path), "split": split}
     return report, render_report(report)
+
+
+@dataclass(frozen=True)
+class FinetuneReport:
+    """What ``cx-text train --finetune`` did: the adapter, its registry entry, the heads."""
+
+    adapter_dir: Path
+    facts: dict[str, Any]
+    heads: TrainingReport | None
+
+    def render(self) -> str:
+        f = self.facts
+        lines = [f"adapter written to {self.adapter_dir}: {f['adapter_bytes'] / 1e6:.2f} MB, "
+                 f"{f['steps']}/{f['planned_steps']} steps in {f['train_seconds']} s "
+                 f"({f['seconds_per_step']} s/step), loss {f['loss_first']:.3f} -> "
+                 f"{f['loss_last']:.3f}" + (" — stopped by the time budget"
+                                            if f["stopped_by_budget"] else ""),
+                 f"registry entry [encoder.{f['name']}] pinned in {f['registry']}"]
+        if self.heads is not None:
+            lines.append(self.heads.render())
+        return "\n".join(lines)
+
+
+def run_finetune(settings: Settings, data_paths: list[Path] | None, shared_dir: Path | None,
+                 out: Path | None, recipe: Any, *, heads: bool = True,
+                 log: Any = print) -> FinetuneReport:
+    """Fine-tune the encoder (LoRA), pin the adapter in ``<out>/registry.toml``, then (unless
+    ``heads`` is False) re-train the heads on the merged encoder's embeddings.
+
+    ``out`` is a models dir (default ``settings.models_dir``): the adapter goes to
+    ``adapters/e5-small-cx/``, the heads to ``heads/``; point ``CX_TEXT_MODELS_DIR`` at it
+    to use them.
+    """
+    from cx_text.core.config import ADAPTERS_SUBDIR, FINETUNED_ENCODER
+    from cx_text.models.adapters import adapter_hashes
+    from cx_text.models.encoder import resolve_encoder, text_prefix
+    from cx_text.models.inference import set_threads
+    from cx_text.models.registry import write_encoder_entry
+    from cx_text.text.nlp import NlpResources
+    from cx_text.training.finetune import finetune, finetune_rows
+    from cx_text.training.sources import load_sources
+
+    models_dir = out or settings.models_dir
+    topic_ids = load_taxonomy(settings.taxonomy_path).topic_ids
+    rows = finetune_rows(load_sources(shared_dir, topic_ids, corpus_paths=data_paths), recipe)
+    rows["text"] = clean_texts(rows["text"].tolist(), NlpResources.load(), settings.mask_pii)
+    set_threads(settings.num_threads)
+    resolved, base = resolve_encoder(recipe.base, settings)
+    adapter_dir = models_dir / ADAPTERS_SUBDIR / FINETUNED_ENCODER
+    result = finetune(resolved.path, rows, topic_ids, adapter_dir, recipe,
+                      prefix=text_prefix(base, resolved.path), log=log)
+    entry = {"kind": "encoder", "base": recipe.base, "base_checksum": base.checksum,
+             "adapter": f"{ADAPTERS_SUBDIR}/{FINETUNED_ENCODER}",
+             "version": f"{base.version}+lora{recipe.lora_r}", "recipe": recipe.summary(),
+             "license": "MIT", "sha256": adapter_hashes(adapter_dir)}
+    registry = write_encoder_entry(models_dir, FINETUNED_ENCODER, entry)
+    facts = {**result.facts, "name": FINETUNED_ENCODER, "registry": str(registry)}
+    report = None
+    if heads:
+        tuned = settings.with_(models_dir=models_dir, encoder=FINETUNED_ENCODER)
+        report = run_training(tuned, data_paths, models_dir / HEADS_SUBDIR, shared_dir)
+    return FinetuneReport(adapter_dir, facts, report)
+
+
+def evaluate_loso(settings: Settings, shared_dir: Path, data_paths: list[Path] | None = None,
+                  log: Any = print) -> tuple[dict[str, Any], str]:
+    """``cx-text evaluate --loso``: the leave-one-source-out report of the current encoder."""
+    from cx_text.models.encoder import Encoder
+    from cx_text.models.inference import check_precision
+    from cx_text.text.nlp import NlpResources
+    from cx_text.training.loso import loso_report, render_loso
+    from cx_text.training.sources import LOSO_SOURCES, available_sources, load_sources
+
+    sources = [s for s in LOSO_SOURCES if s in available_sources(shared_dir)]
+    if not sources:
+        raise IngestError(f"no real data set found under {shared_dir}.",
+                          "Pass --shared-data with the dir holding cebab/, goemotions/, mams_acsa/ …")
+    topic_ids = load_taxonomy(settings.taxonomy_path).topic_ids
+    data = load_sources(shared_dir, topic_ids, sources, corpus_paths=data_paths)
+    nlp = NlpResources.load()
+    encoder = Encoder.load(settings, precision=check_precision(settings.precision))
+    embed = cached_embedder(encoder, settings.cache_dir / "embeddings")
+
+    def clean_and_embed(texts: Any) -> np.ndarray:
+        return np.asarray(embed(clean_texts(list(texts), nlp, settings.mask_pii)))
+
+    report = loso_report(data, clean_and_embed, topic_ids, sources, seed=settings.seed, log=log)
+    report["encoder"] = encoder.info.as_dict()
+    title = f"leave-one-source-out, encoder {encoder.info.name} {encoder.info.checksum[:19]}"
+    return report, title + "\n" + render_loso(report)

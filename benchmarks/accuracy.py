@@ -1,0 +1,126 @@
+"""Accuracy of the fine-tuned encoder on real data it never saw — the full leave-one-source-out
+protocol of issue #13. LONG-RUNNING (hours on 2 cores); not part of the test suite or `make bench`.
+
+For every fold: fine-tune a LoRA adapter of e5-small WITHOUT the fold's sources (and their
+families), merge it, re-fit the heads on its embeddings without the scored source, score on
+that source's test split, beside the majority-class / VADER baselines
+(:mod:`cx_text.training.loso`). ``cx-text evaluate --loso`` is the cheap version (frozen
+encoder, heads held out only).
+
+Folds: ``--folds source`` fine-tunes once per scored source (6 fine-tunes); ``--folds two``
+uses the two research folds (reviews/support sets vs social-media sets), 2 fine-tunes.
+``--frozen`` adds the frozen-encoder rows, ``--int8`` scores the int8 ONNX build of each merged
+encoder too (the quantisation cost on real data).
+
+    CX_TEXT_CACHE=/tmp/cx-cache python benchmarks/accuracy.py --shared-data ../shared/data \\
+        --folds two --steps 600 --frozen --int8 --json accuracy.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from cx_text.core.config import Settings
+from cx_text.core.taxonomy import load_taxonomy
+from cx_text.models.adapters import merge_lora
+from cx_text.models.encoder import Encoder, resolve_encoder, text_prefix
+from cx_text.models.inference import set_threads
+from cx_text.text.nlp import NlpResources
+from cx_text.training.finetune import FinetuneRecipe, finetune, finetune_rows
+from cx_text.training.loso import loso_report, render_loso
+from cx_text.training.run import cached_embedder, clean_texts
+from cx_text.training.sources import LOSO_SOURCES, available_sources, load_sources
+
+TWO_FOLDS = {"noreviews": ("cebab", "mams", "banking77", "cfpb"),
+             "nosocial": ("goemotions", "ru_goemotions", "xed_ru")}
+
+
+def folds(kind: str, sources: list[str]) -> dict[str, tuple[str, ...]]:
+    """{fold name: sources left out of its fine-tune}."""
+    if kind == "two":
+        return {name: tuple(s for s in out) for name, out in TWO_FOLDS.items()}
+    return {source: (source,) for source in sources}
+
+
+def fine_tune_fold(settings: Settings, data: Any, recipe: FinetuneRecipe, work: Path,
+                   topic_ids: tuple[str, ...], nlp: Any) -> tuple[Path, dict[str, Any]]:
+    """Adapter trained without ``recipe.exclude``, merged into ``work/e5-small-cx-<fold>``."""
+    rows = finetune_rows(data, recipe)
+    rows["text"] = clean_texts(rows["text"].tolist(), nlp, settings.mask_pii)
+    resolved, base = resolve_encoder(recipe.base, settings)
+    result = finetune(resolved.path, rows, topic_ids, work / "adapter", recipe,
+                      prefix=text_prefix(base, resolved.path))
+    merged = work / f"e5-small-cx-{work.name}"
+    merge_lora(resolved.path, work / "adapter", merged)
+    return merged, result.facts
+
+
+def score(settings: Settings, encoder_name: str, precision: str, data: Any, sources: list[str],
+          topic_ids: tuple[str, ...], nlp: Any) -> dict[str, Any]:
+    """The LOSO rows of ``sources`` (+ the corpus row) with heads on this encoder."""
+    encoder = Encoder.load(settings.with_(encoder=encoder_name), precision=precision)
+    embed = cached_embedder(encoder, settings.cache_dir / "embeddings")
+
+    def clean_and_embed(texts: Any) -> np.ndarray:
+        return np.asarray(embed(clean_texts(list(texts), nlp, settings.mask_pii)))
+
+    report = loso_report(data, clean_and_embed, topic_ids, sources, seed=settings.seed)
+    report["encoder"] = encoder.info.as_dict()
+    return report
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--shared-data", type=Path, required=True)
+    parser.add_argument("--work", type=Path, default=Path("accuracy-work"))
+    parser.add_argument("--folds", choices=["source", "two"], default="two")
+    parser.add_argument("--steps", type=int, default=None, help="fine-tune steps per fold")
+    parser.add_argument("--minutes", type=float, default=50.0)
+    parser.add_argument("--lora-r", type=int, default=16)
+    parser.add_argument("--frozen", action="store_true", help="also the frozen-encoder rows")
+    parser.add_argument("--int8", action="store_true", help="also the int8 ONNX build")
+    parser.add_argument("--json", type=Path, default=None)
+    args = parser.parse_args()
+    settings = Settings.from_env()
+    set_threads(settings.num_threads)
+    topic_ids = tuple(load_taxonomy(settings.taxonomy_path).topic_ids)
+    found = available_sources(args.shared_data)
+    sources = [s for s in LOSO_SOURCES if s in found]
+    data = load_sources(args.shared_data, topic_ids, found)
+    nlp = NlpResources.load()
+    recipe = FinetuneRecipe(steps=args.steps, max_minutes=args.minutes, lora_r=args.lora_r,
+                            lora_alpha=2 * args.lora_r, seed=settings.seed)
+    results: dict[str, Any] = {"recipe": recipe.as_dict(), "folds": {}}
+    if args.frozen:
+        results["frozen"] = score(settings, recipe.base, "fp32", data, sources, topic_ids, nlp)
+        print("frozen encoder\n" + render_loso(results["frozen"]), flush=True)
+    for name, left_out in folds(args.folds, sources).items():
+        scored = [s for s in sources if s in left_out]
+        if not scored:
+            continue
+        started = time.perf_counter()
+        merged, facts = fine_tune_fold(settings, data, replace(recipe, exclude=left_out),
+                                       args.work / name, topic_ids, nlp)
+        fold: dict[str, Any] = {"left_out": list(left_out), "finetune": facts,
+                                "fp32": score(settings, str(merged), "fp32", data, scored,
+                                              topic_ids, nlp)}
+        if args.int8:
+            fold["int8"] = score(settings, str(merged), "onnx-int8", data, scored, topic_ids, nlp)
+        fold["seconds"] = round(time.perf_counter() - started)
+        results["folds"][name] = fold
+        for precision in ("fp32", "int8"):
+            if precision in fold:
+                print(f"fold {name} ({precision})\n{render_loso(fold[precision])}", flush=True)
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=1, default=str), encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,140 @@
+"""LoRA adapters: a compact fine-tune of an encoder, merged into a copy of its base.
+
+An adapter is peft's own format (``adapter_model.safetensors`` + ``adapter_config.json``), a
+few MB, shipped as package data under ``<models_dir>/adapters/<name>/`` and pinned in
+``registry.toml``::
+
+    [encoder.e5-small-cx]
+    kind = "encoder"
+    base = "e5-small"                 # the encoder it was fine-tuned from
+    adapter = "adapters/e5-small-cx"  # relative to the models dir
+    version = "2026-12-06"
+    recipe = "lora r16 q/k/v/dense, 1 epoch …"
+    [encoder.e5-small-cx.sha256]
+    "adapter_model.safetensors" = "<sha256>"
+    "adapter_config.json" = "<sha256>"
+
+:func:`merge_lora` folds every ``B @ A * alpha / r`` into the base weight it adapts, in float64
+rounded once to float32 — deterministic, and without peft (peft is needed only to train). An
+adapter whose files do not match their pins is refused (:func:`verified_adapter`).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from cx_text.core.config import ADAPTER_CONFIG, Settings
+from cx_text.core.errors import ModelError
+from cx_text.models.registry import STAMP_FILE, file_sha256, files_checksum
+
+ADAPTER_WEIGHTS = "adapter_model.safetensors"
+ADAPTER_FILES = (ADAPTER_WEIGHTS, ADAPTER_CONFIG)
+WEIGHTS = "model.safetensors"
+MERGE_VERSION = 1
+_PREFIX = "base_model.model."
+_A, _B = ".lora_A.weight", ".lora_B.weight"
+
+
+def adapter_path(settings: Settings, pin: Mapping[str, Any]) -> Path:
+    """The adapter dir a registry entry points at (relative to the models dir)."""
+    return settings.models_dir / str(pin.get("adapter", ""))
+
+
+def verified_adapter(settings: Settings, name: str, pin: Mapping[str, Any]) -> tuple[Path, str]:
+    """(adapter dir, checksum over its files) once every file matches its registry pin.
+
+    Raises :class:`ModelError` when a file is missing, unpinned or tampered with.
+    """
+    directory = adapter_path(settings, pin)
+    pins = pin.get("sha256")
+    if not isinstance(pins, Mapping) or set(pins) != set(ADAPTER_FILES):
+        raise ModelError(f"registry.toml pins no sha256 for the files of adapter {name} "
+                         f"(expected {', '.join(ADAPTER_FILES)}).",
+                         "Re-run cx-text train --finetune, which writes the pins.")
+    hashes = {}
+    for fname in ADAPTER_FILES:
+        path = directory / fname
+        if not path.is_file():
+            raise ModelError(f"adapter file {path} of encoder {name} is missing.",
+                             "Reinstall cx_text, or set CX_TEXT_ENCODER=e5-small.")
+        hashes[fname] = file_sha256(path)
+        if hashes[fname] != pins[fname]:
+            raise ModelError(
+                f"adapter file {path} has sha256 {hashes[fname][:12]}…, but registry.toml pins "
+                f"{str(pins[fname])[:12]}…; it was changed after training.",
+                "Restore the file (git checkout / reinstall), or pin the new one deliberately.")
+    return directory, files_checksum(hashes)
+
+
+def adapter_hashes(directory: Path) -> dict[str, str]:
+    """``{file: sha256}`` of an adapter dir (what registry.toml pins)."""
+    return {fname: file_sha256(directory / fname) for fname in ADAPTER_FILES}
+
+
+def lora_scaling(config: Mapping[str, Any]) -> float:
+    """peft's scaling of ``B @ A``: alpha / r (alpha / sqrt(r) with rsLoRA)."""
+    rank, alpha = int(config["r"]), float(config.get("lora_alpha", config["r"]))
+    return alpha / math.sqrt(rank) if config.get("use_rslora") else alpha / rank
+
+
+def _check_config(config: Mapping[str, Any], where: Path) -> None:
+    if config.get("peft_type", "LORA") != "LORA" or config.get("fan_in_fan_out"):
+        raise ModelError(f"{where} is not a plain LoRA adapter of Linear layers.",
+                         "Train it with cx-text train --finetune.")
+    if config.get("rank_pattern") or config.get("alpha_pattern") or config.get("use_dora"):
+        raise ModelError(f"{where} uses per-layer ranks or DoRA, which cx_text cannot merge.",
+                         "Train it with cx-text train --finetune.")
+
+
+def lora_deltas(adapter_dir: Path) -> dict[str, np.ndarray]:
+    """``{base weight name: float64 delta}`` of every LoRA pair in the adapter."""
+    from safetensors.numpy import load_file
+
+    config = json.loads((adapter_dir / ADAPTER_CONFIG).read_text(encoding="utf-8"))
+    _check_config(config, adapter_dir)
+    tensors = load_file(str(adapter_dir / ADAPTER_WEIGHTS))
+    unknown = [k for k in tensors if not k.endswith((_A, _B))]
+    if unknown:
+        raise ModelError(f"{adapter_dir} holds tensors other than LoRA pairs: {unknown[:3]}.",
+                         "Save the adapter without modules_to_save.")
+    scaling = lora_scaling(config)
+    out = {}
+    for key in sorted(k for k in tensors if k.endswith(_A)):
+        module = key.removeprefix(_PREFIX)[: -len(_A)]
+        a = tensors[key].astype(np.float64)
+        b = tensors[key[: -len(_A)] + _B].astype(np.float64)
+        out[f"{module}.weight"] = (b @ a) * scaling
+    return out
+
+
+def merge_lora(base_dir: Path, adapter_dir: Path, out_dir: Path) -> dict[str, Any]:
+    """Write ``base_dir`` with the adapter folded into its weights to ``out_dir``.
+
+    Every other file of the base (config, tokenizer, vocabulary map) is copied as is.
+    Returns facts for the stamp (adapted weights, rank, scaling).
+    """
+    from safetensors.numpy import load_file, save_file
+
+    weights = load_file(str(base_dir / WEIGHTS))
+    deltas = lora_deltas(adapter_dir)
+    for name, delta in deltas.items():
+        if name not in weights or weights[name].shape != delta.shape:
+            raise ModelError(f"adapter {adapter_dir} adapts {name}, which the base {base_dir} "
+                             "does not have (in that shape).",
+                             "The adapter was trained on another base model.")
+        weights[name] = (weights[name].astype(np.float64) + delta).astype(np.float32)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for path in sorted(base_dir.iterdir()):
+        if path.is_file() and path.name not in {WEIGHTS, STAMP_FILE}:
+            shutil.copyfile(path, out_dir / path.name)
+    save_file(weights, str(out_dir / WEIGHTS), metadata={"format": "pt"})
+    config = json.loads((adapter_dir / ADAPTER_CONFIG).read_text(encoding="utf-8"))
+    return {"adapted_weights": len(deltas), "lora_r": int(config["r"]),
+            "lora_scaling": lora_scaling(config), "merge_version": MERGE_VERSION}

@@ -1,0 +1,209 @@
+"""LoRA fine-tuning of the encoder for the tagger, on CPU (``cx-text train --finetune``).
+
+Recipe (:class:`FinetuneRecipe`, recorded in ``finetune.json`` and the registry entry):
+LoRA (peft, Apache-2.0) of rank ``lora_r`` on every attention q/k/v/output and both FFN linears
+(``dense``); word embeddings and everything else frozen. The joint objective of
+:mod:`cx_text.training.multitask` on the mean-pooled embedding (L2-normalised and scaled, as the
+heads read it). One pass over a source-balanced, seeded sample of the train splits
+(:data:`FINETUNE_CAPS` rows per source), or ``steps`` steps; AdamW with linear warm-up / decay;
+bf16 autocast; a wall-clock budget (``max_minutes``) stops early and says so.
+
+Writes peft's own adapter format (``adapter_model.safetensors`` + ``adapter_config.json``, the
+base recorded by name, not by path) plus ``finetune.json``; the same seed, data, threads and
+library versions give the same bytes.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from cx_text.core.config import ADAPTER_CONFIG
+from cx_text.training.multitask import class_weights, joint_heads, joint_loss, targets
+from cx_text.training.sampling import capped
+from cx_text.training.sources import FAMILIES
+
+#: rows per source in one fine-tuning pass (source-balanced; the corpus up-weighted)
+FINETUNE_CAPS = {"corpus": 2400, "goemotions": 1200, "ru_goemotions": 1200, "cebab": 1200,
+                 "mams": 1000, "banking77": 600, "cfpb": 400, "xed_ru": 600}
+LORA_TARGETS = ("query", "key", "value", "dense")
+LOGIT_SCALE = 20.0
+ADAPTER_WEIGHTS = "adapter_model.safetensors"
+
+
+@dataclass(frozen=True)
+class FinetuneRecipe:
+    """Every knob of a fine-tune (defaults: the research recipe of issue #13)."""
+
+    base: str = "e5-small"
+    lora_r: int = 16
+    lora_alpha: int = 32
+    lora_dropout: float = 0.05
+    targets: tuple[str, ...] = LORA_TARGETS
+    max_len: int = 128
+    batch: int = 16
+    lr: float = 3e-4
+    head_lr: float = 2e-3
+    weight_decay: float = 0.01
+    warmup: float = 0.06
+    topic_weight: float = 1.0
+    aspect_weight: float = 0.5
+    steps: int | None = None  # None: one pass over the sampled rows
+    max_minutes: float = 50.0
+    bf16: bool = True
+    seed: int = 13
+    exclude: tuple[str, ...] = ()
+    caps: dict[str, int] = field(default_factory=lambda: dict(FINETUNE_CAPS))
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def summary(self) -> str:
+        """One line for the registry entry."""
+        return (f"lora r{self.lora_r} a{self.lora_alpha} {'/'.join(self.targets)}; "
+                f"batch {self.batch}, lr {self.lr}, max_len {self.max_len}, seed {self.seed}")
+
+
+@dataclass(frozen=True)
+class FinetuneResult:
+    """The trained adapter's dir and the facts of the run (``finetune.json``)."""
+
+    adapter_dir: Path
+    facts: dict[str, Any]
+
+
+def finetune_rows(data: pd.DataFrame, recipe: FinetuneRecipe) -> pd.DataFrame:
+    """The train-split rows of one pass: capped per source, ``exclude`` (and families) left
+    out, shuffled with the seed."""
+    left_out = {s for name in recipe.exclude for s in FAMILIES.get(name, (name,))}
+    rows = data[(data["split"] == "train") & ~data["origin"].isin(sorted(left_out))]
+    rows = capped(rows, recipe.caps, recipe.seed)
+    return rows.sample(frac=1.0, random_state=recipe.seed).reset_index(drop=True)
+
+
+def lora_model(base: Any, recipe: FinetuneRecipe) -> Any:
+    """``base`` wrapped with LoRA layers (peft); only they are trainable."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+
+    torch.manual_seed(recipe.seed)
+    config = LoraConfig(r=recipe.lora_r, lora_alpha=recipe.lora_alpha,
+                        lora_dropout=recipe.lora_dropout, target_modules=list(recipe.targets),
+                        bias="none")
+    return get_peft_model(base, config)
+
+
+def pooled(model: Any, input_ids: Any, mask: Any) -> Any:
+    """L2-normalised mean-pooled embedding times :data:`LOGIT_SCALE` (float32)."""
+    import torch
+
+    from cx_text.models.inference import mean_pool
+
+    hidden = model(input_ids=input_ids, attention_mask=mask).last_hidden_state
+    return torch.nn.functional.normalize(mean_pool(hidden, mask).float(), dim=-1) * LOGIT_SCALE
+
+
+def lr_factor(step: int, total: int, warmup: float) -> float:
+    """Linear warm-up then linear decay to 0."""
+    warm = max(1, int(total * warmup))
+    return step / warm if step < warm else max(0.0, (total - step) / max(1, total - warm))
+
+
+def train_adapter(base_dir: Path, rows: pd.DataFrame, topic_ids: Sequence[str],
+                  recipe: FinetuneRecipe, *, prefix: str = "",
+                  log: Callable[[str], None] = print) -> tuple[Any, dict[str, Any]]:
+    """Fine-tune LoRA layers on ``rows``; returns the peft model and the run's facts."""
+    import torch
+
+    from cx_text.models.inference import pad_batch
+    from cx_text.models.loading import load_fp32
+
+    base, tokenizer = load_fp32(base_dir)
+    model = lora_model(base, recipe)
+    heads = joint_heads(int(base.config.hidden_size), len(topic_ids))
+    y_all = {k: torch.from_numpy(v) for k, v in targets(rows, topic_ids).items()}
+    weights = torch.from_numpy(class_weights(y_all["sent"].numpy()))
+    ids = tokenizer([prefix + t for t in rows["text"]], truncation=True,
+                    max_length=recipe.max_len)["input_ids"]
+    lora = [p for p in model.parameters() if p.requires_grad]
+    optim = torch.optim.AdamW([{"params": lora, "lr": recipe.lr},
+                               {"params": list(heads.parameters()), "lr": recipe.head_lr}],
+                              weight_decay=recipe.weight_decay)
+    total = recipe.steps or math.ceil(len(rows) / recipe.batch)
+    pad_id = tokenizer.pad_token_id or 0
+    model.train()
+    heads.train()
+    losses: list[float] = []
+    started = time.perf_counter()
+    for step in range(total):
+        for group, base_lr in zip(optim.param_groups, (recipe.lr, recipe.head_lr), strict=True):
+            group["lr"] = base_lr * lr_factor(step, total, recipe.warmup)
+        idx = [(step * recipe.batch + i) % len(rows) for i in range(min(recipe.batch, len(rows)))]
+        input_ids, mask = pad_batch([ids[i] for i in idx], pad_id)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=recipe.bf16):
+            outputs = heads(pooled(model, input_ids, mask))
+        loss = joint_loss(outputs, {k: v[idx] for k, v in y_all.items()}, weights,
+                          recipe.topic_weight, recipe.aspect_weight)
+        optim.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_([*lora, *heads.parameters()], 1.0)
+        optim.step()
+        losses.append(float(loss.item()))
+        elapsed = time.perf_counter() - started
+        if step % 50 == 0 or step == total - 1:
+            log(f"step {step + 1}/{total} loss {np.mean(losses[-50:]):.3f} {elapsed:.0f}s")
+        if elapsed > recipe.max_minutes * 60 and step < total - 1:
+            log(f"time budget of {recipe.max_minutes} min reached at step {step + 1}/{total}")
+            break
+    model.eval()
+    window = max(1, min(50, len(losses) // 4))  # mean loss over the first / last steps
+    return model, {"steps": len(losses), "planned_steps": total,
+                   "stopped_by_budget": len(losses) < total,
+                   "train_seconds": round(time.perf_counter() - started, 1),
+                   "seconds_per_step": round((time.perf_counter() - started) / len(losses), 3),
+                   "loss_first": float(np.mean(losses[:window])),
+                   "loss_last": float(np.mean(losses[-window:]))}
+
+
+def save_adapter(model: Any, out_dir: Path, base_name: str) -> dict[str, int]:
+    """peft's adapter files in ``out_dir`` (base recorded by name; no README); their sizes."""
+    model.save_pretrained(str(out_dir), safe_serialization=True)
+    (out_dir / "README.md").unlink(missing_ok=True)
+    config_path = out_dir / ADAPTER_CONFIG
+    config = json.loads(config_path.read_text(encoding="utf-8"))
+    config["base_model_name_or_path"] = base_name
+    if isinstance(config.get("target_modules"), list):  # a set in peft: order varies by run
+        config["target_modules"] = sorted(config["target_modules"])
+    config_path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    return {"adapter_bytes": (out_dir / ADAPTER_WEIGHTS).stat().st_size,
+            "adapter_config_bytes": config_path.stat().st_size}
+
+
+def finetune(base_dir: Path, rows: pd.DataFrame, topic_ids: Sequence[str], out_dir: Path,
+             recipe: FinetuneRecipe, *, prefix: str = "",
+             log: Callable[[str], None] = print) -> FinetuneResult:
+    """Train the adapter on ``rows`` (see :func:`finetune_rows`), save it with ``finetune.json``."""
+    if rows.empty:
+        raise ValueError("no training rows left after the exclusions")
+    model, facts = train_adapter(base_dir, rows, topic_ids, recipe, prefix=prefix, log=log)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    facts |= save_adapter(model, out_dir, recipe.base)
+    facts |= {"recipe": recipe.as_dict(), "rows": len(rows), "threads": _threads(),
+              "rows_by_source": {str(k): int(v) for k, v in
+                                 rows["origin"].value_counts().sort_index().items()}}
+    (out_dir / "finetune.json").write_text(json.dumps(facts, indent=1) + "\n", encoding="utf-8")
+    return FinetuneResult(out_dir, facts)
+
+
+def _threads() -> int:
+    import torch
+
+    return int(torch.get_num_threads())

@@ -1,0 +1,166 @@
+"""LoRA adapters: registry pins, deterministic merge into a stamped copy, tamper refusal,
+``models prepare`` / ``models list`` and the default-encoder switch — on a tiny local BERT."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from cx_text.core.config import FINETUNED_ENCODER, Settings, default_encoder
+from cx_text.core.errors import ModelError
+from cx_text.models.registry import load_registry, verify_stamp, write_encoder_entry
+from tests.models.test_models import TEXTS, _config, _tokenizer
+
+torch = pytest.importorskip("torch")
+transformers = pytest.importorskip("transformers")
+peft = pytest.importorskip("peft")
+
+
+@pytest.fixture(scope="module")
+def base_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("tiny-base")
+    torch.manual_seed(0)
+    transformers.BertModel(_config(), add_pooling_layer=False).save_pretrained(out)
+    _tokenizer().save_pretrained(out)
+    return out
+
+
+def _write_adapter(base_dir: Path, out: Path, seed: int = 1) -> None:
+    """A random (non-zero B) LoRA adapter of the tiny base, in peft's format."""
+    from peft import LoraConfig, get_peft_model
+
+    torch.manual_seed(seed)
+    base = transformers.BertModel.from_pretrained(base_dir, add_pooling_layer=False)
+    config = LoraConfig(r=4, lora_alpha=8, target_modules=["query", "key", "value", "dense"],
+                        init_lora_weights=False)
+    get_peft_model(base, config).save_pretrained(str(out))
+
+
+def _ship(settings: Settings, base_dir: Path) -> Path:
+    from cx_text.models.adapters import adapter_hashes
+
+    adapter = settings.models_dir / "adapters" / FINETUNED_ENCODER
+    _write_adapter(base_dir, adapter)
+    write_encoder_entry(settings.models_dir, FINETUNED_ENCODER, {
+        "kind": "encoder", "base": str(base_dir), "adapter": f"adapters/{FINETUNED_ENCODER}",
+        "version": "test", "recipe": "random r4", "sha256": adapter_hashes(adapter)})
+    return adapter
+
+
+@pytest.fixture()
+def shipped(tmp_path: Path, base_dir: Path) -> Settings:
+    models_dir = tmp_path / "models"
+    models_dir.mkdir()
+    (models_dir / "registry.toml").write_text('[encoder.e5-small]\nkind = "encoder"\n')
+    settings = Settings(cache_dir=tmp_path / "cache", models_dir=models_dir, num_threads=1,
+                        batch_size=4, precision="fp32")
+    _ship(settings, base_dir)
+    return settings.with_(encoder=default_encoder(models_dir))
+
+
+def _inputs(model_dir: Path) -> dict:
+    tokenizer = transformers.AutoTokenizer.from_pretrained(model_dir)
+    return tokenizer(TEXTS[:4], padding=True, return_tensors="pt")
+
+
+def _hidden(model_dir: Path) -> np.ndarray:
+    model = transformers.BertModel.from_pretrained(model_dir, add_pooling_layer=False).eval()
+    enc = _inputs(model_dir)
+    with torch.no_grad():
+        return model(**enc).last_hidden_state.numpy()
+
+
+def test_adapters_registry_entry_round_trips(shipped: Settings):
+    entry = load_registry(shipped.models_dir)["encoder"][FINETUNED_ENCODER]
+    assert entry["adapter"] == f"adapters/{FINETUNED_ENCODER}" and len(entry["sha256"]) == 2
+    assert "e5-small" in load_registry(shipped.models_dir)["encoder"]  # the rest is kept
+    write_encoder_entry(shipped.models_dir, FINETUNED_ENCODER, {**entry, "version": "v2"})
+    again = load_registry(shipped.models_dir)["encoder"]
+    assert again[FINETUNED_ENCODER]["version"] == "v2" and again[FINETUNED_ENCODER]["sha256"]
+
+
+def test_adapters_default_encoder_switches_only_when_shipped(shipped: Settings, tmp_path: Path):
+    assert default_encoder(shipped.models_dir) == FINETUNED_ENCODER
+    assert Settings(models_dir=shipped.models_dir).encoder == FINETUNED_ENCODER
+    assert Settings(models_dir=tmp_path / "empty").encoder == "e5-small"
+    assert Settings(models_dir=shipped.models_dir, encoder="e5-small").encoder == "e5-small"
+
+
+def test_adapters_merge_matches_peft_and_is_deterministic(shipped: Settings, base_dir: Path,
+                                                          tmp_path: Path):
+    from peft import PeftModel
+
+    from cx_text.models.adapters import merge_lora
+
+    adapter = shipped.models_dir / "adapters" / FINETUNED_ENCODER
+    merge_lora(base_dir, adapter, tmp_path / "a")
+    merge_lora(base_dir, adapter, tmp_path / "b")
+    assert (tmp_path / "a" / "model.safetensors").read_bytes() == \
+        (tmp_path / "b" / "model.safetensors").read_bytes()
+    base = transformers.BertModel.from_pretrained(base_dir, add_pooling_layer=False)
+    reference = PeftModel.from_pretrained(base, str(adapter)).merge_and_unload().eval()
+    enc = _inputs(base_dir)
+    with torch.no_grad():
+        expected = reference(**enc).last_hidden_state.numpy()
+    merged = _hidden(tmp_path / "a")
+    np.testing.assert_allclose(merged, expected, atol=1e-5)
+    assert np.abs(merged - _hidden(base_dir)).max() > 1e-3  # the adapter does something
+
+
+def test_adapters_prepare_stamps_verifies_and_is_idempotent(shipped: Settings):
+    from cx_text.models.cache import prepare_model
+
+    first = prepare_model(shipped, FINETUNED_ENCODER)
+    assert first.built and first.info.source == "adapter-merge"
+    assert first.info.details["adapter_checksum"].startswith("sha256:")
+    assert first.info.details["base_checksum"].startswith("sha256:")
+    stamped = verify_stamp(Path(str(first.info.path)))
+    assert stamped is not None and stamped.checksum == first.info.checksum
+    again = prepare_model(shipped, FINETUNED_ENCODER)
+    assert not again.built and again.info.checksum == first.info.checksum
+
+
+def test_adapters_tampered_adapter_is_refused(shipped: Settings):
+    from cx_text.models.cache import prepare_model
+
+    prepare_model(shipped, FINETUNED_ENCODER)
+    weights = shipped.models_dir / "adapters" / FINETUNED_ENCODER / "adapter_model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:-4] + b"\0\0\0\0")
+    with pytest.raises(ModelError, match="sha256"):
+        prepare_model(shipped, FINETUNED_ENCODER)
+    from cx_text.models.catalog import list_models
+
+    status = {m.name: m.status for m in list_models(shipped)}
+    assert status[f"{FINETUNED_ENCODER}:adapter"] == "checksum mismatch"
+
+
+def test_adapters_encoder_loads_merged_and_manifest_records_adapter(shipped: Settings):
+    from cx_text.models.encoder import Encoder
+
+    encoder = Encoder.load(shipped)
+    assert encoder.info.name == FINETUNED_ENCODER
+    details = encoder.info.details
+    assert details["adapter_sha256"] and details["base_checksum"] and details["recipe"]
+    vectors = encoder.encode(TEXTS[:3])
+    assert vectors.shape == (3, 32)
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+
+
+def test_adapters_cli_prepare_builds_merge_and_int8(shipped: Settings):
+    pytest.importorskip("onnxruntime")
+    from cx_text.cli.main import cli
+
+    env = {"CX_TEXT_CACHE": str(shipped.cache_dir), "CX_TEXT_MODELS_DIR": str(shipped.models_dir),
+           "CX_TEXT_THREADS": "1"}
+    result = CliRunner().invoke(cli, ["models", "prepare"], env=env)
+    assert result.exit_code == 0, result.output
+    assert f"{FINETUNED_ENCODER}: built" in result.output
+    assert f"{FINETUNED_ENCODER}:onnx-int8:" in result.output
+    listed = CliRunner().invoke(cli, ["models", "list"], env=env).output
+    assert f"{FINETUNED_ENCODER}:adapter" in listed and "adapter-merge" in listed
+    builds = list((shipped.cache_dir / "onnx").glob("*/cx_onnx.json"))
+    assert builds and json.loads(builds[0].read_text())["model"] == FINETUNED_ENCODER

@@ -1,0 +1,146 @@
+"""LoRA fine-tune of a tiny BERT: seeded, reproducible to the byte, changes the embeddings;
+the source-balanced sample of rows and the joint targets."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from cx_text.training.finetune import FinetuneRecipe, finetune, finetune_rows
+from cx_text.training.multitask import class_weights, targets
+from tests.models.test_models import CORPUS, TEXTS, _config, _tokenizer
+
+torch = pytest.importorskip("torch")
+transformers = pytest.importorskip("transformers")
+pytest.importorskip("peft")
+
+TOPICS = ("delivery", "staff", "pricing", "usability")
+SENTS = ["negative", "positive", "negative", "negative", "negative", "positive", "negative",
+         "neutral"]
+GOLD_TOPICS = [["delivery", "staff"], ["staff"], ["usability"], ["pricing"], ["delivery"],
+               ["staff"], ["usability"], ["pricing"]]
+
+
+def _rows(n_copies: int = 3) -> pd.DataFrame:
+    n = len(CORPUS) * n_copies
+    return pd.DataFrame({
+        "text": CORPUS * n_copies, "sentiment": SENTS * n_copies,
+        "topics": GOLD_TOPICS * n_copies,
+        "aspects": [{t: s for t in ts} if s != "neutral" else {}
+                    for ts, s in zip(GOLD_TOPICS, SENTS, strict=True)] * n_copies,
+        "origin": (["corpus", "mams"] * n)[:n], "split": "train",
+        "topic_scope": [TOPICS, ("staff", "pricing")] * (n // 2),
+        "counterfactual": False})
+
+
+@pytest.fixture(scope="module")
+def base_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("tiny-base")
+    torch.manual_seed(0)
+    transformers.BertModel(_config(), add_pooling_layer=False).save_pretrained(out)
+    _tokenizer().save_pretrained(out)
+    return out
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+RECIPE = FinetuneRecipe(base="tiny", steps=4, batch=4, lora_r=4, lora_alpha=8, lr=5e-3,
+                        head_lr=1e-2, max_len=32)
+
+
+def test_finetune_is_seeded_and_changes_embeddings(base_dir: Path, tmp_path: Path):
+    from cx_text.models.adapters import merge_lora
+
+    rows = finetune_rows(_rows(), RECIPE)
+    first = finetune(base_dir, rows, TOPICS, tmp_path / "a", RECIPE, log=lambda _: None)
+    finetune(base_dir, rows, TOPICS, tmp_path / "b", RECIPE, log=lambda _: None)
+    for name in ("adapter_model.safetensors", "adapter_config.json"):
+        assert _sha(tmp_path / "a" / name) == _sha(tmp_path / "b" / name), name
+    other = finetune(base_dir, rows, TOPICS, tmp_path / "c",
+                     FinetuneRecipe(**{**RECIPE.as_dict(), "seed": 7}), log=lambda _: None)
+    assert _sha(other.adapter_dir / "adapter_model.safetensors") != \
+        _sha(first.adapter_dir / "adapter_model.safetensors")
+    assert first.facts["steps"] == 4 and first.facts["adapter_bytes"] > 0
+    assert not (first.adapter_dir / "README.md").exists()
+    merge_lora(base_dir, first.adapter_dir, tmp_path / "merged")
+    tokenizer = transformers.AutoTokenizer.from_pretrained(base_dir)
+    enc = tokenizer(TEXTS[:4], padding=True, return_tensors="pt")
+    hidden = []
+    for model_dir in (base_dir, tmp_path / "merged"):
+        model = transformers.BertModel.from_pretrained(model_dir, add_pooling_layer=False).eval()
+        with torch.no_grad():
+            hidden.append(model(**enc).last_hidden_state.numpy())
+    assert np.abs(hidden[0] - hidden[1]).max() > 1e-4
+
+
+def test_finetune_freezes_word_embeddings(base_dir: Path):
+    from cx_text.models.loading import load_fp32
+    from cx_text.training.finetune import lora_model
+
+    base, _ = load_fp32(base_dir)
+    model = lora_model(base, RECIPE)
+    trainable = [n for n, p in model.named_parameters() if p.requires_grad]
+    assert trainable and all("lora_" in n for n in trainable)
+    assert any("attention.self.query" in n for n in trainable)
+    assert any("intermediate.dense" in n for n in trainable)
+
+
+def test_finetune_rows_are_capped_seeded_and_leave_families_out():
+    data = pd.concat([_rows(4).assign(origin=o) for o in ("corpus", "goemotions",
+                                                          "ru_goemotions", "cebab")],
+                     ignore_index=True)
+    recipe = FinetuneRecipe(caps={"corpus": 10, "cebab": 5}, exclude=("goemotions",))
+    rows = finetune_rows(data, recipe)
+    counts = rows["origin"].value_counts().to_dict()
+    assert counts == {"corpus": 10, "cebab": 5}  # ru_goemotions left out with its family
+    again = finetune_rows(data, recipe)
+    assert rows["text"].tolist() == again["text"].tolist()
+
+
+def test_finetune_targets_mask_unlabeled_topics():
+    y = targets(_rows(1), TOPICS)
+    assert y["topic_m"][0].tolist() == [1, 1, 1, 1]  # corpus labels every topic
+    assert y["topic_m"][1].tolist() == [0, 1, 1, 0]  # this source labels staff, pricing only
+    assert y["asp"][0].tolist()[:2] == [0, 0]  # delivery, staff negative
+    weights = class_weights(y["sent"])
+    assert weights.shape == (3,) and weights.max() <= 5.0
+
+
+@pytest.mark.slow
+def test_finetune_run_pins_adapter_and_retrains_heads(base_dir: Path, tmp_path: Path):
+    """`cx-text train --finetune` end to end on a tiny base and a slice of the corpus."""
+    from cx_text.classify import load_heads
+    from cx_text.core.config import FINETUNED_ENCODER, Settings
+    from cx_text.models.registry import load_registry
+    from cx_text.training.run import run_finetune
+
+    corpus = Path(__file__).resolve().parents[2] / "data" / "corpus"
+    sample = tmp_path / "corpus.jsonl"
+    lines = [line for f in sorted(corpus.glob("*.jsonl"))
+             for line in f.read_text(encoding="utf-8").splitlines()[:60] if line.strip()]
+    sample.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    long_base = tmp_path / "base"  # the encoder embeds up to 256 tokens
+    config = _config()
+    config.max_position_embeddings = 256
+    torch.manual_seed(0)
+    transformers.BertModel(config, add_pooling_layer=False).save_pretrained(long_base)
+    transformers.AutoTokenizer.from_pretrained(base_dir).save_pretrained(long_base)
+    settings = Settings(cache_dir=tmp_path / "cache", models_dir=tmp_path / "unused",
+                        num_threads=1, batch_size=16, precision="fp32")
+    recipe = FinetuneRecipe(base=str(long_base), steps=2, batch=8, lora_r=4, lora_alpha=8,
+                            max_len=32)
+    out = tmp_path / "models"
+    report = run_finetune(settings, [sample], None, out, recipe, log=lambda _: None)
+    entry = load_registry(out)["encoder"][FINETUNED_ENCODER]
+    assert entry["base"] == str(long_base) and set(entry["sha256"]) == {
+        "adapter_model.safetensors", "adapter_config.json"}
+    heads = load_heads(out / "heads")
+    assert {"sentiment", "topics"} <= set(heads)
+    assert heads["sentiment"].meta["encoder"]["name"] == FINETUNED_ENCODER
+    assert "e5-small-cx" in report.render() and Settings(models_dir=out).encoder == FINETUNED_ENCODER
