@@ -65,8 +65,8 @@ def training_frame(data_paths: list[Path] | None, shared_dir: Path | None, seed:
         train = sub[sub["split"] == "train"]
         if len(train) > cap:
             train = train.sample(n=cap, random_state=seed)
-        parts += [_eval_sample(sub[sub["split"] == split], n, seed)
-                  for split, n in SHARED_EVAL_ROWS[origin].items()]
+        parts += [train, *(_eval_sample(sub[sub["split"] == split], n, seed)
+                           for split, n in SHARED_EVAL_ROWS[origin].items())]
     return pd.concat([p for p in parts if len(p)], ignore_index=True)[list(LABEL_COLUMNS)]
 
 
