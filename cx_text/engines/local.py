@@ -145,6 +145,7 @@ def tag_safely(tagger: Tagger, chunk: pd.DataFrame) -> pd.DataFrame:
     if len(tagged) != len(chunk):
         raise CxTextError(f"internal error: tagging returned {len(tagged)} rows for {len(chunk)}.",
                           "Please report this bug with the input file.")
+    schema.validate_frame(tagged, "the tagger's output")  # the engine boundary: a status on every row
     return tagged
 
 

@@ -12,7 +12,7 @@ come from a natasha NER for Russian, a name list with role/title context for Eng
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
 from typing import Protocol
@@ -21,7 +21,7 @@ from cx_text.core.lang import load_yaml
 from cx_text.text.pii_checks import card_ok, iban_ok, inn_ok, luhn_ok, nanp_ok, snils_ok, ssn_ok
 
 __all__ = ["PII_TYPES", "PLACEHOLDER_RE", "PiiSpan", "apply_spans", "card_ok", "find_pii", "iban_ok",
-           "inn_ok", "luhn_ok", "mask_pii", "masker", "nanp_ok", "snils_ok", "ssn_ok"]
+           "inn_ok", "luhn_ok", "mask_pii", "nanp_ok", "snils_ok", "ssn_ok"]
 
 PHONE, EMAIL, CARD, PERSON = "PHONE", "EMAIL", "CARD", "PERSON"
 INN, SNILS, PASSPORT, ADDRESS = "INN", "SNILS", "PASSPORT", "ADDRESS"
@@ -255,8 +255,3 @@ def mask_pii(text: str, persons: PersonSpans | None = None) -> tuple[str, list[s
     spans = find_pii(text, persons)
     kinds = list(dict.fromkeys(s.kind for s in spans))
     return apply_spans(text, spans), kinds
-
-
-def masker(persons: PersonSpans | None) -> Callable[[str], tuple[str, list[str]]]:
-    """A one-argument masking function bound to a person finder (for ``map``)."""
-    return lambda text: mask_pii(text, persons)

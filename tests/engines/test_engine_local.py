@@ -179,3 +179,20 @@ def test_engine_local_first_chunk_all_errors_still_writes_every_row(export: Path
     assert back[schema.ROW_STATUS].astype(str).str.startswith("error").sum() == 7
     assert back[schema.LANG].notna().sum() == len(TEXTS) - 7  # the model's columns kept for the rest
     assert summary.status == "complete"
+
+
+def test_engine_local_tagger_output_is_validated_at_the_boundary() -> None:
+    """A tagger that loses a row's status is a bug: the run stops with a SchemaError (CX-E030)
+    instead of storing rows no view can classify."""
+    from cx_text.core.errors import SchemaError
+    from cx_text.engines.local import tag_safely
+
+    chunk = pd.DataFrame({schema.TEXT: ["a", "b"], schema.ROW_STATUS: ["ok", "ok"]})
+
+    def careless(frame: pd.DataFrame) -> pd.DataFrame:
+        return frame.assign(**{schema.ROW_STATUS: ["ok", None]})
+
+    with pytest.raises(SchemaError) as err:
+        tag_safely(careless, chunk)
+    assert err.value.code == "CX-E030"
+    assert tag_safely(lambda f: f.copy(), chunk)[schema.ROW_STATUS].tolist() == ["ok", "ok"]
