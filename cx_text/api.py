@@ -53,13 +53,16 @@ class Tagger:
 
         Columns are mapped like a file export's (``text_col`` or ``mapping`` = canonical name ->
         your column, e.g. ``{"id": "ticket", "nps": "score"}``); value checks apply and bad values
-        are cleared and flagged in ``row_status`` / ``row_issues``.
+        are flagged in ``row_status`` / ``row_issues``. The result is your frame — your columns,
+        names and values — plus cx_text's columns (``id``, ``text_clean``, ``sentiment``, ``topics``
+        …; ``cx_``-prefixed when your frame has that name), as in every tagging output.
         """
         from cx_text.engines.local import tag_safely
+        from cx_text.io.columns import user_view
         from cx_text.io.frames import canonical_frame
 
         canonical = canonical_frame(frame, text_col=text_col, mapping=mapping, settings=self.settings)
-        return tag_safely(self._tagger, canonical).reset_index(drop=True)
+        return user_view(tag_safely(self._tagger, canonical).reset_index(drop=True))
 
     def tag_texts(self, texts: Sequence[str]) -> pd.DataFrame:
         """Convenience: tag a list of strings (one row each)."""
