@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import sysconfig
@@ -21,6 +20,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from tests.app_server import free_port
+
 REPO = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.slow
 
@@ -29,12 +30,6 @@ def _run(cmd: list[str], cwd: Path, env: dict[str, str], timeout: int = 600) -> 
     out = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
     assert out.returncode == 0, f"{cmd}\n{out.stdout}\n{out.stderr}"
     return out.stdout
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
@@ -76,7 +71,7 @@ def test_install_wheel_prepare_tag_library_app(fresh: tuple[Path, dict[str, str]
             "out = t.tag(pd.DataFrame({'c': ['Цены выросли', 'ok']}), text_col='c'); "
             "print(len(out), cx_text.open_store('s.duckdb').sql('SELECT count(*) n FROM tagged').n[0])")
     assert _run([str(venv / "bin" / "python"), "-c", code], work, env).split() == ["2", "2"]
-    port = _free_port()
+    port = free_port()
     server = subprocess.Popen([cx, "app", "--db", "s.duckdb", "--port", str(port)], cwd=work, env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
     try:

@@ -39,9 +39,9 @@ from cx_text.core import schema
 from cx_text.core.config import Settings
 from cx_text.core.errors import CxTextError, RunError
 from cx_text.io.output import OutputWriter, read_frame, write_frame
+from cx_text.models.registry import file_sha256
 
 COMPLETE, FAILED = "complete", "failed"
-_READ_BYTES = 1 << 20
 
 
 @dataclass
@@ -118,16 +118,7 @@ class PartsDir:
         shutil.rmtree(self.path, ignore_errors=True)
 
 
-# -- identity of an input ------------------------------------------------------------------------
-def file_sha256(path: Path) -> str:
-    """SHA-256 of every byte of ``path``, read in 1 MiB pieces (flat memory)."""
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        while block := fh.read(_READ_BYTES):
-            h.update(block)
-    return h.hexdigest()
-
-
+# -- identity of an input (file_sha256: models.registry, streamed in 1 MiB pieces) ------------------------------------------------------------------------
 def input_fingerprint(path: Path, options: Mapping[str, Any], sha256: str | None = None) -> str:
     """Identity of an input file (all of it) + the options that change the output (--resume)."""
     h = hashlib.sha256(json.dumps(options, sort_keys=True, default=str).encode())
