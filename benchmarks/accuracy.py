@@ -34,8 +34,9 @@ from cx_text.models.encoder import Encoder, resolve_encoder, text_prefix
 from cx_text.models.inference import set_threads
 from cx_text.text.nlp import NlpResources
 from cx_text.training.finetune import FinetuneRecipe, finetune, finetune_rows
-from cx_text.training.loso import loso_report, render_loso
-from cx_text.training.run import cached_embedder, clean_texts
+from cx_text.training.fit import fit_heads
+from cx_text.training.loso import loso_report, render_loso, score_heads, test_rows
+from cx_text.training.run import cached_embedder, clean_texts, training_frame
 from cx_text.training.sources import LOSO_SOURCES, available_sources, load_sources
 
 TWO_FOLDS = {"noreviews": ("cebab", "mams", "banking77", "cfpb"),
@@ -73,7 +74,28 @@ def score(settings: Settings, encoder_name: str, precision: str, data: Any, sour
 
     report = loso_report(data, clean_and_embed, topic_ids, sources, seed=settings.seed)
     report["encoder"] = encoder.info.as_dict()
+    if SHIP_FRAME is not None:
+        report["ship_heads"] = ship_heads(SHIP_FRAME, data, clean_and_embed, topic_ids,
+                                          [*sources, "corpus"], settings.seed)
     return report
+
+
+#: the frame the shipped heads are trained on (``cx-text train``), set by ``--ship-heads``
+SHIP_FRAME: Any = None
+
+
+def ship_heads(frame: Any, data: Any, embed: Any, topic_ids: tuple[str, ...],
+               sources: list[str], seed: int) -> dict[str, Any]:
+    """Heads fitted on the shipping frame (corpus + MAMS + banking77, as ``cx-text train``),
+    scored on every source's test rows; sources in that frame are marked in-frame."""
+    heads = {h.name: h for h in fit_heads(frame, embed(frame["text"].tolist()), topic_ids,
+                                          seed=seed)}
+    out = {}
+    for source in sources:
+        rows = test_rows(data.reset_index(drop=True), source, seed)
+        out[source] = {"in_frame": source in {"corpus", *frame["origin"]}, "n": len(rows),
+                       **score_heads(heads, embed(rows["text"].tolist()), rows, topic_ids)}
+    return out
 
 
 def main() -> None:
@@ -87,6 +109,8 @@ def main() -> None:
     parser.add_argument("--frozen", action="store_true", help="also the frozen-encoder rows")
     parser.add_argument("--int8", action="store_true", help="also the int8 ONNX build")
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--ship-heads", action="store_true",
+                        help="also heads fitted on the shipping frame (as `cx-text train`)")
     args = parser.parse_args()
     settings = Settings.from_env()
     set_threads(settings.num_threads)
@@ -95,6 +119,9 @@ def main() -> None:
     sources = [s for s in LOSO_SOURCES if s in found]
     data = load_sources(args.shared_data, topic_ids, found)
     nlp = NlpResources.load()
+    if args.ship_heads:
+        global SHIP_FRAME
+        SHIP_FRAME = training_frame(None, args.shared_data, settings.seed)
     recipe = FinetuneRecipe(steps=args.steps, max_minutes=args.minutes, lora_r=args.lora_r,
                             lora_alpha=2 * args.lora_r, seed=settings.seed)
     results: dict[str, Any] = {"recipe": recipe.as_dict(), "folds": {}}
