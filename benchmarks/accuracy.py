@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from cx_text.core.config import Settings
+from cx_text.core.errors import ModelError
 from cx_text.core.taxonomy import load_taxonomy
 from cx_text.models.adapters import merge_lora
 from cx_text.models.encoder import Encoder, resolve_encoder, text_prefix
@@ -53,14 +54,21 @@ def folds(kind: str, sources: list[str]) -> dict[str, tuple[str, ...]]:
 def fine_tune_fold(settings: Settings, data: Any, recipe: FinetuneRecipe, work: Path,
                    topic_ids: tuple[str, ...], nlp: Any) -> tuple[Path, dict[str, Any]]:
     """Adapter trained without ``recipe.exclude``, merged into ``work/e5-small-cx-<fold>``."""
+    resolved, base = resolve_encoder(recipe.base, settings)
+    merged = work / f"e5-small-cx-{work.name}"
+    done = work / "adapter" / "finetune.json"
+    if REUSE and done.is_file() and merged.is_dir():  # --reuse: score the fold's earlier adapter
+        return merged, json.loads(done.read_text(encoding="utf-8"))
     rows = finetune_rows(data, recipe)
     rows["text"] = clean_texts(rows["text"].tolist(), nlp, settings.mask_pii)
-    resolved, base = resolve_encoder(recipe.base, settings)
     result = finetune(resolved.path, rows, topic_ids, work / "adapter", recipe,
                       prefix=text_prefix(base, resolved.path))
-    merged = work / f"e5-small-cx-{work.name}"
     merge_lora(resolved.path, work / "adapter", merged)
     return merged, result.facts
+
+
+#: --reuse: a fold whose adapter exists is scored again, not re-trained
+REUSE = False
 
 
 def score(settings: Settings, encoder_name: str, precision: str, data: Any, sources: list[str],
@@ -109,6 +117,8 @@ def main() -> None:
     parser.add_argument("--frozen", action="store_true", help="also the frozen-encoder rows")
     parser.add_argument("--int8", action="store_true", help="also the int8 ONNX build")
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--reuse", action="store_true",
+                        help="score a fold's existing adapter instead of re-training it")
     parser.add_argument("--ship-heads", action="store_true",
                         help="also heads fitted on the shipping frame (as `cx-text train`)")
     args = parser.parse_args()
@@ -119,6 +129,8 @@ def main() -> None:
     sources = [s for s in LOSO_SOURCES if s in found]
     data = load_sources(args.shared_data, topic_ids, found)
     nlp = NlpResources.load()
+    global REUSE
+    REUSE = args.reuse
     if args.ship_heads:
         global SHIP_FRAME
         SHIP_FRAME = training_frame(None, args.shared_data, settings.seed)
@@ -128,6 +140,7 @@ def main() -> None:
     if args.frozen:
         results["frozen"] = score(settings, recipe.base, "fp32", data, sources, topic_ids, nlp)
         print("frozen encoder\n" + render_loso(results["frozen"]), flush=True)
+        _save(args.json, results)
     for name, left_out in folds(args.folds, sources).items():
         scored = [s for s in sources if s in left_out]
         if not scored:
@@ -138,15 +151,26 @@ def main() -> None:
         fold: dict[str, Any] = {"left_out": list(left_out), "finetune": facts,
                                 "fp32": score(settings, str(merged), "fp32", data, scored,
                                               topic_ids, nlp)}
+        _save(args.json, results | {"folds": {**results["folds"], name: fold}})
         if args.int8:
-            fold["int8"] = score(settings, str(merged), "onnx-int8", data, scored, topic_ids, nlp)
+            try:
+                fold["int8"] = score(settings, str(merged), "onnx-int8", data, scored, topic_ids,
+                                     nlp)
+            except ModelError as exc:  # the build failed its cosine gate: say so, go on
+                fold["int8"] = {"error": str(exc)}
         fold["seconds"] = round(time.perf_counter() - started)
         results["folds"][name] = fold
+        _save(args.json, results)
         for precision in ("fp32", "int8"):
-            if precision in fold:
+            if "rows" in fold.get(precision, {}):
                 print(f"fold {name} ({precision})\n{render_loso(fold[precision])}", flush=True)
-    if args.json:
-        args.json.write_text(json.dumps(results, indent=1, default=str), encoding="utf-8")
+    _save(args.json, results)
+
+
+def _save(path: Path | None, results: dict[str, Any]) -> None:
+    """Write the results so far (a long run keeps what it measured if a later step fails)."""
+    if path:
+        path.write_text(json.dumps(results, indent=1, default=str), encoding="utf-8")
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 pytest.importorskip("onnxruntime")
 
-from cx_text.models import onnx_int8  # noqa: E402
+from cx_text.models import onnx_int8, onnx_quant  # noqa: E402
 from cx_text.models.encoder import Encoder, prepare_fast_path  # noqa: E402
 from cx_text.models.spans import encode_with_spans  # noqa: E402
 from tests.models.test_models import TEXTS, _config, _tokenizer  # noqa: E402
@@ -140,16 +140,44 @@ def test_onnx_int8_keeps_outlier_ffn_layers_in_fp32(tiny_dir: Path, settings: Se
 
     model = transformers.AutoModel.from_pretrained(tiny_dir, attn_implementation="eager").eval()
     tokenizer = transformers.AutoTokenizer.from_pretrained(tiny_dir)
-    monkeypatch.setattr(onnx_int8, "OUTLIER_RATIO", 0.0)  # every layer counts as an outlier
-    assert onnx_int8.outlier_ffn_layers(model, tokenizer, TEXTS[:4]) == (0, 1)
-    monkeypatch.setattr(onnx_int8, "OUTLIER_RATIO", 1e9)  # none does
-    assert onnx_int8.outlier_ffn_layers(model, tokenizer, TEXTS[:4]) == ()
-    monkeypatch.setattr(onnx_int8, "OUTLIER_RATIO", 0.0)
+    monkeypatch.setattr(onnx_quant, "OUTLIER_RATIO", 0.0)  # every layer counts as an outlier
+    assert onnx_quant.outlier_ffn_layers(model, tokenizer, TEXTS[:4]) == (0, 1)
+    monkeypatch.setattr(onnx_quant, "OUTLIER_RATIO", 1e9)  # none does
+    assert onnx_quant.outlier_ffn_layers(model, tokenizer, TEXTS[:4]) == ()
+    monkeypatch.setattr(onnx_quant, "OUTLIER_RATIO", 0.0)
     build = prepare_fast_path(settings)
     assert build.fp32_layers == (0, 1)
     graph = onnx.load(build.path)
     float_matmuls = [n.name for n in graph.graph.node if n.op_type == "MatMul"]
     assert len(float_matmuls) == 2 and all("output/dense" in n for n in float_matmuls)
+
+
+def test_onnx_int8_falls_back_to_fp32_attention_when_the_gate_fails(
+        settings: Settings, monkeypatch: pytest.MonkeyPatch):
+    import onnx
+
+    verify, calls = onnx_int8._verify, []
+
+    def first_fails(*args: object, **kwargs: object) -> np.ndarray:
+        cosines = verify(*args, **kwargs)  # type: ignore[arg-type]
+        calls.append(float(cosines.min()))
+        return cosines * 0.5 if len(calls) == 1 else cosines
+
+    monkeypatch.setattr(onnx_int8, "_verify", first_fails)
+    build = prepare_fast_path(settings)
+    assert len(calls) == 2 and build.accepted and build.variant == "ffn"
+    assert build.as_details()["onnx_variant"] == "ffn"
+    ops = {n.op_type for n in onnx.load(build.path).graph.node}
+    assert "Attention" in ops and "QAttention" not in ops  # attention stays fp32
+    assert ops & {"MatMulInteger", "DynamicQuantizeMatMul"}  # the FFN is int8
+
+
+def test_onnx_int8_a_build_no_variant_passes_is_rejected(settings: Settings,
+                                                         monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setattr(onnx_int8, "MIN_COSINE", 1.01)
+    build = prepare_fast_path(settings)
+    assert not build.accepted and build.variant == onnx_quant.VARIANTS[-1]
+    assert "falls back to torch" in build.note
 
 
 def test_onnx_int8_verify_sample_is_bilingual_and_varied():
