@@ -12,25 +12,13 @@ from cx_text.core.config import Settings
 from cx_text.core.errors import CxTextError
 from cx_text.engines.local import PartsDir, tag_file, tag_safely
 from cx_text.store.store import open_store
+from cx_text.testing import KeywordTagger
 
 TEXTS = ["Курьер опоздал на 3 часа", "Great app, fast checkout", "", "😡😡😡", "ok", "Цены кусаются",
          "Support never answered", "Доставили быстро, спасибо", "meh", "Приложение вылетает"] * 5
 
 
-def _toy_tagger(chunk: pd.DataFrame) -> pd.DataFrame:
-    out = chunk.copy()
-    neg = out[schema.TEXT].fillna("").str.contains("опоздал|never|вылетает|кусаются|😡")
-    out[schema.LANG] = ["ru" if any("а" <= c <= "я" for c in str(t).lower()) else "en" for t in out[schema.TEXT]]
-    out[schema.SENTIMENT] = ["negative" if n else "neutral" for n in neg]
-    out[schema.TOPICS] = [["delivery"] if "Курьер" in str(t) else [] for t in out[schema.TEXT]]
-    out[schema.ASPECT_SENTIMENTS] = [[{"topic": "delivery", "polarity": "negative", "score": -1.0}] if tps else []
-                                     for tps in out[schema.TOPICS]]
-    out[schema.SENTIMENT_SCORE] = [-1.0 if n else 0.0 for n in neg]
-    out[schema.SUBTOPICS] = [[] for _ in range(len(out))]
-    out[schema.SENTIMENT_PROBS] = [None] * len(out)
-    out[schema.TOPIC_SCORES] = [None] * len(out)
-    out[schema.EVIDENCE] = [[] for _ in range(len(out))]
-    return out
+TAGGER = KeywordTagger(every_type=True)  # every nested type goes through the parts and the store
 
 
 @pytest.fixture
@@ -41,7 +29,7 @@ def export(tmp_path: Path) -> Path:
     return path
 
 
-def _run(export: Path, out: Path, tagger=_toy_tagger, **kw: object) -> object:
+def _run(export: Path, out: Path, tagger=TAGGER, **kw: object) -> object:
     settings = Settings(chunk_size=7)
     return tag_file(export, out, tagger, settings, manifest={"fingerprint": "toy"}, progress=False, **kw)
 
@@ -60,17 +48,12 @@ def test_engine_local_rows_in_equal_rows_out_in_order(export: Path, tmp_path: Pa
 
 
 def test_engine_local_failing_row_gets_error_status(export: Path, tmp_path: Path) -> None:
-    def fragile(chunk: pd.DataFrame) -> pd.DataFrame:
-        if chunk[schema.TEXT].fillna("").str.contains("meh").any():
-            raise ValueError("model exploded")
-        return _toy_tagger(chunk)
-
     out = tmp_path / "tagged.csv"
-    _run(export, out, tagger=fragile)
+    _run(export, out, tagger=KeywordTagger(fail_on="meh", every_type=True))
     back = pd.read_csv(out, encoding="utf-8-sig", keep_default_na=False)
     assert len(back) == len(TEXTS)
     bad = back[back[schema.TEXT] == "meh"]
-    assert len(bad) == 5 and bad[schema.ROW_STATUS].str.startswith("error: ValueError").all()
+    assert len(bad) == 5 and bad[schema.ROW_STATUS].str.startswith("error: RuntimeError").all()
     assert (back[back[schema.TEXT] != "meh"][schema.ROW_STATUS].isin(["ok", "empty"])).all()
 
 
@@ -81,7 +64,7 @@ def test_engine_local_resume_after_crash_gives_identical_output(export: Path, tm
         calls["n"] += 1
         if calls["n"] == 4:
             raise KeyboardInterrupt  # like Ctrl-C / a kill mid-run
-        return _toy_tagger(chunk)
+        return TAGGER(chunk)
 
     out, ref = tmp_path / "tagged.parquet", tmp_path / "ref.parquet"
     with pytest.raises(KeyboardInterrupt):
@@ -97,12 +80,16 @@ def test_engine_local_resume_after_crash_gives_identical_output(export: Path, tm
     assert summary.resumed_chunks == 3  # type: ignore[attr-defined]
     assert summary.status == "complete"  # type: ignore[attr-defined]
     _run(export, ref)
-    pd.testing.assert_frame_equal(pd.read_parquet(out), pd.read_parquet(ref))
+    ref_frame = pd.read_parquet(ref)
+    pd.testing.assert_frame_equal(pd.read_parquet(out), ref_frame)
     with open_store(tmp_path / "cx.duckdb") as st:
         assert st.query("SELECT count(*) n FROM tags")["n"].iloc[0] == len(TEXTS)
         # chunks replayed from Parquet parts keep their list columns (not silently emptied)
-        assert st.query("SELECT count(*) n FROM tags WHERE len(topics) > 0")["n"].iloc[0] == 5
-        assert st.query("SELECT count(*) n FROM aspects")["n"].iloc[0] == 5
+        stored = st.query("SELECT topics, subtopics FROM tags ORDER BY row_index")
+        assert stored["topics"].map(list).tolist() == ref_frame[schema.TOPICS].map(list).tolist()
+        assert stored["subtopics"].map(len).sum() == 10  # the courier and delivery messages
+        assert st.query("SELECT count(*) n FROM aspects")["n"].iloc[0] == len(TEXTS)  # one per message
+        assert st.query("SELECT count(*) n FROM evidence")["n"].iloc[0] == 10
 
 
 def test_engine_local_tag_safely_keeps_user_errors_loud() -> None:
@@ -116,11 +103,7 @@ def test_engine_local_tag_safely_keeps_user_errors_loud() -> None:
 @pytest.mark.parametrize(("share", "status"), [(0.10, "complete"), (0.05, "failed")])
 def test_engine_local_too_many_failed_rows_fail_the_run(export: Path, tmp_path: Path, share: float,
                                                         status: str) -> None:
-    def fragile(chunk: pd.DataFrame) -> pd.DataFrame:  # 5 of 50 rows fail: 10 %
-        if chunk[schema.TEXT].fillna("").str.contains("meh").any():
-            raise ValueError("model exploded")
-        return _toy_tagger(chunk)
-
+    fragile = KeywordTagger(fail_on="meh", every_type=True)  # 5 of 50 rows fail: 10 %
     db = tmp_path / "cx.duckdb"
     _run(export, tmp_path / "first.parquet", db_path=db)
     summary = tag_file(export, tmp_path / "out.parquet", fragile, Settings(chunk_size=7, max_error_share=share),
@@ -155,7 +138,7 @@ def test_engine_local_resume_refuses_other_source(export: Path, tmp_path: Path) 
         calls["n"] += 1
         if calls["n"] == 2:
             raise KeyboardInterrupt
-        return _toy_tagger(chunk)
+        return TAGGER(chunk)
 
     with pytest.raises(KeyboardInterrupt):
         _run(export, out, tagger=crashing)
@@ -169,7 +152,7 @@ def test_engine_local_first_chunk_all_errors_still_writes_every_row(export: Path
     def cold_start(chunk: pd.DataFrame) -> pd.DataFrame:  # the model fails on the first chunk only
         if chunk.index.max() < 7:  # every retry of a piece of chunk 0 fails too
             raise RuntimeError("model not warmed up")
-        return _toy_tagger(chunk)
+        return TAGGER(chunk)
 
     out = tmp_path / f"tagged.{suffix}"
     summary = tag_file(export, out, cold_start, Settings(chunk_size=7, max_error_share=0.5),
