@@ -14,70 +14,19 @@ from cx_text.core.config import Settings
 from cx_text.core.errors import ConfigError, ModelError
 from cx_text.core.schema import SENTIMENTS
 from cx_text.models.inference import check_precision, sorted_batches
+from tests.tiny_models import CORPUS, TEXTS, save_tiny_bert, save_tiny_classifier
 
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
-CORPUS = [
-    "Доставка опоздала на три дня, курьер был груб.",
-    "Оператор быстро решил мою проблему, спасибо!",
-    "Приложение вылетает при оплате картой.",
-    "Цены выросли, а качество упало.",
-    "The courier was late again and the box was damaged.",
-    "Great support, they refunded me within an hour.",
-    "The app crashes every time I open my cart.",
-    "Prices went up but the quality went down.",
-]
-TEXTS = [
-    "Курьер опоздал на два часа",
-    "Спасибо за быстрый возврат денег!",
-    "The app is slow and keeps logging me out",
-    "Friendly staff, great experience",
-    "ok",
-    "",
-]
-
-
-def _tokenizer() -> transformers.PreTrainedTokenizerFast:
-    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors, trainers
-
-    tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
-    tok.normalizer = normalizers.BertNormalizer(lowercase=True)
-    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-    tok.train_from_iterator(CORPUS * 3, trainers.WordPieceTrainer(vocab_size=300,
-                                                                  special_tokens=specials))
-    tok.post_processor = processors.TemplateProcessing(
-        single="[CLS] $A [SEP]", special_tokens=[("[CLS]", 2), ("[SEP]", 3)])
-    return transformers.PreTrainedTokenizerFast(
-        tokenizer_object=tok, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]",
-        sep_token="[SEP]", mask_token="[MASK]", model_max_length=64)
-
-
-def _config(**kwargs: object) -> transformers.BertConfig:
-    return transformers.BertConfig(vocab_size=300, hidden_size=32, num_hidden_layers=2,
-                                   num_attention_heads=4, intermediate_size=64,
-                                   max_position_embeddings=64, pad_token_id=0, **kwargs)
-
-
 @pytest.fixture(scope="module")
 def tiny_encoder_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("tiny-encoder")
-    torch.manual_seed(0)
-    transformers.BertModel(_config(), add_pooling_layer=False).save_pretrained(out)
-    _tokenizer().save_pretrained(out)
-    return out
+    return save_tiny_bert(tmp_path_factory.mktemp("tiny-encoder"))
 
 
 @pytest.fixture(scope="module")
 def tiny_classifier_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("tiny-classifier")
-    torch.manual_seed(1)
-    config = _config(num_labels=3, id2label={0: "NEG", 1: "POS", 2: "NEU"},
-                     label2id={"NEG": 0, "POS": 1, "NEU": 2})
-    transformers.BertForSequenceClassification(config).save_pretrained(out)
-    _tokenizer().save_pretrained(out)
-    return out
+    return save_tiny_classifier(tmp_path_factory.mktemp("tiny-classifier"), ["NEG", "POS", "NEU"])
 
 
 @pytest.fixture()

@@ -18,16 +18,12 @@ pytest.importorskip("onnxruntime")
 from cx_text.models import onnx_int8  # noqa: E402
 from cx_text.models.encoder import Encoder, prepare_fast_path  # noqa: E402
 from cx_text.models.spans import encode_with_spans  # noqa: E402
-from tests.models.test_models import TEXTS, _config, _tokenizer  # noqa: E402
+from tests.tiny_models import TEXTS, save_tiny_bert  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def tiny_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("tiny-onnx-encoder")
-    torch.manual_seed(0)
-    transformers.BertModel(_config(), add_pooling_layer=False).save_pretrained(out)
-    _tokenizer().save_pretrained(out)
-    return out
+    return save_tiny_bert(tmp_path_factory.mktemp("tiny-onnx-encoder"))
 
 
 @pytest.fixture()
