@@ -14,7 +14,7 @@ from cx_text.app import queries as q
 from cx_text.app import upload as up
 from cx_text.app import verbatims as v
 from cx_text.cli.main import main
-from cx_text.core.config import Settings
+from cx_text.core.config import Settings, load_callable
 from cx_text.core.errors import ConfigError, IngestError
 from cx_text.store.store import open_store
 from tests.app.test_app_support import build_demo_store, keyword_tagger
@@ -163,11 +163,11 @@ def test_app_queries_interrupted_upload_resumes_and_a_failing_model_fails_the_ru
 
 
 def test_app_queries_load_callable_says_what_is_wrong() -> None:
-    assert up.load_callable("tests.app.test_app_support:keyword_tagger") is keyword_tagger
+    assert load_callable("tests.app.test_app_support:keyword_tagger") is keyword_tagger
     with pytest.raises(ConfigError, match="module:function"):
-        up.load_callable("no_colon")
+        load_callable("no_colon")
     with pytest.raises(ConfigError, match="cannot load"):
-        up.load_callable("tests.app.test_app_support:missing")
+        load_callable("tests.app.test_app_support:missing")
 
 
 def test_app_queries_writable_swaps_back_to_read_only(tmp_path: Path) -> None:
