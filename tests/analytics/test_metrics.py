@@ -17,8 +17,9 @@ from cx_text.analytics.filters import Filters, parse_day
 from cx_text.analytics.metrics import metrics_by, require_rows, wide
 from cx_text.cli.main import cli
 from cx_text.core.config import Settings
-from cx_text.core.errors import ConfigError, StoreError
+from cx_text.core.errors import StoreError
 from cx_text.store.store import open_store
+from tests.error_codes import raises_code
 
 TEXTS = {
     "delivery": ["Курьер опоздал на три часа", "The parcel arrived a week late"],
@@ -188,9 +189,9 @@ def test_metrics_filters_matching_nothing_give_an_empty_frame(tmp_path: Path) ->
 
 @pytest.mark.parametrize("bad", [{"start": date(2026, 5, 1), "end": date(2026, 4, 1)}])
 def test_metrics_filters_reject_reversed_dates(bad: dict[str, date]) -> None:
-    with pytest.raises(ConfigError, match="Swap"):
+    with raises_code("CX-E010", "Swap"):
         Filters(**bad)
-    with pytest.raises(ConfigError, match="YYYY-MM-DD"):
+    with raises_code("CX-E010", "YYYY-MM-DD"):
         parse_day("01.03.2026")
 
 
@@ -260,7 +261,7 @@ def test_metrics_theme_dimension_without_theme_view_says_run_themes(tmp_path: Pa
 
 def test_metrics_empty_store_says_what_to_do(tmp_path: Path) -> None:
     with open_store(build_store(tmp_path / "s.duckdb", [])) as st:
-        with pytest.raises(StoreError, match="cx-text tag"):
+        with raises_code("CX-E060", "cx-text tag"):
             require_rows(st)
         assert metrics_by(st).empty
 
@@ -289,4 +290,5 @@ def test_metrics_cli_json_and_low_n(tmp_path: Path) -> None:
 def test_metrics_cli_empty_store_is_a_clear_error(tmp_path: Path) -> None:
     path = build_store(tmp_path / "s.duckdb", [])
     result = CliRunner().invoke(cli, ["metrics", "--db", str(path)])
-    assert isinstance(result.exception, StoreError) and "cx-text tag" in str(result.exception)
+    assert isinstance(result.exception, StoreError) and result.exception.code == "CX-E060"
+    assert "cx-text tag" in str(result.exception)

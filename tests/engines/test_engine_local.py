@@ -13,6 +13,7 @@ from cx_text.core.errors import CxTextError
 from cx_text.engines.local import PartsDir, tag_file, tag_safely
 from cx_text.store.store import open_store
 from cx_text.testing import KeywordTagger
+from tests.error_codes import raises_code
 
 TEXTS = ["Курьер опоздал на 3 часа", "Great app, fast checkout", "", "😡😡😡", "ok", "Цены кусаются",
          "Support never answered", "Доставили быстро, спасибо", "meh", "Приложение вылетает"] * 5
@@ -74,7 +75,7 @@ def test_engine_local_resume_after_crash_gives_identical_output(export: Path, tm
         assert st.runs()["status"].tolist() == ["interrupted"]
         assert st.runs()["status_note"].iloc[0].startswith("KeyboardInterrupt")
         assert st.query("SELECT count(*) n FROM messages")["n"].iloc[0] == 0  # never visible half-done
-    with pytest.raises(CxTextError, match="--resume"):
+    with raises_code("CX-E080", "--resume"):
         _run(export, out, db_path=tmp_path / "cx.duckdb")
     summary = _run(export, out, resume=True, db_path=tmp_path / "cx.duckdb")
     assert summary.resumed_chunks == 3  # type: ignore[attr-defined]
@@ -142,7 +143,7 @@ def test_engine_local_resume_refuses_other_source(export: Path, tmp_path: Path) 
 
     with pytest.raises(KeyboardInterrupt):
         _run(export, out, tagger=crashing)
-    with pytest.raises(CxTextError, match=r"options .* differ"):
+    with raises_code("CX-E080", "options"):
         _run(export, out, resume=True, source="another")
 
 

@@ -11,8 +11,8 @@ import pytest
 from click.testing import CliRunner
 
 from cx_text.core.config import FINETUNED_ENCODER, Settings, default_encoder
-from cx_text.core.errors import ModelError
 from cx_text.models.registry import load_registry, verify_stamp, write_encoder_entry
+from tests.error_codes import raises_code
 from tests.tiny_models import TEXTS, save_tiny_bert
 
 torch = pytest.importorskip("torch")
@@ -126,7 +126,7 @@ def test_adapters_tampered_adapter_is_refused(shipped: Settings):
     prepare_model(shipped, FINETUNED_ENCODER)
     weights = shipped.models_dir / "adapters" / FINETUNED_ENCODER / "adapter_model.safetensors"
     weights.write_bytes(weights.read_bytes()[:-4] + b"\0\0\0\0")
-    with pytest.raises(ModelError, match="sha256"):
+    with raises_code("CX-E050", "sha256"):
         prepare_model(shipped, FINETUNED_ENCODER)
     from cx_text.models.catalog import list_models
 
