@@ -180,3 +180,56 @@ def test_engine_local_tagger_output_is_validated_at_the_boundary() -> None:
         tag_safely(careless, chunk)
     assert err.value.code == "CX-E030"
     assert tag_safely(lambda f: f.copy(), chunk)[schema.ROW_STATUS].tolist() == ["ok", "ok"]
+
+
+def _interrupted_run(export: Path, tmp_path: Path) -> tuple[Path, PartsDir, str]:
+    """A run killed after two chunks: its store rows are invisible, its work folder is left."""
+    calls = {"n": 0}
+
+    def crashing(chunk: pd.DataFrame) -> pd.DataFrame:
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt
+        return TAGGER(chunk)
+
+    db, out = tmp_path / "cx.duckdb", tmp_path / "tagged.parquet"
+    with pytest.raises(KeyboardInterrupt):
+        _run(export, out, tagger=crashing, db_path=db)
+    with open_store(db) as st:
+        run_id = str(st.list_runs()["run_id"].iloc[0])
+    return db, PartsDir(out), run_id
+
+
+def test_engine_local_discard_removes_the_runs_rows_and_work_folder(export: Path, tmp_path: Path,
+                                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    from cx_text.cli.main import main
+
+    db, work, run_id = _interrupted_run(export, tmp_path)
+    assert work.indexes() == [0, 1]
+    main(["runs", "discard", run_id, "--db", str(db)])
+    said = capsys.readouterr().out
+    assert f"discarded run {run_id}: removed feedback 14" in said and "removed the work folder" in said
+    assert not work.path.exists() and (tmp_path / "export.csv").exists()
+
+
+@pytest.mark.parametrize("tamper", ["foreign-file", "other-run", "symlink"])
+def test_engine_local_discard_keeps_a_work_folder_it_does_not_own(export: Path, tmp_path: Path,
+                                                                  tamper: str) -> None:
+    from cx_text.engines.base import discard_run
+
+    db, work, run_id = _interrupted_run(export, tmp_path)
+    keep = tmp_path / "keep"
+    if tamper == "foreign-file":
+        (work.path / "notes.txt").write_text("mine")
+    elif tamper == "other-run":
+        work.start("another-fingerprint", "another-run")
+    else:
+        keep.mkdir()
+        (keep / "state.json").write_text(f'{{"run_id": "{run_id}"}}')
+        work.remove()
+        work.path.symlink_to(keep, target_is_directory=True)
+    with open_store(db) as st:
+        removed, said = discard_run(st, run_id)
+        assert st.run_status(run_id) == "discarded" and removed["feedback"] == 14
+    assert said.startswith("kept") and work.path.exists()
+    assert tamper != "symlink" or (keep / "state.json").exists()

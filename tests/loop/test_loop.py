@@ -260,6 +260,7 @@ def test_loop_followup_lists_detractors_once_per_customer(tmp_path: Path) -> Non
     assert fu.customers["customer_id"].tolist() == ["CU3", "CU1"]  # newest first; CU2 promoter, CU4 not a member
     cu1 = fu.customers.set_index("customer_id").loc["CU1"]
     assert (cu1["messages"], cu1["score"], cu1["message_id"]) == (2, 4, "2")
+    assert cu1["source"] == "export"  # (source, message_id) identifies the message in the store
     assert fu.anonymous == 1 and fu.pii == "masked in store"
 
 
@@ -282,6 +283,19 @@ def test_loop_followup_export_is_formula_safe(tmp_path: Path) -> None:
     assert sheet is not None
     cells = [c for row in sheet.iter_rows() for c in row if "HYPERLINK" in str(c.value)]
     assert cells and all(c.data_type == "s" and str(c.value).startswith("'=") for c in cells)
+
+
+def test_loop_register_notes_are_stored_masked(tmp_path: Path) -> None:
+    with open_store(fill(tmp_path / "n.duckdb", story(40, 10))) as st:
+        item = loop.open_item(st, topic="delivery", notes="клиент просил перезвонить: 8 (912) 345-67-89")
+        loop.update_item(st, item.item_id, status="acknowledged", note="wrote to olga.k@example.com")
+        loop.update_item(st, item.item_id, note="escalated; card 4111 1111 1111 1111 charged twice")
+        stored = st.con.execute("SELECT notes FROM loop_items").fetchall()
+        stored += st.con.execute("SELECT old_value, new_value, note FROM loop_history").fetchall()
+    dump = " ".join(str(v) for row in stored for v in row)
+    for raw in ("345-67-89", "olga.k@example.com", "4111 1111 1111 1111"):
+        assert raw not in dump
+    assert "[PHONE]" in dump and "[EMAIL]" in dump and "[CARD]" in dump and "escalated" in dump
 
 
 # -- CLI -------------------------------------------------------------------------------------------------
