@@ -53,7 +53,7 @@ def test_api_tag_mapping_and_generated_ids(tagger: cx_text.Tagger) -> None:
 def test_api_tag_missing_text_column_is_an_actionable_error(tagger: cx_text.Tagger) -> None:
     with pytest.raises(cx_text.IngestError) as err:
         tagger.tag(pd.DataFrame({"foo": ["x"]}), text_col="comment")
-    assert "comment" in str(err.value)
+    assert err.value.code == "CX-E020" and "comment" in str(err.value)
 
 
 def test_api_tag_rejects_non_frames(tagger: cx_text.Tagger) -> None:

@@ -23,7 +23,6 @@ from cx_text.analytics import stats
 from cx_text.analytics.filters import (
     AT_START,
     LOST,
-    THEME_TABLE,
     WINDOW,
     Filters,
     mentions_cte,
@@ -42,13 +41,13 @@ SHAPLEY_SENTENCE = (
 )
 
 
-def _mentions(store: Any, level: str, filters: Filters, theme_table: str) -> str:
-    return mentions_cte(store, level, filters, theme_table)
+def _mentions(store: Any, level: str, filters: Filters) -> str:
+    return mentions_cte(store, level, filters)
 
 
 # -- remove-topic impact ----------------------------------------------------------------------------
 def topic_impact(store: Any, filters: Filters | None = None, settings: Settings | None = None,
-                 level: str = "topic", theme_table: str = THEME_TABLE, draws: int = DRAWS) -> pd.DataFrame:
+                 level: str = "topic", draws: int = DRAWS) -> pd.DataFrame:
     """Impact of each topic on NPS, CSAT and CES (points / % points / 1–7 scale).
 
     Negative impact = the topic drags the score down (removing its complaints raises it).
@@ -58,7 +57,7 @@ def topic_impact(store: Any, filters: Filters | None = None, settings: Settings 
     neg_sql = "SELECT topic, nps, csat, ces, count(*) AS n FROM mentions WHERE neg GROUP BY ALL"
     sql, params = with_base(store, filters, cells_sql)
     cells = store.con.execute(sql, params).df()
-    sql, params = with_base(store, filters, neg_sql, _mentions(store, level, filters, theme_table))
+    sql, params = with_base(store, filters, neg_sql, _mentions(store, level, filters))
     neg = store.con.execute(sql, params).df()
     rng = np.random.default_rng(settings.seed)
     frames = [_impact_one(cells, grp, topic, draws, rng) for topic, grp in neg.groupby("topic", sort=True)]
@@ -107,12 +106,12 @@ def _score(counts: np.ndarray[Any, Any], values: np.ndarray[Any, Any], score: st
 # -- Shapley key drivers --------------------------------------------------------------------------
 def key_drivers(store: Any, filters: Filters | None = None, settings: Settings | None = None,
                 level: str = "topic", score: str = "nps", max_topics: int = 10,
-                theme_table: str = THEME_TABLE, draws: int = 200) -> tuple[pd.DataFrame, str]:
+                draws: int = 200) -> tuple[pd.DataFrame, str]:
     """Shapley shares of R² per topic (+ bootstrap CI) and the one-sentence explanation."""
     if score not in SCORES:
         raise ConfigError(f"unknown score {score!r}.", f"Use one of {', '.join(SCORES)}.")
     settings, filters = settings or Settings(), filters or Filters()
-    patterns, topics = _patterns(store, filters, level, score, max_topics, theme_table)
+    patterns, topics = _patterns(store, filters, level, score, max_topics)
     x, y, w = _design(patterns, topics)
     out = shapley_frame(x, y, w, topics, draws, np.random.default_rng(settings.seed))
     out.insert(0, "dimension", level)
@@ -121,15 +120,15 @@ def key_drivers(store: Any, filters: Filters | None = None, settings: Settings |
     return out, SHAPLEY_SENTENCE.format(score=score.upper(), r2=r2)
 
 
-def _patterns(store: Any, filters: Filters, level: str, score: str, max_topics: int,
-              theme_table: str) -> tuple[pd.DataFrame, list[str]]:
+def _patterns(store: Any, filters: Filters, level: str, score: str,
+              max_topics: int) -> tuple[pd.DataFrame, list[str]]:
     """``(y, mask, n)``: answers per score value × bitmask of the topics mentioned negatively.
 
     Only the ``max_topics`` topics with most negative answers are modelled. Messages without a
     negative mention (``mask = 0``) are the score's totals minus the flagged ones, so no join
     of every message is needed.
     """
-    mentions = _mentions(store, level, filters, theme_table)
+    mentions = _mentions(store, level, filters)
     flagged = f"neg AND {score} IS NOT NULL"
     top = run_query(store, filters, f"SELECT topic, count(*) AS n FROM mentions WHERE {flagged} "
                     f"GROUP BY topic ORDER BY n DESC, topic LIMIT {int(max_topics)}", mentions)
@@ -217,7 +216,7 @@ def _subset_r2(cxx: Any, cxy: Any, vy: Any) -> dict[int, Any]:
 
 # -- churn and revenue at risk ----------------------------------------------------------------------
 def churn_and_revenue(store: Any, filters: Filters | None = None, settings: Settings | None = None,
-                      level: str = "topic", theme_table: str = THEME_TABLE) -> pd.DataFrame:
+                      level: str = "topic") -> pd.DataFrame:
     """Per topic: churn of complainers vs the rest (two-proportion) and LTV of detractors.
 
     Cohort: customers who wrote in the filtered messages and were active at the window start;
@@ -231,7 +230,7 @@ def churn_and_revenue(store: Any, filters: Filters | None = None, settings: Sett
       (SELECT count(*) FROM cohort) AS n_all, (SELECT count_if(lost) FROM cohort) AS lost_all
       FROM (SELECT DISTINCT topic, customer_id FROM mentions WHERE neg) m
       LEFT JOIN cohort k USING (customer_id) GROUP BY m.topic ORDER BY m.topic"""
-    churn = run_query(store, filters, body, _mentions(store, level, filters, theme_table), WINDOW, cohort)
+    churn = run_query(store, filters, body, _mentions(store, level, filters), WINDOW, cohort)
     test = stats.two_proportions(churn["lost1"], churn["n1"], churn["lost_all"] - churn["lost1"],
                                  churn["n_all"] - churn["n1"])
     out = pd.DataFrame({"dimension": level, "key": churn["key"], "customers": churn["n1"],
@@ -239,15 +238,15 @@ def churn_and_revenue(store: Any, filters: Filters | None = None, settings: Sett
                         "diff": 100 * test["diff"], "lo": 100 * test["lo"], "hi": 100 * test["hi"],
                         "p_value": test["p_value"]})
     out["low_n"] = out["customers"] < settings.min_n
-    return out.merge(_revenue(store, filters, level, theme_table), on="key", how="left")
+    return out.merge(_revenue(store, filters, level), on="key", how="left")
 
 
-def _revenue(store: Any, filters: Filters, level: str, theme_table: str) -> pd.DataFrame:
+def _revenue(store: Any, filters: Filters, level: str) -> pd.DataFrame:
     body = """SELECT d.topic AS key, count(*) AS detractors,
       coalesce(sum(c.ltv) FILTER (c.churned_at IS NULL OR c.churned_at > win.we), 0) AS revenue_at_risk,
       coalesce(sum(c.ltv) FILTER (c.churned_at <= win.we), 0) AS revenue_lost
       FROM (SELECT DISTINCT topic, customer_id FROM mentions WHERE neg AND nps < 7
             AND customer_id IS NOT NULL) d LEFT JOIN customers c USING (customer_id) CROSS JOIN win
       GROUP BY d.topic"""
-    return run_query(store, filters, body, _mentions(store, level, filters, theme_table), WINDOW)
+    return run_query(store, filters, body, _mentions(store, level, filters), WINDOW)
 

@@ -9,7 +9,6 @@ A message is identified by ``(source, id)`` (the export it came from and its id 
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
@@ -20,14 +19,13 @@ from cx_text.core import schema
 from cx_text.core.errors import ConfigError, StoreError
 from cx_text.store import cache as metrics_cache
 
-THEME_TABLE = "theme_members"  # (source, id, theme_id) written by themes.py; optional
+THEME_TABLE = "theme_members"  # the store's view of live theme members (source, id, theme_id, …)
 THEME_ID = "theme_id"
 PERIODS = ("week", "month")
 COLUMN_DIMENSIONS = {"channel": schema.CHANNEL, "segment": schema.SEGMENT, "lang": schema.LANG}
 TOPIC_DIMENSIONS = ("topic", "subtopic", "theme")
 DIMENSIONS = ("overall", *COLUMN_DIMENSIONS, *PERIODS, *TOPIC_DIMENSIONS)
 NONE_KEY = "(none)"
-_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 @dataclass(frozen=True)
@@ -102,25 +100,23 @@ def period_expr(period: str, column: str = schema.CREATED_AT) -> str:
     return f"CAST(date_trunc('{period}', {column}) AS DATE)"
 
 
-def theme_table_exists(con: Any, table: str) -> bool:
-    """Whether the optional theme membership table is in the store."""
-    if not _IDENT.match(table):
-        raise ConfigError(f"theme table name {table!r} is not a plain SQL identifier.")
+def theme_table_exists(con: Any) -> bool:
+    """Whether the store has the theme membership view (every migrated store does)."""
     row = con.execute(
-        "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [table]
+        "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [THEME_TABLE]
     ).fetchone()
     return bool(row and row[0])
 
 
-def require_theme_table(con: Any, table: str) -> None:
-    if not theme_table_exists(con, table):
+def require_theme_table(con: Any) -> None:
+    if not theme_table_exists(con):
         raise StoreError(
-            f"the store has no theme table {table!r}, so there is nothing to group by theme.",
+            f"the store has no theme table {THEME_TABLE!r}, so there is nothing to group by theme.",
             "Run `cx-text themes` first, or pick another --by / --level.",
         )
 
 
-def keyed_ctes(store: Any, dimension: str, filters: Filters, theme_table: str = THEME_TABLE) -> list[str]:
+def keyed_ctes(store: Any, dimension: str, filters: Filters) -> list[str]:
     """CTEs ending in ``keyed``: every ``base`` column plus ``key`` (a message may have several)."""
     check_dimension(dimension)
     if dimension == "overall":
@@ -132,21 +128,22 @@ def keyed_ctes(store: Any, dimension: str, filters: Filters, theme_table: str = 
         fmt = "%Y-%m" if dimension == "month" else "%Y-%m-%d"
         return [f"keyed AS (SELECT b.*, coalesce(strftime({period_expr(dimension, 'b.created_at')}, "
                 f"'{fmt}'), '{NONE_KEY}') AS key FROM base b)"]
-    return [mentions_cte(store, dimension, filters, theme_table),
+    return [mentions_cte(store, dimension, filters),
             "keyed AS (SELECT id, topic AS key, * EXCLUDE (id, topic) FROM mentions)"]
 
 
-def mentions_cte(store: Any, level: str, filters: Filters, theme_table: str = THEME_TABLE) -> str:
+def mentions_cte(store: Any, level: str, filters: Filters) -> str:
     """``mentions AS (…)``: ``(source, id, topic, neg, <message columns>)``, one row per message × topic.
 
-    Topics and sub-topics come from the cached mentions (see :mod:`cx_text.store.cache`); a
-    theme member counts as negative (themes are recurring complaints).
+    Topics, sub-topics and theme members come from the cache (see :mod:`cx_text.store.cache`);
+    a theme member counts as negative (themes are recurring complaints).
     """
     if level == "theme":
-        require_theme_table(store.con, theme_table)
+        require_theme_table(store.con)
+        members = metrics_cache.ensure_theme_members(store.con)
         return (f"mentions AS (SELECT b.* EXCLUDE ({schema.TOPICS}, {schema.SUBTOPICS}), "
                 f"CAST(m.{THEME_ID} AS VARCHAR) AS topic, TRUE AS neg "
-                f"FROM base b JOIN (SELECT DISTINCT source, id, {THEME_ID} FROM {theme_table}) m "
+                f"FROM base b JOIN (SELECT DISTINCT source, id, {THEME_ID} FROM {members}) m "
                 "USING (source, id))")
     if level not in ("topic", "subtopic"):
         raise ConfigError(f"unknown topic level {level!r}.", "Use topic, subtopic or theme.")

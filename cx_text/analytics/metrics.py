@@ -21,7 +21,6 @@ from cx_text.analytics.filters import (
     AT_START,
     LOST,
     PERIODS,
-    THEME_TABLE,
     TOPIC_DIMENSIONS,
     WINDOW,
     Filters,
@@ -65,29 +64,28 @@ _COUNTS = """SELECT key, count(*) AS n, (SELECT count(*) FROM base) AS n_all,
 FROM keyed GROUP BY key ORDER BY key"""
 
 
-def group_counts(store: Any, dimension: str, filters: Filters | None = None,
-                 theme_table: str = THEME_TABLE) -> pd.DataFrame:
+def group_counts(store: Any, dimension: str, filters: Filters | None = None) -> pd.DataFrame:
     """Sufficient statistics per group (counts, sums) — the input of every CI and test."""
     check_dimension(dimension)
     if dimension == "theme":
-        require_theme_table(store.con, theme_table)
+        require_theme_table(store.con)
     extra = ", count_if(neg) AS n_topic_neg" if dimension in TOPIC_DIMENSIONS else ""
     filters = filters or Filters()
     return run_query(store, filters, _COUNTS.format(extra=extra),
-                     *keyed_ctes(store, dimension, filters, theme_table))
+                     *keyed_ctes(store, dimension, filters))
 
 
 def metrics_by(store: Any, dimension: str = "overall", filters: Filters | None = None,
-               settings: Settings | None = None, theme_table: str = THEME_TABLE) -> pd.DataFrame:
+               settings: Settings | None = None) -> pd.DataFrame:
     """Volume, NPS, CSAT, CES, % negative, churn and LTV per group, with CIs and low-n marks."""
     settings = settings or Settings()
     filters = filters or Filters()
-    counts = group_counts(store, dimension, filters, theme_table)
+    counts = group_counts(store, dimension, filters)
     if counts.empty:
         return pd.DataFrame(columns=LONG_COLUMNS)
     frames = [_score_rows(counts, dimension in TOPIC_DIMENSIONS)]
     if has_customers(store):
-        frames.append(_customer_rows(customer_counts(store, dimension, filters, theme_table)))
+        frames.append(_customer_rows(customer_counts(store, dimension, filters)))
     out = pd.concat([f for f in frames if len(f)], ignore_index=True)
     out.insert(0, "dimension", dimension)
     out["low_n"] = out["n"] < settings.min_n
@@ -145,8 +143,7 @@ def _rows(c: pd.DataFrame, metric: str, value: Any, lo: Any, hi: Any, n: Any) ->
 
 
 
-def customer_counts(store: Any, dimension: str, filters: Filters | None = None,
-                    theme_table: str = THEME_TABLE) -> pd.DataFrame:
+def customer_counts(store: Any, dimension: str, filters: Filters | None = None) -> pd.DataFrame:
     """Per group: customers, customers found in the customers table, LTV sum, churn counts.
 
     Churn window: the period itself for week/month groups; otherwise the filter's dates, or the
@@ -164,7 +161,7 @@ def customer_counts(store: Any, dimension: str, filters: Filters | None = None,
       count_if({LOST.format(s='win.ws', e='win.we')}) AS lost
     FROM ({cohort}) k LEFT JOIN customers c USING (customer_id) CROSS JOIN win
     GROUP BY k.key ORDER BY k.key"""
-    counts = run_query(store, filters, body, *keyed_ctes(store, dimension, filters, theme_table), WINDOW)
+    counts = run_query(store, filters, body, *keyed_ctes(store, dimension, filters), WINDOW)
     if dimension == "overall":
         counts = _overall_churn(store, filters, counts)
     return counts

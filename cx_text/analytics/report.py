@@ -17,7 +17,6 @@ import pandas as pd
 from cx_text.analytics import drivers, metrics, trends
 from cx_text.analytics.filters import (
     PERIODS,
-    THEME_TABLE,
     TOPIC_DIMENSIONS,
     Filters,
     check_dimension,
@@ -49,33 +48,32 @@ class MetricsRequest:
     compare: str | None = None
     period: str = "week"
     level: str = "topic"
-    theme_table: str = THEME_TABLE
 
 
 def build_report(store: Any, request: MetricsRequest, settings: Settings) -> dict[str, Any]:
     """Compute every asked section; ``{"sections": {name: frame}, "notes": [...]}``."""
     check_dimension(request.by)
     metrics.require_rows(store)
-    f, s, lvl, tt = request.filters, settings, request.level, request.theme_table
-    sections: dict[str, pd.DataFrame] = {"metrics": metrics.metrics_by(store, request.by, f, s, tt)}
+    f, s, lvl = request.filters, settings, request.level
+    sections: dict[str, pd.DataFrame] = {"metrics": metrics.metrics_by(store, request.by, f, s)}
     notes: list[str] = []
     if request.by in TOPIC_DIMENSIONS or request.impact:
         level = request.by if request.by in TOPIC_DIMENSIONS else lvl
-        sections["impact"] = drivers.topic_impact(store, f, s, level, tt)
+        sections["impact"] = drivers.topic_impact(store, f, s, level)
     if request.drivers:
-        sections["drivers"], sentence = drivers.key_drivers(store, f, s, lvl, theme_table=tt)
+        sections["drivers"], sentence = drivers.key_drivers(store, f, s, lvl)
         notes.append(sentence)
     if request.churn:
-        sections["churn"] = drivers.churn_and_revenue(store, f, s, lvl, tt)
+        sections["churn"] = drivers.churn_and_revenue(store, f, s, lvl)
     if request.trends or request.alerts:
-        series = trends.topic_trends(store, f, s, request.period, lvl, tt)
+        series = trends.topic_trends(store, f, s, request.period, lvl)
         if request.trends:
             sections["trends"] = series
             sections["change"] = trends.period_change(series, s)
         if request.alerts:
             sections["alerts"] = trends.detect_alerts(series, s)
     if request.compare:
-        sections["compare"] = trends.compare_groups(store, f, s, request.compare, tt)
+        sections["compare"] = trends.compare_groups(store, f, s, request.compare)
     return {"request": request, "min_n": s.min_n, "sections": sections, "notes": notes}
 
 

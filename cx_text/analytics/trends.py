@@ -21,7 +21,6 @@ from scipy import stats as sps
 
 from cx_text.analytics import stats
 from cx_text.analytics.filters import (
-    THEME_TABLE,
     Filters,
     mentions_cte,
     period_expr,
@@ -34,12 +33,12 @@ ALERT_COLUMNS = ["period", "key", "metric", "value", "expected", "z", "p_value",
 
 
 def topic_trends(store: Any, filters: Filters | None = None, settings: Settings | None = None,
-                 period: str = "week", level: str = "topic", theme_table: str = THEME_TABLE) -> pd.DataFrame:
+                 period: str = "week", level: str = "topic") -> pd.DataFrame:
     """Long frame ``period, key, volume, n_neg, total, days, neg_share(+lo/hi), volume_share, low_n``."""
     settings, filters = settings or Settings(), filters or Filters()
     pe = period_expr(period)
     ctes = (
-        mentions_cte(store, level, filters, theme_table),
+        mentions_cte(store, level, filters),
         f"span AS (SELECT min({pe}) AS lo, max({pe}) AS hi, CAST(min(created_at) AS DATE) AS d0, "
         "CAST(max(created_at) AS DATE) AS d1 FROM base)",
         "periods AS (SELECT CAST(unnest(range(CAST(lo AS TIMESTAMP), CAST(hi AS TIMESTAMP) + INTERVAL 1 DAY, "
@@ -128,10 +127,9 @@ def _message(r: Any) -> str:
 
 
 def alerts(store: Any, filters: Filters | None = None, settings: Settings | None = None,
-           period: str = "week", level: str = "topic", theme_table: str = THEME_TABLE,
-           **options: Any) -> pd.DataFrame:
+           period: str = "week", level: str = "topic", **options: Any) -> pd.DataFrame:
     """``detect_alerts(topic_trends(…))`` in one call."""
-    trends = topic_trends(store, filters, settings, period, level, theme_table)
+    trends = topic_trends(store, filters, settings, period, level)
     return detect_alerts(trends, settings, **options)
 
 
@@ -163,11 +161,10 @@ def period_change(trends: pd.DataFrame, settings: Settings | None = None,
 
 
 def compare_groups(store: Any, filters: Filters | None = None, settings: Settings | None = None,
-                   dimension: str = "segment", theme_table: str = THEME_TABLE,
-                   alpha: float = 0.05) -> pd.DataFrame:
+                   dimension: str = "segment", alpha: float = 0.05) -> pd.DataFrame:
     """Each group of ``dimension`` vs all other filtered messages, with Holm-adjusted p-values."""
     settings = settings or Settings()
-    g = group_counts(store, dimension, filters, theme_table)
+    g = group_counts(store, dimension, filters)
     if g.empty:
         return pd.DataFrame()
     tot = group_counts(store, "overall", filters).iloc[0]

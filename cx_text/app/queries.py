@@ -141,29 +141,11 @@ def impact(store: Store, filters: Filters, settings: Settings, level: str = "top
 
 
 # -- themes ------------------------------------------------------------------------------------
-THEME_MEMBERS = "_cx_app_theme_members"
 THEME_COLUMNS = ["theme_id", "topic", "label", "status", "volume", "share", "nps",
                  "neg_share", "nps_impact", "nps_impact_lo", "nps_impact_hi", "low_n", "top_terms"]
 THEME_DRAWS = 400  # bootstrap draws for theme impact CIs (ranking needs less than a report)
 _LIVE_THEMES = """SELECT theme_id, topic, label, status, top_terms FROM themes
   WHERE status IN ('active', 'proposed') AND ($topic IS NULL OR topic = $topic) ORDER BY theme_id"""
-
-
-def ensure_theme_members(store: Store) -> str:
-    """A per-connection TEMP copy of the ``theme_members`` view ``(source, id, theme_id, topic)``.
-
-    The view de-duplicates every membership on each read; the app reads it many times per page.
-    Rebuilt when :func:`data_version` changes (the app reconnects after its own edits anyway).
-    """
-    con, version = store.con, data_version(store)
-    con.execute("CREATE TEMP TABLE IF NOT EXISTS _cx_app_meta (name VARCHAR, version VARCHAR)")
-    row = con.execute("SELECT version FROM _cx_app_meta WHERE name = ?", [THEME_MEMBERS]).fetchone()
-    if row is None or row[0] != version:
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {THEME_MEMBERS} AS "
-                    "SELECT DISTINCT source, id, theme_id, topic FROM theme_members")
-        con.execute("DELETE FROM _cx_app_meta WHERE name = ?", [THEME_MEMBERS])
-        con.execute("INSERT INTO _cx_app_meta VALUES (?, ?)", [THEME_MEMBERS, version])
-    return THEME_MEMBERS
 
 
 def themes_overview(store: Store, filters: Filters, settings: Settings, topic: str | None = None,
@@ -173,9 +155,8 @@ def themes_overview(store: Store, filters: Filters, settings: Settings, topic: s
     listed = store.con.execute(_LIVE_THEMES, {"topic": topic}).df()
     if listed.empty:
         return pd.DataFrame(columns=THEME_COLUMNS)
-    table = ensure_theme_members(store)
-    wide = _theme_scores(store, filters, table)
-    imp = drivers.topic_impact(store, filters, settings, "theme", theme_table=table, draws=THEME_DRAWS)
+    wide = _theme_scores(store, filters)
+    imp = drivers.topic_impact(store, filters, settings, "theme", draws=THEME_DRAWS)
     imp = imp[imp["metric"] == "nps_impact"] if len(imp) else imp
     out = listed.merge(wide[["key", "volume", "nps", "neg_share"]].rename(columns={"key": "theme_id"}),
                        on="theme_id", how="left")
@@ -192,9 +173,9 @@ def themes_overview(store: Store, filters: Filters, settings: Settings, topic: s
     return out.reindex(columns=THEME_COLUMNS).reset_index(drop=True)
 
 
-def _theme_scores(store: Store, filters: Filters, table: str) -> pd.DataFrame:
+def _theme_scores(store: Store, filters: Filters) -> pd.DataFrame:
     """Per theme: messages, NPS and % negative (the customer columns are not needed here)."""
-    counts = metrics.group_counts(store, "theme", filters, theme_table=table)
+    counts = metrics.group_counts(store, "theme", filters)
     return pd.DataFrame({"key": counts["key"], "volume": counts["n"],
                          "nps": stats.nps(counts["pro"], counts["det"], counts["n_nps"])[0],
                          "neg_share": 100 * stats.wilson(counts["n_neg"], counts["n_sent"])[0]})
@@ -232,8 +213,7 @@ class ThemeDetail:
 def theme_detail(store: Store, theme_id: str, filters: Filters, settings: Settings,
                  period: str = "week", quotes: int = 5) -> ThemeDetail:
     """Trend (with alerts), message sentiment mix, most affected groups and quotes of a theme."""
-    table = ensure_theme_members(store)
-    series = trends.topic_trends(store, filters, settings, period, "theme", theme_table=table)
+    series = trends.topic_trends(store, filters, settings, period, "theme")
     series = series[series["key"] == theme_id].reset_index(drop=True)
     found = trends.detect_alerts(series, settings) if len(series) else pd.DataFrame()
     return ThemeDetail(theme_id, series, found, theme_sentiment(store, theme_id, filters),
@@ -246,7 +226,8 @@ def theme_sentiment(store: Store, theme_id: str, filters: Filters) -> pd.DataFra
     body = """SELECT coalesce(nullif(b.sentiment, ''), 'untagged') AS sentiment, count(*) AS n
       FROM base b JOIN (SELECT source, id FROM {members} WHERE theme_id = $theme) m USING (source, id)
       GROUP BY 1 ORDER BY 1"""
-    out = _run(store, filters, body.format(members=ensure_theme_members(store)), theme=theme_id)
+    members = metrics_cache.ensure_theme_members(store.con)
+    out = _run(store, filters, body.format(members=members), theme=theme_id)
     out["share"] = 100 * out["n"] / max(int(out["n"].sum()), 1)
     return out
 
@@ -259,7 +240,7 @@ _AFFECTED_SQL = """SELECT '{dim}' AS dimension, coalesce(CAST(b.{dim} AS VARCHAR
 
 def most_affected(store: Store, theme_id: str, filters: Filters, settings: Settings) -> pd.DataFrame:
     """Per channel/segment/language: share of its messages in the theme vs the rest (Holm)."""
-    members = ensure_theme_members(store)
+    members = metrics_cache.ensure_theme_members(store.con)
     body = "\nUNION ALL\n".join(_AFFECTED_SQL.format(dim=d, none=NONE_KEY, members=members)
                                  for d in COMPARE_DIMENSIONS)
     g = _run(store, filters, body, theme=theme_id)
@@ -294,8 +275,7 @@ class TrendData:
 def trend_data(store: Store, filters: Filters, settings: Settings, period: str = "week",
                level: str = "topic", current: str | None = None) -> TrendData:
     """Per-topic (or sub-topic, theme) trends, alerts and a period comparison."""
-    table = ensure_theme_members(store) if level == "theme" else THEME_MEMBERS
-    series = trends.topic_trends(store, filters, settings, period, level, theme_table=table)
+    series = trends.topic_trends(store, filters, settings, period, level)
     if series.empty:
         return TrendData(series, pd.DataFrame(), pd.DataFrame())
     return TrendData(series, trends.detect_alerts(series, settings),

@@ -17,7 +17,7 @@ from typing import Any
 import pandas as pd
 
 from cx_text.core import schema
-from cx_text.core.config import Settings, load_callable  # noqa: F401  (re-exported)
+from cx_text.core.config import Settings
 from cx_text.core.errors import IngestError
 from cx_text.engines.local import Tagger, tag_file
 from cx_text.engines.progress import Progress

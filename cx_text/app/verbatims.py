@@ -16,7 +16,6 @@ from typing import Any
 import pandas as pd
 
 from cx_text.analytics.filters import Filters
-from cx_text.app.queries import ensure_theme_members
 from cx_text.core.errors import ConfigError
 from cx_text.io.output import write_frame
 from cx_text.store import cache as metrics_cache
@@ -58,8 +57,8 @@ def _where(store: Store, filters: Filters, query: VerbatimQuery) -> tuple[str, d
         parts.append("list_contains(topics, $v_topic)")
         params["v_topic"] = query.topic
     if query.theme_id:
-        parts.append(f"(source, id) IN (SELECT source, id FROM {ensure_theme_members(store)} "
-                     "WHERE theme_id = $v_theme)")
+        members = metrics_cache.ensure_theme_members(store.con)
+        parts.append(f"(source, id) IN (SELECT source, id FROM {members} WHERE theme_id = $v_theme)")
         params["v_theme"] = query.theme_id
     if query.sentiment:
         parts.append("sentiment = $v_sentiment")

@@ -47,7 +47,6 @@ from cx_text.core.config import Settings
     help="topic level for impact, drivers, churn, trends and alerts",
 )
 @click.option("--min-n", type=int, default=None, help="smallest group shown (default 30)")
-@click.option("--theme-table", default="theme_members", show_default=True, hidden=True)
 @click.option("--json", "as_json", is_flag=True, help="print JSON instead of tables")
 def metrics(db: Path | None, min_n: int | None, as_json: bool, **kwargs: Any) -> None:
     """NPS, CSAT, CES, volume, % negative, churn — overall or by a dimension, with CIs.

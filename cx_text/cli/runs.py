@@ -35,15 +35,16 @@ def runs_list(db: Path | None) -> None:
 @click.argument("run_id")
 @_db
 def runs_discard(run_id: str, db: Path | None) -> None:
-    """Remove every row a crashed (running), interrupted or failed run wrote to the store.
+    """Remove every row a crashed (running), interrupted or failed run wrote to the store, and its
+    work folder (.<output>.cx-parts next to the output, if it holds only that run's parts).
 
     The run stays listed as 'discarded'. A complete run cannot be discarded: tag the same
-    export again and the new run supersedes it. Delete the run's work folder
-    (.<output>.cx-parts) too if you will not resume it.
+    export again and the new run supersedes it.
     """
+    from cx_text.engines.base import discard_run
     from cx_text.store.store import open_store
 
     with open_store(Settings.from_env(db_path=db).db_path) as store:
-        removed = store.discard_run(run_id)
+        removed, folder = discard_run(store, run_id)
     detail = ", ".join(f"{table} {n:,}" for table, n in removed.items() if n)
-    click.echo(f"discarded run {run_id}: removed {detail or 'no rows'}.")
+    click.echo(f"discarded run {run_id}: removed {detail or 'no rows'}; {folder}.")

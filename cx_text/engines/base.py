@@ -24,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import time
 from collections import Counter
@@ -83,6 +84,10 @@ class RunSummary:
         return "\n".join(lines)
 
 
+#: the files a work folder holds: state, parts, the Spark group size, their temp files
+_OWN_FILE = re.compile(r"^\.?(?:state\.json|spark\.json|chunk-\d{6}(?:\.tmp)?\.parquet)(?:\.tmp)?$")
+
+
 class PartsDir:
     """The work folder of one output: state.json plus one Parquet part per finished chunk."""
 
@@ -116,6 +121,19 @@ class PartsDir:
 
     def remove(self) -> None:
         shutil.rmtree(self.path, ignore_errors=True)
+
+    def remove_if_owned(self, run_id: str) -> str:
+        """Delete the folder only if it is ``run_id``'s: a real folder (not a link) next to the
+        output, holding nothing but its state and parts. Returns what happened, for the user."""
+        if not self.path.exists():
+            return f"no work folder at {self.path}"
+        state = self.state() if self.path.is_dir() and not self.path.is_symlink() else None
+        if not state or state.get("run_id") != run_id:
+            return f"kept {self.path}: it is not this run's work folder"
+        if any(f.is_symlink() or not f.is_file() or not _OWN_FILE.match(f.name) for f in self.path.iterdir()):
+            return f"kept {self.path}: it holds files cx_text did not write; delete it yourself"
+        shutil.rmtree(self.path)
+        return f"removed the work folder {self.path}"
 
 
 # -- identity of an input (file_sha256: models.registry, streamed in 1 MiB pieces) ------------------------------------------------------------------------
@@ -189,8 +207,8 @@ class FileRun:
         parts = PartsDir(output)
         run_id = claim_run(parts, fingerprint, resume, run_id, sha256)
         if store is not None:
-            register_run(store, run_id, {**manifest, "source": source, "input_sha256": sha256},
-                         str(path), fingerprint, source)
+            register_run(store, run_id, {**manifest, "source": source, "input_sha256": sha256,
+                                         "output": str(output.resolve())}, str(path), fingerprint, source)
         summary = RunSummary(run_id=run_id, input=str(path), output=str(output), db=db, source=source)
         return cls(parts, store, summary, settings.max_error_share)
 
@@ -247,6 +265,20 @@ def register_run(store: Any, run_id: str, manifest: dict[str, Any], input_path: 
                        "Delete the work folder next to the output and tag the export again.")
     elif status in ("running", "interrupted"):
         store.reopen_run(run_id)
+
+
+def discard_run(store: Any, run_id: str) -> tuple[dict[str, int], str]:
+    """Discard a crashed, interrupted or failed run: its rows in the store and its work folder.
+
+    The folder is found from the output recorded with the run (never from a path a user passes)
+    and removed only if it is this run's (:meth:`PartsDir.remove_if_owned`).
+    """
+    removed = store.discard_run(run_id)
+    row = store.con.execute("SELECT json_extract_string(manifest, '$.output') FROM runs WHERE run_id = ?",
+                            [run_id]).fetchone()
+    if not row or not row[0]:
+        return removed, "the run recorded no output, so its work folder (.<output>.cx-parts) is unknown"
+    return removed, PartsDir(Path(row[0])).remove_if_owned(run_id)
 
 
 def decide(summary: RunSummary, max_error_share: float) -> tuple[str, str | None]:

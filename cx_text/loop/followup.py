@@ -24,8 +24,9 @@ from cx_text.loop.measure import members_sql
 from cx_text.store.store import Store
 from cx_text.text.pii import mask_pii
 
+#: ``(source, message_id)`` identifies the message in the store (an id is unique within its export)
 FOLLOWUP_COLUMNS = ["customer_id", "segment", "channel", "created_at", "score_type", "score",
-                    "quote", "text", "message_id", "messages", "ltv", "churned_at"]
+                    "quote", "text", "source", "message_id", "messages", "ltv", "churned_at"]
 
 _SQL = """WITH members AS ({members}),
 hits AS (
@@ -96,7 +97,7 @@ def _customers(store: Store, latest: pd.DataFrame) -> pd.DataFrame:
         "channel": latest["channel"], "created_at": latest["created_at"],
         "score_type": score_type, "score": score.astype("Int64"),
         "quote": latest["quote"].fillna(latest["text"]), "text": latest["text"],
-        "message_id": latest["id"].astype(str), "messages": latest["messages"].astype("int64"),
+        "source": latest["source"].astype(str), "message_id": latest["id"].astype(str), "messages": latest["messages"].astype("int64"),
     })
     extra = store.con.execute("SELECT customer_id, ltv, churned_at FROM customers WHERE customer_id "
                               "IN (SELECT unnest($ids))", {"ids": out["customer_id"].tolist()}).df()

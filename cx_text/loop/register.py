@@ -19,6 +19,7 @@ import yaml
 from cx_text.core.config import CORE_DIR
 from cx_text.core.errors import LoopError
 from cx_text.store.store import Store
+from cx_text.text.pii_frame import masked_cell
 
 DEFAULT_TEAMS = CORE_DIR / "lang" / "teams.yaml"
 STATUSES: tuple[str, ...] = ("new", "acknowledged", "in_progress", "fixed", "customers_notified",
@@ -183,6 +184,7 @@ def history(store: Store, item_id: int) -> pd.DataFrame:
 
 def insert_item(store: Store, values: dict[str, Any], actor: str | None) -> Item:
     """Insert a new item (status ``new``) and its ``opened`` history row; returns it."""
+    values = {**values, "notes": masked_cell(values.get("notes"))}
     with store.transaction():
         row = store.con.execute("SELECT coalesce(max(item_id), 0) + 1 FROM loop_items").fetchone()
         item_id = int(row[0]) if row else 1
@@ -200,8 +202,12 @@ def apply_changes(store: Store, item: Item, changes: dict[str, Any], actor: str 
     """Write changed fields (one history row each, carrying ``note``) in one transaction.
 
     A ``note`` is also appended to the item's notes with today's date (unless ``append_note``
-    is false: then it is only recorded in the history).
+    is false: then it is only recorded in the history). Notes are free text: PII in them is
+    masked as in the store's other free text (a phone becomes ``[PHONE]``).
     """
+    if "notes" in changes:
+        changes = {**changes, "notes": masked_cell(changes["notes"])}
+    note = masked_cell(note)
     changed = {k: v for k, v in changes.items() if getattr(item, k) != v}
     if not changed and not note:
         return item

@@ -1,10 +1,13 @@
-"""Per-connection DuckDB temp tables that metrics read instead of the ``tagged`` view.
+"""Per-connection DuckDB temp tables that metrics read instead of the store's views — the one cache.
 
 The store's ``tagged`` / ``latest_aspects`` views pick the newest complete run per message with
 joins that cost ~1 s per query on 1M messages. Metrics read the same rows many times (KPIs,
 by-topic, impact, drivers, trends), so the first query materialises them once per connection
 into TEMP tables (allowed on read-only connections, gone when it closes); a signature of the
-runs table and the feedback size rebuilds them after a new run is stored.
+runs table and the feedback size rebuilds them after a new run is stored. The ``theme_members``
+view (de-duplicated on every read) is cached the same way, its signature also following theme
+discovery and edits. The CLI, the reports and the app (on its snapshot's connection) all read
+through here.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from typing import Any
 from cx_text.core import schema
 
 MESSAGES = "_cx_messages"
+THEME_MEMBERS = "_cx_theme_members"
 _META = "_cx_cache_meta"
 MESSAGE_COLUMNS = (
     "source", "id", "run_id", schema.CREATED_AT, schema.CHANNEL, schema.SEGMENT, schema.LANG, schema.NPS, schema.CSAT,
@@ -22,6 +26,8 @@ MESSAGE_COLUMNS = (
 _SIGNATURE = ("SELECT concat_ws('|', (SELECT count(*) FROM runs), (SELECT max(finished_at) FROM runs), "
               "(SELECT count_if(status = 'complete') FROM runs), (SELECT count(*) FROM feedback), "
               "(SELECT count(*) FROM aspects), (SELECT count(*) FROM tags))")
+_THEME_SIGNATURE = ("SELECT concat_ws('|', (SELECT count(*) FROM theme_memberships), (SELECT count(*) FROM themes), "
+                    "(SELECT max(finished_at) FROM theme_runs), (SELECT count(*) FROM theme_edits))")
 
 
 def ensure_messages(con: Any) -> str:
@@ -60,9 +66,27 @@ def ensure_mentions(con: Any, level: str) -> str:
     return table
 
 
-def _signature(con: Any) -> str:
+def ensure_theme_members(con: Any) -> str:
+    """The temp copy of the ``theme_members`` view: ``(source, id, theme_id, topic)``, distinct.
+
+    Rebuilt when a run lands or themes are discovered or edited (live themes only, as the view)."""
+    ensure_messages(con)
+    if _fresh(con, THEME_MEMBERS):
+        return THEME_MEMBERS
+    con.execute(f"DROP TABLE IF EXISTS temp.{THEME_MEMBERS}")
+    con.execute(f"CREATE TEMP TABLE {THEME_MEMBERS} AS "
+                "SELECT DISTINCT source, id, theme_id, topic FROM theme_members")
+    _mark(con, THEME_MEMBERS)
+    return THEME_MEMBERS
+
+
+def _signature(con: Any, table: str) -> str:
     row = con.execute(_SIGNATURE).fetchone()
-    return str(row[0]) if row else ""
+    signature = str(row[0]) if row else ""
+    if table == THEME_MEMBERS:
+        row = con.execute(_THEME_SIGNATURE).fetchone()
+        signature += "#" + (str(row[0]) if row else "")
+    return signature
 
 
 def _meta(con: Any) -> None:
@@ -72,12 +96,12 @@ def _meta(con: Any) -> None:
 def _fresh(con: Any, table: str) -> bool:
     _meta(con)
     row = con.execute(f"SELECT signature FROM {_META} WHERE name = ?", [table]).fetchone()
-    return bool(row) and row[0] == _signature(con)
+    return bool(row) and row[0] == _signature(con, table)
 
 
 def _mark(con: Any, table: str) -> None:
     con.execute(f"DELETE FROM {_META} WHERE name = ?", [table])
-    con.execute(f"INSERT INTO {_META} VALUES (?, ?)", [table, _signature(con)])
+    con.execute(f"INSERT INTO {_META} VALUES (?, ?)", [table, _signature(con, table)])
 
 
 def _drop_all(con: Any) -> None:

@@ -10,7 +10,9 @@ them, so the guarantee holds whatever tagger produced the frame:
   the placeholder of its kind (``[EMAIL]``), so the store still shows the column existed;
 * every other text column is masked cell by cell (``"звоните +7 912…"`` -> ``"звоните [PHONE]"``);
 * numbers, dates and booleans stay as they are (scores, amounts), unless the column is an
-  identifier column (a phone read as an integer).
+  identifier column (a phone read as an integer);
+* ``customer_id`` stays a join key: a CRM id as given, an e-mail/phone/… id as a keyed-hash
+  pseudonym (:func:`customer_key`), the same in feedback and the customers file.
 
 Raw copies of the input columns (:mod:`cx_text.io.columns`) never reach the store: unmapped ones
 become ``extra`` under their own names, mapped ones are dropped (their canonical column is kept).
@@ -22,6 +24,8 @@ it) is masked. With ``mask=False`` (``--no-mask-pii``) every function returns it
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import re
 from collections.abc import Callable, Collection, Iterable
 from typing import Any
@@ -34,6 +38,8 @@ from cx_text.text.pii import PLACEHOLDER_RE, find_pii, mask_pii
 
 #: share of filled values that must each be one identifier for a column to be an identifier column
 IDENTIFIER_SHARE = 0.5
+#: the key of :func:`customer_key` (fixed: pseudonyms match across stores and runs)
+_ID_KEY = b"cx_text customer_id pseudonym v1"
 #: values looked at to decide (the first ones; enough to see what a column holds)
 SAMPLE = 200
 #: column names that are identifiers whatever their values look like (RU and EN exports)
@@ -93,6 +99,28 @@ def _as_text(value: Any) -> str:
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     return str(value).strip()
+
+
+def customer_key(value: Any) -> Any:
+    """A customer id as the store keeps it: a CRM id (``C-1042``) as given; an id that *is*
+    personal data — an e-mail, phone, card … — becomes its kind and a keyed hash,
+    ``[EMAIL]:3f2a…`` (16 hex digits), the same wherever the same person appears (feedback,
+    customers file, every run and store), so it stays a join key. Spelling does not matter: an
+    e-mail is compared lower-cased, a number by its digits (a Russian ``8 912…`` as ``7 912…``).
+    It is a pseudonym, not anonymity: whoever holds a candidate list can hash it and compare
+    (that is also how a CX team finds whom to call: ``customer_key("+7 912 345-67-89")``).
+    """
+    text = _as_text(value)
+    kind = _whole_value_kind(text) if text else None
+    if kind is None:
+        return value
+    if kind == "EMAIL":
+        plain = text.lower()
+    else:
+        plain = re.sub(r"\D", "", text)
+        plain = "7" + plain[1:] if kind == "PHONE" and len(plain) == 11 and plain[0] == "8" else plain
+    digest = hmac.new(_ID_KEY, f"{kind}:{plain}".encode(), hashlib.sha256).hexdigest()[:16]
+    return f"[{kind}]:{digest}"
 
 
 def masked_cell(value: Any) -> Any:
@@ -158,6 +186,8 @@ def store_view(tagged: pd.DataFrame, known: Collection[str], mask: bool = True) 
     for col in (text_col, schema.CHANNEL, schema.SOURCE, schema.SEGMENT):
         if col in out.columns:
             out[col] = out[col].map(_memo(masked_cell))
+    if schema.CUSTOMER_ID in out.columns:
+        out[schema.CUSTOMER_ID] = out[schema.CUSTOMER_ID].map(_memo(customer_key))
     if schema.ROW_ISSUES in out.columns:
         out[schema.ROW_ISSUES] = out[schema.ROW_ISSUES].map(_mask_list)
     if schema.EVIDENCE in out.columns:
@@ -175,11 +205,14 @@ def _extra_columns(tagged: pd.DataFrame, known: Collection[str]) -> pd.DataFrame
 
 
 def customers_view(customers: pd.DataFrame, mask: bool = True) -> pd.DataFrame:
-    """The customers file as the store may keep it: extra columns masked, the id and dates kept."""
+    """The customers file as the store may keep it: extra columns masked, an id that is personal
+    data pseudonymised (:func:`customer_key`, as in feedback), dates and LTV kept."""
     if not mask:
         return customers
     keep = {"customer_id", "signup", "churned_at", "ltv"}
-    return mask_columns(customers, [c for c in customers.columns if c not in keep])
+    out = mask_columns(customers, [c for c in customers.columns if c not in keep])
+    out["customer_id"] = out["customer_id"].map(_memo(customer_key))
+    return out
 
 
 def summary_view(summary: dict[str, Any], mask: bool = True) -> dict[str, Any]:

@@ -17,8 +17,9 @@ from cx_text.analytics.filters import Filters, parse_day
 from cx_text.analytics.metrics import metrics_by, require_rows, wide
 from cx_text.cli.main import cli
 from cx_text.core.config import Settings
-from cx_text.core.errors import ConfigError, StoreError
+from cx_text.core.errors import StoreError
 from cx_text.store.store import open_store
+from tests.error_codes import raises_code
 
 TEXTS = {
     "delivery": ["Курьер опоздал на три часа", "The parcel arrived a week late"],
@@ -188,9 +189,9 @@ def test_metrics_filters_matching_nothing_give_an_empty_frame(tmp_path: Path) ->
 
 @pytest.mark.parametrize("bad", [{"start": date(2026, 5, 1), "end": date(2026, 4, 1)}])
 def test_metrics_filters_reject_reversed_dates(bad: dict[str, date]) -> None:
-    with pytest.raises(ConfigError, match="Swap"):
+    with raises_code("CX-E010", "Swap"):
         Filters(**bad)
-    with pytest.raises(ConfigError, match="YYYY-MM-DD"):
+    with raises_code("CX-E010", "YYYY-MM-DD"):
         parse_day("01.03.2026")
 
 
@@ -226,20 +227,41 @@ def test_metrics_churn_by_month_uses_each_period(tmp_path: Path) -> None:
     assert np.isnan(w.loc["2026-03", "volume"])  # no message in March, churn still measured
 
 
-def test_metrics_theme_dimension_joins_one_table(tmp_path: Path) -> None:
+def _add_themes(st: Any, members: dict[str, str], status: str = "active") -> None:
+    """Themes (one per value) and their members (message id -> theme id) in the latest run."""
+    (run,) = st.con.execute("SELECT run_id FROM runs").fetchone()
+    for theme in sorted(set(members.values())):
+        st.con.execute("INSERT INTO themes (theme_id, topic, label, status) VALUES (?, 'delivery', ?, ?)",
+                       [theme, theme, status])
+    for i, theme in members.items():
+        st.con.execute("INSERT INTO theme_memberships (theme_run_id, run_id, id, topic, theme_id) "
+                       "VALUES ('tr1', ?, ?, 'delivery', ?)", [run, i, theme])
+
+
+def test_metrics_theme_dimension_reads_the_store_theme_members(tmp_path: Path) -> None:
     rows = [row(i, nps=v) for i, v in enumerate([0, 2, 10, 9])]
     with open_store(build_store(tmp_path / "s.duckdb", rows)) as st:
-        st.con.execute("CREATE TABLE my_themes AS SELECT * FROM (VALUES ('0', 'late-courier'), "
-                       "('1', 'late-courier'), ('2', 'fast')) t(id, theme_id)")
-        long = metrics_by(st, "theme", theme_table="my_themes")
+        assert metrics_by(st, "theme").empty  # no themes yet
+        _add_themes(st, {"0": "late-courier", "1": "late-courier", "2": "fast"})
+        long = metrics_by(st, "theme")
         assert value(long, "nps", "late-courier") == pytest.approx(-100.0)
-        with pytest.raises(StoreError, match="cx-text themes"):
-            metrics_by(st, "theme", theme_table="no_such_table")
+        assert value(long, "volume", "fast") == 1
+        st.con.execute("UPDATE themes SET status = 'retired' WHERE theme_id = 'fast'")
+        st.con.execute("INSERT INTO theme_edits VALUES (1, now(), 'retire', 'fast', NULL, NULL)")
+        assert set(metrics_by(st, "theme")["key"]) == {"late-courier"}  # the cached members follow edits
+
+
+def test_metrics_theme_dimension_without_theme_view_says_run_themes(tmp_path: Path) -> None:
+    with open_store(build_store(tmp_path / "s.duckdb", [row(0, nps=0)])) as st:
+        st.con.execute("DROP VIEW theme_members")
+        with pytest.raises(StoreError) as caught:
+            metrics_by(st, "theme")
+        assert caught.value.code == "CX-E060" and "cx-text themes" in str(caught.value.hint)
 
 
 def test_metrics_empty_store_says_what_to_do(tmp_path: Path) -> None:
     with open_store(build_store(tmp_path / "s.duckdb", [])) as st:
-        with pytest.raises(StoreError, match="cx-text tag"):
+        with raises_code("CX-E060", "cx-text tag"):
             require_rows(st)
         assert metrics_by(st).empty
 
@@ -268,4 +290,5 @@ def test_metrics_cli_json_and_low_n(tmp_path: Path) -> None:
 def test_metrics_cli_empty_store_is_a_clear_error(tmp_path: Path) -> None:
     path = build_store(tmp_path / "s.duckdb", [])
     result = CliRunner().invoke(cli, ["metrics", "--db", str(path)])
-    assert isinstance(result.exception, StoreError) and "cx-text tag" in str(result.exception)
+    assert isinstance(result.exception, StoreError) and result.exception.code == "CX-E060"
+    assert "cx-text tag" in str(result.exception)

@@ -19,9 +19,9 @@ from streamlit.testing.v1 import AppTest
 import cx_text
 from cx_text.app import snapshot
 from cx_text.app.snapshot import AppStore, ShortWrites
-from cx_text.core.errors import StoreError
 from cx_text.store.store import open_store
 from cx_text.testing import fake_tagger
+from tests.error_codes import raises_code
 
 REPO = Path(__file__).resolve().parents[2]
 APP_MAIN = REPO / "cx_text" / "app" / "streamlit" / "main.py"
@@ -99,7 +99,7 @@ def test_app_sharing_app_write_says_busy_when_a_writer_keeps_the_store(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     app = AppStore(_store(tmp_path, 3), check_every=0)
     monkeypatch.setattr(snapshot, "WRITE_WAIT_S", 0.5)
-    with (_held(app.path, read_only=False), pytest.raises(StoreError, match=r"busy.*another process"),
+    with (_held(app.path, read_only=False), raises_code("CX-E060", "busy"),
           app.writable()):
         pass
     app.close()

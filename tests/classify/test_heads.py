@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from cx_text.classify.heads import Head, best_thresholds, fit_temperature, load_head, save_head
-from cx_text.core.errors import ModelError
+from tests.error_codes import raises_code
 
 
 def _head(kind: str = "softmax", hidden: bool = False) -> Head:
@@ -39,17 +39,17 @@ def test_heads_tampered_weights_fail_checksum(tmp_path: Path) -> None:
     save_head(_head(), tmp_path)
     meta = (tmp_path / "h.json").read_text()
     (tmp_path / "h.json").write_text(meta.replace('"temperature": 1.5', '"temperature": 2.5'))
-    with pytest.raises(ModelError, match="checksum"):
+    with raises_code("CX-E050", "checksum"):
         load_head(tmp_path, "h")
 
 
 def test_heads_wrong_width_says_retrain() -> None:
-    with pytest.raises(ModelError, match="retrain"):
+    with raises_code("CX-E050", "retrain"):
         _head().predict_proba(np.ones((1, 7), np.float32))
 
 
 def test_heads_missing_head_names_files(tmp_path: Path) -> None:
-    with pytest.raises(ModelError, match=r"sentiment\.json"):
+    with raises_code("CX-E050", "sentiment.json"):
         load_head(tmp_path, "sentiment")
 
 

@@ -12,25 +12,14 @@ from cx_text.core.config import Settings
 from cx_text.core.errors import CxTextError
 from cx_text.engines.local import PartsDir, tag_file, tag_safely
 from cx_text.store.store import open_store
+from cx_text.testing import KeywordTagger
+from tests.error_codes import raises_code
 
 TEXTS = ["Курьер опоздал на 3 часа", "Great app, fast checkout", "", "😡😡😡", "ok", "Цены кусаются",
          "Support never answered", "Доставили быстро, спасибо", "meh", "Приложение вылетает"] * 5
 
 
-def _toy_tagger(chunk: pd.DataFrame) -> pd.DataFrame:
-    out = chunk.copy()
-    neg = out[schema.TEXT].fillna("").str.contains("опоздал|never|вылетает|кусаются|😡")
-    out[schema.LANG] = ["ru" if any("а" <= c <= "я" for c in str(t).lower()) else "en" for t in out[schema.TEXT]]
-    out[schema.SENTIMENT] = ["negative" if n else "neutral" for n in neg]
-    out[schema.TOPICS] = [["delivery"] if "Курьер" in str(t) else [] for t in out[schema.TEXT]]
-    out[schema.ASPECT_SENTIMENTS] = [[{"topic": "delivery", "polarity": "negative", "score": -1.0}] if tps else []
-                                     for tps in out[schema.TOPICS]]
-    out[schema.SENTIMENT_SCORE] = [-1.0 if n else 0.0 for n in neg]
-    out[schema.SUBTOPICS] = [[] for _ in range(len(out))]
-    out[schema.SENTIMENT_PROBS] = [None] * len(out)
-    out[schema.TOPIC_SCORES] = [None] * len(out)
-    out[schema.EVIDENCE] = [[] for _ in range(len(out))]
-    return out
+TAGGER = KeywordTagger(every_type=True)  # every nested type goes through the parts and the store
 
 
 @pytest.fixture
@@ -41,7 +30,7 @@ def export(tmp_path: Path) -> Path:
     return path
 
 
-def _run(export: Path, out: Path, tagger=_toy_tagger, **kw: object) -> object:
+def _run(export: Path, out: Path, tagger=TAGGER, **kw: object) -> object:
     settings = Settings(chunk_size=7)
     return tag_file(export, out, tagger, settings, manifest={"fingerprint": "toy"}, progress=False, **kw)
 
@@ -60,17 +49,12 @@ def test_engine_local_rows_in_equal_rows_out_in_order(export: Path, tmp_path: Pa
 
 
 def test_engine_local_failing_row_gets_error_status(export: Path, tmp_path: Path) -> None:
-    def fragile(chunk: pd.DataFrame) -> pd.DataFrame:
-        if chunk[schema.TEXT].fillna("").str.contains("meh").any():
-            raise ValueError("model exploded")
-        return _toy_tagger(chunk)
-
     out = tmp_path / "tagged.csv"
-    _run(export, out, tagger=fragile)
+    _run(export, out, tagger=KeywordTagger(fail_on="meh", every_type=True))
     back = pd.read_csv(out, encoding="utf-8-sig", keep_default_na=False)
     assert len(back) == len(TEXTS)
     bad = back[back[schema.TEXT] == "meh"]
-    assert len(bad) == 5 and bad[schema.ROW_STATUS].str.startswith("error: ValueError").all()
+    assert len(bad) == 5 and bad[schema.ROW_STATUS].str.startswith("error: RuntimeError").all()
     assert (back[back[schema.TEXT] != "meh"][schema.ROW_STATUS].isin(["ok", "empty"])).all()
 
 
@@ -81,7 +65,7 @@ def test_engine_local_resume_after_crash_gives_identical_output(export: Path, tm
         calls["n"] += 1
         if calls["n"] == 4:
             raise KeyboardInterrupt  # like Ctrl-C / a kill mid-run
-        return _toy_tagger(chunk)
+        return TAGGER(chunk)
 
     out, ref = tmp_path / "tagged.parquet", tmp_path / "ref.parquet"
     with pytest.raises(KeyboardInterrupt):
@@ -91,18 +75,22 @@ def test_engine_local_resume_after_crash_gives_identical_output(export: Path, tm
         assert st.runs()["status"].tolist() == ["interrupted"]
         assert st.runs()["status_note"].iloc[0].startswith("KeyboardInterrupt")
         assert st.query("SELECT count(*) n FROM messages")["n"].iloc[0] == 0  # never visible half-done
-    with pytest.raises(CxTextError, match="--resume"):
+    with raises_code("CX-E080", "--resume"):
         _run(export, out, db_path=tmp_path / "cx.duckdb")
     summary = _run(export, out, resume=True, db_path=tmp_path / "cx.duckdb")
     assert summary.resumed_chunks == 3  # type: ignore[attr-defined]
     assert summary.status == "complete"  # type: ignore[attr-defined]
     _run(export, ref)
-    pd.testing.assert_frame_equal(pd.read_parquet(out), pd.read_parquet(ref))
+    ref_frame = pd.read_parquet(ref)
+    pd.testing.assert_frame_equal(pd.read_parquet(out), ref_frame)
     with open_store(tmp_path / "cx.duckdb") as st:
         assert st.query("SELECT count(*) n FROM tags")["n"].iloc[0] == len(TEXTS)
         # chunks replayed from Parquet parts keep their list columns (not silently emptied)
-        assert st.query("SELECT count(*) n FROM tags WHERE len(topics) > 0")["n"].iloc[0] == 5
-        assert st.query("SELECT count(*) n FROM aspects")["n"].iloc[0] == 5
+        stored = st.query("SELECT topics, subtopics FROM tags ORDER BY row_index")
+        assert stored["topics"].map(list).tolist() == ref_frame[schema.TOPICS].map(list).tolist()
+        assert stored["subtopics"].map(len).sum() == 10  # the courier and delivery messages
+        assert st.query("SELECT count(*) n FROM aspects")["n"].iloc[0] == len(TEXTS)  # one per message
+        assert st.query("SELECT count(*) n FROM evidence")["n"].iloc[0] == 10
 
 
 def test_engine_local_tag_safely_keeps_user_errors_loud() -> None:
@@ -116,11 +104,7 @@ def test_engine_local_tag_safely_keeps_user_errors_loud() -> None:
 @pytest.mark.parametrize(("share", "status"), [(0.10, "complete"), (0.05, "failed")])
 def test_engine_local_too_many_failed_rows_fail_the_run(export: Path, tmp_path: Path, share: float,
                                                         status: str) -> None:
-    def fragile(chunk: pd.DataFrame) -> pd.DataFrame:  # 5 of 50 rows fail: 10 %
-        if chunk[schema.TEXT].fillna("").str.contains("meh").any():
-            raise ValueError("model exploded")
-        return _toy_tagger(chunk)
-
+    fragile = KeywordTagger(fail_on="meh", every_type=True)  # 5 of 50 rows fail: 10 %
     db = tmp_path / "cx.duckdb"
     _run(export, tmp_path / "first.parquet", db_path=db)
     summary = tag_file(export, tmp_path / "out.parquet", fragile, Settings(chunk_size=7, max_error_share=share),
@@ -155,11 +139,11 @@ def test_engine_local_resume_refuses_other_source(export: Path, tmp_path: Path) 
         calls["n"] += 1
         if calls["n"] == 2:
             raise KeyboardInterrupt
-        return _toy_tagger(chunk)
+        return TAGGER(chunk)
 
     with pytest.raises(KeyboardInterrupt):
         _run(export, out, tagger=crashing)
-    with pytest.raises(CxTextError, match=r"options .* differ"):
+    with raises_code("CX-E080", "options"):
         _run(export, out, resume=True, source="another")
 
 
@@ -169,7 +153,7 @@ def test_engine_local_first_chunk_all_errors_still_writes_every_row(export: Path
     def cold_start(chunk: pd.DataFrame) -> pd.DataFrame:  # the model fails on the first chunk only
         if chunk.index.max() < 7:  # every retry of a piece of chunk 0 fails too
             raise RuntimeError("model not warmed up")
-        return _toy_tagger(chunk)
+        return TAGGER(chunk)
 
     out = tmp_path / f"tagged.{suffix}"
     summary = tag_file(export, out, cold_start, Settings(chunk_size=7, max_error_share=0.5),
@@ -196,3 +180,56 @@ def test_engine_local_tagger_output_is_validated_at_the_boundary() -> None:
         tag_safely(careless, chunk)
     assert err.value.code == "CX-E030"
     assert tag_safely(lambda f: f.copy(), chunk)[schema.ROW_STATUS].tolist() == ["ok", "ok"]
+
+
+def _interrupted_run(export: Path, tmp_path: Path) -> tuple[Path, PartsDir, str]:
+    """A run killed after two chunks: its store rows are invisible, its work folder is left."""
+    calls = {"n": 0}
+
+    def crashing(chunk: pd.DataFrame) -> pd.DataFrame:
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt
+        return TAGGER(chunk)
+
+    db, out = tmp_path / "cx.duckdb", tmp_path / "tagged.parquet"
+    with pytest.raises(KeyboardInterrupt):
+        _run(export, out, tagger=crashing, db_path=db)
+    with open_store(db) as st:
+        run_id = str(st.list_runs()["run_id"].iloc[0])
+    return db, PartsDir(out), run_id
+
+
+def test_engine_local_discard_removes_the_runs_rows_and_work_folder(export: Path, tmp_path: Path,
+                                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    from cx_text.cli.main import main
+
+    db, work, run_id = _interrupted_run(export, tmp_path)
+    assert work.indexes() == [0, 1]
+    main(["runs", "discard", run_id, "--db", str(db)])
+    said = capsys.readouterr().out
+    assert f"discarded run {run_id}: removed feedback 14" in said and "removed the work folder" in said
+    assert not work.path.exists() and (tmp_path / "export.csv").exists()
+
+
+@pytest.mark.parametrize("tamper", ["foreign-file", "other-run", "symlink"])
+def test_engine_local_discard_keeps_a_work_folder_it_does_not_own(export: Path, tmp_path: Path,
+                                                                  tamper: str) -> None:
+    from cx_text.engines.base import discard_run
+
+    db, work, run_id = _interrupted_run(export, tmp_path)
+    keep = tmp_path / "keep"
+    if tamper == "foreign-file":
+        (work.path / "notes.txt").write_text("mine")
+    elif tamper == "other-run":
+        work.start("another-fingerprint", "another-run")
+    else:
+        keep.mkdir()
+        (keep / "state.json").write_text(f'{{"run_id": "{run_id}"}}')
+        work.remove()
+        work.path.symlink_to(keep, target_is_directory=True)
+    with open_store(db) as st:
+        removed, said = discard_run(st, run_id)
+        assert st.run_status(run_id) == "discarded" and removed["feedback"] == 14
+    assert said.startswith("kept") and work.path.exists()
+    assert tamper != "symlink" or (keep / "state.json").exists()

@@ -25,13 +25,14 @@ import pytest
 from cx_text.cli.main import main
 from cx_text.core import schema
 from cx_text.core.config import Settings
-from cx_text.core.errors import CxTextError
 from cx_text.engines.local import PartsDir, RunSummary, tag_file
 from cx_text.engines.spark import engine as spark_engine
 from cx_text.engines.spark import files as spark_files
 from cx_text.engines.spark.session import session_conf
 from cx_text.io.output import read_frame
 from cx_text.store.store import Store, open_store
+from cx_text.testing import KeywordTagger
+from tests.error_codes import cli_error, raises_code
 
 pytestmark = pytest.mark.filterwarnings("ignore:PySpark does not yet fully support pandas")
 
@@ -51,44 +52,12 @@ TEXTS = [
     "Всё отлично, буду заказывать ещё",
     "App crashes every time I open the cart",
 ]
-CUES = {"delivery": ("курьер", "доставк", "delivery", "courier", "late", "опоздал"),
-        "app": ("приложени", "app", "crash", "вылетает"),
-        "price": ("цен", "expensive", "дорого"),
-        "support": ("support", "поддержк", "оператор", "refund")}
-NEGATIVE = ("опоздал", "never", "вылетает", "кусаются", "rude", "грубый", "crash", "expensive", "😡")
 ROWS = 2000
 CHUNK = 400  # 5 chunks: Spark tags them in two groups (4 + 1)
 SETTINGS = Settings(chunk_size=CHUNK, batch_size=8, max_error_share=0.1)  # 1 row in 14 fails: 7 %
 TOY = {"manifest": {"fingerprint": "toy"}, "mapping": {"text": "comment"}}
-
-
-def toy_tag(chunk: pd.DataFrame) -> pd.DataFrame:
-    """Deterministic stand-in for the pipeline, with every kind of nested value."""
-    texts = chunk[schema.TEXT].fillna("").astype(str).tolist()
-    if any("💥" in t for t in texts):
-        raise RuntimeError("toy model exploded")
-    out = chunk.copy()
-    lows = [t.lower() for t in texts]
-    neg = [any(c in t for c in NEGATIVE) for t in lows]
-    topics = [[k for k, cues in CUES.items() if any(c in t for c in cues)] for t in lows]
-    out[schema.LANG] = ["ru" if any("а" <= c <= "я" for c in t) else ("en" if t.strip() else "")
-                        for t in lows]
-    out[schema.LANG_CONFIDENCE] = [None if not t else 0.5 + (len(t) % 50) / 100 for t in texts]
-    out[schema.SENTIMENT] = ["negative" if n else "neutral" for n in neg]
-    out[schema.SENTIMENT_SCORE] = [-0.75 if n else np.float64(0.0) for n in neg]
-    out[schema.SENTIMENT_PROBS] = [{"negative": 0.8, "neutral": 0.2} if n else {"neutral": 1.0}
-                                   for n in neg]
-    out[schema.TOPICS] = topics
-    out[schema.TOPIC_SCORES] = [{k: 0.9 for k in tps} for tps in topics]
-    out[schema.SUBTOPICS] = [[f"{k}/other" for k in tps] for tps in topics]
-    out[schema.ASPECT_SENTIMENTS] = [
-        [{"topic": k, "polarity": "negative" if n else "neutral", "score": -1 if n else 0}
-         for k in tps] for tps, n in zip(topics, neg, strict=True)]
-    out[schema.EVIDENCE] = [
-        [{"topic": k, "clause": t, "terms": [c for c in CUES[k] if c in t.lower()],
-          "start": np.int64(0), "end": len(t), "source": "rule"} for k in tps]
-        for tps, t in zip(topics, texts, strict=True)]
-    return out
+#: the stand-in for the pipeline: every nested type of the contract; rows with 💥 fail
+TAGGER = KeywordTagger(fail_on="💥", every_type=True)
 
 
 @dataclass(frozen=True)
@@ -99,7 +68,7 @@ class CountingFactory:
 
     def __call__(self, settings: Settings) -> Any:
         Path(self.marker_dir, f"load-{os.getpid()}-{len(os.listdir(self.marker_dir))}").touch()
-        return toy_tag
+        return TAGGER
 
 
 def plain_cell(value: Any) -> Any:
@@ -163,7 +132,7 @@ def runs(spark: Any, export: Path, tmp_path_factory: pytest.TempPathFactory) -> 
     base = tmp_path_factory.mktemp("runs")
     markers = base / "markers"
     markers.mkdir()
-    local = tag_file(export, base / "local.parquet", toy_tag, SETTINGS, progress=False,
+    local = tag_file(export, base / "local.parquet", TAGGER, SETTINGS, progress=False,
                      db_path=base / "local.duckdb", **TOY)
     spark_summary = spark_files.tag_file_spark(
         export, base / "spark.parquet", SETTINGS, db_path=base / "spark.duckdb",
@@ -254,7 +223,7 @@ def test_engine_spark_empty_export_gives_empty_output(spark: Any, tmp_path: Path
     export = tmp_path / "empty.csv"
     export.write_text("review_id,comment,nps\n", encoding="utf-8")
     summary = spark_files.tag_file_spark(export, tmp_path / "out.parquet", Settings(),
-                                         mapping={"text": "comment"}, make_tagger=lambda s: toy_tag,
+                                         mapping={"text": "comment"}, make_tagger=lambda s: TAGGER,
                                          progress=False, db_path=tmp_path / "cx.duckdb")
     out = read_frame(tmp_path / "out.parquet")
     assert (summary.rows_in, summary.rows_out, len(out)) == (0, 0, 0)
@@ -264,7 +233,7 @@ def test_engine_spark_empty_export_gives_empty_output(spark: Any, tmp_path: Path
 # --------------------------------------------------------------------------- DataFrames
 
 WAREHOUSE = [
-    ("t-1", "Курьер опоздал, еда остыла", 3, "web"),
+    ("t-1", "Курьер не приехал вовремя, еда остыла", 3, "web"),
     ("t-2", "Love the new app design", 10, "app"),
     ("t-3", None, None, "app"),
     ("t-4", "   ", 7, None),
@@ -277,7 +246,7 @@ WAREHOUSE = [
 def test_engine_spark_dataframe_tags_warehouse_table(spark: Any) -> None:
     sdf = spark.createDataFrame(WAREHOUSE, "ticket string, body string, score int, src string")
     tagged = spark_engine.tag_spark_dataframe(
-        sdf.repartition(3), Settings(), make_tagger=lambda s: toy_tag, text_col="body",
+        sdf.repartition(3), Settings(), make_tagger=lambda s: TAGGER, text_col="body",
         id_col="ticket", mapping={"nps": "score", "channel": "src"}, batch_rows=2)
     got = tagged.toPandas().sort_values(spark_engine.ROW_INDEX)
     assert len(got) == len(WAREHOUSE)
@@ -299,7 +268,7 @@ def test_engine_spark_dataframe_declares_nested_types(spark: Any) -> None:
     from pyspark.sql import types as T
 
     sdf = spark.createDataFrame([(w[1] or "",) for w in WAREHOUSE], "text string")
-    tagged = spark_engine.tag_spark_dataframe(sdf, Settings(), make_tagger=lambda s: toy_tag)
+    tagged = spark_engine.tag_spark_dataframe(sdf, Settings(), make_tagger=lambda s: TAGGER)
     types = {f.name: f.dataType for f in tagged.schema.fields}
     contract = spark_engine.contract_types()
     for col in (schema.TOPICS, schema.ASPECT_SENTIMENTS, schema.EVIDENCE, schema.TOPIC_SCORES,
@@ -308,17 +277,16 @@ def test_engine_spark_dataframe_declares_nested_types(spark: Any) -> None:
     assert isinstance(types[spark_engine.ROW_INDEX], T.LongType)
     assert types[schema.ID] == T.StringType()  # generated ids: row-<n>
     rows = tagged.orderBy(spark_engine.ROW_INDEX).collect()
-    assert rows[0][schema.EVIDENCE][0]["terms"] == ["курьер", "опоздал"]
+    assert rows[0][schema.EVIDENCE][0]["terms"] == ["Курьер"]
     assert all(r[schema.ID].startswith("row-") for r in rows)
 
 
 @pytest.mark.spark
 def test_engine_spark_dataframe_without_text_column_says_what_to_do(spark: Any) -> None:
-    from cx_text.core.errors import IngestError
 
     sdf = spark.createDataFrame([("a", 1)], "ticket string, score int")
-    with pytest.raises(IngestError, match="text-col"):
-        spark_engine.tag_spark_dataframe(sdf, Settings(), make_tagger=lambda s: toy_tag,
+    with raises_code("CX-E020", "text-col"):
+        spark_engine.tag_spark_dataframe(sdf, Settings(), make_tagger=lambda s: TAGGER,
                                          text_col="body")
 
 
@@ -440,7 +408,7 @@ def tag_on_spark(export: Path, output: Path, db_path: Path | None = None, *,
                  resume: bool = False, **changes: Any) -> RunSummary:
     options: dict[str, Any] = {"settings": SETTINGS, **TOY, **changes}
     return spark_files.tag_file_spark(export, output, db_path=db_path, resume=resume,
-                                      make_tagger=lambda s: toy_tag, progress=False, **options)
+                                      make_tagger=lambda s: TAGGER, progress=False, **options)
 
 
 @pytest.fixture(scope="module")
@@ -497,7 +465,7 @@ def test_engine_spark_resume_continues_a_local_engine_run(
 
     out = tmp_path / "out.parquet"
     with killed_on_call(PartsDir, "write", 3):
-        tag_file(export, out, toy_tag, SETTINGS, progress=False, **TOY)
+        tag_file(export, out, TAGGER, SETTINGS, progress=False, **TOY)
     summary = tag_on_spark(export, out, resume=True)
     assert (summary.resumed_chunks, summary.rows_out) == (3, ROWS)
     assert pq.read_table(out).equals(pq.read_table(runs["base"] / "spark.parquet"))
@@ -509,7 +477,7 @@ def test_engine_spark_interrupted_run_resumes_on_the_local_engine(
     import pyarrow.parquet as pq
 
     copy_interrupted(interrupted, tmp_path)
-    summary = tag_file(tmp_path / "export.csv", tmp_path / "out.parquet", toy_tag, SETTINGS,
+    summary = tag_file(tmp_path / "export.csv", tmp_path / "out.parquet", TAGGER, SETTINGS,
                        progress=False, resume=True, **TOY)
     assert (summary.resumed_chunks, summary.rows_out) == (2, ROWS)
     assert pq.read_table(tmp_path / "out.parquet").equals(pq.read_table(runs["base"] / "spark.parquet"))
@@ -527,7 +495,7 @@ cloudpickle.register_pickle_by_value(t)
 def slow_toy(chunk):
     if len(chunk) and chunk.index.min() >= 4 * t.CHUNK:  # the last chunk: killed meanwhile
         time.sleep(120)
-    return t.toy_tag(chunk)
+    return t.TAGGER(chunk)
 
 export, out, db = map(Path, sys.argv[1:4])
 tag_file_spark(export, out, t.SETTINGS, db_path=db, make_tagger=lambda s: slow_toy,
@@ -602,9 +570,8 @@ def test_engine_spark_resume_refuses_changed_input_or_settings(
     work = copy_interrupted(interrupted, tmp_path)
     if change is not None:
         change(tmp_path / "export.csv")
-    with pytest.raises(CxTextError, match="different input or settings") as refused:
+    with raises_code("CX-E080", str(work.path)):  # the fix names the folder to delete
         tag_on_spark(tmp_path / "export.csv", tmp_path / "out.parquet", resume=True, **options)
-    assert f"after deleting {work.path}" in str(refused.value)
     assert work.indexes() == [0, 1] and not (tmp_path / "out.parquet").exists()
 
 
@@ -612,7 +579,7 @@ def test_engine_spark_resume_refuses_changed_input_or_settings(
 def test_engine_spark_without_resume_refuses_interrupted_run(
         interrupted: Path, tmp_path: Path) -> None:
     work = copy_interrupted(interrupted, tmp_path)
-    with pytest.raises(CxTextError, match="Pass --resume"):
+    with raises_code("CX-E080", "--resume"):
         tag_on_spark(tmp_path / "export.csv", tmp_path / "out.parquet")
     assert work.indexes() == [0, 1]
 
@@ -627,7 +594,7 @@ def test_engine_spark_cli_refuses_leftover_run_before_spark_starts(
         main(["tag", str(export), "-o", str(tmp_path / "out.parquet"), "--engine", "spark",
               "--no-db"])
     assert exit_info.value.code == 2
-    assert "Pass --resume to continue it" in capsys.readouterr().err
+    assert cli_error(capsys.readouterr().err, "CX-E080", "--resume")
 
 
 @pytest.mark.parametrize("flags", [["--resume"], []])
@@ -666,7 +633,7 @@ def test_engine_spark_dataframe_keeps_extra_columns_by_name_and_type(spark: Any)
 
     sdf = spark.createDataFrame([("Курьер опоздал", 7, "ru"), ("Great app", 3, "en")],
                                 "body string, region int, lang string")
-    tagged = spark_engine.tag_spark_dataframe(sdf, Settings(), make_tagger=lambda s: toy_tag, text_col="body")
+    tagged = spark_engine.tag_spark_dataframe(sdf, Settings(), make_tagger=lambda s: TAGGER, text_col="body")
     types = {f.name: f.dataType for f in tagged.schema.fields}
     assert types["region"] == T.IntegerType() and "lang_input" in types  # `lang` is a tag column
     assert not [c for c in types if c.startswith("input|")]

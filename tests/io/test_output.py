@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 
 from cx_text.core import schema
-from cx_text.core.errors import ConfigError, SchemaError
 from cx_text.io.output import OutputWriter, neutralize, read_frame, write_frame
+from tests.error_codes import raises_code
 
 
 def tagged(n: int = 4, start: int = 0) -> pd.DataFrame:
@@ -103,7 +103,7 @@ def test_output_parquet_schema_stable_when_first_chunk_is_empty_valued(tmp_path:
 
 def test_output_writer_rejects_new_columns_and_cleans_up(tmp_path: Path) -> None:
     path = tmp_path / "s.csv"
-    with pytest.raises(SchemaError, match="did not have"), OutputWriter(path) as out:
+    with raises_code("CX-E030", "extra"), OutputWriter(path) as out:
         out.write(tagged(2))
         out.write(tagged(2).assign(extra=1))
     assert not path.exists()
@@ -111,7 +111,7 @@ def test_output_writer_rejects_new_columns_and_cleans_up(tmp_path: Path) -> None
 
 
 def test_output_unknown_suffix(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match=r"\.parquet, \.csv, \.xlsx or \.jsonl"):
+    with raises_code("CX-E010", ".parquet"):
         write_frame(tagged(), tmp_path / "t.xml")
 
 

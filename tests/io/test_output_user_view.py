@@ -16,26 +16,22 @@ from cx_text.core.config import Settings
 from cx_text.io.columns import cx_name, input_column, user_view
 from cx_text.io.output import read_frame, write_frame
 from cx_text.store.store import open_store
-from cx_text.testing import KeywordChunkTagger, keyword_tagger
+from cx_text.testing import KeywordChunkTagger, KeywordTagger
 
 USER_COLUMNS = ["id", "Текст отзыва", "Оценка NPS", "Дата", "sentiment", "Город"]
 
 
-def _with_evidence(chunk: pd.DataFrame) -> pd.DataFrame:
-    out = keyword_tagger(chunk)
-    out["evidence"] = [[{"topic": "delivery", "clause": "Курьер опоздал", "terms": ["Курьер", "опоздал"],
-                         "start": 0, "end": 14, "source": "rule", "spans": [[0, 6], [7, 14]]}]
-                       for _ in range(len(out))]
-    return out
+class _WithSpans(KeywordTagger):
+    """The fake's evidence plus an extra ``spans`` field (as the real tagger adds), kept by the writers."""
 
-
-class EvidenceTagger(KeywordChunkTagger):
     def __call__(self, chunk: pd.DataFrame) -> pd.DataFrame:
-        return _with_evidence(chunk)
+        out = super().__call__(chunk)
+        out["evidence"] = [[{**item, "spans": [[0, 6]]} for item in items] for items in out["evidence"]]
+        return out
 
 
 def _tagger() -> cx_text.Tagger:
-    inner = EvidenceTagger(Settings())
+    inner = KeywordChunkTagger(Settings(), _WithSpans(every_type=True))
     return cx_text.Tagger(inner, inner.settings, inner.manifest)
 
 
@@ -74,8 +70,8 @@ def test_output_evidence_is_json_with_plain_lists(tmp_path: Path, suffix: str) -
     cell = read_frame(out_path)["evidence"].tolist()[0]
     assert "array(" not in cell and "' '" not in cell
     evidence = json.loads(cell)
-    assert evidence[0]["terms"] == ["Курьер", "опоздал"]
-    assert evidence[0]["spans"] == [[0, 6], [7, 14]]
+    assert evidence[0]["terms"] == ["Курьер"]
+    assert evidence[0]["spans"] == [[0, 6]]
 
 
 def test_output_evidence_is_structs_in_parquet(tmp_path: Path) -> None:
@@ -103,7 +99,7 @@ def test_output_numpy_nested_values_become_json() -> None:
 def test_output_app_upload_download_follows_the_same_rule(tmp_path: Path) -> None:
     out_path = tmp_path / "dl.csv"
     with open_store(tmp_path / "s.duckdb") as store:
-        result = tag_upload(_export(tmp_path), store, EvidenceTagger(Settings()), Settings(), out_path)
+        result = tag_upload(_export(tmp_path), store, _WithSpans(every_type=True), Settings(), out_path)
     out = read_frame(out_path)
     assert result.rows == len(out) == 3
     assert list(out.columns[:6]) == USER_COLUMNS and "cx_id" in out.columns

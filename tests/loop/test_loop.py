@@ -18,6 +18,7 @@ from cx_text.cli.main import cli
 from cx_text.core.errors import LoopError
 from cx_text.loop import service as loop
 from cx_text.store.store import Store, open_store
+from tests.error_codes import raises_code
 
 FIX = date(2026, 4, 15)
 COMPLAINTS = ["Курьер опоздал на три часа и не позвонил", "The courier was late again, parcel crushed",
@@ -119,7 +120,7 @@ def test_loop_invalid_move_names_allowed_states(store: Store, path: list[str], t
     item = loop.open_item(store, topic="delivery")
     for status in path:
         loop.update_item(store, item.item_id, status=status)
-    with pytest.raises(LoopError, match=f"can go to: {allowed}"):
+    with raises_code("CX-E070", allowed):
         loop.update_item(store, item.item_id, status=target)
     assert loop.get_item(store, item.item_id).status == (path[-1] if path else "new")
 
@@ -127,14 +128,14 @@ def test_loop_invalid_move_names_allowed_states(store: Store, path: list[str], t
 @pytest.mark.parametrize("bad", ["done", "closed", "in progres"])
 def test_loop_unknown_status_lists_statuses(store: Store, bad: str) -> None:
     item = loop.open_item(store, topic="delivery")
-    with pytest.raises(LoopError, match="customers_notified"):
+    with raises_code("CX-E070", "customers_notified"):
         loop.update_item(store, item.item_id, status=bad)
 
 
 def test_loop_verified_needs_an_improved_measurement(store: Store) -> None:
     item = _to_fixed(store, loop.open_item(store, topic="delivery").item_id)
     loop.update_item(store, item.item_id, status="customers_notified")
-    with pytest.raises(LoopError, match="loop verify"):
+    with raises_code("CX-E070", "loop verify"):
         loop.update_item(store, item.item_id, status="verified")
 
 
@@ -158,9 +159,9 @@ def test_loop_team_aliases_resolve(alias: str, team: str) -> None:
 
 def test_loop_rejects_duplicates_unknown_topics_and_teams(store: Store) -> None:
     item = loop.open_item(store, topic="delivery")
-    with pytest.raises(LoopError, match=f"item #{item.item_id} already tracks"):
+    with raises_code("CX-E070", f"#{item.item_id}"):
         loop.open_item(store, topic="delivery")
-    with pytest.raises(LoopError, match="topics are: delivery"):
+    with raises_code("CX-E070", "delivery"):
         loop.open_item(store, topic="parking")
     with pytest.raises(LoopError, match="teams are"):
         loop.open_item(store, topic="delivery/late", team="marketing")
@@ -170,7 +171,7 @@ def test_loop_rejects_duplicates_unknown_topics_and_teams(store: Store) -> None:
 
 def test_loop_verify_needs_a_fix_date(store: Store) -> None:
     item = loop.open_item(store, topic="delivery")
-    with pytest.raises(LoopError, match="--status fixed"):
+    with raises_code("CX-E070", "--status fixed"):
         loop.verify_item(store, item.item_id)
 
 
@@ -259,6 +260,7 @@ def test_loop_followup_lists_detractors_once_per_customer(tmp_path: Path) -> Non
     assert fu.customers["customer_id"].tolist() == ["CU3", "CU1"]  # newest first; CU2 promoter, CU4 not a member
     cu1 = fu.customers.set_index("customer_id").loc["CU1"]
     assert (cu1["messages"], cu1["score"], cu1["message_id"]) == (2, 4, "2")
+    assert cu1["source"] == "export"  # (source, message_id) identifies the message in the store
     assert fu.anonymous == 1 and fu.pii == "masked in store"
 
 
@@ -283,13 +285,27 @@ def test_loop_followup_export_is_formula_safe(tmp_path: Path) -> None:
     assert cells and all(c.data_type == "s" and str(c.value).startswith("'=") for c in cells)
 
 
+def test_loop_register_notes_are_stored_masked(tmp_path: Path) -> None:
+    with open_store(fill(tmp_path / "n.duckdb", story(40, 10))) as st:
+        item = loop.open_item(st, topic="delivery", notes="клиент просил перезвонить: 8 (912) 345-67-89")
+        loop.update_item(st, item.item_id, status="acknowledged", note="wrote to olga.k@example.com")
+        loop.update_item(st, item.item_id, note="escalated; card 4111 1111 1111 1111 charged twice")
+        stored = st.con.execute("SELECT notes FROM loop_items").fetchall()
+        stored += st.con.execute("SELECT old_value, new_value, note FROM loop_history").fetchall()
+    dump = " ".join(str(v) for row in stored for v in row)
+    for raw in ("345-67-89", "olga.k@example.com", "4111 1111 1111 1111"):
+        assert raw not in dump
+    assert "[PHONE]" in dump and "[EMAIL]" in dump and "[CARD]" in dump and "escalated" in dump
+
+
 # -- CLI -------------------------------------------------------------------------------------------------
 def test_loop_cli_open_fix_verify(tmp_path: Path) -> None:
     db = str(fill(tmp_path / "cli.duckdb", story(40, 10)))
     run = CliRunner().invoke
     assert "Opened #1" in run(cli, ["loop", "open", "--db", db, "--topic", "delivery", "--owner", "Olga"]).output
     bad = run(cli, ["loop", "update", "1", "--db", db, "--status", "fixed"])
-    assert isinstance(bad.exception, LoopError) and "acknowledged" in str(bad.exception)
+    assert isinstance(bad.exception, LoopError) and bad.exception.code == "CX-E070"
+    assert "acknowledged" in str(bad.exception)  # the allowed next status
     for status in ("acknowledged", "in_progress"):
         assert run(cli, ["loop", "update", "1", "--db", db, "--status", status]).exit_code == 0
     out = run(cli, ["loop", "update", "1", "--db", db, "--status", "fixed", "--fixed-at", "2026-04-15"])

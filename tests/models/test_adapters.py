@@ -11,9 +11,9 @@ import pytest
 from click.testing import CliRunner
 
 from cx_text.core.config import FINETUNED_ENCODER, Settings, default_encoder
-from cx_text.core.errors import ModelError
 from cx_text.models.registry import load_registry, verify_stamp, write_encoder_entry
-from tests.models.test_models import TEXTS, _config, _tokenizer
+from tests.error_codes import raises_code
+from tests.tiny_models import TEXTS, save_tiny_bert
 
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
@@ -22,11 +22,7 @@ peft = pytest.importorskip("peft")
 
 @pytest.fixture(scope="module")
 def base_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("tiny-base")
-    torch.manual_seed(0)
-    transformers.BertModel(_config(), add_pooling_layer=False).save_pretrained(out)
-    _tokenizer().save_pretrained(out)
-    return out
+    return save_tiny_bert(tmp_path_factory.mktemp("tiny-base"))
 
 
 def _write_adapter(base_dir: Path, out: Path, seed: int = 1) -> None:
@@ -130,7 +126,7 @@ def test_adapters_tampered_adapter_is_refused(shipped: Settings):
     prepare_model(shipped, FINETUNED_ENCODER)
     weights = shipped.models_dir / "adapters" / FINETUNED_ENCODER / "adapter_model.safetensors"
     weights.write_bytes(weights.read_bytes()[:-4] + b"\0\0\0\0")
-    with pytest.raises(ModelError, match="sha256"):
+    with raises_code("CX-E050", "sha256"):
         prepare_model(shipped, FINETUNED_ENCODER)
     from cx_text.models.catalog import list_models
 

@@ -11,73 +11,22 @@ import numpy as np
 import pytest
 
 from cx_text.core.config import Settings
-from cx_text.core.errors import ConfigError, ModelError
 from cx_text.core.schema import SENTIMENTS
 from cx_text.models.inference import check_precision, sorted_batches
+from tests.error_codes import raises_code
+from tests.tiny_models import CORPUS, TEXTS, save_tiny_bert, save_tiny_classifier
 
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
-CORPUS = [
-    "Доставка опоздала на три дня, курьер был груб.",
-    "Оператор быстро решил мою проблему, спасибо!",
-    "Приложение вылетает при оплате картой.",
-    "Цены выросли, а качество упало.",
-    "The courier was late again and the box was damaged.",
-    "Great support, they refunded me within an hour.",
-    "The app crashes every time I open my cart.",
-    "Prices went up but the quality went down.",
-]
-TEXTS = [
-    "Курьер опоздал на два часа",
-    "Спасибо за быстрый возврат денег!",
-    "The app is slow and keeps logging me out",
-    "Friendly staff, great experience",
-    "ok",
-    "",
-]
-
-
-def _tokenizer() -> transformers.PreTrainedTokenizerFast:
-    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors, trainers
-
-    tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
-    tok.normalizer = normalizers.BertNormalizer(lowercase=True)
-    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-    tok.train_from_iterator(CORPUS * 3, trainers.WordPieceTrainer(vocab_size=300,
-                                                                  special_tokens=specials))
-    tok.post_processor = processors.TemplateProcessing(
-        single="[CLS] $A [SEP]", special_tokens=[("[CLS]", 2), ("[SEP]", 3)])
-    return transformers.PreTrainedTokenizerFast(
-        tokenizer_object=tok, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]",
-        sep_token="[SEP]", mask_token="[MASK]", model_max_length=64)
-
-
-def _config(**kwargs: object) -> transformers.BertConfig:
-    return transformers.BertConfig(vocab_size=300, hidden_size=32, num_hidden_layers=2,
-                                   num_attention_heads=4, intermediate_size=64,
-                                   max_position_embeddings=64, pad_token_id=0, **kwargs)
-
-
 @pytest.fixture(scope="module")
 def tiny_encoder_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("tiny-encoder")
-    torch.manual_seed(0)
-    transformers.BertModel(_config(), add_pooling_layer=False).save_pretrained(out)
-    _tokenizer().save_pretrained(out)
-    return out
+    return save_tiny_bert(tmp_path_factory.mktemp("tiny-encoder"))
 
 
 @pytest.fixture(scope="module")
 def tiny_classifier_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("tiny-classifier")
-    torch.manual_seed(1)
-    config = _config(num_labels=3, id2label={0: "NEG", 1: "POS", 2: "NEU"},
-                     label2id={"NEG": 0, "POS": 1, "NEU": 2})
-    transformers.BertForSequenceClassification(config).save_pretrained(out)
-    _tokenizer().save_pretrained(out)
-    return out
+    return save_tiny_classifier(tmp_path_factory.mktemp("tiny-classifier"), ["NEG", "POS", "NEU"])
 
 
 @pytest.fixture()
@@ -214,10 +163,10 @@ def test_models_sentiment_many_labels_sum_into_ours(tiny_classifier_dir: Path,
 
 
 @pytest.mark.parametrize(("content", "message"), [
-    ("NEG: negative\n", "labels POS, NEU are not in the label map; add them to"),
-    ("NEG: negative\nNEU: meh\nPOS: positive\n", "unknown sentiments (NEU: meh)"),
-    ("- just\n- a list\n", "must be a mapping"),
-    ("NEG: [negative\n", "cannot be parsed"),
+    ("NEG: negative\n", "POS, NEU"),  # the labels to add
+    ("NEG: negative\nNEU: meh\nPOS: positive\n", "meh"),
+    ("- just\n- a list\n", "mapping"),
+    ("NEG: [negative\n", "labels.yaml"),
 ])
 def test_models_sentiment_bad_label_map(tiny_classifier_dir: Path, settings: Settings,
                                         tmp_path: Path, content: str, message: str):
@@ -225,14 +174,14 @@ def test_models_sentiment_bad_label_map(tiny_classifier_dir: Path, settings: Set
 
     label_map = tmp_path / "labels.yaml"
     label_map.write_text(content, encoding="utf-8")
-    with pytest.raises(ModelError, match=message.replace("(", r"\(").replace(")", r"\)")):
+    with raises_code("CX-E050", message):
         HFSentimentModel.load(tiny_classifier_dir, label_map, settings)
 
 
 def test_models_sentiment_needs_label_map(tiny_classifier_dir: Path, settings: Settings):
     from cx_text.models.hf import HFSentimentModel
 
-    with pytest.raises(ModelError, match="--label-map"):
+    with raises_code("CX-E050", "--label-map"):
         HFSentimentModel.load(tiny_classifier_dir, None, settings)
 
 
@@ -240,7 +189,7 @@ def test_models_sentiment_needs_label_map(tiny_classifier_dir: Path, settings: S
 def test_models_missing_dir(settings: Settings, tmp_path: Path):
     from cx_text.models.hf import resolve
 
-    with pytest.raises(ModelError, match="does not exist"):
+    with raises_code("CX-E050", "no-such-model"):
         resolve(str(tmp_path / "no-such-model"), settings)
 
 
@@ -252,10 +201,10 @@ def test_models_dir_without_safetensors(settings: Settings, tmp_path: Path,
     bad.mkdir()
     (bad / "config.json").write_text((tiny_encoder_dir / "config.json").read_text())
     (bad / "pytorch_model.bin").write_bytes(b"not unpickled")
-    with pytest.raises(ModelError, match=r"no \.safetensors weights \(pytorch_model\.bin\)"):
+    with raises_code("CX-E050", "safetensors"):
         resolve(str(bad), settings)
     (bad / "config.json").unlink()
-    with pytest.raises(ModelError, match=r"no config\.json"):
+    with raises_code("CX-E050", "config.json"):
         resolve(str(bad), settings)
 
 
@@ -271,7 +220,7 @@ def test_models_hub_id_refused_without_network(settings: Settings, hub_id: str,
     monkeypatch.setattr(socket.socket, "connect", no_network)
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))  # an empty local HF cache
     start = time.perf_counter()
-    with pytest.raises(ModelError, match="--allow-network"):
+    with raises_code("CX-E050", "--allow-network"):
         Encoder.load(settings.with_(encoder=hub_id))
     assert time.perf_counter() - start < 5
 
@@ -298,5 +247,5 @@ def test_models_precision_names():
     assert check_precision("auto") in {"bf16", "fp32"}
     assert check_precision("fp32") == "fp32"
     for gone in ("fp8", "int8"):  # torch per-tensor int8 was dropped for the verified onnx-int8
-        with pytest.raises(ConfigError, match="not one of"):
+        with raises_code("CX-E010", gone):
             check_precision(gone)

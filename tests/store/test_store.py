@@ -8,9 +8,9 @@ import duckdb
 import pandas as pd
 import pytest
 
-from cx_text.core.errors import StoreError
 from cx_text.store.schema import LATEST_VERSION
 from cx_text.store.store import open_store
+from tests.error_codes import raises_code
 
 
 def _tagged(ids: list[str], sentiment: str = "negative", topic: str = "delivery") -> pd.DataFrame:
@@ -94,7 +94,7 @@ def test_store_customers_and_export(tmp_path: Path) -> None:
 
 
 def test_store_read_only_missing_file_is_clear(tmp_path: Path) -> None:
-    with pytest.raises(StoreError, match="cx-text tag"), open_store(tmp_path / "none.duckdb", read_only=True):
+    with raises_code("CX-E060", "cx-text tag"), open_store(tmp_path / "none.duckdb", read_only=True):
         pass
 
 

@@ -10,10 +10,10 @@ import duckdb
 import pandas as pd
 import pytest
 
-from cx_text.core.errors import StoreError
 from cx_text.store.schema import MIGRATIONS
 from cx_text.store.store import Store, migrate, open_store
 from cx_text.store.views import MESSAGE_TOPICS_COLUMNS, MESSAGES_COLUMNS
+from tests.error_codes import cli_error, raises_code
 from tests.store.test_store import _tagged
 
 
@@ -102,9 +102,9 @@ def test_store_identity_discard_removes_a_failed_runs_rows(tmp_path: Path) -> No
         assert removed == {"feedback": 2, "tags": 2, "aspects": 2, "evidence": 2, "run_chunks": 1}
         assert st.query("SELECT count(*) AS n FROM tags WHERE run_id = ?", [bad])["n"].iloc[0] == 0
         assert st.run_status(bad) == "discarded" and len(_texts(st)) == 1
-        with pytest.raises(StoreError, match="superseded by tagging"):
+        with raises_code("CX-E060", "superseded"):
             st.discard_run(good)
-        with pytest.raises(StoreError, match="runs list"):
+        with raises_code("CX-E060", "runs list"):
             st.discard_run("no-such-run")
 
 
@@ -195,7 +195,7 @@ def test_store_identity_cli_runs_list_and_discard(tmp_path: Path, capsys: pytest
     assert f"discarded run {bad}: removed feedback 2, tags 2" in capsys.readouterr().out
     with pytest.raises(SystemExit) as refused:
         main(["runs", "discard", good, "--db", str(db)])
-    assert refused.value.code == 2 and "superseded by tagging" in capsys.readouterr().err
+    assert refused.value.code == 2 and cli_error(capsys.readouterr().err, "CX-E060", "superseded")
     with open_store(db, read_only=True) as st:
         assert st.list_runs()["status"].tolist() == ["complete", "discarded"]
 

@@ -8,6 +8,7 @@ import pytest
 from cx_text.core import schema
 from cx_text.text import normalize
 from cx_text.text.normalize import clean_text, dedupe_key, normalize_frame
+from tests.error_codes import raises_code
 
 
 @pytest.mark.parametrize(
@@ -130,7 +131,6 @@ def test_normalize_frame_marks_failing_row_and_continues(monkeypatch) -> None:
 
 
 def test_normalize_frame_needs_text_column() -> None:
-    from cx_text.core.errors import SchemaError
 
-    with pytest.raises(SchemaError, match="text"):
+    with raises_code("CX-E030", "text"):
         normalize_frame(pd.DataFrame({"body": ["x"]}), resources=None)

@@ -12,7 +12,7 @@ import pytest
 import cx_text
 from cx_text.store.store import open_store
 from cx_text.testing import fake_tagger
-from cx_text.text.pii_frame import identifier_kind, store_view, summary_view
+from cx_text.text.pii_frame import customer_key, identifier_kind, store_view, summary_view
 
 RAW = {
     "email": "ivan.petrov@mail.ru",
@@ -132,3 +132,23 @@ def test_pii_summary_view_masks_ingest_examples() -> None:
     summary = {"rows": 2, "ingest": {"flagged_examples": [{"text": "звоните 89161234567"}]}}
     assert summary_view(summary)["ingest"]["flagged_examples"][0]["text"] == "звоните [PHONE]"
     assert summary_view(summary, mask=False) is summary
+
+
+def test_pii_store_customer_id_that_is_personal_data_becomes_a_join_key(tmp_path: Path) -> None:
+    export = tmp_path / "export.csv"
+    pd.DataFrame({"id": ["1", "2", "3", "4"],
+                  "text": ["Курьер не приехал", "Курьер опоздал", "Всё отлично", "ok"],
+                  "customer_id": ["Ivan.Petrov@Mail.ru", "+7 912 345-67-89", "C-1042", ""]}).to_csv(export, index=False)
+    customers = pd.DataFrame({"customer_id": ["ivan.petrov@mail.ru", "89123456789", "C-1042"],
+                              "ltv": [10.0, 20.0, 30.0]})
+    cx_text.tag_file(export, tmp_path / "out.csv", db=tmp_path / "s.duckdb", tagger=fake_tagger(),
+                     customers=customers)
+    dump = _all_text(tmp_path / "s.duckdb")
+    assert "petrov" not in dump.lower() and "9123456789" not in _digits(dump)
+    with open_store(tmp_path / "s.duckdb", read_only=True) as store:
+        joined = store.query("SELECT f.id, f.customer_id, c.ltv FROM feedback f "
+                             "LEFT JOIN customers c USING (customer_id) ORDER BY f.id")
+    ids = joined["customer_id"].tolist()
+    assert ids[0].startswith("[EMAIL]:") and ids[1].startswith("[PHONE]:") and ids[2] == "C-1042"  # CRM id as given
+    assert joined["ltv"].tolist()[:3] == [10.0, 20.0, 30.0]  # any spelling joins its customer
+    assert customer_key("+7 (912) 345 67 89") == ids[1]  # how a CX team finds whom to call

@@ -17,7 +17,6 @@ import pandas as pd
 import pytest
 
 from cx_text.cli.main import main
-from cx_text.core.errors import ModelError, StoreError
 from cx_text.store.store import Store, open_store
 from cx_text.themes.label import ctfidf, simple_lemmatize, terms
 from cx_text.themes.service import (
@@ -32,6 +31,7 @@ from cx_text.themes.service import (
     split_theme,
     theme_quotes,
 )
+from tests.error_codes import cli_error, raises_code
 
 CONCEPTS = {
     "call": ("позвон", "звон", "дозвон", "call", "phon"),
@@ -301,13 +301,13 @@ def test_themes_members_view_joins_for_metrics(store: Store) -> None:
 
 def test_themes_edit_errors_say_what_to_do(store: Store) -> None:
     discover_themes(store, fake_embed)
-    with pytest.raises(StoreError, match="cx-text themes list"):
+    with raises_code("CX-E060", "cx-text themes list"):
         rename_theme(store, "delivery:t999", "x")
-    with pytest.raises(StoreError, match="two or more"):
+    with raises_code("CX-E060"):
         merge_themes(store, ["delivery:t001"])
-    with pytest.raises(StoreError, match="too few"):
+    with raises_code("CX-E060"):
         split_theme(store, "delivery:t001", fake_embed, parts=20)
-    with pytest.raises(ModelError, match="shape"):
+    with raises_code("CX-E050", "shape"):
         embed_clauses(lambda texts: np.zeros((1, 4)), ["a", "b"])
 
 
@@ -354,7 +354,7 @@ def test_themes_cli_list_rename_merge(tmp_path: Path, capsys: pytest.CaptureFixt
     with pytest.raises(SystemExit) as exc:
         main(["themes", "show", "delivery:t404", "--db", path])
     assert exc.value.code == 2
-    assert "cx-text themes list" in capsys.readouterr().err
+    assert cli_error(capsys.readouterr().err, "CX-E060", "cx-text themes list")
 
 
 @pytest.mark.parametrize("command", ["list", "discover", "show", "rename", "merge", "split", "accept"])
@@ -366,7 +366,7 @@ def test_themes_cli_subcommands_have_help(command: str, capsys: pytest.CaptureFi
 def test_themes_other_encoder_needs_reset(store: Store) -> None:
     discover_themes(store, fake_embed)
     wider = lambda texts: np.hstack([fake_embed(texts), fake_embed(texts)]) / np.sqrt(2)  # noqa: E731
-    with pytest.raises(ModelError, match="--reset"):
+    with raises_code("CX-E050", "--reset"):
         discover_themes(store, wider)
     result = discover_themes(store, wider, reset=True)
     assert result.new_theme_ids == ("delivery:t004", "delivery:t005", "delivery:t006")

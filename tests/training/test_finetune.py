@@ -12,7 +12,7 @@ import pytest
 
 from cx_text.training.finetune import FinetuneRecipe, finetune, finetune_rows
 from cx_text.training.multitask import class_weights, targets
-from tests.models.test_models import CORPUS, TEXTS, _config, _tokenizer
+from tests.tiny_models import CORPUS, TEXTS, save_tiny_bert
 
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
@@ -39,11 +39,7 @@ def _rows(n_copies: int = 3) -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def base_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("tiny-base")
-    torch.manual_seed(0)
-    transformers.BertModel(_config(), add_pooling_layer=False).save_pretrained(out)
-    _tokenizer().save_pretrained(out)
-    return out
+    return save_tiny_bert(tmp_path_factory.mktemp("tiny-base"))
 
 
 def _sha(path: Path) -> str:
@@ -126,11 +122,8 @@ def test_finetune_run_pins_adapter_and_retrains_heads(base_dir: Path, tmp_path: 
              for line in f.read_text(encoding="utf-8").splitlines()[:60] if line.strip()]
     sample.write_text("\n".join(lines) + "\n", encoding="utf-8")
     long_base = tmp_path / "base"  # the encoder embeds up to 256 tokens
-    config = _config()
-    config.max_position_embeddings = 256
-    torch.manual_seed(0)
-    transformers.BertModel(config, add_pooling_layer=False).save_pretrained(long_base)
-    transformers.AutoTokenizer.from_pretrained(base_dir).save_pretrained(long_base)
+    save_tiny_bert(long_base, tokenizer=transformers.AutoTokenizer.from_pretrained(base_dir),
+                   max_position_embeddings=256)
     settings = Settings(cache_dir=tmp_path / "cache", models_dir=tmp_path / "unused",
                         num_threads=1, batch_size=16, precision="fp32")
     recipe = FinetuneRecipe(base=str(long_base), steps=2, batch=8, lora_r=4, lora_alpha=8,

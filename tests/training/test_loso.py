@@ -106,19 +106,14 @@ def test_loso_evaluate_wiring_on_a_tiny_encoder(tmp_path):
     """`cx-text evaluate --loso` end to end: tiny local encoder, tiny shared-data dir."""
     from pathlib import Path
 
-    torch = pytest.importorskip("torch")
-    transformers = pytest.importorskip("transformers")
+    pytest.importorskip("torch")
+    pytest.importorskip("transformers")
     from cx_text.core.config import Settings
     from cx_text.training.run import evaluate_loso
-    from tests.models.test_models import _config, _tokenizer
+    from tests.tiny_models import save_tiny_bert
     from tests.training.test_sources import _banking
 
-    base = tmp_path / "encoder"
-    config = _config()
-    config.max_position_embeddings = 256
-    torch.manual_seed(0)
-    transformers.BertModel(config, add_pooling_layer=False).save_pretrained(base)
-    _tokenizer().save_pretrained(base)
+    base = save_tiny_bert(tmp_path / "encoder", max_position_embeddings=256)
     shared = tmp_path / "shared"
     (shared / "banking77").mkdir(parents=True)
     _banking(30).to_csv(shared / "banking77" / "train.csv", index=False)

@@ -13,8 +13,7 @@ import streamlit as st
 
 from cx_text.app.streamlit.views import common
 from cx_text.app.streamlit.views.common import t
-from cx_text.app.upload import load_callable
-from cx_text.core.config import Settings
+from cx_text.core.config import Settings, load_callable
 from cx_text.core.errors import CxTextError
 
 
