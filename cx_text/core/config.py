@@ -20,6 +20,8 @@ Environment variables (all optional) are read only by :meth:`Settings.from_env`:
 ``CX_TEXT_MODEL_VERSION``  the model version that tags: ``shipped`` (default, the committed heads)
                            or a version trained on an organisation's labels, kept in
                            ``$CX_TEXT_CACHE/versions/<name>/`` (``cx-text train --labels``)
+``CX_TEXT_TRAIN_DATA``     corpus JSONL file or dir retraining starts from (default ``data/corpus``)
+``CX_TEXT_SHARED_DATA``    the public labeled sets retraining adds (e.g. ``../shared/data``)
 ``CX_TEXT_TAGGER``         ``module:function`` — a chunk tagger used instead of the models by
                            :func:`cx_text.load` (``cx-text tag``): demos and tests, e.g.
                            ``cx_text.testing:keyword_tagger``
@@ -105,6 +107,8 @@ class Settings:
     max_error_share: float = 0.05
     tagger: str | None = None
     model_version: str = SHIPPED_VERSION
+    train_data: Path | None = None
+    shared_data: Path | None = None
 
     def __post_init__(self) -> None:
         self._resolve_version()
@@ -183,6 +187,9 @@ class Settings:
             values["workers"] = _parse_int("CX_TEXT_WORKERS", env["CX_TEXT_WORKERS"])
         if "CX_TEXT_MAX_ERROR_SHARE" in env:
             values["max_error_share"] = _parse_share("CX_TEXT_MAX_ERROR_SHARE", env["CX_TEXT_MAX_ERROR_SHARE"])
+        for key, name in (("train_data", "CX_TEXT_TRAIN_DATA"), ("shared_data", "CX_TEXT_SHARED_DATA")):
+            if env.get(name):
+                values[key] = Path(env[name]).expanduser()
         if env.get("CX_TEXT_MODEL_VERSION"):
             values["model_version"] = env["CX_TEXT_MODEL_VERSION"]
         if env.get("CX_TEXT_TAGGER"):

@@ -276,3 +276,39 @@ def pipeline_embedder(settings: Settings) -> tuple[Embedder, dict[str, Any]]:
         return vectors[[where[t] for t in texts]]
 
     return embed, encoder.info.as_dict()
+
+
+# -- the edges: ``cx-text train --labels`` / ``cx-text evaluate --labels`` and the app -----------
+def shipped_training_frame(settings: Settings, data_paths: list[Path] | None = None,
+                           shared_dir: Path | None = None) -> pd.DataFrame:
+    """The frame ``cx-text train`` fits the shipped heads on: the corpus (``data_paths``, else
+    ``Settings.train_data``, else ``data/corpus``) plus, given the public sets (``shared_dir`` /
+    ``Settings.shared_data``), MAMS and banking77 samples. Without them: the corpus alone."""
+    from cx_text.training.run import training_frame
+
+    given = Path(settings.train_data) if settings.train_data else None
+    paths = data_paths or (sorted(given.glob("*.jsonl")) if given and given.is_dir() else
+                           [given] if given else None)
+    return training_frame(paths, shared_dir or settings.shared_data, settings.seed)
+
+
+def run_retrain(settings: Settings, labels_from: Path, *, data_paths: list[Path] | None = None,
+                shared_dir: Path | None = None, name: str | None = None, weight: int = LABEL_WEIGHT,
+                share: float = HELD_BACK_SHARE, embed: Embedder | None = None) -> RetrainResult:
+    """Read the labels (a file or a store), build the shipped training frame, train a version."""
+    from cx_text.training.labels import read_labels
+
+    labels = read_labels(labels_from)
+    base = shipped_training_frame(settings, data_paths, shared_dir)
+    encoder: dict[str, Any] = {"name": "plug-in embedder"}
+    if embed is None:
+        embed, encoder = pipeline_embedder(settings)
+    return retrain(settings, labels, base, embed, name=name, weight=weight, share=share, encoder=encoder)
+
+
+def run_before_after(settings: Settings, labels_from: Path, name: str,
+                     tag: Tag | None = None) -> BeforeAfter:
+    """``cx-text evaluate --labels FROM --model-version NAME``."""
+    from cx_text.training.labels import read_labels
+
+    return evaluate_version(settings, read_labels(labels_from), name, tag)

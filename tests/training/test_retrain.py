@@ -89,7 +89,7 @@ def test_retrain_split_roles_is_seeded_and_stratified() -> None:
 
 def test_retrain_refuses_unknown_topics_and_taken_names(settings: Settings) -> None:
     bad = org_labels()
-    bad.at[0, "topics"] = ["wormholes"]
+    bad["topics"] = [["wormholes"], *bad["topics"].iloc[1:]]
     with pytest.raises(IngestError, match="wormholes"):
         _train(settings, "acme-x", bad)
     _train(settings, "acme-1")
