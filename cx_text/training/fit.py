@@ -93,6 +93,12 @@ def fit_heads(data: pd.DataFrame, x: np.ndarray, topic_ids: Sequence[str], *, se
     ]
 
 
+def fit_topics_head(data: pd.DataFrame, x: np.ndarray, topic_ids: Sequence[str], *, seed: int = 13,
+                    per_topic_dev: bool = False) -> Head:
+    """The topics head alone (as :func:`fit_heads` fits it): for learning curves and quick checks."""
+    return _train_topics(data, x, data["split"].to_numpy(), topic_ids, seed, {}, per_topic_dev)
+
+
 def topic_mask(data: pd.DataFrame, topic_ids: Sequence[str]) -> np.ndarray:
     """(rows, topics) bool: which topics each row is labeled for (all without ``topic_scope``)."""
     if "topic_scope" not in data:

@@ -100,11 +100,7 @@ def retrain(settings: Settings, labels: pd.DataFrame, base: pd.DataFrame, embed:
     new_topics = [t for t in topic_ids if t not in known]
     check_topics(labels, topic_ids)
     roles = split_roles(labels, label_roles(settings), share, settings.seed)
-    rows = training_rows(labels, roles, topic_ids, new_topics, weight)
-    _check_new_topics(rows, new_topics)
-    scope = tuple(t for t in topic_ids if t in known)
-    base = base.assign(topic_scope=pd.Series([scope] * len(base), index=base.index, dtype=object))
-    data = pd.concat([base, rows], ignore_index=True)
+    data = version_frame(base, labels, roles, topic_ids, known, weight)
     tmp = final.parent / f".{name}.partial"
     shutil.rmtree(tmp, ignore_errors=True)
     meta = {"encoder": encoder or {}, "taxonomy_version": taxonomy.version, "model_version": name}
@@ -119,6 +115,18 @@ def retrain(settings: Settings, labels: pd.DataFrame, base: pd.DataFrame, embed:
     record = write_version(tmp, facts, Path(settings.models_dir))
     os.replace(tmp, final)
     return RetrainResult(name, final, record)
+
+
+def version_frame(base: pd.DataFrame, labels: pd.DataFrame, roles: dict[str, str],
+                  topic_ids: Sequence[str], known: Sequence[str], weight: int = LABEL_WEIGHT) -> pd.DataFrame:
+    """The training frame of a version: ``base`` (labelled for the ``known`` topics only) then
+    the trained labels (×``weight`` in train, once in dev), with topic scopes."""
+    new_topics = [t for t in topic_ids if t not in known]
+    rows = training_rows(labels, roles, topic_ids, new_topics, weight)
+    _check_new_topics(rows, new_topics)
+    scope = tuple(t for t in topic_ids if t in known)
+    base = base.assign(topic_scope=pd.Series([scope] * len(base), index=base.index, dtype=object))
+    return pd.concat([base, rows], ignore_index=True)
 
 
 def _in_two_parts(embed: Embedder, n_base: int) -> Embedder:
