@@ -19,12 +19,12 @@ WORDS = ("bad", "fine", "great", *TOPIC_WORD.values())
 SENT_WORD = {"negative": "bad", "neutral": "fine", "positive": "great"}
 
 
-def fake_embed(texts: Sequence[str]) -> np.ndarray:
+def fake_embed(texts: Sequence[str], dim: int = len(WORDS) + 8) -> np.ndarray:
     """Deterministic vectors: one strong direction per cue word, plus noise from the text hash."""
     out = []
     for text in texts:
         rng = np.random.default_rng(int(hashlib.sha1(text.encode()).hexdigest()[:8], 16))
-        v = rng.normal(scale=0.3, size=len(WORDS) + 8)
+        v = rng.normal(scale=0.3, size=dim)
         for j, word in enumerate(WORDS):
             v[j] += 2.0 * (word in text.lower().split())
         out.append(v / np.linalg.norm(v))

@@ -65,6 +65,7 @@ def retrain(source: Path) -> None:
             on_step=lambda step: status.write(t(f"models_step_{step}")))
         status.update(label=t("models_trained", version=result.name), state="complete")
     st.session_state["mv_result"] = (result.render(), table)
+    st.rerun()  # the versions table then lists the new version
 
 
 def show_result() -> None:
@@ -101,8 +102,11 @@ try:
     st.dataframe(versions_table(common.settings()), hide_index=True, width="stretch", key="mv_versions")
     version_switch()
     st.subheader(t("models_runs"))
-    st.dataframe(common.query(runs_by_version), hide_index=True, width="stretch", key="mv_runs")
-    if st.button(t("models_retag", version=common.settings().model_version), key="mv_retag"):
+    runs = common.query(runs_by_version)
+    if runs.empty:
+        st.info(t("empty_store", db=common.settings().db_path))
+    st.dataframe(runs, hide_index=True, width="stretch", key="mv_runs")
+    if not runs.empty and st.button(t("models_retag", version=common.settings().model_version), key="mv_retag"):
         retag()
     st.subheader(t("models_retrain"))
     source = labels_source()
