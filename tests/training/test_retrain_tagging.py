@@ -39,7 +39,9 @@ def test_retrain_tagging_with_a_version_and_its_new_topic(tmp_path: Path) -> Non
                           schema.ROW_ISSUES: [[], []]})
     tagged = tag_frame(frame, res)
     assert tagged[schema.ROW_STATUS].tolist() == [schema.STATUS_OK] * 2
-    assert "loyalty" in list(tagged[schema.TOPICS].iloc[0])          # its cues, its head column
+    # heads fitted on a fake embedder say nothing true about e5 vectors: check the wiring only —
+    # the version's head scores the new topic for every message
+    assert all("loyalty" in dict(scores) for scores in tagged[schema.TOPIC_SCORES])
     manifest = res.manifest()
     assert manifest["model_version"] == "acme-1" and manifest["settings"]["model_version"] == "acme-1"
     version = next(m for m in manifest["models"] if m["kind"] == "model-version")

@@ -48,9 +48,12 @@ def labels_source() -> Path | None:
     file = st.file_uploader(t("models_labels_file"), type=["xlsx", "csv", "jsonl", "parquet"], key="mv_file")
     if file is None:
         return None
-    path = Path(tempfile.mkdtemp(prefix="cx_labels_")) / Path(file.name).name
-    path.write_bytes(file.getvalue())
-    return path
+    marker = f"{file.name}:{file.size}:{getattr(file, 'file_id', '')}"
+    if st.session_state.get("mv_file_marker") != marker:  # save each upload once
+        path = Path(tempfile.mkdtemp(prefix="cx_labels_")) / Path(file.name).name
+        path.write_bytes(file.getvalue())
+        st.session_state["mv_file_path"], st.session_state["mv_file_marker"] = str(path), marker
+    return Path(st.session_state["mv_file_path"])
 
 
 def retrain(source: Path) -> None:
@@ -70,7 +73,7 @@ def retrain(source: Path) -> None:
 
 def show_result() -> None:
     text, table = st.session_state["mv_result"]
-    st.success(text)
+    st.success(text.replace("\n", "  \n"))
     if table is None:
         st.info(t("models_no_held_back"))
         return
