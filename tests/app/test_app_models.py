@@ -27,7 +27,7 @@ def setup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Settin
     settings = Settings(cache_dir=tmp_path / "cache")
     labels = org_labels()
     labels["topics"] = [["delivery"] if t else t for t in labels["topics"]]   # the default taxonomy
-    labels["aspects"] = [{"delivery": v for v in a.values()} for a in labels["aspects"]]
+    labels["aspects"] = [{"delivery": next(iter(a.values()))} if a else {} for a in labels["aspects"]]
     retrain(settings, normalize_labels(labels), base_frame(), fake_embed, name="acme-1")
     for key, value in (("CX_TEXT_DB", str(db)), ("CX_TEXT_CACHE", str(settings.cache_dir)),
                        ("CX_TEXT_APP_TAGGER", "tests.app.test_app_support:keyword_tagger"),
