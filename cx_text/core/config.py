@@ -158,7 +158,9 @@ class Settings:
 
     def with_(self, **changes: Any) -> Settings:
         """A copy with some settings changed (``None`` values are ignored)."""
-        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+        values = {k: v for k, v in changes.items() if v is not None}
+        base = self.for_version(values.pop("model_version")) if "model_version" in values else self
+        return replace(base, **values)
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-friendly view, recorded in every run manifest."""

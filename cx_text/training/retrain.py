@@ -249,8 +249,10 @@ def evaluate_version(settings: Settings, labels: pd.DataFrame, name: str,
         raise IngestError(f"none of these labels were held back by {name!r}.",
                           "Pass the labels the version was trained from (--labels FILE or store).")
     after_settings = settings.for_version(name)
+    # the same taxonomy on both sides: a new topic has only its cues before, cues + head after
+    before_settings = settings.for_version(SHIPPED_VERSION).with_(taxonomy_path=after_settings.taxonomy_path)
     tag = tag or pipeline_tag
-    before, after = tag(settings.for_version(SHIPPED_VERSION), held), tag(after_settings, held)
+    before, after = tag(before_settings, held), tag(after_settings, held)
     topic_ids = load_taxonomy(after_settings.taxonomy_path).topic_ids
     record = read_version(Path(after_settings.models_dir)) or {}
     return BeforeAfter(name, before_after(held, before, after, topic_ids),

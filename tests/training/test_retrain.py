@@ -109,6 +109,9 @@ def test_retrain_settings_pick_a_version_and_go_back(settings: Settings) -> None
     assert check_version(back) is None
     with pytest.raises(ModelError, match="does not exist"):
         check_version(settings.for_version("nope"))
+    other = tuned.with_(model_version="acme-2")                      # version to version
+    assert other.models_dir == settings.cache_dir / "versions" / "acme-2"
+    assert other.with_(model_version="shipped").models_dir == SHIPPED_MODELS_DIR
 
 
 def test_retrain_before_after_on_a_constructed_case() -> None:
