@@ -60,7 +60,7 @@ class Resources:
         """Identity of every model artefact used (for the run manifest)."""
         infos = [self.encoder.info]
         for head in self.classifier.heads.values():
-            infos.append(ModelInfo(name=f"head:{head.name}", kind="head", source="committed",
+            infos.append(ModelInfo(name=f"head:{head.name}", kind="head", source=self._heads_source(),
                                    version=str(head.meta.get("trained_on", {}).get("sha256", ""))[:12],
                                    checksum="sha256:" + head.checksum(),
                                    path=str(self.settings.models_dir / HEADS_SUBDIR)))
@@ -70,6 +70,10 @@ class Resources:
 
         version = check_version(self.settings)
         return infos + ([version] if version is not None else [])
+
+    def _heads_source(self) -> str:
+        version = self.settings.model_version
+        return "committed" if version == "shipped" else f"version:{version}"
 
     def manifest(self, **extra: Any) -> dict[str, Any]:
         """The run manifest: models, versions, checksums, taxonomy, settings."""

@@ -308,7 +308,7 @@ def score_split(
     by = {h.name: h for h in heads}
     out: dict[str, Any] = {}
     for origin, part in data[data["split"] == split].groupby(
-        data["origin"].where(data["origin"].isin(["mams", "banking77"]), "corpus")
+        data["origin"].where(data["origin"].isin(["mams", "banking77", "labels"]), "corpus")
     ):
         idx = part.index.to_numpy()
         xs = x[idx]
