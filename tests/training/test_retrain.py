@@ -176,3 +176,25 @@ def test_retrain_store_without_labels_is_a_clear_error(tmp_path: Path) -> None:
         pass
     with pytest.raises(IngestError, match="labels"):
         read_labels(db)
+
+
+def test_retrain_reads_a_stores_labels_through_labels_frame(tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """The store route calls cx_text.store.labels.labels_frame (another branch adds it)."""
+    import sys
+    import types
+
+    from cx_text.store.store import open_store
+
+    db = tmp_path / "cx.duckdb"
+    with open_store(db):
+        pass
+    fake = types.ModuleType("cx_text.store.labels")
+    fake.labels_frame = lambda store: pd.DataFrame({  # type: ignore[attr-defined]
+        "id": ["m1", "m2"], "text": ["Баллы не начислили", "ok"], "lang": ["ru", "en"], "channel": ["", ""],
+        "sentiment": ["negative", None], "topics": [["loyalty"], None],
+        "aspects": [{"loyalty": "negative"}, None], "origin": ["store", "store"], "split": ["", ""]})
+    monkeypatch.setitem(sys.modules, "cx_text.store.labels", fake)
+    labels = read_labels(db)
+    assert labels["sentiment"].tolist() == ["negative", ""]            # unset = unlabelled
+    assert labels["topics"].tolist() == [["loyalty"], None] and labels["aspects"][1] == {}
