@@ -72,17 +72,19 @@ class Tagger:
 def load(settings: Settings | None = None, *, model: str | None = None,
          sentiment_model: str | None = None, label_map: str | Path | None = None,
          taxonomy: str | Path | None = None, precision: str | None = None,
-         mask_pii: bool | None = None, allow_network: bool | None = None) -> Tagger:
+         mask_pii: bool | None = None, allow_network: bool | None = None,
+         model_version: str | None = None) -> Tagger:
     """Load every model once (offline by default) and return a :class:`Tagger`.
 
     ``model``: an encoder directory or hub id (hub only with ``allow_network=True``);
-    ``sentiment_model`` + ``label_map``: your own HF sentiment classifier.
+    ``sentiment_model`` + ``label_map``: your own HF sentiment classifier;
+    ``model_version``: ``"shipped"`` or a version trained with ``cx-text train --labels``.
     """
     from cx_text.classify.tagger import build_tagger
 
     chosen = _settings(settings, encoder=model, sentiment_model=sentiment_model,
                        sentiment_label_map=label_map, taxonomy_path=taxonomy, precision=precision,
-                       mask_pii=mask_pii, allow_network=allow_network)
+                       mask_pii=mask_pii, allow_network=allow_network, model_version=model_version)
     if chosen.tagger:          # CX_TEXT_TAGGER=module:function, a model-free tagger (tests, demos)
         return plugin_tagger(chosen)
     chunk_tagger = build_tagger(chosen)
@@ -202,4 +204,4 @@ def _settings(base: Settings | None, **changes: Any) -> Settings:
     for key in ("sentiment_label_map", "taxonomy_path"):
         if key in given:
             given[key] = Path(given[key])
-    return Settings.from_env(**given) if base is None else replace(base, **given)
+    return Settings.from_env(**given) if base is None else base.with_(**given)

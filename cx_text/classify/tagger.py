@@ -43,8 +43,10 @@ class Resources:
     def load(cls, settings: Settings) -> Resources:
         """Load from local paths only (``settings.allow_network`` gates a named hub model)."""
         from cx_text.models.encoder import Encoder
+        from cx_text.models.versions import check_version
         from cx_text.text.nlp import CueMatcher, NlpResources
 
+        check_version(settings)  # a trained version must exist and match its checksums
         taxonomy = load_taxonomy(settings.taxonomy_path)
         nlp = NlpResources.load()
         encoder = Encoder.load(settings)
@@ -58,13 +60,20 @@ class Resources:
         """Identity of every model artefact used (for the run manifest)."""
         infos = [self.encoder.info]
         for head in self.classifier.heads.values():
-            infos.append(ModelInfo(name=f"head:{head.name}", kind="head", source="committed",
+            infos.append(ModelInfo(name=f"head:{head.name}", kind="head", source=self._heads_source(),
                                    version=str(head.meta.get("trained_on", {}).get("sha256", ""))[:12],
                                    checksum="sha256:" + head.checksum(),
                                    path=str(self.settings.models_dir / HEADS_SUBDIR)))
         if self.classifier.text_sentiment is not None:
             infos.append(self.classifier.text_sentiment.info)  # type: ignore[attr-defined]
-        return infos
+        from cx_text.models.versions import check_version
+
+        version = check_version(self.settings)
+        return infos + ([version] if version is not None else [])
+
+    def _heads_source(self) -> str:
+        version = self.settings.model_version
+        return "committed" if version == "shipped" else f"version:{version}"
 
     def manifest(self, **extra: Any) -> dict[str, Any]:
         """The run manifest: models, versions, checksums, taxonomy, settings."""
@@ -76,7 +85,7 @@ class Resources:
         return build_manifest(self.settings, infos, {
             "taxonomy": {"name": self.taxonomy.name, "version": self.taxonomy.version,
                          "checksum": self.taxonomy.checksum, "path": self.taxonomy.path},
-            "fingerprint": fingerprint, **extra})
+            "fingerprint": fingerprint, "model_version": self.settings.model_version, **extra})
 
 
 def _text_sentiment_model(settings: Settings) -> Any:

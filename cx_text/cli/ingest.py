@@ -70,6 +70,8 @@ def inspect(path: Path, rows: int, sheet: str | None, **kwargs: Any) -> None:
     default=None,
     help="taxonomy YAML (default: the packaged default.yaml)",
 )
+@click.option("--model-version", default=None,
+              help="model version: 'shipped' (default) or one trained with `cx-text train --labels`")
 @click.option("--engine", type=click.Choice(["local", "spark"]), default="local", show_default=True)
 @click.option("--master", default=None, help="Spark master, e.g. local[2] or spark://host:7077")
 @click.option("--chunk-size", type=int, default=None, help="rows per chunk (default 5000)")
@@ -91,7 +93,7 @@ def tag(path: Path, output: Path, **kwargs: Any) -> None:
     settings = Settings.from_env(
         encoder=kwargs["encoder"], sentiment_model=kwargs["sentiment_model"],
         sentiment_label_map=kwargs["label_map"], taxonomy_path=kwargs["taxonomy"],
-        chunk_size=kwargs["chunk_size"], db_path=kwargs["db"],
+        chunk_size=kwargs["chunk_size"], db_path=kwargs["db"], model_version=kwargs["model_version"],
         allow_network=kwargs["allow_network"] or None, mask_pii=False if kwargs["no_mask_pii"] else None,
     )
     summary = tag_file(path, output, engine=kwargs["engine"], settings=settings,

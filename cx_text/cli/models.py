@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -74,9 +75,20 @@ def models_list() -> None:
 @click.option("--exclude", "exclude", multiple=True,
               help="leave a real source out of the fine-tune (repeatable)")
 @click.option("--no-heads", is_flag=True, help="with --finetune: do not re-train the heads")
+@click.option("--labels", "labels_from", type=click.Path(path_type=Path), default=None,
+              help="an organisation's labels (xlsx/csv/jsonl in the data/corpus format, or a store "
+                   "*.duckdb): train a new model version in $CX_TEXT_CACHE/versions/")
+@click.option("--name", default=None, help="with --labels: the new version's name (default org-<time>)")
+@click.option("--label-weight", type=int, default=5, show_default=True,
+              help="with --labels: how many times each trained label counts")
+@click.option("--held-back", type=float, default=0.2, show_default=True,
+              help="with --labels: share of new labels held back for the before/after (never trained on)")
+@click.option("--taxonomy", type=click.Path(path_type=Path), default=None,
+              help="with --labels: the taxonomy YAML (new topics get a head)")
+@click.option("--no-evaluate", is_flag=True, help="with --labels: skip the before/after table")
 def train(data_paths: tuple[Path, ...], out: Path | None, shared_data: Path | None,
           finetune: bool, steps: int | None, minutes: float, lora_r: int,
-          exclude: tuple[str, ...], no_heads: bool) -> None:
+          exclude: tuple[str, ...], no_heads: bool, **org: Any) -> None:
     """Train the sentiment, topic and per-topic sentiment heads over the encoder, deterministically.
 
     Reads the project's corpus (data/corpus/*.jsonl) and, with --shared-data, the mapped public
@@ -87,7 +99,10 @@ def train(data_paths: tuple[Path, ...], out: Path | None, shared_data: Path | No
     """
     from cx_text.training.run import run_finetune, run_training
 
-    settings = Settings.from_env()
+    settings = Settings.from_env(taxonomy_path=org["taxonomy"])
+    if org["labels_from"] is not None:
+        _train_on_labels(settings, org, list(data_paths) or None, shared_data)
+        return
     if not finetune:
         result = run_training(settings, list(data_paths) or None, out, shared_data)
         click.echo(result.render())
@@ -99,6 +114,20 @@ def train(data_paths: tuple[Path, ...], out: Path | None, shared_data: Path | No
     report = run_finetune(settings, list(data_paths) or None, shared_data, out, recipe,
                           heads=not no_heads, log=click.echo)
     click.echo(report.render())
+
+
+def _train_on_labels(settings: Settings, org: dict[str, Any], data_paths: list[Path] | None,
+                     shared_data: Path | None) -> None:
+    from cx_text.training.retrain import run_before_after, run_retrain
+
+    if not (shared_data or settings.shared_data):
+        click.echo("note: no --shared-data: the version is fitted on the corpus + the labels only "
+                   "(the shipped heads also saw MAMS and banking77 samples)")
+    result = run_retrain(settings, org["labels_from"], data_paths=data_paths, shared_dir=shared_data,
+                         name=org["name"], weight=org["label_weight"], share=org["held_back"])
+    click.echo(result.render())
+    if not org["no_evaluate"] and result.record["labels"]["held_back"]:
+        click.echo(run_before_after(settings, org["labels_from"], result.name).render())
 
 
 @cli.command()
@@ -117,18 +146,27 @@ def train(data_paths: tuple[Path, ...], out: Path | None, shared_data: Path | No
               help="leave-one-source-out report on the real sets of --shared-data")
 @click.option("--shared-data", type=click.Path(path_type=Path), default=None,
               help="dir of the real labeled sets (e.g. ../shared/data), for --loso")
+@click.option("--labels", "labels_from", type=click.Path(path_type=Path), default=None,
+              help="with --model-version: the organisation's labels (file or store); before vs after "
+                   "on the ones that version held back")
+@click.option("--model-version", default=None, help="a version trained with `cx-text train --labels`")
 def evaluate(data_path: Path | None, json_out: Path | None, split: str | None, loso: bool,
-             shared_data: Path | None) -> None:
+             shared_data: Path | None, labels_from: Path | None, model_version: str | None) -> None:
     """Precision, recall, F1, confusion matrix and calibration against a labeled file.
 
     The file has the tagging contract's columns: text, sentiment, topics ('a;b'),
     aspect_sentiments ('topic:polarity;…'); .csv/.xlsx/.jsonl/.parquet, or corpus JSONL.
     With --loso: for each real set, heads re-fitted without it and scored on it, beside a
     majority-class (and VADER) baseline; the corpus test split row is in-distribution.
+    With --labels FROM --model-version NAME: shipped vs that version, per label, on the labels
+    the version held back (never trained on).
     """
     from cx_text.training.run import evaluate_file, evaluate_loso
 
     settings = Settings.from_env()
+    if labels_from is not None or model_version:
+        _before_after(settings, labels_from, model_version, json_out)
+        return
     if loso:
         if shared_data is None:
             raise click.UsageError("--loso needs --shared-data DIR")
@@ -145,3 +183,16 @@ def evaluate(data_path: Path | None, json_out: Path | None, split: str | None, l
         json_out.write_text(json.dumps(report, indent=2, ensure_ascii=False, default=str),
                             encoding="utf-8")
         click.echo(f"JSON report written to {json_out}")
+
+
+def _before_after(settings: Settings, labels_from: Path | None, name: str | None,
+                  json_out: Path | None) -> None:
+    from cx_text.training.retrain import run_before_after
+
+    if labels_from is None or not name:
+        raise click.UsageError("before/after needs both --labels FROM and --model-version NAME")
+    report = run_before_after(settings, labels_from, name)
+    click.echo(report.render())
+    if json_out:
+        json_out.write_text(report.table.to_json(orient="records", indent=2), encoding="utf-8")
+        click.echo(f"JSON table written to {json_out}")

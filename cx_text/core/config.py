@@ -17,6 +17,11 @@ Environment variables (all optional) are read only by :meth:`Settings.from_env`:
                            (pays on machines with more than 2 cores; measured slower on 2)
 ``CX_TEXT_MAX_ERROR_SHARE`` share of rows that may fail to tag before a run is marked
                            ``failed`` and never becomes the latest run (default ``0.05``)
+``CX_TEXT_MODEL_VERSION``  the model version that tags: ``shipped`` (default, the committed heads)
+                           or a version trained on an organisation's labels, kept in
+                           ``$CX_TEXT_CACHE/versions/<name>/`` (``cx-text train --labels``)
+``CX_TEXT_TRAIN_DATA``     corpus JSONL file or dir retraining starts from (default ``data/corpus``)
+``CX_TEXT_SHARED_DATA``    the public labeled sets retraining adds (e.g. ``../shared/data``)
 ``CX_TEXT_TAGGER``         ``module:function`` — a chunk tagger used instead of the models by
                            :func:`cx_text.load` (``cx-text tag``): demos and tests, e.g.
                            ``cx_text.testing:keyword_tagger``
@@ -27,6 +32,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -44,6 +50,13 @@ EMBEDDED_ENCODER = "e5-small"
 FINETUNED_ENCODER = "e5-small-cx"
 ADAPTERS_SUBDIR = "adapters"
 ADAPTER_CONFIG = "adapter_config.json"
+#: the committed heads: always available, whatever versions were trained ("a user can go back")
+SHIPPED_VERSION = "shipped"
+#: trained model versions live in ``<cache_dir>/versions/<name>/`` (a complete models dir)
+VERSIONS_SUBDIR = "versions"
+#: a version's own copy of the taxonomy it was trained with
+VERSION_TAXONOMY = "taxonomy.yaml"
+_VERSION_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
 def default_encoder(models_dir: Path) -> str:
@@ -55,6 +68,11 @@ def default_encoder(models_dir: Path) -> str:
     """
     shipped = models_dir / ADAPTERS_SUBDIR / FINETUNED_ENCODER / ADAPTER_CONFIG
     return FINETUNED_ENCODER if shipped.is_file() else EMBEDDED_ENCODER
+
+
+def version_dir(cache_dir: Path, name: str) -> Path:
+    """Where the trained model version ``name`` lives."""
+    return cache_dir / VERSIONS_SUBDIR / name
 
 
 def _default_cache() -> Path:
@@ -88,8 +106,12 @@ class Settings:
     seed: int = 13
     max_error_share: float = 0.05
     tagger: str | None = None
+    model_version: str = SHIPPED_VERSION
+    train_data: Path | None = None
+    shared_data: Path | None = None
 
     def __post_init__(self) -> None:
+        self._resolve_version()
         if not self.encoder:
             object.__setattr__(self, "encoder", default_encoder(Path(self.models_dir)))
         for name in (
@@ -106,9 +128,39 @@ class Settings:
             raise ConfigError(f"setting max_error_share={self.max_error_share!r} must be between 0 and 1.",
                               "E.g. CX_TEXT_MAX_ERROR_SHARE=0.05 (5 % of rows).")
 
+    def _resolve_version(self) -> None:
+        """A trained version (``model_version``) reads its heads, registry and, unless another
+        taxonomy is named, its own taxonomy copy from ``<cache_dir>/versions/<name>/``."""
+        name = self.model_version or SHIPPED_VERSION
+        object.__setattr__(self, "model_version", name)
+        if name == SHIPPED_VERSION:
+            return
+        if not _VERSION_NAME.match(name):
+            raise ConfigError(f"model version {name!r} is not a valid name.",
+                              "Use letters, digits, '.', '_' or '-' (e.g. acme-2026-12), or 'shipped'.")
+        if Path(self.models_dir) == SHIPPED_MODELS_DIR:
+            object.__setattr__(self, "models_dir", version_dir(Path(self.cache_dir), name))
+        own = Path(self.models_dir) / VERSION_TAXONOMY
+        if Path(self.taxonomy_path) == DEFAULT_TAXONOMY and own.is_file():
+            object.__setattr__(self, "taxonomy_path", own)
+
+    def for_version(self, name: str) -> Settings:
+        """These settings with another model version (``shipped`` goes back to the committed
+        heads and the default taxonomy when they came from a version)."""
+        values: dict[str, Any] = {"model_version": name or SHIPPED_VERSION}
+        if self.model_version != SHIPPED_VERSION:
+            current = version_dir(Path(self.cache_dir), self.model_version)
+            if Path(self.models_dir) == current:
+                values["models_dir"] = SHIPPED_MODELS_DIR
+            if Path(self.taxonomy_path) == current / VERSION_TAXONOMY:
+                values["taxonomy_path"] = DEFAULT_TAXONOMY
+        return replace(self, **values)
+
     def with_(self, **changes: Any) -> Settings:
         """A copy with some settings changed (``None`` values are ignored)."""
-        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+        values = {k: v for k, v in changes.items() if v is not None}
+        base = self.for_version(values.pop("model_version")) if "model_version" in values else self
+        return replace(base, **values)
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-friendly view, recorded in every run manifest."""
@@ -137,6 +189,11 @@ class Settings:
             values["workers"] = _parse_int("CX_TEXT_WORKERS", env["CX_TEXT_WORKERS"])
         if "CX_TEXT_MAX_ERROR_SHARE" in env:
             values["max_error_share"] = _parse_share("CX_TEXT_MAX_ERROR_SHARE", env["CX_TEXT_MAX_ERROR_SHARE"])
+        for key, name in (("train_data", "CX_TEXT_TRAIN_DATA"), ("shared_data", "CX_TEXT_SHARED_DATA")):
+            if env.get(name):
+                values[key] = Path(env[name]).expanduser()
+        if env.get("CX_TEXT_MODEL_VERSION"):
+            values["model_version"] = env["CX_TEXT_MODEL_VERSION"]
         if env.get("CX_TEXT_TAGGER"):
             values["tagger"] = env["CX_TEXT_TAGGER"]
         values.update({k: v for k, v in overrides.items() if v is not None})

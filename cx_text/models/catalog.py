@@ -21,6 +21,7 @@ from cx_text.models.registry import (
     read_stamp,
     verify_stamp,
 )
+from cx_text.models.versions import list_versions
 
 
 def list_models(settings: Settings) -> list[ModelInfo]:
@@ -35,7 +36,7 @@ def list_models(settings: Settings) -> list[ModelInfo]:
     out += list_builds(settings)
     for entry in load_registry(settings.models_dir).get("artifact", []):
         out.append(artifact_info(settings.models_dir, entry))
-    return out
+    return out + list_versions(settings)
 
 
 def embedded_status(settings: Settings) -> ModelInfo:

@@ -97,7 +97,8 @@ def settings_from_manifest(manifest: Mapping[str, Any], **overrides: Any) -> Set
     recorded = dict(manifest.get("settings", {}))
     known = set(Settings.__dataclass_fields__)
     values = {k: v for k, v in recorded.items() if k in known}
-    for key in ("db_path", "cache_dir", "models_dir", "taxonomy_path", "sentiment_label_map"):
+    for key in ("db_path", "cache_dir", "models_dir", "taxonomy_path", "sentiment_label_map",
+                "train_data", "shared_data"):
         if values.get(key) is not None:
             values[key] = Path(values[key])
     values.update({k: v for k, v in overrides.items() if v is not None})

@@ -51,12 +51,13 @@ def train_heads(
     *,
     seed: int = 13,
     extra_meta: dict[str, Any] | None = None,
+    per_topic_dev: bool = False,
 ) -> TrainResult:
     """Fit every head on ``data`` (columns of :data:`cx_text.training.corpus.LABEL_COLUMNS`), save, score."""
     started = time.time()
     x = embed(data["text"].tolist())
     meta = {"trained_on": _data_fingerprint(data), "seed": seed, **(extra_meta or {})}
-    heads = fit_heads(data, x, topic_ids, seed=seed, meta=meta)
+    heads = fit_heads(data, x, topic_ids, seed=seed, meta=meta, per_topic_dev=per_topic_dev)
     for head in heads:
         save_head(head, out_dir)
     metrics = {
@@ -73,21 +74,29 @@ def train_heads(
 
 
 def fit_heads(data: pd.DataFrame, x: np.ndarray, topic_ids: Sequence[str], *, seed: int = 13,
-              meta: dict[str, Any] | None = None) -> list[Head]:
+              meta: dict[str, Any] | None = None, per_topic_dev: bool = False) -> list[Head]:
     """Every head fitted on ``data``'s train split (dev for choices), from embeddings ``x``.
 
     With a ``topic_scope`` column (:mod:`cx_text.training.sources`), topic ``t`` learns only
-    from rows whose source labels ``t``, and is calibrated on rows that label every topic.
+    from rows whose source labels ``t``, and is calibrated on rows that label every topic —
+    or, with ``per_topic_dev`` (retraining with new topics, which only the labels cover), each
+    topic's threshold on the dev rows that label it.
     """
     splits = data["split"].to_numpy()
     meta = meta or {}
     heads = [
         _train_sentiment(data, x, splits, seed, meta),
-        _train_topics(data, x, splits, topic_ids, seed, meta),
+        _train_topics(data, x, splits, topic_ids, seed, meta, per_topic_dev),
     ]
     return heads + [
         h for t in topic_ids if (h := _train_aspect(data, x, splits, t, seed, meta)) is not None
     ]
+
+
+def fit_topics_head(data: pd.DataFrame, x: np.ndarray, topic_ids: Sequence[str], *, seed: int = 13,
+                    per_topic_dev: bool = False) -> Head:
+    """The topics head alone (as :func:`fit_heads` fits it): for learning curves and quick checks."""
+    return _train_topics(data, x, data["split"].to_numpy(), topic_ids, seed, {}, per_topic_dev)
 
 
 def topic_mask(data: pd.DataFrame, topic_ids: Sequence[str]) -> np.ndarray:
@@ -125,6 +134,7 @@ def _train_topics(
     topic_ids: Sequence[str],
     seed: int,
     meta: dict[str, Any],
+    per_topic_dev: bool = False,
 ) -> Head:
     y = np.array([[int(t in ts) for t in topic_ids] for ts in data["topics"]], dtype=np.int64)
     y = y.reshape(len(data), len(topic_ids))
@@ -142,10 +152,27 @@ def _train_topics(
         chosen[topic] = best["model"]
     layers = ((np.stack(weights).astype(np.float32), np.array(biases, dtype=np.float32)),)
     head = Head("topics", "sigmoid", tuple(topic_ids), layers, meta={**meta, "model": chosen})
+    if per_topic_dev:
+        temp, thresholds = _per_topic_calibration(head, x, y, scoped & (splits == "dev")[:, None])
+        return Head(head.name, head.kind, head.labels, layers, temp, thresholds, head.meta)
     temp = fit_temperature(head.logits(x[dev]), y[dev], "sigmoid")
     head = Head(head.name, head.kind, head.labels, layers, temperature=temp, meta=head.meta)
     thresholds = best_thresholds(head.predict_proba(x[dev]), y[dev])
     return Head(head.name, head.kind, head.labels, layers, temp, thresholds, head.meta)
+
+
+def _per_topic_calibration(head: Head, x: np.ndarray, y: np.ndarray,
+                           dev: np.ndarray) -> tuple[float, tuple[float, ...]]:
+    """One temperature over every (row, topic) dev pair a row labels, then each topic's
+    threshold on its own dev rows (0.5 for a topic no dev row labels)."""
+    logits = head.logits(x)
+    pairs = dev.nonzero()
+    temp = fit_temperature(logits[pairs][:, None], y[pairs][:, None], "sigmoid") if len(pairs[0]) else 1.0
+    tuned = Head(head.name, head.kind, head.labels, head.layers, temperature=temp, meta=head.meta)
+    proba = tuned.predict_proba(x)
+    thresholds = tuple(best_thresholds(proba[dev[:, j], j:j + 1], y[dev[:, j], j:j + 1])[0]
+                       if dev[:, j].any() else 0.5 for j in range(y.shape[1]))
+    return temp, thresholds
 
 
 def _train_aspect(
@@ -281,7 +308,7 @@ def score_split(
     by = {h.name: h for h in heads}
     out: dict[str, Any] = {}
     for origin, part in data[data["split"] == split].groupby(
-        data["origin"].where(data["origin"].isin(["mams", "banking77"]), "corpus")
+        data["origin"].where(data["origin"].isin(["mams", "banking77", "labels"]), "corpus")
     ):
         idx = part.index.to_numpy()
         xs = x[idx]

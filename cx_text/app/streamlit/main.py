@@ -21,7 +21,7 @@ from cx_text.core.errors import CxTextError
 PAGES = (("overview", ":material/dashboard:"), ("themes", ":material/topic:"),
          ("trends", ":material/trending_up:"), ("segments", ":material/compare_arrows:"),
          ("verbatims", ":material/format_quote:"), ("upload", ":material/upload_file:"),
-         ("loop", ":material/sync:"))
+         ("loop", ":material/sync:"), ("models", ":material/model_training:"))
 
 
 def db_argument(argv: list[str]) -> str | None:

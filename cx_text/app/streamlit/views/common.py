@@ -52,7 +52,8 @@ def t(key: str, **values: Any) -> str:
 
 
 def settings() -> Settings:
-    return Settings.from_env(db_path=st.session_state.get("db_path"))
+    return Settings.from_env(db_path=st.session_state.get("db_path"),
+                             model_version=st.session_state.get("model_version"))
 
 
 @st.cache_resource(show_spinner=False)
