@@ -19,8 +19,7 @@ from cx_text.app.models import (
 )
 from cx_text.app.streamlit.views import actions, common
 from cx_text.app.streamlit.views.common import t
-from cx_text.app.upload import load_callable
-from cx_text.core.config import SHIPPED_VERSION
+from cx_text.core.config import SHIPPED_VERSION, load_callable
 from cx_text.core.errors import CxTextError
 
 
