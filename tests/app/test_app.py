@@ -20,7 +20,7 @@ from tests.app.test_app_support import build_demo_store, build_empty_store
 
 REPO = Path(__file__).resolve().parents[2]
 APP_DIR = REPO / "cx_text" / "app" / "streamlit"
-PAGES = ("overview", "themes", "trends", "segments", "verbatims", "upload", "loop")
+PAGES = ("overview", "themes", "trends", "segments", "verbatims", "review", "upload", "loop")
 TIMEOUT = 120
 
 

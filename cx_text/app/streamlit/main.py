@@ -20,7 +20,8 @@ from cx_text.core.errors import CxTextError
 
 PAGES = (("overview", ":material/dashboard:"), ("themes", ":material/topic:"),
          ("trends", ":material/trending_up:"), ("segments", ":material/compare_arrows:"),
-         ("verbatims", ":material/format_quote:"), ("upload", ":material/upload_file:"),
+         ("verbatims", ":material/format_quote:"), ("review", ":material/rate_review:"),
+         ("upload", ":material/upload_file:"),
          ("loop", ":material/sync:"))
 
 
