@@ -33,7 +33,7 @@ from cx_text.training.corpus import LABEL_COLUMNS, split_of
 
 SENTIMENT, TOPICS, POLARITY = "sentiment", "topics", "polarity"
 FIELDS = (SENTIMENT, TOPICS, POLARITY)
-ORIGINS = ("app", "import", "api", "queue")
+ORIGINS = ("app", "import", "api")
 #: columns of :func:`labels_frame` beyond the corpus format
 EXTRA_COLUMNS = ("topic_scope", "source", "message_id", "labelled", "who", "labelled_at", "model_version")
 
