@@ -85,7 +85,7 @@ def write_queue(store: Store, path: Path | str, n: int = 200, thresholds: dict[s
         "model_topics": [schema.join_list(m.topics) if m else "" for m in model],
         "model_aspect_sentiments": [";".join(f"{t}:{m.old_value(POLARITY, t)}" for t in m.topics) if m else ""
                                     for m in model],
-        "uncertainty": queue["uncertainty"].round(3), "group": queue["group"]})
+        "uncertainty": queue["uncertainty"].round(3), "group": queue["group_label"]})
     return write_frame(out, path), len(out)
 
 

@@ -39,16 +39,17 @@ CANDIDATES_SQL = """
 WITH rules AS (
     SELECT run_id, id, list(DISTINCT topic) AS rule_topics FROM evidence
     WHERE source = 'rule' AND run_id IN (SELECT run_id FROM latest_run_per_id) GROUP BY ALL),
-themes AS (SELECT source, id, min(theme_id) AS theme_id FROM theme_members GROUP BY ALL)
+themes AS (SELECT source, id, min(theme_id) AS theme_id, arg_min(label, theme_id) AS theme_label
+           FROM theme_members GROUP BY ALL)
 SELECT l.source, l.id, f.text, t.lang, f.channel, f.segment, t.sentiment, t.sentiment_score,
        t.sentiment_probs, t.topics, t.topic_scores, coalesce(r.rule_topics, []) AS rule_topics,
-       th.theme_id
+       th.theme_id, th.theme_label
 FROM latest_run_per_id l JOIN tags t USING (run_id, id) JOIN feedback f USING (run_id, id)
 LEFT JOIN rules r USING (run_id, id) LEFT JOIN themes th ON th.source = l.source AND th.id = l.id
 WHERE f.text IS NOT NULL AND t.row_status IN ('ok', 'flagged', 'truncated')
   AND (l.source, l.id) NOT IN (SELECT source, id FROM labels)"""
 QUEUE_COLUMNS = ["source", "id", "text", "lang", "channel", "segment", "sentiment", "topics", "group",
-                 "margin", "sentiment_u", "topic_u", "disagree", "uncertainty", "priority"]
+                 "group_label", "margin", "sentiment_u", "topic_u", "disagree", "uncertainty", "priority"]
 
 
 @dataclass(frozen=True)
@@ -111,6 +112,8 @@ def score_candidates(store: Store, thresholds: dict[str, float]) -> pd.DataFrame
     frame["topics"] = frame["topics"].map(lambda v: [str(t) for t in (v if v is not None else [])])
     frame["group"] = [str(th) if isinstance(th, str) and th else (ts[0] if len(ts) else "none")
                       for th, ts in zip(frame["theme_id"], frame["topics"], strict=True)]
+    frame["group_label"] = [str(lbl) if isinstance(th, str) and th and isinstance(lbl, str) else g
+                            for th, lbl, g in zip(frame["theme_id"], frame["theme_label"], frame["group"], strict=True)]
     frame["norm_text"] = frame["text"].map(normalise_text)
     return frame
 

@@ -118,3 +118,17 @@ def test_labels_review_page_confirms_and_counts(own_db: Path, monkeypatch: pytes
     assert labelled == "2"
     with open_store(own_db, read_only=True) as store:
         assert labelled_count(store) == 2
+
+
+def test_labels_theme_quote_can_be_confirmed(own_db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    at = app_on(own_db, monkeypatch, "themes")
+    assert_clean(at)
+    source, mid = at.selectbox(key="th_fix_pick").value
+    at.text_input(key="lb_name_input").input("Vera").run()
+    at.button(key=f"th_fix_{source}_{mid}_confirm").click().run()
+    assert_clean(at)
+    assert any("Saved" in s.value for s in at.success)
+    with open_store(own_db, read_only=True) as store:
+        history = label_history(store)
+    assert set(history["who"]) == {"Vera"} and (history["old_value"] == history["new_value"]).all()
+    assert set(zip(history["source"], history["id"], strict=True)) == {(source, mid)}

@@ -24,12 +24,13 @@ if todo.empty:
     st.info(t("review_empty"))
     st.stop()
 item = todo.iloc[0]
+names = common.names()
 with st.container(border=True):
     st.markdown(f"**{item['source']} / {item['id']}** · {item['lang']} · {item['channel'] or ''}")
     st.text(str(item["text"]))
-    st.caption(t("review_item", u=float(item["uncertainty"]), group=item["group"]))
+    st.caption(t("review_item", u=float(item["uncertainty"]), group=names.get(item["group_label"], item["group_label"])))
     label_editor.edit(str(item["source"]), str(item["id"]), "rq", skip=True)
 st.markdown(f"**{t('review_next')}**")
-names = common.names()
-rest = todo.iloc[1:].assign(topics=todo["topics"].iloc[1:].map(lambda ts: topic_label(ts, names)))
+rest = todo.iloc[1:].assign(topics=todo["topics"].iloc[1:].map(lambda ts: topic_label(ts, names)),
+                            group=todo["group_label"].iloc[1:].map(lambda g: names.get(g, g)))
 st.dataframe(rest[["text", "sentiment", "topics", "uncertainty", "group"]], hide_index=True, width="stretch")
