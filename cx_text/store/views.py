@@ -92,7 +92,9 @@ CREATE OR REPLACE VIEW current_labels AS
 """
 
 #: the BI contract after migration 6: ``messages`` gains the analyst's corrections at the end
-#: (the model's columns are never rewritten), ``message_topics`` the analyst's polarity
+#: (the model's columns are never rewritten), ``message_topics`` the analyst's polarity. They
+#: join ``latest_labels`` on the row's own text hash (= ``current_labels`` without evaluating the
+#: latest-run aggregate again)
 CONTRACT_VIEWS_V6 = CONTRACT_VIEWS.replace(
     "f.rating, t.row_status, f.run_id, r.finished_at AS tagged_at\n",
     "f.rating, t.row_status, f.run_id, r.finished_at AS tagged_at,\n"
@@ -103,8 +105,10 @@ CONTRACT_VIEWS_V6 = CONTRACT_VIEWS.replace(
 ).replace(
     "    JOIN runs r USING (run_id);\n",
     "    JOIN runs r USING (run_id)\n"
-    "    LEFT JOIN current_labels ls ON ls.source = f.source AND ls.id = f.id AND ls.field = 'sentiment'\n"
-    "    LEFT JOIN current_labels lt ON lt.source = f.source AND lt.id = f.id AND lt.field = 'topics';\n",
+    "    LEFT JOIN (SELECT * FROM latest_labels WHERE field = 'sentiment') ls\n"
+    "         ON ls.source = f.source AND ls.id = f.id AND ls.text_hash = sha256(coalesce(f.text, ''))\n"
+    "    LEFT JOIN (SELECT * FROM latest_labels WHERE field = 'topics') lt\n"
+    "         ON lt.source = f.source AND lt.id = f.id AND lt.text_hash = sha256(coalesce(f.text, ''));\n",
 ).replace(
     "           p.score, f.created_at, f.channel, f.segment, m.run_id\n"
     "    FROM mentions m LEFT JOIN polarity p USING (run_id, id, topic)\n"
@@ -112,8 +116,9 @@ CONTRACT_VIEWS_V6 = CONTRACT_VIEWS.replace(
     "           p.score, f.created_at, f.channel, f.segment, m.run_id, lp.new_value AS analyst_polarity\n"
     "    FROM mentions m LEFT JOIN polarity p USING (run_id, id, topic)\n"
     "    JOIN feedback f USING (run_id, id)\n"
-    "    LEFT JOIN current_labels lp ON lp.source = f.source AND lp.id = m.id AND lp.field = 'polarity'\n"
-    "         AND lp.topic = m.topic;",
+    "    LEFT JOIN (SELECT * FROM latest_labels WHERE field = 'polarity') lp\n"
+    "         ON lp.source = f.source AND lp.id = m.id AND lp.topic = m.topic\n"
+    "         AND lp.text_hash = sha256(coalesce(f.text, ''));",
 )
 LABELED_MESSAGES_COLUMNS: tuple[tuple[str, str], ...] = (
     ("analyst_sentiment", "VARCHAR"), ("analyst_topics", "VARCHAR[]"), ("labelled_at", "TIMESTAMP"))
