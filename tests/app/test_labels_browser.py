@@ -42,7 +42,7 @@ def browser() -> Iterator[Any]:
         driver.quit()
 
 
-def wait_for(driver: Any, check: Callable[[Any], bool], seconds: float = 90) -> None:
+def wait_for(driver: Any, check: Callable[[Any], bool], seconds: float = 240) -> None:
     """Until ``check(driver)`` holds and Streamlit is not running a script."""
     from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.common.by import By
