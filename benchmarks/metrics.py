@@ -48,7 +48,7 @@ FROM gen;
 INSERT INTO tags SELECT 'bench', CAST(i AS VARCHAR), i, CASE WHEN i % 3 = 0 THEN 'en' ELSE 'ru' END, 0.99,
     CASE WHEN neg1 THEN 'negative' WHEN r < 0.5 THEN 'positive' ELSE 'neutral' END, 0.0,
     CASE WHEN t2 IS NULL OR t2 = t1 THEN [t1] ELSE [t1, t2] END,
-    [t1 || '/' || {SUBS}[1 + (hash(i * 3) % 7)::INT]], NULL, [], NULL, 'ok', []
+    [t1 || '/' || {SUBS}[1 + (hash(i * 3) % 7)::INT]], NULL, [], NULL, 'ok', [], NULL
 FROM gen;
 INSERT INTO aspects SELECT 'bench', CAST(i AS VARCHAR), t1, CASE WHEN neg1 THEN 'negative' ELSE 'positive' END, 0.0 FROM gen;
 INSERT INTO aspects SELECT 'bench', CAST(i AS VARCHAR), t2, CASE WHEN neg2 THEN 'negative' ELSE 'positive' END, 0.0

@@ -183,6 +183,17 @@ class StoreReader:
         with self._store() as store:
             return list_items(store, team, status, open_only)
 
+    def labels(self, history: bool = False) -> pd.DataFrame:
+        """Analysts' labels as training data in the corpus format (``cx_text.store.labels.labels_frame``:
+        one row per labelled message, unlabelled fields empty); ``history=True``: every label row."""
+        from cx_text.core.taxonomy import load_taxonomy
+        from cx_text.store.labels import label_history, labels_frame
+
+        with self._store() as store:
+            if history:
+                return label_history(store)
+            return labels_frame(store, load_taxonomy(self.settings.taxonomy_path).topic_ids)
+
     def runs(self) -> pd.DataFrame:
         """Every tagging run with its manifest and summary."""
         with self._store() as store:

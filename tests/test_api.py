@@ -83,6 +83,26 @@ def test_api_tag_file_store_and_queries(tagger: cx_text.Tagger, tmp_path: Path) 
     assert store.themes().empty and store.loop_items().empty
 
 
+def test_api_open_store_labels_survive_a_retag(tagger: cx_text.Tagger, tmp_path: Path) -> None:
+    from cx_text.store.labels import add_label
+    from cx_text.store.store import open_store as open_db
+    from cx_text.training.corpus import LABEL_COLUMNS
+
+    src, db = tmp_path / "export.csv", tmp_path / "s.duckdb"
+    pd.DataFrame({"id": ["1", "2"], "text": ["Курьер не приехал", "Great app"]}).to_csv(src, index=False)
+    cx_text.tag_file(src, tmp_path / "out.parquet", db=db, tagger=tagger)
+    with open_db(db) as st:
+        add_label(st, "export", "1", "sentiment", "neutral", who="anna")
+    cx_text.tag_file(src, tmp_path / "out2.parquet", db=db, tagger=tagger)  # re-tag: labels stay
+    store = cx_text.open_store(db)
+    labels = store.labels()
+    assert list(labels.columns[:len(LABEL_COLUMNS)]) == list(LABEL_COLUMNS)
+    assert labels[["id", "text", "sentiment"]].values.tolist() == [["export:1", "Курьер не приехал", "neutral"]]
+    assert labels["topics"].tolist() == [[]] and labels["topic_scope"].tolist() == [[]]
+    assert store.labels(history=True)["old_value"].tolist() == ["negative"]
+    assert len(store.runs()) == 2
+
+
 def test_api_tag_file_unknown_engine(tagger: cx_text.Tagger, tmp_path: Path) -> None:
     with pytest.raises(cx_text.ConfigError):
         cx_text.tag_file(tmp_path / "x.csv", tmp_path / "o.parquet", engine="dask", tagger=tagger)

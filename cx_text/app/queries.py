@@ -34,11 +34,12 @@ COMPARE_DIMENSIONS = ("channel", "segment", "lang")
 _VERSION_SQL = """SELECT concat_ws('|', (SELECT count(*) FROM runs), (SELECT max(finished_at) FROM runs),
   (SELECT count_if(status = 'complete') FROM runs), (SELECT count(*) FROM feedback),
   (SELECT count(*) FROM customers), (SELECT count(*) FROM theme_edits),
-  (SELECT max(finished_at) FROM theme_runs), (SELECT count(*) FROM themes))"""
+  (SELECT max(finished_at) FROM theme_runs), (SELECT count(*) FROM themes),
+  (SELECT max(label_id) FROM labels))"""
 
 
 def data_version(store: Store) -> str:
-    """Changes whenever a run, customers or a theme edit lands: part of every cache key."""
+    """Changes whenever a run, customers, a theme edit or a label lands: part of every cache key."""
     row = store.con.execute(_VERSION_SQL).fetchone()
     return str(row[0]) if row else ""
 

@@ -1,5 +1,9 @@
 """Verbatims for the app: a filtered, paged message list with evidence highlighted, and export.
 
+A page shows the analysts' corrections (``cx_text.app.labels.with_corrections``: ``sentiment``
+and ``topics`` as corrected, ``model_*`` and ``corrected`` beside them); the filters and the
+export read the model's tags.
+
 Filtering, counting, ordering and paging run in DuckDB; only one page of rows (plus the
 evidence spans of those rows) reaches pandas. :func:`highlight_html` escapes the customer text
 and wraps the evidence words in ``<mark>`` — the only HTML that ever comes from a message.
@@ -16,6 +20,7 @@ from typing import Any
 import pandas as pd
 
 from cx_text.analytics.filters import Filters
+from cx_text.app.labels import with_corrections
 from cx_text.core.errors import ConfigError
 from cx_text.io.output import write_frame
 from cx_text.store import cache as metrics_cache
@@ -97,7 +102,7 @@ def verbatims_page(store: Store, filters: Filters, query: VerbatimQuery, page: i
     keys = list(zip(frame.pop("run_id").astype(str), frame["id"].astype(str), strict=True))
     spans = evidence_spans(store, keys)
     frame["evidence"] = pd.Series([spans.get(k, []) for k in keys], index=frame.index, dtype=object)
-    return frame, total
+    return with_corrections(store, frame), total
 
 
 def _select(store: Store, filters: Filters, query: VerbatimQuery, tail: str) -> pd.DataFrame:

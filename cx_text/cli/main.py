@@ -13,10 +13,12 @@ import click
 
 from cx_text.cli import analytics, app, ingest, loop, models, themes  # noqa: F401  (registers the commands)
 from cx_text.cli.group import EXIT_USER_ERROR, cli
+from cx_text.cli.labels import labels
 from cx_text.cli.runs import runs
 from cx_text.core.errors import CxTextError
 
 cli.add_command(runs)
+cli.add_command(labels)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -69,7 +69,13 @@ class RunError(CxTextError):
     code = "CX-E080"
 
 
+class LabelError(CxTextError):
+    """An analyst's label cannot be stored or a labels file cannot be imported as given."""
+
+    code = "CX-E090"
+
+
 #: every code, for docs/ERRORS.md and its test
 CODES = {cls.code: cls.__name__ for cls in (CxTextError, ConfigError, IngestError, SchemaError,
                                             TaxonomyError, ModelError, StoreError, LoopError,
-                                            RunError)}
+                                            RunError, LabelError)}

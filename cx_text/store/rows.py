@@ -14,7 +14,7 @@ FEEDBACK_COLS = [schema.CREATED_AT, schema.CHANNEL, "source_system", schema.NPS,
                  schema.CES, schema.RATING, schema.CUSTOMER_ID, schema.SEGMENT]
 TAG_COLS = [schema.LANG, schema.LANG_CONFIDENCE, schema.SENTIMENT, schema.SENTIMENT_SCORE,
             schema.TOPICS, schema.SUBTOPICS, schema.TOPIC_SCORES, schema.PII_FOUND,
-            schema.DEDUPE_KEY, schema.ROW_STATUS, schema.ROW_ISSUES]
+            schema.DEDUPE_KEY, schema.ROW_STATUS, schema.ROW_ISSUES, schema.SENTIMENT_PROBS]
 NOT_EXTRA = {schema.ID, schema.SOURCE, *FEEDBACK_COLS, *TAG_COLS} | {
     schema.TEXT, schema.TEXT_CLEAN, schema.ANALYSIS, schema.SENTIMENT_PROBS, schema.ASPECT_SENTIMENTS,
     schema.EVIDENCE, schema.THEMES, "source_row"}
@@ -75,7 +75,7 @@ def tag_rows(tagged: pd.DataFrame, run_id: str, first_row: int) -> pd.DataFrame:
             out[col] = None
         elif col in _LISTS:
             out[col] = tagged[col].map(lambda v: [str(x) for x in _as_list(v)]).to_numpy()
-        elif col == schema.TOPIC_SCORES:
+        elif col in (schema.TOPIC_SCORES, schema.SENTIMENT_PROBS):
             out[col] = tagged[col].map(_scores_json).to_numpy()
         else:
             out[col] = tagged[col].to_numpy()

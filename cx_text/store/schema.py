@@ -12,6 +12,7 @@ migration — add a new one. Tables:
 * ``evidence``    per (run, id, topic, clause): the clause and the words that triggered a topic.
 * ``customers``   customer_id, signup, churned_at, ltv (from ``--customers``).
 * ``run_chunks``  chunks finished per run — what ``--resume`` continues from.
+* ``labels``      analysts' corrections and confirmations (migration 6, store/labels.py).
 
 A message is identified by ``(source, id)`` (migration 5, store/upgrade.py). Views (store/views.py;
 "latest" = the newest complete run with a good row for each message): ``latest_tags``, ``tagged``
@@ -24,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from cx_text.store.upgrade import upgrade_to_v5
+from cx_text.store.upgrade import upgrade_to_v5, upgrade_to_v6
 
 #: (version, name, SQL script or a function of the connection for data migrations)
 Migration = tuple[int, str, str | Callable[[Any], None]]
@@ -236,6 +237,7 @@ MIGRATIONS: tuple[Migration, ...] = (
         """,
     ),
     (5, "messages identified by (source, id); feedback per run; run outcomes; BI views", upgrade_to_v5),
+    (6, "analysts' labels; sentiment probabilities per tag; corrected columns in the BI views", upgrade_to_v6),
 )
 
 LATEST_VERSION = MIGRATIONS[-1][0]

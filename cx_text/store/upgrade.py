@@ -10,6 +10,9 @@ same ids overwrote the earlier one's text) and the views grouped by id alone. Th
   source-system column is renamed ``source_system``;
 * adds ``rows_out``, ``errors`` and ``status_note`` to ``runs`` (``cx-text runs list``);
 * refreshes every view (store/views.py), including the BI contract ``messages``/``message_topics``.
+
+Migration 6 (:func:`upgrade_to_v6`) adds the ``labels`` table of analysts' corrections
+(store/labels.py) and ``tags.sentiment_probs``; older tags keep NULL there.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from pathlib import PureWindowsPath
 from typing import Any
 
 from cx_text.io.source import normalise_source
-from cx_text.store.views import VIEWS
+from cx_text.store.views import VIEWS, VIEWS_V5
 
 LEGACY_SOURCE = "legacy"
 
@@ -71,4 +74,30 @@ def upgrade_to_v5(con: Any) -> None:
     con.execute(COPY_UNTAGGED)
     con.execute("DROP TABLE feedback")
     con.execute("ALTER TABLE feedback_v5 RENAME TO feedback")
+    con.execute(VIEWS_V5)
+
+
+LABELS_TABLE = """
+CREATE TABLE IF NOT EXISTS labels (
+    label_id BIGINT PRIMARY KEY,
+    source VARCHAR NOT NULL,            -- the message: (source, id)
+    id VARCHAR NOT NULL,
+    field VARCHAR NOT NULL,             -- sentiment | topics | polarity
+    topic VARCHAR NOT NULL DEFAULT '',  -- the topic of a polarity label ('' otherwise)
+    old_value VARCHAR,                  -- what the model said ('' = nothing)
+    new_value VARCHAR NOT NULL,         -- the analyst's value (= old_value: a confirmation)
+    who VARCHAR NOT NULL,
+    labelled_at TIMESTAMP NOT NULL,     -- UTC
+    run_id VARCHAR,                     -- the run whose tag was corrected
+    model_version VARCHAR,              -- models + fingerprint of that run's manifest
+    text_hash VARCHAR NOT NULL,         -- sha256 of the (masked) text the label was made on
+    origin VARCHAR                      -- app | import | api
+)"""
+
+
+def upgrade_to_v6(con: Any) -> None:
+    """Apply migration 6: the ``labels`` table (analysts' corrections and confirmations), the
+    per-tag ``sentiment_probs`` (the review queue's margin) and the views that read them."""
+    con.execute(LABELS_TABLE)
+    con.execute("ALTER TABLE tags ADD COLUMN IF NOT EXISTS sentiment_probs JSON")
     con.execute(VIEWS)

@@ -74,4 +74,55 @@ CREATE OR REPLACE VIEW message_topics AS
     JOIN feedback f USING (run_id, id);
 """
 
-VIEWS = LATEST_VIEWS + CONTRACT_VIEWS
+#: the views as migration 5 left them (migration 5 must not read tables that migration 6 adds)
+VIEWS_V5 = LATEST_VIEWS + CONTRACT_VIEWS
+
+#: migration 6: analysts' corrections (store/labels.py). ``latest_labels`` = the newest label per
+#: (source, id, field, topic); ``current_labels`` = those made on the text the message has now
+#: (a label whose text hash differs from the latest text is kept but not shown or applied).
+LABEL_VIEWS = """
+CREATE OR REPLACE VIEW latest_labels AS
+    SELECT * FROM labels
+    QUALIFY row_number() OVER (PARTITION BY source, id, field, topic
+                               ORDER BY labelled_at DESC, label_id DESC) = 1;
+CREATE OR REPLACE VIEW current_labels AS
+    SELECT x.* FROM latest_labels x
+    JOIN latest_run_per_id l USING (source, id) JOIN feedback f ON f.run_id = l.run_id AND f.id = l.id
+    WHERE x.text_hash = sha256(coalesce(f.text, ''));
+"""
+
+#: the BI contract after migration 6: ``messages`` gains the analyst's corrections at the end
+#: (the model's columns are never rewritten), ``message_topics`` the analyst's polarity. They
+#: join ``latest_labels`` on the row's own text hash (= ``current_labels`` without evaluating the
+#: latest-run aggregate again)
+CONTRACT_VIEWS_V6 = CONTRACT_VIEWS.replace(
+    "f.rating, t.row_status, f.run_id, r.finished_at AS tagged_at\n",
+    "f.rating, t.row_status, f.run_id, r.finished_at AS tagged_at,\n"
+    "           ls.new_value AS analyst_sentiment,\n"
+    "           CASE WHEN lt.new_value = '' THEN []::VARCHAR[]\n"
+    "                ELSE string_split(lt.new_value, ';') END AS analyst_topics,\n"
+    "           greatest(ls.labelled_at, lt.labelled_at) AS labelled_at\n",
+).replace(
+    "    JOIN runs r USING (run_id);\n",
+    "    JOIN runs r USING (run_id)\n"
+    "    LEFT JOIN (SELECT * FROM latest_labels WHERE field = 'sentiment') ls\n"
+    "         ON ls.source = f.source AND ls.id = f.id AND ls.text_hash = sha256(coalesce(f.text, ''))\n"
+    "    LEFT JOIN (SELECT * FROM latest_labels WHERE field = 'topics') lt\n"
+    "         ON lt.source = f.source AND lt.id = f.id AND lt.text_hash = sha256(coalesce(f.text, ''));\n",
+).replace(
+    "           p.score, f.created_at, f.channel, f.segment, m.run_id\n"
+    "    FROM mentions m LEFT JOIN polarity p USING (run_id, id, topic)\n"
+    "    JOIN feedback f USING (run_id, id);",
+    "           p.score, f.created_at, f.channel, f.segment, m.run_id, lp.new_value AS analyst_polarity\n"
+    "    FROM mentions m LEFT JOIN polarity p USING (run_id, id, topic)\n"
+    "    JOIN feedback f USING (run_id, id)\n"
+    "    LEFT JOIN (SELECT * FROM latest_labels WHERE field = 'polarity') lp\n"
+    "         ON lp.source = f.source AND lp.id = m.id AND lp.topic = m.topic\n"
+    "         AND lp.text_hash = sha256(coalesce(f.text, ''));",
+)
+LABELED_MESSAGES_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("analyst_sentiment", "VARCHAR"), ("analyst_topics", "VARCHAR[]"), ("labelled_at", "TIMESTAMP"))
+LABELED_TOPICS_COLUMNS: tuple[tuple[str, str], ...] = (("analyst_polarity", "VARCHAR"),)
+
+#: the views of the latest schema (every migration after 5 re-creates them)
+VIEWS = LATEST_VIEWS + LABEL_VIEWS + CONTRACT_VIEWS_V6

@@ -47,7 +47,7 @@ ORDER BY th.topic, volume DESC, th.theme_id
 
 _QUOTES_SQL = f"""
 SELECT * FROM (
-    SELECT m.theme_id, m.id, m.clause, m.similarity, m.lang, f.text, f.created_at, f.nps,
+    SELECT m.theme_id, m.id, m.clause, m.similarity, m.lang, f.text, f.created_at, f.nps, f.source,
            row_number() OVER (PARTITION BY m.theme_id ORDER BY {_SCORE} DESC, m.id) AS rank
     FROM theme_memberships m LEFT JOIN feedback f USING (run_id, id)
     WHERE m.theme_id IN (SELECT unnest($ids))

@@ -65,6 +65,10 @@ def _store_labels(path: Path) -> pd.DataFrame:
     if frame is None or not len(frame):
         raise IngestError(f"store {path} has no labels yet.",
                           "Correct tags in the app's Verbatims page or `cx-text labels import FILE` first.")
+    if "labelled" in frame:  # a sentiment- or polarity-only label says nothing of the other topics
+        frame = frame.copy()
+        frame["topics"] = [t if "topics" in (done or []) else None
+                           for t, done in zip(frame["topics"], frame["labelled"], strict=True)]
     return frame
 
 

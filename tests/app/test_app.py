@@ -20,7 +20,8 @@ from tests.app.test_app_support import build_demo_store, build_empty_store
 
 REPO = Path(__file__).resolve().parents[2]
 APP_DIR = REPO / "cx_text" / "app" / "streamlit"
-PAGES = ("overview", "themes", "trends", "segments", "verbatims", "upload", "loop", "models")
+PAGES = ("overview", "themes", "trends", "segments", "verbatims", "review", "upload", "loop",
+         "models")
 TIMEOUT = 120
 
 

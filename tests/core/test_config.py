@@ -65,7 +65,7 @@ def test_config_error_codes_are_stable_and_documented() -> None:
     from cx_text.core import errors
 
     doc = (Path(__file__).resolve().parents[2] / "docs" / "ERRORS.md").read_text(encoding="utf-8")
-    assert len(set(errors.CODES)) == len(errors.CODES) == 9
+    assert len(set(errors.CODES)) == len(errors.CODES) == 10
     for code, name in errors.CODES.items():
         assert f"| `{code}` | `{name}` |" in doc
     assert errors.IngestError("x").code == "CX-E020"

@@ -178,23 +178,21 @@ def test_retrain_store_without_labels_is_a_clear_error(tmp_path: Path) -> None:
         read_labels(db)
 
 
-def test_retrain_reads_a_stores_labels_through_labels_frame(tmp_path: Path,
-                                                            monkeypatch: pytest.MonkeyPatch) -> None:
-    """The store route calls cx_text.store.labels.labels_frame (another branch adds it)."""
-    import sys
-    import types
-
+def test_retrain_reads_a_stores_labels(tmp_path: Path) -> None:
+    """The store route: an analyst's corrections in the store become training labels; a
+    sentiment-only correction leaves the topics unlabelled (not "no topic")."""
+    from cx_text.store.labels import add_label
     from cx_text.store.store import open_store
+    from tests.store.test_labels import tag_run
 
     db = tmp_path / "cx.duckdb"
-    with open_store(db):
-        pass
-    fake = types.ModuleType("cx_text.store.labels")
-    fake.labels_frame = lambda store: pd.DataFrame({  # type: ignore[attr-defined]
-        "id": ["m1", "m2"], "text": ["Баллы не начислили", "ok"], "lang": ["ru", "en"], "channel": ["", ""],
-        "sentiment": ["negative", None], "topics": [["loyalty"], None],
-        "aspects": [{"loyalty": "negative"}, None], "origin": ["store", "store"], "split": ["", ""]})
-    monkeypatch.setitem(sys.modules, "cx_text.store.labels", fake)
-    labels = read_labels(db)
-    assert labels["sentiment"].tolist() == ["negative", ""]            # unset = unlabelled
-    assert labels["topics"].tolist() == [["loyalty"], None] and labels["aspects"][1] == {}
+    tag_run(db, {"m1": "Курьер опоздал на два часа", "m2": "Всё хорошо"})
+    with open_store(db) as store:
+        add_label(store, "export_a", "m1", "topics", ["delivery"], who="anna")
+        add_label(store, "export_a", "m1", "polarity", "negative", topic="delivery", who="anna")
+        add_label(store, "export_a", "m2", "sentiment", "positive", who="anna")
+    labels = read_labels(db).set_index("id")
+    assert labels.loc["export_a:m1", "topics"] == ["delivery"]
+    assert labels.loc["export_a:m1", "aspects"] == {"delivery": "negative"}
+    assert labels.loc["export_a:m2", "sentiment"] == "positive"
+    assert labels.loc["export_a:m2", "topics"] is None  # not labelled, so not trained as "none"

@@ -20,8 +20,9 @@ from cx_text.core.errors import CxTextError
 
 PAGES = (("overview", ":material/dashboard:"), ("themes", ":material/topic:"),
          ("trends", ":material/trending_up:"), ("segments", ":material/compare_arrows:"),
-         ("verbatims", ":material/format_quote:"), ("upload", ":material/upload_file:"),
-         ("loop", ":material/sync:"), ("models", ":material/model_training:"))
+         ("verbatims", ":material/format_quote:"), ("review", ":material/rate_review:"),
+         ("upload", ":material/upload_file:"), ("loop", ":material/sync:"),
+         ("models", ":material/model_training:"))
 
 
 def db_argument(argv: list[str]) -> str | None:

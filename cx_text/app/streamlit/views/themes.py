@@ -10,7 +10,7 @@ import streamlit as st
 
 from cx_text.analytics import viz
 from cx_text.app.queries import ThemeDetail, theme_detail, themes_overview
-from cx_text.app.streamlit.views import actions, common
+from cx_text.app.streamlit.views import actions, common, label_editor
 from cx_text.app.streamlit.views.common import fmt, t
 from cx_text.core.errors import CxTextError
 from cx_text.themes.service import merge_themes, rename_theme, split_theme
@@ -72,6 +72,13 @@ def quotes(frame: pd.DataFrame) -> None:
         nps = f" · NPS {fmt(row.nps, 0)}" if pd.notna(row.nps) else ""
         st.markdown(f"> {html.escape(str(row.clause))}\n>\n> <small>{html.escape(str(row.id))} · {when}{nps}</small>",
                     unsafe_allow_html=True)
+    keys = [(str(r.source), str(r.id)) for r in records if isinstance(getattr(r, "source", None), str)]
+    if keys:
+        with st.expander(t("correct_quote"), icon=":material/edit:"):
+            st.caption(t("correct_caption"))
+            label_editor.pick_and_edit(keys, {(str(r.source), str(r.id)): f"{r.id} · {str(r.clause)[:80]}"
+                                              for r in records if isinstance(getattr(r, "source", None), str)},
+                                       "th_fix")
 
 
 def edits(themes: pd.DataFrame, tid: str) -> None:
@@ -107,6 +114,7 @@ st.title(t("page_themes"))
 st.caption(t("themes_caption"))
 if "th_done" in st.session_state:
     st.success(st.session_state.pop("th_done"))
+label_editor.show_done()
 c1, c2 = st.columns([2, 1])
 with c1:
     topic = pick_topic(options.topics)

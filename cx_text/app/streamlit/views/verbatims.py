@@ -11,7 +11,7 @@ import pandas as pd
 import streamlit as st
 
 from cx_text.app.queries import themes_overview
-from cx_text.app.streamlit.views import common
+from cx_text.app.streamlit.views import common, label_editor
 from cx_text.app.streamlit.views.common import fmt, t
 from cx_text.app.verbatims import (
     EXPORT_LIMIT,
@@ -28,7 +28,7 @@ from cx_text.app.verbatims import (
 SCORE_RANGES = {"nps": (0, 10), "csat": (1, 5), "ces": (1, 7), "rating": (1, 5)}
 STYLE = """<style>.cx-vb td{vertical-align:top;padding:4px 8px;border-bottom:1px solid #eee;font-size:0.9rem}
 .cx-vb mark{background:#ffe08a;padding:0 2px;border-radius:3px}.cx-vb th{text-align:left;padding:4px 8px}
-.cx-neg{color:#d62728}.cx-pos{color:#2ca02c}.cx-neu{color:#777}</style>"""
+.cx-neg{color:#d62728}.cx-pos{color:#2ca02c}.cx-neu{color:#777}.cx-corrected{color:#1f77b4;font-weight:600}</style>"""
 
 
 def reset_page() -> None:
@@ -72,8 +72,10 @@ def table_html(frame: pd.DataFrame) -> str:
                             (("nps", r.nps), ("csat", r.csat), ("ces", r.ces), ("rating", r.rating)) if pd.notna(v))
         where = " · ".join(str(v) for v in (r.channel, r.segment, r.lang) if isinstance(v, str) and v)
         when = str(r.created_at)[:10] if pd.notna(r.created_at) else ""
+        mark = (f" <span class='cx-corrected' title='{html.escape(t('corrected_mark'))}'>✎</span>"
+                if len(getattr(r, "corrected", ()) or ()) else "")
         rows.append(f"<tr><td>{when}</td><td>{highlight_html(r.text, r.evidence)}</td>"
-                    f"<td class='{css}'>{html.escape(t('sent_' + sent) if sent else '—')}</td>"
+                    f"<td class='{css}'>{html.escape(t('sent_' + sent) if sent else '—')}{mark}</td>"
                     f"<td>{html.escape(topics)}</td><td>{html.escape(scores)}</td>"
                     f"<td>{html.escape(where)}<br><small>{html.escape(str(r.id))}</small></td></tr>")
     return f"{STYLE}<table class='cx-vb'><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
@@ -88,6 +90,15 @@ def pager(total: int) -> tuple[int, int]:
     page = int(c2.number_input(t("page"), 1, pages, key="vb_page"))
     c3.caption(t("matches", total=total, page=page, pages=pages))
     return page, size
+
+
+def corrections(frame: pd.DataFrame) -> None:
+    """Correct or confirm one message of this page in place (the editor under the table)."""
+    with st.expander(t("correct_title"), expanded=True, icon=":material/edit:"):
+        st.caption(t("correct_caption"))
+        keys = list(zip(frame["source"].astype(str), frame["id"].astype(str), strict=True))
+        labels = {k: f"{k[1]} · {str(text)[:80]}" for k, text in zip(keys, frame["text"], strict=True)}
+        label_editor.pick_and_edit(keys, labels, "vb_fix")
 
 
 def export(query: VerbatimQuery) -> None:
@@ -113,8 +124,10 @@ st.caption(t("verbatims_caption"))
 query = query_controls(options.topics)
 page, size = pager(common.query(count_verbatims, common.filters(), query))
 frame, total = common.query(verbatims_page, common.filters(), query, page, size)
+label_editor.show_done()
 if frame.empty:
     st.info(t("no_match"))
 else:
     st.markdown(table_html(frame), unsafe_allow_html=True)
+    corrections(frame)
 export(query)
