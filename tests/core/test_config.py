@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from cx_text.core.config import Settings
+from cx_text.core.config import Settings, default_encoder
 from tests.error_codes import raises_code
 
 
@@ -33,12 +33,13 @@ def test_config_from_env(env: dict[str, str], field: str, value: object) -> None
 
 def test_config_defaults_are_offline_and_masking() -> None:
     s = Settings.from_env({})
-    assert s.allow_network is False and s.mask_pii is True and s.encoder == "e5-small"
+    assert s.allow_network is False and s.mask_pii is True
+    assert s.encoder == default_encoder(s.models_dir) == "e5-small-cx"  # the shipped adapter
 
 
 def test_config_overrides_beat_env_and_none_is_ignored() -> None:
     s = Settings.from_env({"CX_TEXT_DB": "a.duckdb"}, db_path=Path("b.duckdb"), encoder=None)
-    assert s.db_path == Path("b.duckdb") and s.encoder == "e5-small"
+    assert s.db_path == Path("b.duckdb") and s.encoder == default_encoder(s.models_dir)
 
 
 @pytest.mark.parametrize(("env", "message"), [({"CX_TEXT_THREADS": "two"}, "CX_TEXT_THREADS"),

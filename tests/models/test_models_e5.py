@@ -36,8 +36,9 @@ SAMPLE = [
 
 @pytest.fixture(scope="module")
 def e5_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    """The user's prepared cache when it verifies (make test prepares it), else a temp build."""
-    settings = Settings.from_env()
+    """The user's prepared cache when it verifies (make test prepares it), else a temp build.
+    The embedded base encoder by name: the default is the fine-tuned e5-small-cx."""
+    settings = Settings.from_env().with_(encoder="e5-small")
     if verify_stamp(settings.cache_dir / "models" / "e5-small") is None:
         settings = settings.with_(cache_dir=tmp_path_factory.mktemp("cx-cache"))
     return settings
