@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +24,8 @@ from cx_text.core import schema
 from cx_text.core.config import Settings
 from cx_text.core.taxonomy import Taxonomy, load_taxonomy
 from cx_text.models.registry import ModelInfo
+
+_LOG = logging.getLogger(__name__)
 
 HEADS_SUBDIR = "heads"
 _TAGGABLE = (schema.STATUS_OK, schema.STATUS_TRUNCATED, schema.STATUS_FLAGGED)
@@ -51,6 +54,8 @@ class Resources:
         nlp = NlpResources.load()
         encoder = Encoder.load(settings)
         heads = load_heads(settings.models_dir / HEADS_SUBDIR)
+        if (mismatch := heads_encoder_mismatch(heads, encoder.info)) is not None:
+            _LOG.warning(mismatch)
         text_model = _text_sentiment_model(settings)
         classifier = Classifier(heads, taxonomy, text_model)
         matcher = CueMatcher(cue_patterns(taxonomy), nlp)
@@ -210,3 +215,15 @@ def _assign(frame: pd.DataFrame, taggable: np.ndarray, columns: dict[str, list[A
             values[i] = columns[col][j]
         out[col] = pd.Series(values, index=out.index, dtype=object if col != schema.SENTIMENT_SCORE else "float64")
     return out
+
+
+def heads_encoder_mismatch(heads: Any, encoder: ModelInfo) -> str | None:
+    """Why the heads do not belong to ``encoder`` (they record the encoder they were fitted on),
+    or None. Heads of another encoder of the same width load fine and tag badly, silently."""
+    trained = {str(h.meta.get("encoder", {}).get("checksum", "")) for h in heads.values()} - {""}
+    if not trained or encoder.checksum in trained:
+        return None
+    names = sorted({str(h.meta.get("encoder", {}).get("name", "?")) for h in heads.values()})
+    return (f"the heads were fitted on encoder {', '.join(names)}, not on {encoder.name} "
+            f"({encoder.checksum[:19]}): its tags will be unreliable. Fit heads for it with "
+            "`cx-text train --out DIR` and set CX_TEXT_MODELS_DIR=DIR, or drop --model.")

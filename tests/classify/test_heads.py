@@ -67,3 +67,19 @@ def test_heads_best_thresholds_find_separating_cut() -> None:
     y = np.array([[1], [1], [1], [0], [0]])
     (t,) = best_thresholds(proba, y)
     assert 0.3 < t <= 0.35
+
+
+def test_heads_of_another_encoder_are_named_not_silently_used():
+    from types import SimpleNamespace
+
+    from cx_text.classify.tagger import heads_encoder_mismatch
+    from cx_text.models.registry import ModelInfo
+
+    meta = {"encoder": {"name": "e5-small-cx", "checksum": "sha256:aaaa"}}
+    heads = {"sentiment": SimpleNamespace(meta=meta), "topics": SimpleNamespace(meta=meta)}
+    ours = ModelInfo(name="e5-small-cx", kind="encoder", source="x", version="1", checksum="sha256:aaaa")
+    other = ModelInfo(name="e5-small", kind="encoder", source="x", version="1", checksum="sha256:bbbb")
+    assert heads_encoder_mismatch(heads, ours) is None
+    message = heads_encoder_mismatch(heads, other)
+    assert message is not None and "e5-small-cx" in message and "cx-text train --out" in message
+    assert heads_encoder_mismatch({"s": SimpleNamespace(meta={})}, other) is None  # unknown: no claim
