@@ -177,7 +177,6 @@ def save_adapter(model: Any, out_dir: Path, base_name: str) -> dict[str, int]:
     """peft's adapter files in ``out_dir`` (base recorded by name; no README); their sizes."""
     model.save_pretrained(str(out_dir), safe_serialization=True)
     (out_dir / "README.md").unlink(missing_ok=True)
-    half_precision(out_dir / ADAPTER_WEIGHTS)
     config_path = out_dir / ADAPTER_CONFIG
     config = json.loads(config_path.read_text(encoding="utf-8"))
     config["base_model_name_or_path"] = base_name
@@ -186,17 +185,6 @@ def save_adapter(model: Any, out_dir: Path, base_name: str) -> dict[str, int]:
     config_path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     return {"adapter_bytes": (out_dir / ADAPTER_WEIGHTS).stat().st_size,
             "adapter_config_bytes": config_path.stat().st_size}
-
-
-def half_precision(path: Path) -> None:
-    """Store the adapter's float32 tensors as float16: half the bytes in git (2.7 MB for rank
-    16). The merge computes in float64, and the merged encoder's embeddings stay within cosine
-    0.99999 of the float32 adapter's (docs/MODELS.md)."""
-    from safetensors.numpy import load_file, save_file
-
-    tensors = load_file(str(path))
-    save_file({k: v.astype(np.float16) if v.dtype == np.float32 else v
-               for k, v in sorted(tensors.items())}, str(path))
 
 
 def finetune(base_dir: Path, rows: pd.DataFrame, topic_ids: Sequence[str], out_dir: Path,
