@@ -40,8 +40,10 @@ from cx_text.training.loso import loso_report, render_loso, score_heads, test_ro
 from cx_text.training.run import cached_embedder, clean_texts, training_frame
 from cx_text.training.sources import LOSO_SOURCES, available_sources, load_sources
 
-TWO_FOLDS = {"noreviews": ("cebab", "mams", "banking77", "cfpb"),
-             "nosocial": ("goemotions", "ru_goemotions", "xed_ru")}
+TWO_FOLDS = {
+    "noreviews": ("cebab", "mams", "banking77", "cfpb"),
+    "nosocial": ("goemotions", "ru_goemotions", "xed_ru"),
+}
 
 
 def folds(kind: str, sources: list[str]) -> dict[str, tuple[str, ...]]:
@@ -51,8 +53,14 @@ def folds(kind: str, sources: list[str]) -> dict[str, tuple[str, ...]]:
     return {source: (source,) for source in sources}
 
 
-def fine_tune_fold(settings: Settings, data: Any, recipe: FinetuneRecipe, work: Path,
-                   topic_ids: tuple[str, ...], nlp: Any) -> tuple[Path, dict[str, Any]]:
+def fine_tune_fold(
+    settings: Settings,
+    data: Any,
+    recipe: FinetuneRecipe,
+    work: Path,
+    topic_ids: tuple[str, ...],
+    nlp: Any,
+) -> tuple[Path, dict[str, Any]]:
     """Adapter trained without ``recipe.exclude``, merged into ``work/e5-small-cx-<fold>``."""
     resolved, base = resolve_encoder(recipe.base, settings)
     merged = work / f"e5-small-cx-{work.name}"
@@ -61,8 +69,14 @@ def fine_tune_fold(settings: Settings, data: Any, recipe: FinetuneRecipe, work: 
         return merged, json.loads(done.read_text(encoding="utf-8"))
     rows = finetune_rows(data, recipe)
     rows["text"] = clean_texts(rows["text"].tolist(), nlp, settings.mask_pii)
-    result = finetune(resolved.path, rows, topic_ids, work / "adapter", recipe,
-                      prefix=text_prefix(base, resolved.path))
+    result = finetune(
+        resolved.path,
+        rows,
+        topic_ids,
+        work / "adapter",
+        recipe,
+        prefix=text_prefix(base, resolved.path),
+    )
     merge_lora(resolved.path, work / "adapter", merged)
     return merged, result.facts
 
@@ -71,8 +85,15 @@ def fine_tune_fold(settings: Settings, data: Any, recipe: FinetuneRecipe, work: 
 REUSE = False
 
 
-def score(settings: Settings, encoder_name: str, precision: str, data: Any, sources: list[str],
-          topic_ids: tuple[str, ...], nlp: Any) -> dict[str, Any]:
+def score(
+    settings: Settings,
+    encoder_name: str,
+    precision: str,
+    data: Any,
+    sources: list[str],
+    topic_ids: tuple[str, ...],
+    nlp: Any,
+) -> dict[str, Any]:
     """The LOSO rows of ``sources`` (+ the corpus row) with heads on this encoder."""
     encoder = Encoder.load(settings.with_(encoder=encoder_name), precision=precision)
     embed = cached_embedder(encoder, settings.cache_dir / "embeddings")
@@ -83,8 +104,9 @@ def score(settings: Settings, encoder_name: str, precision: str, data: Any, sour
     report = loso_report(data, clean_and_embed, topic_ids, sources, seed=settings.seed)
     report["encoder"] = encoder.info.as_dict()
     if SHIP_FRAME is not None:
-        report["ship_heads"] = ship_heads(SHIP_FRAME, data, clean_and_embed, topic_ids,
-                                          [*sources, "corpus"], settings.seed)
+        report["ship_heads"] = ship_heads(
+            SHIP_FRAME, data, clean_and_embed, topic_ids, [*sources, "corpus"], settings.seed
+        )
     return report
 
 
@@ -92,17 +114,22 @@ def score(settings: Settings, encoder_name: str, precision: str, data: Any, sour
 SHIP_FRAME: Any = None
 
 
-def ship_heads(frame: Any, data: Any, embed: Any, topic_ids: tuple[str, ...],
-               sources: list[str], seed: int) -> dict[str, Any]:
+def ship_heads(
+    frame: Any, data: Any, embed: Any, topic_ids: tuple[str, ...], sources: list[str], seed: int
+) -> dict[str, Any]:
     """Heads fitted on the shipping frame (corpus + MAMS + banking77, as ``cx-text train``),
     scored on every source's test rows; sources in that frame are marked in-frame."""
-    heads = {h.name: h for h in fit_heads(frame, embed(frame["text"].tolist()), topic_ids,
-                                          seed=seed)}
+    heads = {
+        h.name: h for h in fit_heads(frame, embed(frame["text"].tolist()), topic_ids, seed=seed)
+    }
     out = {}
     for source in sources:
         rows = test_rows(data.reset_index(drop=True), source, seed)
-        out[source] = {"in_frame": source in {"corpus", *frame["origin"]}, "n": len(rows),
-                       **score_heads(heads, embed(rows["text"].tolist()), rows, topic_ids)}
+        out[source] = {
+            "in_frame": source in {"corpus", *frame["origin"]},
+            "n": len(rows),
+            **score_heads(heads, embed(rows["text"].tolist()), rows, topic_ids),
+        }
     return out
 
 
@@ -117,10 +144,16 @@ def main() -> None:
     parser.add_argument("--frozen", action="store_true", help="also the frozen-encoder rows")
     parser.add_argument("--int8", action="store_true", help="also the int8 ONNX build")
     parser.add_argument("--json", type=Path, default=None)
-    parser.add_argument("--reuse", action="store_true",
-                        help="score a fold's existing adapter instead of re-training it")
-    parser.add_argument("--ship-heads", action="store_true",
-                        help="also heads fitted on the shipping frame (as `cx-text train`)")
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="score a fold's existing adapter instead of re-training it",
+    )
+    parser.add_argument(
+        "--ship-heads",
+        action="store_true",
+        help="also heads fitted on the shipping frame (as `cx-text train`)",
+    )
     args = parser.parse_args()
     settings = Settings.from_env()
     set_threads(settings.num_threads)
@@ -134,8 +167,13 @@ def main() -> None:
     if args.ship_heads:
         global SHIP_FRAME
         SHIP_FRAME = training_frame(None, args.shared_data, settings.seed)
-    recipe = FinetuneRecipe(steps=args.steps, max_minutes=args.minutes, lora_r=args.lora_r,
-                            lora_alpha=2 * args.lora_r, seed=settings.seed)
+    recipe = FinetuneRecipe(
+        steps=args.steps,
+        max_minutes=args.minutes,
+        lora_r=args.lora_r,
+        lora_alpha=2 * args.lora_r,
+        seed=settings.seed,
+    )
     results: dict[str, Any] = {"recipe": recipe.as_dict(), "folds": {}}
     if args.frozen:
         results["frozen"] = score(settings, recipe.base, "fp32", data, sources, topic_ids, nlp)
@@ -146,16 +184,20 @@ def main() -> None:
         if not scored:
             continue
         started = time.perf_counter()
-        merged, facts = fine_tune_fold(settings, data, replace(recipe, exclude=left_out),
-                                       args.work / name, topic_ids, nlp)
-        fold: dict[str, Any] = {"left_out": list(left_out), "finetune": facts,
-                                "fp32": score(settings, str(merged), "fp32", data, scored,
-                                              topic_ids, nlp)}
+        merged, facts = fine_tune_fold(
+            settings, data, replace(recipe, exclude=left_out), args.work / name, topic_ids, nlp
+        )
+        fold: dict[str, Any] = {
+            "left_out": list(left_out),
+            "finetune": facts,
+            "fp32": score(settings, str(merged), "fp32", data, scored, topic_ids, nlp),
+        }
         _save(args.json, results | {"folds": {**results["folds"], name: fold}})
         if args.int8:
             try:
-                fold["int8"] = score(settings, str(merged), "onnx-int8", data, scored, topic_ids,
-                                     nlp)
+                fold["int8"] = score(
+                    settings, str(merged), "onnx-int8", data, scored, topic_ids, nlp
+                )
             except ModelError as exc:  # the build failed its cosine gate: say so, go on
                 fold["int8"] = {"error": str(exc)}
         fold["seconds"] = round(time.perf_counter() - started)

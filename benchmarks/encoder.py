@@ -36,22 +36,40 @@ DEMO = REPO / "data" / "demo" / "demo_export.csv"
 MAX_LENGTH = 256
 
 RU = [
-    "Курьер опоздал на {n} часа и даже не позвонил.", "Заказ №{id} так и не пришёл, верните деньги!",
-    "Оператор в чате ответил через {n} минут.", "Приложение вылетает при оплате картой.",
-    "Спасибо, всё пришло вовремя и в целости.", "Цены выросли, а качество упало.",
-    "Упаковка была порвана, половина яиц разбита.", "Очень вежливый курьер, рекомендую!",
-    "Не могу войти в личный кабинет, пишет «ошибка {id}».", "Бонусы за заказ так и не начислили",
-    "Поддержка решила вопрос за {n} минут, молодцы.", "Возврат оформили, но деньги идут уже неделю.",
-    "Промокод не сработал при оформлении.", "Пицца приехала холодной.", "ок", "Всё супер 👍",
+    "Курьер опоздал на {n} часа и даже не позвонил.",
+    "Заказ №{id} так и не пришёл, верните деньги!",
+    "Оператор в чате ответил через {n} минут.",
+    "Приложение вылетает при оплате картой.",
+    "Спасибо, всё пришло вовремя и в целости.",
+    "Цены выросли, а качество упало.",
+    "Упаковка была порвана, половина яиц разбита.",
+    "Очень вежливый курьер, рекомендую!",
+    "Не могу войти в личный кабинет, пишет «ошибка {id}».",
+    "Бонусы за заказ так и не начислили",
+    "Поддержка решила вопрос за {n} минут, молодцы.",
+    "Возврат оформили, но деньги идут уже неделю.",
+    "Промокод не сработал при оформлении.",
+    "Пицца приехала холодной.",
+    "ок",
+    "Всё супер 👍",
 ]
 EN = [
-    "The courier was {n} hours late and never called.", "Order #{id} never arrived, refund me!",
-    "Support replied after {n} minutes in chat.", "The app crashes when I pay by card.",
-    "Thanks, everything arrived on time.", "Prices went up and quality went down.",
-    "The box was torn and half the eggs were broken.", "Very polite courier, would recommend!",
-    "Can't log in to my account, it says error {id}.", "My loyalty points were never added.",
-    "Support fixed it in {n} minutes, well done.", "Refund approved but still no money a week later.",
-    "The promo code did not work at checkout.", "Pizza arrived cold.", "ok", "Love it!",
+    "The courier was {n} hours late and never called.",
+    "Order #{id} never arrived, refund me!",
+    "Support replied after {n} minutes in chat.",
+    "The app crashes when I pay by card.",
+    "Thanks, everything arrived on time.",
+    "Prices went up and quality went down.",
+    "The box was torn and half the eggs were broken.",
+    "Very polite courier, would recommend!",
+    "Can't log in to my account, it says error {id}.",
+    "My loyalty points were never added.",
+    "Support fixed it in {n} minutes, well done.",
+    "Refund approved but still no money a week later.",
+    "The promo code did not work at checkout.",
+    "Pizza arrived cold.",
+    "ok",
+    "Love it!",
 ]
 
 
@@ -62,8 +80,10 @@ def generate(n: int, seed: int = 13) -> list[str]:
     for _ in range(n):
         pool = RU if rng.random() < 0.6 else EN
         k = rng.choice([1, 1, 1, 2, 2, 3, 4, 8])
-        parts = [rng.choice(pool).format(n=rng.randint(2, 90), id=rng.randint(1000, 99999))
-                 for _ in range(k)]
+        parts = [
+            rng.choice(pool).format(n=rng.randint(2, 90), id=rng.randint(1000, 99999))
+            for _ in range(k)
+        ]
         texts.append(" ".join(parts))
     return texts
 
@@ -105,8 +125,11 @@ def measured(func: Any, *args: Any) -> tuple[Any, dict[str, float]]:
     reset_peak_rss()
     start_rss, cpu0 = rss_mb("VmRSS"), time.process_time()
     result = func(*args)
-    facts = {"cpu_s": time.process_time() - cpu0, "start_rss_mb": start_rss,
-             "peak_rss_mb": rss_mb()}
+    facts = {
+        "cpu_s": time.process_time() - cpu0,
+        "start_rss_mb": start_rss,
+        "peak_rss_mb": rss_mb(),
+    }
     return result, facts
 
 
@@ -130,8 +153,12 @@ def run_naive(texts: list[str], model_dir: str, threads: int) -> tuple[np.ndarra
     from transformers import pipeline
 
     torch.set_num_threads(threads)
-    extractor = pipeline("feature-extraction", model=model_dir, tokenizer=model_dir,
-                         tokenize_kwargs={"truncation": True, "max_length": MAX_LENGTH})
+    extractor = pipeline(
+        "feature-extraction",
+        model=model_dir,
+        tokenizer=model_dir,
+        tokenize_kwargs={"truncation": True, "max_length": MAX_LENGTH},
+    )
     extractor("query: warm-up")
     out = np.empty((len(texts), 384), dtype=np.float32)
     start, cpu0 = time.perf_counter(), time.process_time()
@@ -155,22 +182,33 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     settings = Settings.from_env()
     prepared = prepare_embedded(settings).info
     texts, origin = load_texts(args.n)
-    print(f"{len(texts)} messages ({len(set(texts))} unique) from {origin}; "
-          f"{settings.num_threads} threads; model {prepared.name} {prepared.version}")
+    print(
+        f"{len(texts)} messages ({len(set(texts))} unique) from {origin}; "
+        f"{settings.num_threads} threads; model {prepared.name} {prepared.version}"
+    )
 
     (cx_vectors, cx_s, cx_cpu, info), cx_mem = measured(run_cx, texts, settings, args.precision)
     (naive_vectors, naive_s, naive_cpu), naive_mem = measured(
-        run_naive, texts, str(prepared.path), settings.num_threads)
+        run_naive, texts, str(prepared.path), settings.num_threads
+    )
 
     cosines = (cx_vectors * naive_vectors).sum(axis=1)
     n = len(texts)
     result = {
-        "n": n, "unique": len(set(texts)), "texts": origin,
-        "precision": info["details"]["precision"], "threads": settings.num_threads,
-        "naive_msg_per_s": n / naive_s, "cx_msg_per_s": n / cx_s, "ratio": naive_s / cx_s,
-        "naive_msg_per_cpu_s": n / naive_cpu, "cx_msg_per_cpu_s": n / cx_cpu,
-        "cosine_min": float(cosines.min()), "cosine_mean": float(cosines.mean()),
-        "naive_memory": naive_mem, "cx_memory": cx_mem,
+        "n": n,
+        "unique": len(set(texts)),
+        "texts": origin,
+        "precision": info["details"]["precision"],
+        "threads": settings.num_threads,
+        "naive_msg_per_s": n / naive_s,
+        "cx_msg_per_s": n / cx_s,
+        "ratio": naive_s / cx_s,
+        "naive_msg_per_cpu_s": n / naive_cpu,
+        "cx_msg_per_cpu_s": n / cx_cpu,
+        "cosine_min": float(cosines.min()),
+        "cosine_mean": float(cosines.mean()),
+        "naive_memory": naive_mem,
+        "cx_memory": cx_mem,
     }
     _print(result)
     if args.json:
@@ -179,14 +217,20 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
 
 def _print(r: dict[str, Any]) -> None:
-    for label, key in (("naive pipeline (fp32, one at a time)", "naive"),
-                       (f"cx_text Encoder ({r['precision']}, batched)", "cx")):
+    for label, key in (
+        ("naive pipeline (fp32, one at a time)", "naive"),
+        (f"cx_text Encoder ({r['precision']}, batched)", "cx"),
+    ):
         mem = r[f"{key}_memory"]
-        print(f"{label:38s} {r[f'{key}_msg_per_s']:8.1f} msg/s  "
-              f"({r[f'{key}_msg_per_cpu_s']:.1f} msg per CPU-second)  peak RSS "
-              f"{mem['peak_rss_mb']:.0f} MB (phase start {mem['start_rss_mb']:.0f} MB)")
-    print(f"ratio: {r['ratio']:.1f}x wall-clock   accuracy cost: cosine to the fp32 baseline "
-          f"min {r['cosine_min']:.5f}, mean {r['cosine_mean']:.5f}")
+        print(
+            f"{label:38s} {r[f'{key}_msg_per_s']:8.1f} msg/s  "
+            f"({r[f'{key}_msg_per_cpu_s']:.1f} msg per CPU-second)  peak RSS "
+            f"{mem['peak_rss_mb']:.0f} MB (phase start {mem['start_rss_mb']:.0f} MB)"
+        )
+    print(
+        f"ratio: {r['ratio']:.1f}x wall-clock   accuracy cost: cosine to the fp32 baseline "
+        f"min {r['cosine_min']:.5f}, mean {r['cosine_mean']:.5f}"
+    )
 
 
 if __name__ == "__main__":

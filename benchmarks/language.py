@@ -42,7 +42,11 @@ RU = [
     "Цены выросли, качество стало хуже; больше не закажу.",
     "Пицца приехала холодной!!!! Курьер нахамил.",
     "Не могу войти в личный кабинет, код из СМС не приходит. Пишите на {email}",
-    "норм", "ок", "Всё супер", "Ужас", "Спасибо!",
+    "норм",
+    "ок",
+    "Всё супер",
+    "Ужас",
+    "Спасибо!",
 ]
 EN = [
     "The courier {en_name} was {n} hours late but polite.",
@@ -53,7 +57,10 @@ EN = [
     "Promo code did not work although the banner promised {n}0% off.",
     "Agent {en_name} solved my problem in minutes, thanks!",
     "Prices went up and quality went down; never ordering again.",
-    "ok", "thanks", "Terrible", "Love it ❤️",
+    "ok",
+    "thanks",
+    "Terrible",
+    "Love it ❤️",
 ]
 MIXED = [
     "Приложение постоянно crashes, please fix it",
@@ -71,12 +78,19 @@ def generate(n: int, seed: int = 13) -> list[str]:
     out = []
     for _ in range(n):
         pool = rnd.choices([RU, EN, MIXED], weights=[55, 35, 10])[0]
-        out.append(rnd.choice(pool).format(
-            name=rnd.choice(NAMES), en_name=rnd.choice(EN_NAMES), n=rnd.randint(2, 5),
-            order=rnd.randint(10**7, 10**9), phone=f"+7 9{rnd.randint(10, 99)} {rnd.randint(100, 999)}-"
-            f"{rnd.randint(10, 99)}-{rnd.randint(10, 99)}", email=f"user{rnd.randint(1, 999)}@mail.ru",
-            card="4111 1111 1111 1111", en_phone=f"(555) {rnd.randint(100, 999)}-{rnd.randint(1000, 9999)}",
-        ))
+        out.append(
+            rnd.choice(pool).format(
+                name=rnd.choice(NAMES),
+                en_name=rnd.choice(EN_NAMES),
+                n=rnd.randint(2, 5),
+                order=rnd.randint(10**7, 10**9),
+                phone=f"+7 9{rnd.randint(10, 99)} {rnd.randint(100, 999)}-"
+                f"{rnd.randint(10, 99)}-{rnd.randint(10, 99)}",
+                email=f"user{rnd.randint(1, 999)}@mail.ru",
+                card="4111 1111 1111 1111",
+                en_phone=f"(555) {rnd.randint(100, 999)}-{rnd.randint(1000, 9999)}",
+            )
+        )
     return out
 
 
@@ -193,23 +207,33 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true")
     args = parser.parse_args()
     texts, source = load_messages(args.n)
-    print(f"messages: {len(texts)} from {source}; load average {os.getloadavg()[0]:.1f} "
-          f"on {os.cpu_count()} cores (absolute figures scale with it; ratios less so)")
+    print(
+        f"messages: {len(texts)} from {source}; load average {os.getloadavg()[0]:.1f} "
+        f"on {os.cpu_count()} cores (absolute figures scale with it; ratios less so)"
+    )
     if args.profile:
         print(profile(texts[:3_000]))
         return
     recall, only_full, share = gate_recall(texts[: args.baseline_n])
-    print(f"name gate: NER on {share:.1%} of sentences; recall {recall:.1%} of the dictionary "
-          f"names NER-on-every-sentence finds; {only_full} spans only the full run masks")
+    print(
+        f"name gate: NER on {share:.1%} of sentences; recall {recall:.1%} of the dictionary "
+        f"names NER-on-every-sentence finds; {only_full} spans only the full run masks"
+    )
     base = naive_baseline(texts[: args.baseline_n])
     print(f"baseline  naive natasha (morph+NER on every message, 1 process): {base:8.0f} msg/s")
     single, per_cpu = ours(texts, 1)
-    print(f"cx_text   prepare_text, 1 process:                    {single:8.0f} msg/s  x{single / base:.1f}"
-          f"  ({per_cpu:.0f} msg per CPU-second)")
+    print(
+        f"cx_text   prepare_text, 1 process:                    {single:8.0f} msg/s  "
+        f"x{single / base:.1f}"
+        f"  ({per_cpu:.0f} msg per CPU-second)"
+    )
     if args.workers > 1:
         multi, _ = ours(texts, args.workers)
-        print(f"cx_text   prepare_text, {args.workers} processes:                  {multi:8.0f} msg/s  "
-              f"x{multi / base:.1f}")
+        print(
+            f"cx_text   prepare_text, {args.workers} processes:                  {multi:8.0f} "
+            f"msg/s  "
+            f"x{multi / base:.1f}"
+        )
 
 
 if __name__ == "__main__":

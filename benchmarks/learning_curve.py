@@ -17,7 +17,8 @@ they enter exactly as in ``cx-text train --labels`` (:func:`cx_text.training.ret
 fits it (one-vs-rest logistic regression, per-topic threshold on dev). Embeddings: frozen
 e5-small of the cleaned texts, cached on disk. Several seeded repeats: mean ± std.
 
-    nice -n 19 python benchmarks/learning_curve.py --shared-data ../shared/data --out learning_curve.md
+    nice -n 19 python benchmarks/learning_curve.py --shared-data ../shared/data --out
+    learning_curve.md
 """
 
 from __future__ import annotations
@@ -61,8 +62,15 @@ def draw_labels(pool: pd.DataFrame, topic: str, n: int, seed: int) -> pd.DataFra
     return pool.loc[np.concatenate([pos, neg])]
 
 
-def topic_f1(data: pd.DataFrame, x: np.ndarray, test: pd.DataFrame, x_test: np.ndarray,
-             topic: str, topic_ids: Sequence[str], seed: int) -> float:
+def topic_f1(
+    data: pd.DataFrame,
+    x: np.ndarray,
+    test: pd.DataFrame,
+    x_test: np.ndarray,
+    topic: str,
+    topic_ids: Sequence[str],
+    seed: int,
+) -> float:
     """Fit ``topic``'s column on ``data`` and score it on ``test``."""
     col = (topic,)
     head = fit_topics_head(data, x, col, seed=seed, per_topic_dev=True)
@@ -72,25 +80,52 @@ def topic_f1(data: pd.DataFrame, x: np.ndarray, test: pd.DataFrame, x_test: np.n
     return float(multilabel_scores(gold, pred, col)["labels"][topic]["f1"])
 
 
-def curve(base: pd.DataFrame, x_base: np.ndarray, pool: pd.DataFrame, x_pool: np.ndarray,
-          test: pd.DataFrame, x_test: np.ndarray, topic: str, known: Sequence[str],
-          repeats: int, with_zero: bool, reference: tuple[pd.DataFrame, np.ndarray]) -> list[dict[str, object]]:
+def curve(
+    base: pd.DataFrame,
+    x_base: np.ndarray,
+    pool: pd.DataFrame,
+    x_pool: np.ndarray,
+    test: pd.DataFrame,
+    x_test: np.ndarray,
+    topic: str,
+    known: Sequence[str],
+    repeats: int,
+    with_zero: bool,
+    reference: tuple[pd.DataFrame, np.ndarray],
+) -> list[dict[str, object]]:
     """F1 per number of labels (mean, std over seeded repeats); ``reference``: the topic fitted
     on a frame where every row is labelled for it (what the shipped heads get)."""
     topic_ids = tuple(dict.fromkeys([*known, topic]))
     ref, x_ref = reference
-    rows: list[dict[str, object]] = [{"n": REFERENCE, "f1": [topic_f1(ref, x_ref, test, x_test, topic, topic_ids, 13)]}]
+    rows: list[dict[str, object]] = [
+        {"n": REFERENCE, "f1": [topic_f1(ref, x_ref, test, x_test, topic, topic_ids, 13)]}
+    ]
     if with_zero:
-        rows.append({"n": 0, "f1": [topic_f1(base.assign(topic_scope=[topic_ids] * len(base)), x_base,
-                                             test, x_test, topic, topic_ids, 13)]})
+        rows.append(
+            {
+                "n": 0,
+                "f1": [
+                    topic_f1(
+                        base.assign(topic_scope=[topic_ids] * len(base)),
+                        x_base,
+                        test,
+                        x_test,
+                        topic,
+                        topic_ids,
+                        13,
+                    )
+                ],
+            }
+        )
     pos = {i: k for k, i in enumerate(pool.index)}
     for n in SIZES:
         scores = []
         for rep in range(repeats):
             drawn = draw_labels(pool, topic, n, seed=1000 * rep + n)
             labels = normalize_labels(drawn.reset_index(drop=True))
-            data = version_frame(base, labels, dict.fromkeys(labels["id"], TRAIN), topic_ids, known,
-                                 LABEL_WEIGHT)
+            data = version_frame(
+                base, labels, dict.fromkeys(labels["id"], TRAIN), topic_ids, known, LABEL_WEIGHT
+            )
             x_lab = x_pool[[pos[i] for i in drawn.index]]
             x = np.vstack([x_base, *([x_lab] * LABEL_WEIGHT), x_lab])
             scores.append(topic_f1(data, x, test, x_test, topic, topic_ids, 13 + rep))
@@ -98,7 +133,9 @@ def curve(base: pd.DataFrame, x_base: np.ndarray, pool: pd.DataFrame, x_pool: np
     return rows
 
 
-def scenarios(frame: pd.DataFrame, x: np.ndarray, repeats: int) -> dict[str, list[dict[str, object]]]:
+def scenarios(
+    frame: pd.DataFrame, x: np.ndarray, repeats: int
+) -> dict[str, list[dict[str, object]]]:
     shipped = shipped_topics()
     corpus = (frame["origin"] != "mams") & (frame["origin"] != "banking77")
     out = {}
@@ -106,32 +143,65 @@ def scenarios(frame: pd.DataFrame, x: np.ndarray, repeats: int) -> dict[str, lis
     known = tuple(t for t in shipped if t != "delivery")
     pool, test = corpus & (frame["split"] == "train"), corpus & (frame["split"] == "test")
     out["(a) new topic `delivery` — corpus (RU+EN reviews)"] = curve(
-        frame, x, frame[pool], x[pool.to_numpy()], frame[test], x[test.to_numpy()], "delivery", known,
-        repeats, with_zero=False, reference=(frame, x))
+        frame,
+        x,
+        frame[pool],
+        x[pool.to_numpy()],
+        frame[test],
+        x[test.to_numpy()],
+        "delivery",
+        known,
+        repeats,
+        with_zero=False,
+        reference=(frame, x),
+    )
     # (b) an existing topic on a shifted domain: pricing on bank chats, base without banking77
     bank = (frame["origin"] == "banking77").to_numpy()
     keep = ~bank
     pool = bank & (frame["split"] == "train").to_numpy()
     test = bank & (frame["split"] == "test").to_numpy()
     out["(b) existing topic `pricing` — banking77 (shifted domain)"] = curve(
-        frame[keep], x[keep], frame[pool], x[pool], frame[test], x[test], "pricing", shipped,
-        repeats, with_zero=True, reference=(frame, x))
+        frame[keep],
+        x[keep],
+        frame[pool],
+        x[pool],
+        frame[test],
+        x[test],
+        "pricing",
+        shipped,
+        repeats,
+        with_zero=True,
+        reference=(frame, x),
+    )
     return out
 
 
 def render(results: dict[str, list[dict[str, object]]], repeats: int, seconds: float) -> str:
     sizes = sorted({int(r["n"]) for rows in results.values() for r in rows})  # type: ignore[call-overload]
-    head = "| scenario | " + " | ".join(f"{n} labels" if n != REFERENCE else "all labelled (ref.)"
-                                          for n in sizes) + " |"
+    head = (
+        "| scenario | "
+        + " | ".join(f"{n} labels" if n != REFERENCE else "all labelled (ref.)" for n in sizes)
+        + " |"
+    )
     lines = [head, "|---|" + "---|" * len(sizes)]
     for name, rows in results.items():
         by = {int(r["n"]): np.asarray(r["f1"]) for r in rows}  # type: ignore[call-overload]
-        cells = [(f"{by[n].mean():.3f} ± {by[n].std():.3f}" if n in by and len(by[n]) > 1
-                  else f"{by[n].mean():.3f}" if n in by else "—") for n in sizes]
+        cells = [
+            (
+                f"{by[n].mean():.3f} ± {by[n].std():.3f}"
+                if n in by and len(by[n]) > 1
+                else f"{by[n].mean():.3f}"
+                if n in by
+                else "—"
+            )
+            for n in sizes
+        ]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    lines.append(f"\nTopic F1 on held-back labels, mean ± std over {repeats} seeded draws "
-                 f"({seconds / 60:.1f} min on this machine). Reference: the topic fitted on the whole "
-                 "training frame with every row labelled for it (banking77's 1,500 train rows included).")
+    lines.append(
+        f"\nTopic F1 on held-back labels, mean ± std over {repeats} seeded draws "
+        f"({seconds / 60:.1f} min on this machine). Reference: the topic fitted on the whole "
+        "training frame with every row labelled for it (banking77's 1,500 train rows included)."
+    )
     return "\n".join(lines) + "\n"
 
 

@@ -36,25 +36,33 @@ SELECT i, {TOPICS}[1 + (hash(i) % 7)::INT] AS t1,
        random() < 0.4 AS neg1, random() < 0.4 AS neg2, random() AS r,
        TIMESTAMP '2026-01-01' + to_seconds(CAST(random() * 300 * 86400 AS BIGINT)) AS ts
 FROM range({{rows}}) t(i);
-INSERT INTO runs (run_id, started_at, finished_at, status, input_path, input_fingerprint, rows_in, manifest, summary, source)
-    VALUES ('bench', now(), now(), 'complete', 'bench', 'bench', {{rows}}, '{{{{}}}}', '{{{{}}}}', 'bench');
+INSERT INTO runs (run_id, started_at, finished_at, status, input_path, input_fingerprint, rows_in, \
+manifest, summary, source)
+    VALUES ('bench', now(), now(), 'complete', 'bench', 'bench', {{rows}}, '{{{{}}}}', '{{{{}}}}', \
+'bench');
 INSERT INTO feedback SELECT 'bench', 'bench', CAST(i AS VARCHAR), 'synthetic', ts,
     ['app_review', 'chat', 'email', 'survey'][1 + (i % 4)::INT], 'bench',
-    CASE WHEN r < 0.8 THEN least(10, greatest(0, round(9 - 3 * neg1::INT - 2 * (neg2 AND t2 IS NOT NULL)::INT
+    CASE WHEN r < 0.8 THEN least(10, greatest(0, round(9 - 3 * neg1::INT - 2 * (neg2 AND t2 IS NOT \
+NULL)::INT
          + 3 * (random() - 0.5)))) END,
-    CASE WHEN r < 0.5 THEN 1 + floor(random() * 5) END, CASE WHEN r < 0.3 THEN 1 + floor(random() * 7) END,
+    CASE WHEN r < 0.5 THEN 1 + floor(random() * 5) END, CASE WHEN r < 0.3 THEN 1 + floor(random() \
+* 7) END,
     NULL, 'c' || CAST(i % 100000 AS VARCHAR), ['b2c', 'b2b', 'vip'][1 + (i % 3)::INT], NULL
 FROM gen;
-INSERT INTO tags SELECT 'bench', CAST(i AS VARCHAR), i, CASE WHEN i % 3 = 0 THEN 'en' ELSE 'ru' END, 0.99,
+INSERT INTO tags SELECT 'bench', CAST(i AS VARCHAR), i, CASE WHEN i % 3 = 0 THEN 'en' ELSE 'ru' \
+END, 0.99,
     CASE WHEN neg1 THEN 'negative' WHEN r < 0.5 THEN 'positive' ELSE 'neutral' END, 0.0,
     CASE WHEN t2 IS NULL OR t2 = t1 THEN [t1] ELSE [t1, t2] END,
     [t1 || '/' || {SUBS}[1 + (hash(i * 3) % 7)::INT]], NULL, [], NULL, 'ok', [], NULL
 FROM gen;
-INSERT INTO aspects SELECT 'bench', CAST(i AS VARCHAR), t1, CASE WHEN neg1 THEN 'negative' ELSE 'positive' END, 0.0 FROM gen;
-INSERT INTO aspects SELECT 'bench', CAST(i AS VARCHAR), t2, CASE WHEN neg2 THEN 'negative' ELSE 'positive' END, 0.0
+INSERT INTO aspects SELECT 'bench', CAST(i AS VARCHAR), t1, CASE WHEN neg1 THEN 'negative' ELSE \
+'positive' END, 0.0 FROM gen;
+INSERT INTO aspects SELECT 'bench', CAST(i AS VARCHAR), t2, CASE WHEN neg2 THEN 'negative' ELSE \
+'positive' END, 0.0
 FROM gen WHERE t2 IS NOT NULL AND t2 <> t1;
 INSERT INTO customers SELECT 'c' || CAST(i AS VARCHAR), DATE '2025-01-01' + CAST(i % 500 AS INT),
-    CASE WHEN random() < 0.1 THEN DATE '2026-01-01' + CAST(random() * 300 AS INT) END, 100 + i % 900, NULL
+    CASE WHEN random() < 0.1 THEN DATE '2026-01-01' + CAST(random() * 300 AS INT) END, 100 + i % \
+900, NULL
 FROM range(100000) t(i);
 """
 
@@ -86,7 +94,9 @@ def best_of(fn: Callable[[], Any], repeat: int = 3) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
-    parser.add_argument("--db", type=Path, default=Path(tempfile.gettempdir()) / "cx_bench_metrics.duckdb")
+    parser.add_argument(
+        "--db", type=Path, default=Path(tempfile.gettempdir()) / "cx_bench_metrics.duckdb"
+    )
     args = parser.parse_args()
     start = time.perf_counter()
     build(args.db, args.rows)
@@ -106,8 +116,10 @@ def main() -> None:
             "weekly trends + alerts": lambda: detect_alerts(topic_trends(st, settings=settings)),
         }
         print(f"baseline naive pandas (load all rows, explode, group by topic): {base:.3f} s")
-        print(f"once per connection: cache latest-run messages + topic mentions: {cache:.3f} s "
-              f"({base / cache:.1f}× the baseline)")
+        print(
+            f"once per connection: cache latest-run messages + topic mentions: {cache:.3f} s "
+            f"({base / cache:.1f}× the baseline)"
+        )
         print(f"{'query':32s} {'seconds':>8s} {'target':>7s} {'vs baseline':>12s}")
         for name, fn in cases.items():
             secs = best_of(fn)

@@ -33,9 +33,19 @@ DEMO = REPO / "data" / "demo" / "demo_export.csv"
 
 
 #: texts that go wrong in real exports, mixed into every generated input (one in ~500 rows)
-MESSY_TEXTS = ["", "   ", "👍👍👍", "🤬", "<p><br></p>", "....", "\u0007\u0000 ok",
-               "Курьер опоздал. " * 4000,  # ~64k chars: truncated
-               "N/A", "#NAME?", "=HYPERLINK(\"x\")"]
+MESSY_TEXTS = [
+    "",
+    "   ",
+    "👍👍👍",
+    "🤬",
+    "<p><br></p>",
+    "....",
+    "\u0007\u0000 ok",
+    "Курьер опоздал. " * 4000,  # ~64k chars: truncated
+    "N/A",
+    "#NAME?",
+    '=HYPERLINK("x")',
+]
 
 
 def make_input(rows: int, path: Path, *, messy: bool = True) -> Path:
@@ -52,8 +62,14 @@ def make_input(rows: int, path: Path, *, messy: bool = True) -> Path:
         if r:
             part["text"] = part["text"] + f" ({r})"
         parts.append(part)
-    broken = [f"broken-{i},2026-01-0{i % 9 + 1}" if i % 2 else f"broken-{i},x,y,z,extra,,,,,,,,,"
-              for i in range(rows // 1000)] if messy else []
+    broken = (
+        [
+            f"broken-{i},2026-01-0{i % 9 + 1}" if i % 2 else f"broken-{i},x,y,z,extra,,,,,,,,,"
+            for i in range(rows // 1000)
+        ]
+        if messy
+        else []
+    )
     frame = pd.concat(parts, ignore_index=True).head(rows - len(broken))
     if messy:
         picked = frame.index[frame.index % 487 == 13]
@@ -69,9 +85,22 @@ def run_cli(src: Path, workdir: Path) -> dict[str, Any]:
     out = workdir / f"{src.stem}.parquet"
     log = (workdir / f"{src.stem}.log").open("w+")
     start = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "cx_text", "tag", str(src), "-o", str(out),
-                             "--db", str(workdir / f"{src.stem}.duckdb")],
-                            stdout=log, stderr=subprocess.STDOUT, cwd=workdir)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "cx_text",
+            "tag",
+            str(src),
+            "-o",
+            str(out),
+            "--db",
+            str(workdir / f"{src.stem}.duckdb"),
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        cwd=workdir,
+    )
     _, status, usage = os.wait4(proc.pid, 0)
     seconds = time.perf_counter() - start
     proc.returncode = os.waitstatus_to_exitcode(status)
@@ -84,8 +113,13 @@ def run_cli(src: Path, workdir: Path) -> dict[str, Any]:
         raise SystemExit(f"rows in {expected:,} != rows out {rows:,}: a row was lost")
     log.seek(0)
     summary = [line.strip() for line in log if line.startswith(("tagged ", "  status:"))]
-    return {"rows": rows, "seconds": seconds, "rows_per_s": rows / seconds,
-            "peak_rss_mb": usage.ru_maxrss / 1024, "summary": " | ".join(summary)}
+    return {
+        "rows": rows,
+        "seconds": seconds,
+        "rows_per_s": rows / seconds,
+        "peak_rss_mb": usage.ru_maxrss / 1024,
+        "summary": " | ".join(summary),
+    }
 
 
 def naive_baseline(src: Path, sample: int) -> dict[str, float]:
@@ -112,10 +146,16 @@ def naive_baseline(src: Path, sample: int) -> dict[str, float]:
 
 
 def main(argv: list[str] | None = None) -> dict[str, object]:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--rows", type=int, default=20_000, help="rows for the throughput run")
-    parser.add_argument("--baseline-rows", type=int, default=300, help="rows for the naive baseline")
-    parser.add_argument("--rss-rows", default="10000,200000", help="two sizes for the memory check ('' skips)")
+    parser.add_argument(
+        "--baseline-rows", type=int, default=300, help="rows for the naive baseline"
+    )
+    parser.add_argument(
+        "--rss-rows", default="10000,200000", help="two sizes for the memory check ('' skips)"
+    )
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -126,19 +166,31 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
         naive = naive_baseline(src, args.baseline_rows)
         ours = run_cli(src, work)
         results.update(naive=naive, cx_text=ours, ratio=ours["rows_per_s"] / naive["rows_per_s"])
-        print(f"naive (pandas + row-wise pipeline)  {naive['rows_per_s']:8.1f} rows/s  on {naive['rows']} rows")
-        print(f"cx-text tag (end to end, CLI)       {ours['rows_per_s']:8.1f} rows/s  on {ours['rows']} rows, "
-              f"peak RSS {ours['peak_rss_mb']:.0f} MB")
+        print(
+            f"naive (pandas + row-wise pipeline)  {naive['rows_per_s']:8.1f} rows/s  on "
+            f"{naive['rows']} rows"
+        )
+        print(
+            f"cx-text tag (end to end, CLI)       {ours['rows_per_s']:8.1f} rows/s  on "
+            f"{ours['rows']} rows, "
+            f"peak RSS {ours['peak_rss_mb']:.0f} MB"
+        )
         print(f"ratio: {results['ratio']:.1f}x   target: >= 300 rows/s end to end")
         sizes = [int(s) for s in args.rss_rows.split(",") if s.strip()]
         for n in sizes:
             run = run_cli(make_input(n, work / f"rss_{n}.csv"), work)
             results[f"rss_{n}"] = run
-            print(f"peak RSS at {n:>7,} rows: {run['peak_rss_mb']:7.0f} MB  ({run['rows_per_s']:.0f} rows/s)"
-                  f"  rows in = rows out; {run['summary']}")
+            print(
+                f"peak RSS at {n:>7,} rows: {run['peak_rss_mb']:7.0f} MB  "
+                f"({run['rows_per_s']:.0f} rows/s)"
+                f"  rows in = rows out; {run['summary']}"
+            )
         if len(sizes) == 2:
             a, b = (results[f"rss_{n}"]["peak_rss_mb"] for n in sizes)  # type: ignore[index]
-            print(f"memory growth {sizes[0]:,} -> {sizes[1]:,} rows: x{b / a:.2f} (flat = ~1.0; target < 2.5 GB)")
+            print(
+                f"memory growth {sizes[0]:,} -> {sizes[1]:,} rows: x{b / a:.2f} (flat = ~1.0; "
+                f"target < 2.5 GB)"
+            )
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
     return results

@@ -57,7 +57,9 @@ class FakeEmbedder:
         return self.cache[w]
 
     def __call__(self, texts: Sequence[str]) -> np.ndarray:
-        out = np.stack([np.sum([self.word(w) for w in t.rstrip(".").split()], axis=0) for t in texts])
+        out = np.stack(
+            [np.sum([self.word(w) for w in t.rstrip(".").split()], axis=0) for t in texts]
+        )
         return out / np.linalg.norm(out, axis=1, keepdims=True)
 
 
@@ -81,20 +83,38 @@ def make_clauses(n: int, groups: int, seed: int, prefix: str) -> pd.DataFrame:
 
 def tagged(frame: pd.DataFrame) -> pd.DataFrame:
     n = len(frame)
-    return pd.DataFrame({
-        "id": frame["id"], "text": frame["clause"], "text_clean": frame["clause"],
-        "lang": frame["lang"], "sentiment": ["negative"] * n, "row_status": ["ok"] * n,
-        "topics": [["delivery"]] * n,
-        "aspect_sentiments": [[{"topic": "delivery", "polarity": "negative", "score": -0.9}]] * n,
-        "evidence": [[{"topic": "delivery", "clause": c, "start": 0, "end": len(c), "terms": [],
-                       "source": "rule"}] for c in frame["clause"]],
-    })
+    return pd.DataFrame(
+        {
+            "id": frame["id"],
+            "text": frame["clause"],
+            "text_clean": frame["clause"],
+            "lang": frame["lang"],
+            "sentiment": ["negative"] * n,
+            "row_status": ["ok"] * n,
+            "topics": [["delivery"]] * n,
+            "aspect_sentiments": [[{"topic": "delivery", "polarity": "negative", "score": -0.9}]]
+            * n,
+            "evidence": [
+                [
+                    {
+                        "topic": "delivery",
+                        "clause": c,
+                        "start": 0,
+                        "end": len(c),
+                        "terms": [],
+                        "source": "rule",
+                    }
+                ]
+                for c in frame["clause"]
+            ],
+        }
+    )
 
 
 def load(store: object, frame: pd.DataFrame, chunk: int = 20_000) -> None:
     run = store.begin_run({}, "synthetic", f"fp{len(store.runs())}", rows_in=len(frame))  # type: ignore[attr-defined]
     for i, start in enumerate(range(0, len(frame), chunk)):
-        store.append_chunk(run, i, tagged(frame.iloc[start:start + chunk]))  # type: ignore[attr-defined]
+        store.append_chunk(run, i, tagged(frame.iloc[start : start + chunk]))  # type: ignore[attr-defined]
     store.finish_run(run, {})  # type: ignore[attr-defined]
 
 
@@ -105,14 +125,20 @@ def quality(store: object, truth: pd.DataFrame) -> tuple[float, float]:
     members = store.query("SELECT id, theme_id FROM theme_memberships")  # type: ignore[attr-defined]
     joined = truth.merge(members, on="id")
     planted = joined[(joined["group"] >= 0) & joined["theme_id"].notna()]
-    return float(joined["theme_id"].notna().mean()), float(adjusted_rand_score(planted["group"], planted["theme_id"]))
+    return float(joined["theme_id"].notna().mean()), float(
+        adjusted_rand_score(planted["group"], planted["theme_id"])
+    )
 
 
-def phase(name: str, n: int, seconds: float, store: object, truth: pd.DataFrame, result: object) -> None:
+def phase(
+    name: str, n: int, seconds: float, store: object, truth: pd.DataFrame, result: object
+) -> None:
     assigned, ari = quality(store, truth)
-    print(f"{name:<34} {seconds:7.1f}s {n / seconds:10,.0f} clauses/s  assigned {assigned:6.1%}  "
-          f"ARI {ari:.3f}  new themes {len(result.new_theme_ids)}  "  # type: ignore[attr-defined]
-          f"unassigned {result.unassigned_share:.1%}")  # type: ignore[attr-defined]
+    print(
+        f"{name:<34} {seconds:7.1f}s {n / seconds:10,.0f} clauses/s  assigned {assigned:6.1%}  "
+        f"ARI {ari:.3f}  new themes {len(result.new_theme_ids)}  "  # type: ignore[attr-defined]
+        f"unassigned {result.unassigned_share:.1%}"
+    )  # type: ignore[attr-defined]
 
 
 def baseline(x: np.ndarray, truth: pd.DataFrame, groups: int, seed: int) -> None:
@@ -126,8 +152,11 @@ def baseline(x: np.ndarray, truth: pd.DataFrame, groups: int, seed: int) -> None
     seconds = time.perf_counter() - start
     planted = truth["group"].to_numpy() >= 0
     ari = adjusted_rand_score(truth["group"][planted], labels[planted])
-    print(f"{'baseline: KMeans on all, true k':<34} {seconds:7.1f}s {len(x) / seconds:10,.0f} clauses/s  "
-          f"assigned 100.0%  ARI {ari:.3f}  (clustering only; k given)")
+    print(
+        f"{'baseline: KMeans on all, true k':<34} {seconds:7.1f}s {len(x) / seconds:10,.0f} "
+        f"clauses/s  "
+        f"assigned 100.0%  ARI {ari:.3f}  (clustering only; k given)"
+    )
 
 
 def main() -> None:
@@ -145,8 +174,10 @@ def main() -> None:
     embed = FakeEmbedder()
     first = make_clauses(args.n, args.groups, args.seed, "a")
     later = make_clauses(args.n // 10, args.groups, args.seed + 1, "b")
-    print(f"{args.n:,} synthetic negative clauses, {args.groups} planted RU+EN groups, "
-          f"{NOISE_SHARE:.0%} noise; then {len(later):,} new clauses")
+    print(
+        f"{args.n:,} synthetic negative clauses, {args.groups} planted RU+EN groups, "
+        f"{NOISE_SHARE:.0%} noise; then {len(later):,} new clauses"
+    )
     with tempfile.TemporaryDirectory() as tmp, open_store(Path(tmp) / "bench.duckdb") as store:
         load(store, first)
         for name, frame in (("1. first discovery", first), ("2. re-run, same data", first)):
@@ -157,9 +188,17 @@ def main() -> None:
         both = pd.concat([first, later], ignore_index=True)
         start = time.perf_counter()
         result = discover_themes(store, embed, params=params)
-        phase("3. +10% new clauses, re-run", len(later), time.perf_counter() - start, store, both, result)
-        new_assigned = store.query("SELECT avg((theme_id IS NOT NULL)::INT) AS a FROM theme_memberships "
-                                   "WHERE id LIKE 'b%'")["a"].iloc[0]
+        phase(
+            "3. +10% new clauses, re-run",
+            len(later),
+            time.perf_counter() - start,
+            store,
+            both,
+            result,
+        )
+        new_assigned = store.query(
+            "SELECT avg((theme_id IS NOT NULL)::INT) AS a FROM theme_memberships WHERE id LIKE 'b%'"
+        )["a"].iloc[0]
         noise = later["group"].lt(0).mean()
         print(f"   new clauses assigned to themes: {new_assigned:.1%} (noise share {noise:.1%})")
     if not args.no_baseline:

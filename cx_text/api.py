@@ -32,8 +32,12 @@ ENGINES = ("local", "spark")
 class Tagger:
     """Models loaded once; :meth:`tag` tags any DataFrame, :meth:`tag_texts` a list of strings."""
 
-    def __init__(self, engine_tagger: Callable[[pd.DataFrame], pd.DataFrame], settings: Settings,
-                 manifest: Callable[..., dict[str, Any]]) -> None:
+    def __init__(
+        self,
+        engine_tagger: Callable[[pd.DataFrame], pd.DataFrame],
+        settings: Settings,
+        manifest: Callable[..., dict[str, Any]],
+    ) -> None:
         self._tagger = engine_tagger
         self.settings = settings
         self._manifest = manifest
@@ -47,8 +51,12 @@ class Tagger:
         """Models, versions, checksums, taxonomy and settings of this tagger (the run manifest)."""
         return dict(self._manifest(**extra))
 
-    def tag(self, frame: pd.DataFrame, text_col: str | None = None,
-            mapping: Mapping[str, str] | None = None) -> pd.DataFrame:
+    def tag(
+        self,
+        frame: pd.DataFrame,
+        text_col: str | None = None,
+        mapping: Mapping[str, str] | None = None,
+    ) -> pd.DataFrame:
         """Tag every row of ``frame``: rows in = rows out, in order, never mutated.
 
         Columns are mapped like a file export's (``text_col`` or ``mapping`` = canonical name ->
@@ -61,7 +69,9 @@ class Tagger:
         from cx_text.io.columns import user_view
         from cx_text.io.frames import canonical_frame
 
-        canonical = canonical_frame(frame, text_col=text_col, mapping=mapping, settings=self.settings)
+        canonical = canonical_frame(
+            frame, text_col=text_col, mapping=mapping, settings=self.settings
+        )
         return user_view(tag_safely(self._tagger, canonical).reset_index(drop=True))
 
     def tag_texts(self, texts: Sequence[str]) -> pd.DataFrame:
@@ -69,11 +79,18 @@ class Tagger:
         return self.tag(pd.DataFrame({"text": list(texts)}), text_col="text")
 
 
-def load(settings: Settings | None = None, *, model: str | None = None,
-         sentiment_model: str | None = None, label_map: str | Path | None = None,
-         taxonomy: str | Path | None = None, precision: str | None = None,
-         mask_pii: bool | None = None, allow_network: bool | None = None,
-         model_version: str | None = None) -> Tagger:
+def load(
+    settings: Settings | None = None,
+    *,
+    model: str | None = None,
+    sentiment_model: str | None = None,
+    label_map: str | Path | None = None,
+    taxonomy: str | Path | None = None,
+    precision: str | None = None,
+    mask_pii: bool | None = None,
+    allow_network: bool | None = None,
+    model_version: str | None = None,
+) -> Tagger:
     """Load every model once (offline by default) and return a :class:`Tagger`.
 
     ``model``: an encoder directory or hub id (hub only with ``allow_network=True``);
@@ -82,10 +99,18 @@ def load(settings: Settings | None = None, *, model: str | None = None,
     """
     from cx_text.classify.tagger import build_tagger
 
-    chosen = _settings(settings, encoder=model, sentiment_model=sentiment_model,
-                       sentiment_label_map=label_map, taxonomy_path=taxonomy, precision=precision,
-                       mask_pii=mask_pii, allow_network=allow_network, model_version=model_version)
-    if chosen.tagger:          # CX_TEXT_TAGGER=module:function, a model-free tagger (tests, demos)
+    chosen = _settings(
+        settings,
+        encoder=model,
+        sentiment_model=sentiment_model,
+        sentiment_label_map=label_map,
+        taxonomy_path=taxonomy,
+        precision=precision,
+        mask_pii=mask_pii,
+        allow_network=allow_network,
+        model_version=model_version,
+    )
+    if chosen.tagger:  # CX_TEXT_TAGGER=module:function, a model-free tagger (tests, demos)
         return plugin_tagger(chosen)
     chunk_tagger = build_tagger(chosen)
     return Tagger(chunk_tagger, chunk_tagger.settings, chunk_tagger.resources.manifest)
@@ -96,15 +121,29 @@ def plugin_tagger(settings: Settings) -> Tagger:
     from cx_text.core.config import load_callable
 
     spec = str(settings.tagger)
-    return Tagger(load_callable(spec), settings,
-                  lambda **extra: {"tagger": spec, "fingerprint": spec, **extra})
+    return Tagger(
+        load_callable(spec),
+        settings,
+        lambda **extra: {"tagger": spec, "fingerprint": spec, **extra},
+    )
 
 
-def tag_file(path: str | Path, out: str | Path, *, engine: str = "local",
-             db: str | Path | None = None, resume: bool = False, tagger: Tagger | None = None,
-             settings: Settings | None = None, mapping: Mapping[str, str] | None = None,
-             sheet: str | None = None, customers: pd.DataFrame | None = None,
-             source: str | None = None, master: str = "local[2]", progress: bool = False) -> Any:
+def tag_file(
+    path: str | Path,
+    out: str | Path,
+    *,
+    engine: str = "local",
+    db: str | Path | None = None,
+    resume: bool = False,
+    tagger: Tagger | None = None,
+    settings: Settings | None = None,
+    mapping: Mapping[str, str] | None = None,
+    sheet: str | None = None,
+    customers: pd.DataFrame | None = None,
+    source: str | None = None,
+    master: str = "local[2]",
+    progress: bool = False,
+) -> Any:
     """Tag an export file into ``out`` (Parquet/CSV/XLSX/JSONL) and, with ``db``, the store.
 
     Returns the run summary (``rows_in``, ``rows_out``, ``by_status``, ``run_id``, ``status`` …).
@@ -125,14 +164,35 @@ def tag_file(path: str | Path, out: str | Path, *, engine: str = "local",
         require("spark", "the Spark engine")
         from cx_text.engines.spark.files import tag_file_spark
 
-        return tag_file_spark(src, dst, settings, master=master, mapping=mapping, sheet=sheet,
-                              db_path=db_path, resume=resume, customers=customers, source=source)
+        return tag_file_spark(
+            src,
+            dst,
+            settings,
+            master=master,
+            mapping=mapping,
+            sheet=sheet,
+            db_path=db_path,
+            resume=resume,
+            customers=customers,
+            source=source,
+        )
     from cx_text.engines.local import tag_file as run_local
 
     tagger = tagger or load(settings)
-    return run_local(src, dst, tagger.engine_tagger, settings, manifest=tagger.manifest(input=str(src)),
-                     mapping=mapping, sheet=sheet, db_path=db_path, resume=resume,
-                     customers=customers, progress=progress, source=source)
+    return run_local(
+        src,
+        dst,
+        tagger.engine_tagger,
+        settings,
+        manifest=tagger.manifest(input=str(src)),
+        mapping=mapping,
+        sheet=sheet,
+        db_path=db_path,
+        resume=resume,
+        customers=customers,
+        progress=progress,
+        source=source,
+    )
 
 
 class StoreReader:
@@ -175,8 +235,9 @@ class StoreReader:
         with self._store() as store:
             return list_themes(store, topic, quotes=quotes)
 
-    def loop_items(self, team: str | None = None, status: str | None = None,
-                   open_only: bool = False) -> pd.DataFrame:
+    def loop_items(
+        self, team: str | None = None, status: str | None = None, open_only: bool = False
+    ) -> pd.DataFrame:
         """The closing-the-loop register (``cx-text loop list``)."""
         from cx_text.loop.service import list_items
 
@@ -184,8 +245,10 @@ class StoreReader:
             return list_items(store, team, status, open_only)
 
     def labels(self, history: bool = False) -> pd.DataFrame:
-        """Analysts' labels as training data in the corpus format (``cx_text.store.labels.labels_frame``:
-        one row per labelled message, unlabelled fields empty); ``history=True``: every label row."""
+        """Analysts' labels as training data in the corpus format
+        (``cx_text.store.labels.labels_frame``:
+        one row per labelled message, unlabelled fields empty); ``history=True``: every label
+        row."""
         from cx_text.core.taxonomy import load_taxonomy
         from cx_text.store.labels import label_history, labels_frame
 
@@ -206,7 +269,9 @@ def open_store(path: str | Path, settings: Settings | None = None) -> StoreReade
 
     path = Path(path)
     if not path.is_file():
-        raise StoreError(f"no store at {path}.", "Tag an export first: cx-text tag FILE -o OUT --db PATH.")
+        raise StoreError(
+            f"no store at {path}.", "Tag an export first: cx-text tag FILE -o OUT --db PATH."
+        )
     return StoreReader(path, replace(settings or Settings.from_env(), db_path=path))
 
 

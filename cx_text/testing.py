@@ -32,7 +32,9 @@ def keyword_tagger(chunk: pd.DataFrame) -> pd.DataFrame:
     out = chunk.copy()
     text = out[schema.TEXT].fillna("").astype(str)
     neg = text.str.contains(_NEGATIVE, case=False, regex=True).to_numpy()
-    topic = np.where(text.str.contains(_DELIVERY, case=False).to_numpy(), "delivery", schema.OTHER_TOPIC)
+    topic = np.where(
+        text.str.contains(_DELIVERY, case=False).to_numpy(), "delivery", schema.OTHER_TOPIC
+    )
     out[schema.TEXT_CLEAN] = text
     out[schema.PII_FOUND] = _objects([[] for _ in range(len(out))], out.index)
     out[schema.LANG] = np.where(text.str.contains("[а-яё]", case=False, regex=True), "ru", "en")
@@ -42,8 +44,10 @@ def keyword_tagger(chunk: pd.DataFrame) -> pd.DataFrame:
     out[schema.SENTIMENT] = np.where(neg, "negative", "positive")
     out[schema.SENTIMENT_SCORE] = np.where(neg, -0.7, 0.7)
     out[schema.TOPICS] = _objects([[t] for t in topic], out.index)
-    aspects: list[Any] = [[{"topic": t, "polarity": s, "score": 0.0}]
-                          for t, s in zip(topic, out[schema.SENTIMENT], strict=True)]
+    aspects: list[Any] = [
+        [{"topic": t, "polarity": s, "score": 0.0}]
+        for t, s in zip(topic, out[schema.SENTIMENT], strict=True)
+    ]
     out[schema.ASPECT_SENTIMENTS] = _objects(aspects, out.index)
     return out
 
@@ -91,10 +95,19 @@ def _probs(label: str) -> dict[str, float]:
 
 
 def _evidence(topic: str, text: str) -> list[dict[str, Any]]:
-    """One evidence item per message (the declared fields): the whole text as the clause, the cue words."""
+    """One evidence item per message (the declared fields): the whole text as the clause, the cue
+    words."""
     terms = [m.group(0) for m in _DELIVERY_WORD.finditer(text)]
-    return [{"topic": topic, "clause": text, "terms": terms, "start": np.int64(0),
-             "end": np.int64(len(text)), "source": "rule"}]
+    return [
+        {
+            "topic": topic,
+            "clause": text,
+            "terms": terms,
+            "start": np.int64(0),
+            "end": np.int64(len(text)),
+            "source": "rule",
+        }
+    ]
 
 
 class KeywordChunkTagger:
@@ -108,13 +121,18 @@ class KeywordChunkTagger:
         return self.tag(chunk)
 
     def manifest(self, **extra: Any) -> dict[str, Any]:
-        return {"models": [{"name": "keyword-tagger", "kind": "test"}], "fingerprint": "keyword",
-                **extra}
+        return {
+            "models": [{"name": "keyword-tagger", "kind": "test"}],
+            "fingerprint": "keyword",
+            **extra,
+        }
 
 
-def fake_tagger(settings: Settings | None = None, *, fail_on: str | None = None,
-                every_type: bool = False) -> Any:
-    """A :class:`cx_text.Tagger` over :class:`KeywordTagger` (plain :func:`keyword_tagger` by default)."""
+def fake_tagger(
+    settings: Settings | None = None, *, fail_on: str | None = None, every_type: bool = False
+) -> Any:
+    """A :class:`cx_text.Tagger` over :class:`KeywordTagger` (plain :func:`keyword_tagger` by
+    default)."""
     from cx_text.api import Tagger
 
     chunk_tagger = KeywordChunkTagger(settings or Settings(), KeywordTagger(fail_on, every_type))

@@ -61,13 +61,28 @@ def gone(marker: str, seconds: float = 20) -> bool:
 
 
 @contextmanager
-def app_server(db: Path, env: dict[str, str] | None = None) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+def app_server(
+    db: Path, env: dict[str, str] | None = None
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     """``cx-text app --db db`` on a free port; yields (url, process). On exit it is stopped with
     SIGTERM and anything still running on ``db`` is killed by pid (a failing test leaks nothing)."""
     port = free_port()
-    cmd = [sys.executable, "-m", "cx_text", "app", "--db", str(db), "--port", str(port), "--host", "127.0.0.1"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "cx_text",
+        "app",
+        "--db",
+        str(db),
+        "--port",
+        str(port),
+        "--host",
+        "127.0.0.1",
+    ]
     full_env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(REPO), **(env or {})}
-    proc = subprocess.Popen(cmd, cwd=REPO, env=full_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        cmd, cwd=REPO, env=full_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     try:
         url = f"http://127.0.0.1:{port}"
         wait_http(url, proc)

@@ -1,4 +1,5 @@
-"""Model-free taggers for fault tests, loaded by ``cx-text tag`` via ``CX_TEXT_TAGGER=module:function``.
+"""Model-free taggers for fault tests, loaded by ``cx-text tag`` via
+``CX_TEXT_TAGGER=module:function``.
 
 ``killing`` SIGKILLs its own process on call ``CX_TEST_KILL_AT`` (0-based; unset = never) and
 sleeps ``CX_TEST_TAGGER_SLEEP`` seconds per call so an outside kill can land mid-run;
@@ -22,7 +23,8 @@ _NESTED = ("topics", "subtopics", "aspect_sentiments", "evidence")
 
 
 def keyword(chunk: pd.DataFrame) -> pd.DataFrame:
-    """``keyword_tagger`` with every tag column (also on an empty chunk, nested columns as object)."""
+    """``keyword_tagger`` with every tag column (also on an empty chunk, nested columns as
+    object)."""
     out = keyword_tagger(chunk)
     for col in schema.EMPTY_TAGS:
         if col not in out.columns:

@@ -26,12 +26,17 @@ def tagger(tmp_path: Path) -> cx_text.Tagger:
 
 
 def test_api_tag_any_column_name_rows_in_equal_rows_out(tagger: cx_text.Tagger) -> None:
-    df = pd.DataFrame({"ticket": ["a", "b", "c"], "comment": ["Курьер не приехал", "Great app", ""],
-                       "Оценка NPS": [3, 42, 10]})
+    df = pd.DataFrame(
+        {
+            "ticket": ["a", "b", "c"],
+            "comment": ["Курьер не приехал", "Great app", ""],
+            "Оценка NPS": [3, 42, 10],
+        }
+    )
     before = df.copy()
     out = tagger.tag(df, text_col="comment")
     assert len(out) == 3
-    pd.testing.assert_frame_equal(df, before)                       # input never mutated
+    pd.testing.assert_frame_equal(df, before)  # input never mutated
     assert out["sentiment"].tolist()[:2] == ["negative", "positive"]
     assert out["lang"].tolist()[:2] == ["ru", "en"]
     # value checks of a file export apply: NPS 42 is flagged, empty text is "empty" …
@@ -68,9 +73,13 @@ def test_api_tag_texts(tagger: cx_text.Tagger) -> None:
 
 def test_api_tag_file_store_and_queries(tagger: cx_text.Tagger, tmp_path: Path) -> None:
     src = tmp_path / "export.csv"
-    pd.DataFrame({"id": [str(i) for i in range(30)],
-                  "text": ["Курьер опоздал" if i % 2 else "Great app" for i in range(30)],
-                  "nps": [i % 11 for i in range(30)]}).to_csv(src, index=False)
+    pd.DataFrame(
+        {
+            "id": [str(i) for i in range(30)],
+            "text": ["Курьер опоздал" if i % 2 else "Great app" for i in range(30)],
+            "nps": [i % 11 for i in range(30)],
+        }
+    ).to_csv(src, index=False)
     db = tmp_path / "s.duckdb"
     summary = cx_text.tag_file(src, tmp_path / "out.parquet", db=db, tagger=tagger)
     assert summary.rows_in == summary.rows_out == 30
@@ -89,15 +98,19 @@ def test_api_open_store_labels_survive_a_retag(tagger: cx_text.Tagger, tmp_path:
     from cx_text.training.corpus import LABEL_COLUMNS
 
     src, db = tmp_path / "export.csv", tmp_path / "s.duckdb"
-    pd.DataFrame({"id": ["1", "2"], "text": ["Курьер не приехал", "Great app"]}).to_csv(src, index=False)
+    pd.DataFrame({"id": ["1", "2"], "text": ["Курьер не приехал", "Great app"]}).to_csv(
+        src, index=False
+    )
     cx_text.tag_file(src, tmp_path / "out.parquet", db=db, tagger=tagger)
     with open_db(db) as st:
         add_label(st, "export", "1", "sentiment", "neutral", who="anna")
     cx_text.tag_file(src, tmp_path / "out2.parquet", db=db, tagger=tagger)  # re-tag: labels stay
     store = cx_text.open_store(db)
     labels = store.labels()
-    assert list(labels.columns[:len(LABEL_COLUMNS)]) == list(LABEL_COLUMNS)
-    assert labels[["id", "text", "sentiment"]].values.tolist() == [["export:1", "Курьер не приехал", "neutral"]]
+    assert list(labels.columns[: len(LABEL_COLUMNS)]) == list(LABEL_COLUMNS)
+    assert labels[["id", "text", "sentiment"]].values.tolist() == [
+        ["export:1", "Курьер не приехал", "neutral"]
+    ]
     assert labels["topics"].tolist() == [[]] and labels["topic_scope"].tolist() == [[]]
     assert store.labels(history=True)["old_value"].tolist() == ["negative"]
     assert len(store.runs()) == 2
@@ -114,7 +127,10 @@ def test_api_open_store_missing_file(tmp_path: Path) -> None:
 
 
 def test_api_import_is_cheap() -> None:
-    code = "import sys, cx_text; print(sorted(m for m in ('torch', 'transformers', 'natasha', 'duckdb') if m in sys.modules))"
+    code = (
+        "import sys, cx_text; print(sorted(m for m in ('torch', 'transformers', 'natasha', "
+        "'duckdb') if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
 

@@ -11,9 +11,26 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent.parent / "cx_text"
 #: the data flow, left to right; a package may import only packages of a lower or equal rank
-RANKS = {"core": 0, "models": 1, "io": 2, "text": 3, "classify": 4, "training": 5, "store": 5,
-         "engines": 6, "analytics": 7, "themes": 8, "loop": 9, "reports": 10, "api": 11,
-         "app": 12, "testing": 13, "cli": 14, "__main__": 15, "": 16}
+RANKS = {
+    "core": 0,
+    "models": 1,
+    "io": 2,
+    "text": 3,
+    "classify": 4,
+    "training": 5,
+    "store": 5,
+    "engines": 6,
+    "analytics": 7,
+    "themes": 8,
+    "loop": 9,
+    "reports": 10,
+    "api": 11,
+    "app": 12,
+    "testing": 13,
+    "cli": 14,
+    "__main__": 15,
+    "": 16,
+}
 
 
 def _modules() -> dict[str, Path]:
@@ -67,8 +84,12 @@ def test_architecture_every_package_has_a_rank() -> None:
 
 
 def test_architecture_imports_go_down_the_flow() -> None:
-    back = sorted((a, b) for a, targets in _graph().items() for b in targets
-                  if b != "cx_text" and RANKS[_package(b)] > RANKS[_package(a)])
+    back = sorted(
+        (a, b)
+        for a, targets in _graph().items()
+        for b in targets
+        if b != "cx_text" and RANKS[_package(b)] > RANKS[_package(a)]
+    )
     assert not back, back
 
 
@@ -79,9 +100,9 @@ def test_architecture_no_import_cycles() -> None:
         state[node] = 1
         for nxt in sorted(graph.get(node, ())):
             if nxt == "cx_text" or nxt.startswith("cx_text.__"):
-                continue                 # the package face re-exports; nothing below imports it
+                continue  # the package face re-exports; nothing below imports it
             if state[nxt] == 1:
-                cycles.append([*stack[stack.index(nxt):], nxt])
+                cycles.append([*stack[stack.index(nxt) :], nxt])
             elif state[nxt] == 0:
                 visit(nxt, [*stack, nxt])
         state[node] = 2
@@ -93,8 +114,11 @@ def test_architecture_no_import_cycles() -> None:
 
 
 def test_architecture_nothing_below_imports_the_package_face() -> None:
-    offenders = sorted(a for a, targets in _graph().items()
-                       if "cx_text" in targets and _package(a) not in ("", "cli", "testing"))
+    offenders = sorted(
+        a
+        for a, targets in _graph().items()
+        if "cx_text" in targets and _package(a) not in ("", "cli", "testing")
+    )
     assert not offenders, offenders
 
 
@@ -103,8 +127,13 @@ def test_architecture_streamlit_only_in_the_app_ui() -> None:
     offenders = []
     for path in PACKAGE.rglob("*.py"):
         for node in _runtime_nodes(ast.parse(path.read_text(encoding="utf-8"))):
-            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
-                     else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            names = (
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module or ""]
+                if isinstance(node, ast.ImportFrom)
+                else []
+            )
             if any(n.split(".")[0] == "streamlit" for n in names) and ui not in path.parents:
                 offenders.append(str(path))
     assert not offenders, offenders
@@ -112,6 +141,9 @@ def test_architecture_streamlit_only_in_the_app_ui() -> None:
 
 def test_architecture_modules_stay_small() -> None:
     """docs/ARCHITECTURE.md: modules under ~400 lines (split by stage, not by "utils")."""
-    big = {str(p.relative_to(PACKAGE)): n for p in PACKAGE.rglob("*.py")
-           if (n := len(p.read_text(encoding="utf-8").splitlines())) > 400}
+    big = {
+        str(p.relative_to(PACKAGE)): n
+        for p in PACKAGE.rglob("*.py")
+        if (n := len(p.read_text(encoding="utf-8").splitlines())) > 400
+    }
     assert not big, big

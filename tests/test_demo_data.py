@@ -81,11 +81,14 @@ def _nps(scores: pd.Series) -> float:
 
 
 # ------------------------------------------------------------------------------ determinism, shape
-def test_demo_data_committed_files_equal_a_fresh_generation(gen: ModuleType, tmp_path: Path) -> None:
+def test_demo_data_committed_files_equal_a_fresh_generation(
+    gen: ModuleType, tmp_path: Path
+) -> None:
     gen.write(tmp_path, seed=gen.DEFAULT_SEED)
     for name in ("demo_export.csv", "customers.csv"):
         assert (tmp_path / name).read_bytes() == (DEMO / name).read_bytes(), (
-            f"{name} is stale: run `python data/demo/generate.py --seed 7 --out data/demo`")
+            f"{name} is stale: run `python data/demo/generate.py --seed 7 --out data/demo`"
+        )
 
 
 def test_demo_data_another_seed_gives_other_data(gen: ModuleType, truth: pd.DataFrame) -> None:
@@ -94,10 +97,22 @@ def test_demo_data_another_seed_gives_other_data(gen: ModuleType, truth: pd.Data
     assert (other["text"] != truth["text"]).mean() > 0.9
 
 
-def test_demo_data_export_has_real_export_headers_and_row_count(export: pd.DataFrame,
-                                                               story: dict[str, Any]) -> None:
-    assert list(export.columns[:11]) == ["review_id", "created_at", "channel", "source", "text", "nps",
-                                         "csat", "ces", "rating", "customer_id", "segment"]
+def test_demo_data_export_has_real_export_headers_and_row_count(
+    export: pd.DataFrame, story: dict[str, Any]
+) -> None:
+    assert list(export.columns[:11]) == [
+        "review_id",
+        "created_at",
+        "channel",
+        "source",
+        "text",
+        "nps",
+        "csat",
+        "ces",
+        "rating",
+        "customer_id",
+        "segment",
+    ]
     assert len(export) == story["rows"] == 20_000
     assert (DEMO / "demo_export.csv").stat().st_size < 6_000_000
 
@@ -110,20 +125,33 @@ def test_demo_data_dates_cover_the_twelve_months(export: pd.DataFrame) -> None:
     assert 1 <= export["day"].isna().sum() <= 10  # the deliberately bad dates
 
 
-@pytest.mark.parametrize(("channel", "low", "high"), [
-    ("nps_comment", 0.22, 0.36), ("support_chat", 0.22, 0.34), ("app_review", 0.15, 0.25),
-    ("marketplace_review", 0.10, 0.18), ("email", 0.07, 0.14),
-])
+@pytest.mark.parametrize(
+    ("channel", "low", "high"),
+    [
+        ("nps_comment", 0.22, 0.36),
+        ("support_chat", 0.22, 0.34),
+        ("app_review", 0.15, 0.25),
+        ("marketplace_review", 0.10, 0.18),
+        ("email", 0.07, 0.14),
+    ],
+)
 def test_demo_data_channel_mix(export: pd.DataFrame, channel: str, low: float, high: float) -> None:
     assert low <= (export["channel"] == channel).mean() <= high
 
 
-@pytest.mark.parametrize(("channel", "present", "absent"), [
-    ("nps_comment", "nps", "rating"), ("support_chat", "csat", "nps"), ("support_chat", "ces", "rating"),
-    ("app_review", "rating", "nps"), ("marketplace_review", "rating", "csat"),
-])
-def test_demo_data_metrics_belong_to_their_channel(export: pd.DataFrame, channel: str, present: str,
-                                                   absent: str) -> None:
+@pytest.mark.parametrize(
+    ("channel", "present", "absent"),
+    [
+        ("nps_comment", "nps", "rating"),
+        ("support_chat", "csat", "nps"),
+        ("support_chat", "ces", "rating"),
+        ("app_review", "rating", "nps"),
+        ("marketplace_review", "rating", "csat"),
+    ],
+)
+def test_demo_data_metrics_belong_to_their_channel(
+    export: pd.DataFrame, channel: str, present: str, absent: str
+) -> None:
     rows = export[export["channel"] == channel]
     assert (rows[present] != "").mean() > 0.5
     assert (rows[absent] == "").all()
@@ -132,16 +160,23 @@ def test_demo_data_metrics_belong_to_their_channel(export: pd.DataFrame, channel
 def test_demo_data_language_mix_from_the_text(export: pd.DataFrame) -> None:
     cyrillic = export["text"].str.count("[а-яёА-ЯЁ]")
     share = cyrillic / (cyrillic + export["text"].str.count("[a-zA-Z]")).where(lambda n: n > 0)
-    assert 0.60 <= (share > 0.85).mean() <= 0.70              # Russian (Latin brand names allowed)
-    assert 0.27 <= (share < 0.15).mean() <= 0.36              # English + transliterated Russian
+    assert 0.60 <= (share > 0.85).mean() <= 0.70  # Russian (Latin brand names allowed)
+    assert 0.27 <= (share < 0.15).mean() <= 0.36  # English + transliterated Russian
     assert 0.025 <= share.between(0.15, 0.85).mean() <= 0.08  # code-switching RU/EN
 
 
-@pytest.mark.parametrize(("lang", "low", "high"), [
-    ("ru", 0.60, 0.70), ("en", 0.25, 0.32), ("mixed", 0.025, 0.06), ("translit", 0.015, 0.04),
-])
-def test_demo_data_planted_language_shares(truth: pd.DataFrame, lang: str, low: float,
-                                           high: float) -> None:
+@pytest.mark.parametrize(
+    ("lang", "low", "high"),
+    [
+        ("ru", 0.60, 0.70),
+        ("en", 0.25, 0.32),
+        ("mixed", 0.025, 0.06),
+        ("translit", 0.015, 0.04),
+    ],
+)
+def test_demo_data_planted_language_shares(
+    truth: pd.DataFrame, lang: str, low: float, high: float
+) -> None:
     assert low <= (truth["_lang"] == lang).mean() <= high
 
 
@@ -151,17 +186,25 @@ def test_demo_data_has_transliterated_russian(export: pd.DataFrame, word: str) -
 
 
 # ------------------------------------------------------------------------------ the planted story
-@pytest.mark.parametrize(("event_id", "field", "expected"), [
-    ("delivery_spike", "start", date(2026, 3, 1)), ("delivery_spike", "recovery", date(2026, 4, 15)),
-    ("price_rise", "start", date(2026, 6, 1)),
-    ("checkout_redesign", "start", date(2026, 8, 10)), ("checkout_redesign", "recovery", date(2026, 9, 10)),
-])
-def test_demo_data_story_dates(story: dict[str, Any], event_id: str, field: str, expected: date) -> None:
+@pytest.mark.parametrize(
+    ("event_id", "field", "expected"),
+    [
+        ("delivery_spike", "start", date(2026, 3, 1)),
+        ("delivery_spike", "recovery", date(2026, 4, 15)),
+        ("price_rise", "start", date(2026, 6, 1)),
+        ("checkout_redesign", "start", date(2026, 8, 10)),
+        ("checkout_redesign", "recovery", date(2026, 9, 10)),
+    ],
+)
+def test_demo_data_story_dates(
+    story: dict[str, Any], event_id: str, field: str, expected: date
+) -> None:
     assert _event(story, event_id)[field] == expected
 
 
-def test_demo_data_delivery_complaints_spike_then_recover(export: pd.DataFrame,
-                                                          story: dict[str, Any]) -> None:
+def test_demo_data_delivery_complaints_spike_then_recover(
+    export: pd.DataFrame, story: dict[str, Any]
+) -> None:
     hits = _cue_hits(export, _event(story, "delivery_spike")["detect"]["complaint"])
     base = _daily_rate(export, hits, "2026-01-09", "2026-03-01")
     spike = _daily_rate(export, hits, "2026-03-01", "2026-04-15")
@@ -188,15 +231,18 @@ def test_demo_data_nps_drops_during_the_delivery_spike(export: pd.DataFrame) -> 
     assert after >= during + 8
 
 
-def test_demo_data_pricing_complaints_rise_and_stay(export: pd.DataFrame, story: dict[str, Any]) -> None:
+def test_demo_data_pricing_complaints_rise_and_stay(
+    export: pd.DataFrame, story: dict[str, Any]
+) -> None:
     hits = _cue_hits(export, _event(story, "price_rise")["detect"]["complaint"])
     base = _daily_rate(export, hits, "2026-01-09", "2026-06-01")
     assert _daily_rate(export, hits, "2026-06-01", "2026-08-01") >= 1.4 * base
     assert _daily_rate(export, hits, "2026-09-01", "2026-11-01") >= 1.4 * base  # still elevated
 
 
-def test_demo_data_checkout_redesign_hurts_then_beats_baseline(truth: pd.DataFrame,
-                                                               story: dict[str, Any]) -> None:
+def test_demo_data_checkout_redesign_hurts_then_beats_baseline(
+    truth: pd.DataFrame, story: dict[str, Any]
+) -> None:
     complaints = _cue_hits(truth, _event(story, "checkout_redesign")["detect"]["complaint"])
     base = _daily_rate(truth, complaints, "2026-05-01", "2026-08-10")
     assert _daily_rate(truth, complaints, "2026-08-10", "2026-09-10") >= 2.5 * base
@@ -205,8 +251,9 @@ def test_demo_data_checkout_redesign_hurts_then_beats_baseline(truth: pd.DataFra
     assert _daily_rate(truth, usability_neg, "2026-09-14", "2026-11-01") <= 0.8 * old
 
 
-def test_demo_data_new_checkout_praise_only_after_the_fix(truth: pd.DataFrame,
-                                                          story: dict[str, Any]) -> None:
+def test_demo_data_new_checkout_praise_only_after_the_fix(
+    truth: pd.DataFrame, story: dict[str, Any]
+) -> None:
     mentions = _cue_hits(truth, _event(story, "checkout_redesign")["detect"]["redesign_mentions"])
     positive = truth["_sentiment"] == "positive"
     assert not (mentions & truth["day"].lt("2026-08-10")).any()
@@ -215,36 +262,48 @@ def test_demo_data_new_checkout_praise_only_after_the_fix(truth: pd.DataFrame,
 
 
 @pytest.mark.parametrize("phrase", ["логистпро", "logistpro"])
-def test_demo_data_new_courier_partner_named_only_in_its_window(export: pd.DataFrame,
-                                                               phrase: str) -> None:
+def test_demo_data_new_courier_partner_named_only_in_its_window(
+    export: pd.DataFrame, phrase: str
+) -> None:
     named = export["text"].str.lower().str.contains(phrase)
     assert named.sum() >= 5
     assert export.loc[named, "day"].dropna().between("2026-03-01", "2026-04-20").all()
 
 
-# ------------------------------------------------------------------------------ scores and customers
-@pytest.mark.parametrize(("sentiment", "low", "high", "share"), [
-    ("negative", 0, 6, 0.8), ("positive", 9, 10, 0.7), ("neutral", 5, 9, 0.75),
-])
-def test_demo_data_nps_matches_the_text(truth: pd.DataFrame, sentiment: str, low: int, high: int,
-                                        share: float) -> None:
-    nps = pd.to_numeric(truth.loc[truth["_sentiment"] == sentiment, "nps"], errors="coerce").dropna()
+# ----------------------------------------------------------------------------- scores and customers
+@pytest.mark.parametrize(
+    ("sentiment", "low", "high", "share"),
+    [
+        ("negative", 0, 6, 0.8),
+        ("positive", 9, 10, 0.7),
+        ("neutral", 5, 9, 0.75),
+    ],
+)
+def test_demo_data_nps_matches_the_text(
+    truth: pd.DataFrame, sentiment: str, low: int, high: int, share: float
+) -> None:
+    nps = pd.to_numeric(
+        truth.loc[truth["_sentiment"] == sentiment, "nps"], errors="coerce"
+    ).dropna()
     assert len(nps) > 300
     assert nps.between(low, high).mean() >= share
 
 
-def test_demo_data_customers_link_by_id(export: pd.DataFrame, customers: pd.DataFrame,
-                                        truth: pd.DataFrame) -> None:
+def test_demo_data_customers_link_by_id(
+    export: pd.DataFrame, customers: pd.DataFrame, truth: pd.DataFrame
+) -> None:
     assert len(customers) == 8_000 and customers["customer_id"].is_unique
-    ids = export.loc[(export["customer_id"] != "") & (truth["_messy"] != "unknown_customer"),
-                     "customer_id"]
+    ids = export.loc[
+        (export["customer_id"] != "") & (truth["_messy"] != "unknown_customer"), "customer_id"
+    ]
     assert ids.isin(customers["customer_id"]).all()
     assert ids.nunique() > 4_000
     assert pd.to_numeric(customers["ltv"]).gt(0).all()
 
 
-def test_demo_data_customers_are_active_when_they_write(export: pd.DataFrame,
-                                                        customers: pd.DataFrame) -> None:
+def test_demo_data_customers_are_active_when_they_write(
+    export: pd.DataFrame, customers: pd.DataFrame
+) -> None:
     rows = export.dropna(subset=["day"]).merge(customers, on="customer_id")
     written = rows["day"].dt.strftime("%Y-%m-%d")
     assert (rows["signup"] <= written).all()
@@ -252,12 +311,13 @@ def test_demo_data_customers_are_active_when_they_write(export: pd.DataFrame,
     assert (rows.loc[churned, "churned_at"] > written[churned]).all()
 
 
-def test_demo_data_complainers_and_detractors_churn_more(export: pd.DataFrame,
-                                                         customers: pd.DataFrame,
-                                                         truth: pd.DataFrame) -> None:
+def test_demo_data_complainers_and_detractors_churn_more(
+    export: pd.DataFrame, customers: pd.DataFrame, truth: pd.DataFrame
+) -> None:
     churned = customers.set_index("customer_id")["churned_at"] != ""
     spike = truth["_aspects"].str.contains("delivery:negative") & truth["day"].between(
-        "2026-03-01", "2026-04-14")
+        "2026-03-01", "2026-04-14"
+    )
     nps = pd.to_numeric(export["nps"], errors="coerce")
     groups = {
         "spike": set(export.loc[spike, "customer_id"]),
@@ -284,18 +344,22 @@ def test_demo_data_few_exact_duplicates(export: pd.DataFrame) -> None:
     assert export["text"].duplicated().mean() < 0.08
 
 
-@pytest.mark.parametrize(("label", "pattern", "minimum"), [
-    ("phone", r"(?:\+7|8) ?\(?9\d\d\)? ?\d{3}-?\d\d-?\d\d", 100),
-    ("e-mail", r"[\w.]+\d+@[a-z]+\.[a-z]+", 100),
-    ("order number", r"№ ?\d{8}", 100),
-    ("quoted reply", r"-----Original Message-----|\n> ", 100),
-    ("emoji", "[\U0001F300-\U0001FAFF]", 1000),
-    ("slang", r"\b(?:норм|жесть|ваще|лол|smh|ngl)\b", 200),
-    ("caps", r"\b[А-ЯЁA-Z]{6,}\b", 50),
-    ("contrast", r", но |, but ", 300),
-])
-def test_demo_data_reads_like_real_customers(export: pd.DataFrame, label: str, pattern: str,
-                                             minimum: int) -> None:
+@pytest.mark.parametrize(
+    ("label", "pattern", "minimum"),
+    [
+        ("phone", r"(?:\+7|8) ?\(?9\d\d\)? ?\d{3}-?\d\d-?\d\d", 100),
+        ("e-mail", r"[\w.]+\d+@[a-z]+\.[a-z]+", 100),
+        ("order number", r"№ ?\d{8}", 100),
+        ("quoted reply", r"-----Original Message-----|\n> ", 100),
+        ("emoji", "[\U0001f300-\U0001faff]", 1000),
+        ("slang", r"\b(?:норм|жесть|ваще|лол|smh|ngl)\b", 200),
+        ("caps", r"\b[А-ЯЁA-Z]{6,}\b", 50),
+        ("contrast", r", но |, but ", 300),
+    ],
+)
+def test_demo_data_reads_like_real_customers(
+    export: pd.DataFrame, label: str, pattern: str, minimum: int
+) -> None:
     assert export["text"].str.contains(pattern, regex=True).sum() >= minimum, label
 
 

@@ -1,4 +1,5 @@
-"""The built wheel works outside the checkout: a fresh venv, `cx-text models prepare`, `cx-text tag`,
+"""The built wheel works outside the checkout: a fresh venv, `cx-text models prepare`, `cx-text
+tag`,
 the library API and `cx-text app` (its server answers, then stops on SIGTERM).
 
 The fresh venv gets the wheel's own files only; its third-party dependencies come from this
@@ -36,8 +37,22 @@ def _run(cmd: list[str], cwd: Path, env: dict[str, str], timeout: int = 600) -> 
 def fresh(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str], Path]:
     root = tmp_path_factory.mktemp("install")
     dist = root / "dist"
-    _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-          "-w", str(dist), str(REPO)], REPO, dict(os.environ))
+    _run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(dist),
+            str(REPO),
+        ],
+        REPO,
+        dict(os.environ),
+    )
     wheel = next(dist.glob("cx_text-*.whl"))
     venv = root / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
@@ -45,16 +60,33 @@ def fresh(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str
     (site / "_cx_deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n", encoding="utf-8")
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
     env.update(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", PATH=f"{venv / 'bin'}:{env['PATH']}")
-    _run([sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python"), "install",
-          "--no-deps", "-q", str(wheel)], root, env)
+    _run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "--python",
+            str(venv / "bin" / "python"),
+            "install",
+            "--no-deps",
+            "-q",
+            str(wheel),
+        ],
+        root,
+        env,
+    )
     work = root / "work"
     work.mkdir()
     return venv, env, work
 
 
-def test_install_wheel_imports_from_the_venv_not_the_checkout(fresh: tuple[Path, dict[str, str], Path]) -> None:
+def test_install_wheel_imports_from_the_venv_not_the_checkout(
+    fresh: tuple[Path, dict[str, str], Path],
+) -> None:
     venv, env, work = fresh
-    where = _run([str(venv / "bin" / "python"), "-c", "import cx_text; print(cx_text.__file__)"], work, env)
+    where = _run(
+        [str(venv / "bin" / "python"), "-c", "import cx_text; print(cx_text.__file__)"], work, env
+    )
     assert str(venv) in where and str(REPO) not in where
 
 
@@ -62,23 +94,32 @@ def test_install_wheel_prepare_tag_library_app(fresh: tuple[Path, dict[str, str]
     venv, env, work = fresh
     cx = str(venv / "bin" / "cx-text")
     assert "e5-small" in _run([cx, "models", "prepare"], work, env)
-    pd.DataFrame({"Текст отзыва": ["Курьер опоздал на два часа", "Great app, fast checkout"],
-                  "NPS": [3, 10]}).to_csv(work / "export.csv", index=False)
+    pd.DataFrame(
+        {"Текст отзыва": ["Курьер опоздал на два часа", "Great app, fast checkout"], "NPS": [3, 10]}
+    ).to_csv(work / "export.csv", index=False)
     summary = _run([cx, "tag", "export.csv", "-o", "out.parquet", "--db", "s.duckdb"], work, env)
     assert "tagged 2 of 2 rows" in summary
     assert len(pd.read_parquet(work / "out.parquet")) == 2
-    code = ("import cx_text, pandas as pd; t = cx_text.load(); "
-            "out = t.tag(pd.DataFrame({'c': ['Цены выросли', 'ok']}), text_col='c'); "
-            "print(len(out), cx_text.open_store('s.duckdb').sql('SELECT count(*) n FROM tagged').n[0])")
+    code = (
+        "import cx_text, pandas as pd; t = cx_text.load(); "
+        "out = t.tag(pd.DataFrame({'c': ['Цены выросли', 'ok']}), text_col='c'); "
+        "print(len(out), cx_text.open_store('s.duckdb').sql('SELECT count(*) n FROM tagged').n[0])"
+    )
     assert _run([str(venv / "bin" / "python"), "-c", code], work, env).split() == ["2", "2"]
     port = free_port()
-    server = subprocess.Popen([cx, "app", "--db", "s.duckdb", "--port", str(port)], cwd=work, env=env,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    server = subprocess.Popen(
+        [cx, "app", "--db", "s.duckdb", "--port", str(port)],
+        cwd=work,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     try:
         body = _wait_for(f"http://127.0.0.1:{port}/_stcore/health", server)
         assert body == "ok"
         page = urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10).read().decode()
-        assert "<div id=\"root\">" in page or "streamlit" in page.lower()
+        assert '<div id="root">' in page or "streamlit" in page.lower()
     finally:
         server.send_signal(signal.SIGTERM)
         try:

@@ -38,22 +38,37 @@ def tiny_tokenizer() -> Any:
     tok.normalizer = normalizers.BertNormalizer(lowercase=True)
     tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
     specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-    tok.train_from_iterator(CORPUS * 3, trainers.WordPieceTrainer(vocab_size=300,
-                                                                  special_tokens=specials))
+    tok.train_from_iterator(
+        CORPUS * 3, trainers.WordPieceTrainer(vocab_size=300, special_tokens=specials)
+    )
     tok.post_processor = processors.TemplateProcessing(
-        single="[CLS] $A [SEP]", special_tokens=[("[CLS]", 2), ("[SEP]", 3)])
+        single="[CLS] $A [SEP]", special_tokens=[("[CLS]", 2), ("[SEP]", 3)]
+    )
     return transformers.PreTrainedTokenizerFast(
-        tokenizer_object=tok, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]",
-        sep_token="[SEP]", mask_token="[MASK]", model_max_length=64)
+        tokenizer_object=tok,
+        unk_token="[UNK]",
+        pad_token="[PAD]",
+        cls_token="[CLS]",
+        sep_token="[SEP]",
+        mask_token="[MASK]",
+        model_max_length=64,
+    )
 
 
 def tiny_config(**kwargs: Any) -> Any:
     """The tiny ``BertConfig`` (``kwargs`` override or add fields, e.g. ``num_labels``)."""
     import transformers
 
-    fields: dict[str, Any] = {"vocab_size": 300, "hidden_size": 32, "num_hidden_layers": 2,
-                              "num_attention_heads": 4, "intermediate_size": 64,
-                              "max_position_embeddings": 64, "pad_token_id": 0, **kwargs}
+    fields: dict[str, Any] = {
+        "vocab_size": 300,
+        "hidden_size": 32,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 4,
+        "intermediate_size": 64,
+        "max_position_embeddings": 64,
+        "pad_token_id": 0,
+        **kwargs,
+    }
     return transformers.BertConfig(**fields)
 
 
@@ -69,13 +84,17 @@ def save_tiny_bert(out: Path, *, seed: int = 0, tokenizer: Any = None, **config:
 
 
 def save_tiny_classifier(out: Path, labels: list[str], *, seed: int = 1) -> Path:
-    """A seeded tiny ``BertForSequenceClassification`` with ``labels`` and its tokenizer in ``out``."""
+    """A seeded tiny ``BertForSequenceClassification`` with ``labels`` and its tokenizer in
+    ``out``."""
     import torch
     import transformers
 
     torch.manual_seed(seed)
-    config = tiny_config(num_labels=len(labels), id2label=dict(enumerate(labels)),
-                         label2id={label: i for i, label in enumerate(labels)})
+    config = tiny_config(
+        num_labels=len(labels),
+        id2label=dict(enumerate(labels)),
+        label2id={label: i for i, label in enumerate(labels)},
+    )
     transformers.BertForSequenceClassification(config).save_pretrained(out)
     tiny_tokenizer().save_pretrained(out)
     return out

@@ -123,17 +123,25 @@ def keyed_ctes(store: Any, dimension: str, filters: Filters) -> list[str]:
         return ["keyed AS (SELECT b.*, 'all' AS key FROM base b)"]
     if dimension in COLUMN_DIMENSIONS:
         column = COLUMN_DIMENSIONS[dimension]
-        return [f"keyed AS (SELECT b.*, coalesce(CAST(b.{column} AS VARCHAR), '{NONE_KEY}') AS key FROM base b)"]
+        return [
+            f"keyed AS (SELECT b.*, coalesce(CAST(b.{column} AS VARCHAR), '{NONE_KEY}') AS key "
+            f"FROM base b)"
+        ]
     if dimension in PERIODS:
         fmt = "%Y-%m" if dimension == "month" else "%Y-%m-%d"
-        return [f"keyed AS (SELECT b.*, coalesce(strftime({period_expr(dimension, 'b.created_at')}, "
-                f"'{fmt}'), '{NONE_KEY}') AS key FROM base b)"]
-    return [mentions_cte(store, dimension, filters),
-            "keyed AS (SELECT id, topic AS key, * EXCLUDE (id, topic) FROM mentions)"]
+        return [
+            f"keyed AS (SELECT b.*, coalesce(strftime({period_expr(dimension, 'b.created_at')}, "
+            f"'{fmt}'), '{NONE_KEY}') AS key FROM base b)"
+        ]
+    return [
+        mentions_cte(store, dimension, filters),
+        "keyed AS (SELECT id, topic AS key, * EXCLUDE (id, topic) FROM mentions)",
+    ]
 
 
 def mentions_cte(store: Any, level: str, filters: Filters) -> str:
-    """``mentions AS (…)``: ``(source, id, topic, neg, <message columns>)``, one row per message × topic.
+    """``mentions AS (…)``: ``(source, id, topic, neg, <message columns>)``, one row per message ×
+    topic.
 
     Topics, sub-topics and theme members come from the cache (see :mod:`cx_text.store.cache`);
     a theme member counts as negative (themes are recurring complaints).
@@ -141,10 +149,12 @@ def mentions_cte(store: Any, level: str, filters: Filters) -> str:
     if level == "theme":
         require_theme_table(store.con)
         members = metrics_cache.ensure_theme_members(store.con)
-        return (f"mentions AS (SELECT b.* EXCLUDE ({schema.TOPICS}, {schema.SUBTOPICS}), "
-                f"CAST(m.{THEME_ID} AS VARCHAR) AS topic, TRUE AS neg "
-                f"FROM base b JOIN (SELECT DISTINCT source, id, {THEME_ID} FROM {members}) m "
-                "USING (source, id))")
+        return (
+            f"mentions AS (SELECT b.* EXCLUDE ({schema.TOPICS}, {schema.SUBTOPICS}), "
+            f"CAST(m.{THEME_ID} AS VARCHAR) AS topic, TRUE AS neg "
+            f"FROM base b JOIN (SELECT DISTINCT source, id, {THEME_ID} FROM {members}) m "
+            "USING (source, id))"
+        )
     if level not in ("topic", "subtopic"):
         raise ConfigError(f"unknown topic level {level!r}.", "Use topic, subtopic or theme.")
     table = metrics_cache.ensure_mentions(store.con, level)
@@ -166,8 +176,9 @@ AT_START = "(c.signup IS NULL OR c.signup < {s}) AND (c.churned_at IS NULL OR c.
 LOST = "(c.signup IS NULL OR c.signup < {s}) AND c.churned_at >= {s} AND c.churned_at <= {e}"
 
 
-def run_query(store: Any, filters: Filters, body: str, *ctes: str,
-              params: dict[str, Any] | None = None) -> pd.DataFrame:
+def run_query(
+    store: Any, filters: Filters, body: str, *ctes: str, params: dict[str, Any] | None = None
+) -> pd.DataFrame:
     """Run ``WITH base …, <ctes> <body>`` on the store and return the (small) result frame."""
     sql, where_params = with_base(store, filters, body, *ctes)
     params = {**where_params, **(params or {})}

@@ -23,15 +23,27 @@ from cx_text.analytics.filters import (
 )
 from cx_text.core.config import Settings
 
-CHURN_FORMULA = ("churn complained vs other: churn of cohort customers who mentioned the topic "
-                 "negatively vs those who did not; two-proportion z-test, Wald CI on the difference; "
-                 "revenue at risk = LTV of not-yet-churned detractors (0–6) who complained")
-ALERT_FORMULA = ("alert = robust z ≥ 4 against the previous 8 periods (median, 1.4826·MAD floored "
-                 "at the Poisson/binomial s.e.) AND one-sided exact test p < 0.001 (Poisson for volume, "
-                 "binomial for negative share); change = Poisson rate test / two-proportion z, Holm-adjusted")
-_SHOWN = [("volume", "n"), ("nps", "NPS"), ("csat", "CSAT %"), ("ces", "CES 1–7"),
-          ("neg_share", "% neg"), ("topic_neg_share", "topic % neg"), ("churn_rate", "churn %"),
-          ("ltv", "LTV"), ("nps_impact", "NPS impact")]
+CHURN_FORMULA = (
+    "churn complained vs other: churn of cohort customers who mentioned the topic "
+    "negatively vs those who did not; two-proportion z-test, Wald CI on the difference; "
+    "revenue at risk = LTV of not-yet-churned detractors (0–6) who complained"
+)
+ALERT_FORMULA = (
+    "alert = robust z ≥ 4 against the previous 8 periods (median, 1.4826·MAD floored "
+    "at the Poisson/binomial s.e.) AND one-sided exact test p < 0.001 (Poisson for volume, "
+    "binomial for negative share); change = Poisson rate test / two-proportion z, Holm-adjusted"
+)
+_SHOWN = [
+    ("volume", "n"),
+    ("nps", "NPS"),
+    ("csat", "CSAT %"),
+    ("ces", "CES 1–7"),
+    ("neg_share", "% neg"),
+    ("topic_neg_share", "topic % neg"),
+    ("churn_rate", "churn %"),
+    ("ltv", "LTV"),
+    ("nps_impact", "NPS impact"),
+]
 
 
 @dataclass(frozen=True)
@@ -111,20 +123,41 @@ def render_text(report: dict[str, Any]) -> str:
     sections, min_n = report["sections"], report["min_n"]
     long = sections["metrics"]
     if long.empty and request.by == "theme":
-        return "No theme members in the store yet: run `cx-text themes` first, or pick another --by."
+        return (
+            "No theme members in the store yet: run `cx-text themes` first, or pick another --by."
+        )
     if long.empty:
         return f"No messages match the filters ({_describe(request.filters)})."
     impact = sections.get("impact")
-    merged = long if impact is None or request.by not in TOPIC_DIMENSIONS else pd.concat([long, impact], ignore_index=True)
-    out = [f"CX metrics by {request.by} ({_describe(request.filters)}); 95% CIs in brackets, "
-           f"n<{min_n} = too few answers to show", _table(metrics_table(merged, min_n))]
-    for name, title in (("impact", "Impact on NPS / CSAT / CES"), ("drivers", "Key drivers (Shapley R² shares)"),
-                        ("churn", "Churn and revenue at risk"), ("alerts", "Alerts"),
-                        ("change", "Latest period vs previous"), ("compare", f"{request.compare} vs the rest"),
-                        ("trends", f"Trends by {request.period}")):
-        if name in sections and not (name == "impact" and request.by in TOPIC_DIMENSIONS and not request.impact):
+    merged = (
+        long
+        if impact is None or request.by not in TOPIC_DIMENSIONS
+        else pd.concat([long, impact], ignore_index=True)
+    )
+    out = [
+        f"CX metrics by {request.by} ({_describe(request.filters)}); 95% CIs in brackets, "
+        f"n<{min_n} = too few answers to show",
+        _table(metrics_table(merged, min_n)),
+    ]
+    for name, title in (
+        ("impact", "Impact on NPS / CSAT / CES"),
+        ("drivers", "Key drivers (Shapley R² shares)"),
+        ("churn", "Churn and revenue at risk"),
+        ("alerts", "Alerts"),
+        ("change", "Latest period vs previous"),
+        ("compare", f"{request.compare} vs the rest"),
+        ("trends", f"Trends by {request.period}"),
+    ):
+        if name in sections and not (
+            name == "impact" and request.by in TOPIC_DIMENSIONS and not request.impact
+        ):
             out += ["", title, _section_text(name, sections[name])]
-    out += ["", *report["notes"], "Formulas:", *[f"  {k}: {v}" for k, v in _formulas(sections).items()]]
+    out += [
+        "",
+        *report["notes"],
+        "Formulas:",
+        *[f"  {k}: {v}" for k, v in _formulas(sections).items()],
+    ]
     return "\n".join(out)
 
 
@@ -177,8 +210,10 @@ def render_json(report: dict[str, Any]) -> str:
     payload = {
         "request": json.loads(json.dumps(asdict(report["request"]), default=str)),
         "min_n": report["min_n"],
-        "sections": {k: json.loads(v.to_json(orient="records", date_format="iso", force_ascii=False))
-                     for k, v in sections.items()},
+        "sections": {
+            k: json.loads(v.to_json(orient="records", date_format="iso", force_ascii=False))
+            for k, v in sections.items()
+        },
         "formulas": _formulas(sections) if not sections["metrics"].empty else metrics.FORMULAS,
         "notes": report["notes"],
     }

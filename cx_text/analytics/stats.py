@@ -45,7 +45,9 @@ def wilson(k: Any, n: Any, confidence: float = CONFIDENCE) -> tuple[Array, Array
     k, n, z = _arr(k), _arr(n), z_value(confidence)
     p = _safe_div(k, n)
     centre = _safe_div(k + z * z / 2, n + z * z)
-    half = _safe_div(z * np.sqrt(np.clip(k * (n - k), 0, None) / np.maximum(n, 1) + z * z / 4), n + z * z)
+    half = _safe_div(
+        z * np.sqrt(np.clip(k * (n - k), 0, None) / np.maximum(n, 1) + z * z / 4), n + z * z
+    )
     return p, np.where(n > 0, centre - half, np.nan), np.where(n > 0, centre + half, np.nan)
 
 
@@ -57,7 +59,11 @@ def nps(pro: Any, det: Any, n: Any, confidence: float = CONFIDENCE) -> tuple[Arr
     p_pro, p_det = _safe_div(pro, n), _safe_div(det, n)
     score = p_pro - p_det
     half = z_value(confidence) * np.sqrt(np.clip(nps_variance(pro, det, n), 0, None))
-    return 100 * score, np.clip(100 * (score - half), -100, 100), np.clip(100 * (score + half), -100, 100)
+    return (
+        100 * score,
+        np.clip(100 * (score - half), -100, 100),
+        np.clip(100 * (score + half), -100, 100),
+    )
 
 
 def nps_variance(pro: Any, det: Any, n: Any) -> Array:
@@ -66,7 +72,9 @@ def nps_variance(pro: Any, det: Any, n: Any) -> Array:
     return _safe_div(p_pro + p_det - (p_pro - p_det) ** 2, n)
 
 
-def mean_t(total: Any, sumsq: Any, n: Any, confidence: float = CONFIDENCE) -> tuple[Array, Array, Array]:
+def mean_t(
+    total: Any, sumsq: Any, n: Any, confidence: float = CONFIDENCE
+) -> tuple[Array, Array, Array]:
     """Mean from sufficient statistics with a Student-t interval (NaN for n < 2)."""
     n = _arr(n)
     mean = _safe_div(total, n)
@@ -82,7 +90,9 @@ def sample_variance(total: Any, sumsq: Any, n: Any) -> Array:
     return np.clip(_safe_div(sumsq - _safe_div(total * total, n) * (n > 0), n - 1), 0, None)
 
 
-def two_proportions(k1: Any, n1: Any, k2: Any, n2: Any, confidence: float = CONFIDENCE) -> dict[str, Array]:
+def two_proportions(
+    k1: Any, n1: Any, k2: Any, n2: Any, confidence: float = CONFIDENCE
+) -> dict[str, Array]:
     """Difference p1 − p2: Wald CI (unpooled) and two-sided pooled z-test p-value."""
     p1, p2 = _safe_div(k1, n1), _safe_div(k2, n2)
     diff = p1 - p2
@@ -90,9 +100,19 @@ def two_proportions(k1: Any, n1: Any, k2: Any, n2: Any, confidence: float = CONF
     pooled = _safe_div(_arr(k1) + _arr(k2), _arr(n1) + _arr(n2))
     se0 = np.sqrt(pooled * (1 - pooled) * (_safe_div(1, n1) + _safe_div(1, n2)))
     z = _safe_div(diff, se0)
-    p = np.where(se0 > 0, 2 * sps.norm.sf(np.abs(np.nan_to_num(z))), np.where(diff == 0, 1.0, np.nan))
+    p = np.where(
+        se0 > 0, 2 * sps.norm.sf(np.abs(np.nan_to_num(z))), np.where(diff == 0, 1.0, np.nan)
+    )
     zq = z_value(confidence)
-    return {"p1": p1, "p2": p2, "diff": diff, "lo": diff - zq * se, "hi": diff + zq * se, "z": z, "p_value": p}
+    return {
+        "p1": p1,
+        "p2": p2,
+        "diff": diff,
+        "lo": diff - zq * se,
+        "hi": diff + zq * se,
+        "z": z,
+        "p_value": p,
+    }
 
 
 def z_diff(diff: Any, var1: Any, var2: Any, confidence: float = CONFIDENCE) -> dict[str, Array]:
@@ -105,7 +125,9 @@ def z_diff(diff: Any, var1: Any, var2: Any, confidence: float = CONFIDENCE) -> d
     return {"diff": diff, "lo": diff - zq * se, "hi": diff + zq * se, "z": z, "p_value": p}
 
 
-def welch(m1: Any, v1: Any, n1: Any, m2: Any, v2: Any, n2: Any, confidence: float = CONFIDENCE) -> dict[str, Array]:
+def welch(
+    m1: Any, v1: Any, n1: Any, m2: Any, v2: Any, n2: Any, confidence: float = CONFIDENCE
+) -> dict[str, Array]:
     """Welch t-test of two means from mean, variance and n."""
     a, b = _safe_div(v1, n1), _safe_div(v2, n2)
     se = np.sqrt(a + b)
@@ -123,8 +145,12 @@ def poisson_rate_test(c1: Any, t1: Any, c2: Any, t2: Any) -> dict[str, Array]:
     c1, t1, c2, t2 = _arr(c1), _arr(t1), _arr(c2), _arr(t2)
     ratio = _safe_div(_safe_div(c1, t1), _safe_div(c2, t2))
     share = _safe_div(t1, t1 + t2)
-    p = np.array([_binom_two_sided(int(a), int(a + b), float(s)) for a, b, s in
-                  zip(np.ravel(c1), np.ravel(c2), np.ravel(share), strict=True)]).reshape(np.shape(c1))
+    p = np.array(
+        [
+            _binom_two_sided(int(a), int(a + b), float(s))
+            for a, b, s in zip(np.ravel(c1), np.ravel(c2), np.ravel(share), strict=True)
+        ]
+    ).reshape(np.shape(c1))
     return {"ratio": ratio, "p_value": p}
 
 
@@ -148,7 +174,9 @@ def holm(p_values: Any) -> Array:
     return out
 
 
-def percentile_ci(draws: Array, confidence: float = CONFIDENCE, axis: int = 0) -> tuple[Array, Array]:
+def percentile_ci(
+    draws: Array, confidence: float = CONFIDENCE, axis: int = 0
+) -> tuple[Array, Array]:
     """Percentile bootstrap interval over ``axis`` (NaN draws ignored)."""
     tail = 100 * (1 - confidence) / 2
     with quiet():
@@ -171,7 +199,8 @@ def resample_counts(counts: Any, draws: int, rng: np.random.Generator) -> Array:
 
 
 def robust_z(x: Any, history: Array, floor: Any) -> tuple[Array, Array]:
-    """(z, median) of ``x`` against rows of ``history`` (NaN ignored): (x − median) / max(1.4826·MAD, floor)."""
+    """(z, median) of ``x`` against rows of ``history`` (NaN ignored): (x − median) /
+    max(1.4826·MAD, floor)."""
     with quiet():
         med = np.nanmedian(history, axis=1)
         mad = 1.4826 * np.nanmedian(np.abs(history - med[:, None]), axis=1)

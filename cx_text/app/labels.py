@@ -62,17 +62,29 @@ def with_corrections(store: Store, frame: pd.DataFrame) -> pd.DataFrame:
     keys = list(zip(out["source"].astype(str), out["id"].astype(str), strict=True))
     found = corrections(store, keys)
     out["model_sentiment"], out["model_topics"] = out["sentiment"], out["topics"]
-    out["sentiment"] = [found.get(k, {}).get(SENTIMENT, s) for k, s in zip(keys, out["sentiment"], strict=True)]
-    out["topics"] = pd.Series([found[k][TOPICS] if TOPICS in found.get(k, {}) else t
-                               for k, t in zip(keys, out["topics"], strict=True)], index=out.index, dtype=object)
-    out["corrected"] = pd.Series([_fields(found.get(k)) for k in keys], index=out.index, dtype=object)
+    out["sentiment"] = [
+        found.get(k, {}).get(SENTIMENT, s) for k, s in zip(keys, out["sentiment"], strict=True)
+    ]
+    out["topics"] = pd.Series(
+        [
+            found[k][TOPICS] if TOPICS in found.get(k, {}) else t
+            for k, t in zip(keys, out["topics"], strict=True)
+        ],
+        index=out.index,
+        dtype=object,
+    )
+    out["corrected"] = pd.Series(
+        [_fields(found.get(k)) for k in keys], index=out.index, dtype=object
+    )
     return out
 
 
 def _fields(entry: dict[str, Any] | None) -> tuple[str, ...]:
     if not entry:
         return ()
-    return tuple(f for f in (SENTIMENT, TOPICS) if f in entry) + tuple(f"polarity:{t}" for t in entry[POLARITY])
+    return tuple(f for f in (SENTIMENT, TOPICS) if f in entry) + tuple(
+        f"polarity:{t}" for t in entry[POLARITY]
+    )
 
 
 def reviewed(store: Store, source: str, message_id: str) -> Reviewed | None:
@@ -83,29 +95,66 @@ def reviewed(store: Store, source: str, message_id: str) -> Reviewed | None:
     entry = corrections(store, [(source, message_id)]).get((source, message_id), {POLARITY: {}})
     topics = tuple(entry.get(TOPICS, tags.topics))
     sentiment = entry.get(SENTIMENT, tags.sentiment)
-    polarity = {t: entry[POLARITY].get(t) or tags.old_value(POLARITY, t) or sentiment or "neutral" for t in topics}
-    return Reviewed(source, message_id, tags.text, tags.sentiment, tags.topics,
-                    {t: tags.old_value(POLARITY, t) for t in tags.topics}, sentiment, topics, polarity,
-                    _fields(entry if len(entry) > 1 or entry[POLARITY] else None), entry.get("who"))
+    polarity = {
+        t: entry[POLARITY].get(t) or tags.old_value(POLARITY, t) or sentiment or "neutral"
+        for t in topics
+    }
+    return Reviewed(
+        source,
+        message_id,
+        tags.text,
+        tags.sentiment,
+        tags.topics,
+        {t: tags.old_value(POLARITY, t) for t in tags.topics},
+        sentiment,
+        topics,
+        polarity,
+        _fields(entry if len(entry) > 1 or entry[POLARITY] else None),
+        entry.get("who"),
+    )
 
 
-def save_correction(store: Store, source: str, message_id: str, *, sentiment: str, topics: Sequence[str],
-                    polarity: dict[str, str], who: str, topic_ids: Sequence[str]) -> int:
+def save_correction(
+    store: Store,
+    source: str,
+    message_id: str,
+    *,
+    sentiment: str,
+    topics: Sequence[str],
+    polarity: dict[str, str],
+    who: str,
+    topic_ids: Sequence[str],
+) -> int:
     """Store what the analyst set in the editor: sentiment, topics and each topic's polarity
     (a value equal to the model's is a confirmation). Returns how many labels were stored."""
-    labels = [Label(source, message_id, SENTIMENT, sentiment), Label(source, message_id, TOPICS, list(topics))]
-    labels += [Label(source, message_id, POLARITY, polarity[t], t) for t in topics if polarity.get(t)]
+    labels = [
+        Label(source, message_id, SENTIMENT, sentiment),
+        Label(source, message_id, TOPICS, list(topics)),
+    ]
+    labels += [
+        Label(source, message_id, POLARITY, polarity[t], t) for t in topics if polarity.get(t)
+    ]
     return len(add_labels(store, labels, who=who, origin="app", topic_ids=topic_ids))
 
 
-def confirm_shown(store: Store, source: str, message_id: str, *, who: str, origin: str = "app") -> int:
+def confirm_shown(
+    store: Store, source: str, message_id: str, *, who: str, origin: str = "app"
+) -> int:
     """One click: the message's tags as shown (earlier corrections included) become labels."""
     shown = reviewed(store, source, message_id)
-    values = {} if shown is None else {SENTIMENT: shown.sentiment, TOPICS: list(shown.topics), POLARITY: shown.polarity}
-    return len(add_labels(store, confirm_labels(store, source, message_id, values), who=who, origin=origin))
+    values = (
+        {}
+        if shown is None
+        else {SENTIMENT: shown.sentiment, TOPICS: list(shown.topics), POLARITY: shown.polarity}
+    )
+    return len(
+        add_labels(store, confirm_labels(store, source, message_id, values), who=who, origin=origin)
+    )
 
 
-def queue_page(store: Store, models_dir: Path | None, n: int = REVIEW_BATCH) -> tuple[pd.DataFrame, QueueProgress]:
+def queue_page(
+    store: Store, models_dir: Path | None, n: int = REVIEW_BATCH
+) -> tuple[pd.DataFrame, QueueProgress]:
     """The next ``n`` messages of the review queue and the progress line."""
     thresholds = topic_thresholds(models_dir)
     queue = review_queue(store, n, thresholds)

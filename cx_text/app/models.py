@@ -30,25 +30,41 @@ def versions_table(settings: Settings) -> pd.DataFrame:
     rows = []
     for info in list_versions(settings):
         labels = info.details.get("labels") or {}
-        rows.append({"version": info.name, "created": info.version if info.source == "trained" else "",
-                     "parent": info.details.get("parent") or "", "labels_trained": labels.get("trained"),
-                     "labels_held_back": labels.get("held_back"),
-                     "new_topics": ", ".join(info.details.get("new_topics") or []),
-                     "checksum": info.checksum[:19], "status": info.status,
-                     "in_use": info.name == settings.model_version})
+        rows.append(
+            {
+                "version": info.name,
+                "created": info.version if info.source == "trained" else "",
+                "parent": info.details.get("parent") or "",
+                "labels_trained": labels.get("trained"),
+                "labels_held_back": labels.get("held_back"),
+                "new_topics": ", ".join(info.details.get("new_topics") or []),
+                "checksum": info.checksum[:19],
+                "status": info.status,
+                "in_use": info.name == settings.model_version,
+            }
+        )
     return pd.DataFrame(rows)
 
 
 def runs_by_version(store: Any) -> pd.DataFrame:
-    """Every run of the store with the model version that tagged it (``shipped`` before versions)."""
+    """Every run of the store with the model version that tagged it (``shipped`` before
+    versions)."""
     return store.query(
-        "SELECT coalesce(json_extract_string(manifest, '$.model_version'), 'shipped') AS model_version, "
-        "run_id, source, status, started_at, finished_at FROM runs ORDER BY started_at DESC")
+        "SELECT coalesce(json_extract_string(manifest, '$.model_version'), 'shipped') AS "
+        "model_version, "
+        "run_id, source, status, started_at, finished_at FROM runs ORDER BY started_at DESC"
+    )
 
 
-def retrain_in_app(settings: Settings, labels_from: Path, *, name: str | None = None,
-                   embed: Callable[..., Any] | None = None, tag: Tag | None = None,
-                   on_step: Callable[[str], None] = lambda _: None) -> tuple[RetrainResult, BeforeAfter | None]:
+def retrain_in_app(
+    settings: Settings,
+    labels_from: Path,
+    *,
+    name: str | None = None,
+    embed: Callable[..., Any] | None = None,
+    tag: Tag | None = None,
+    on_step: Callable[[str], None] = lambda _: None,
+) -> tuple[RetrainResult, BeforeAfter | None]:
     """Train a version from ``labels_from`` (the store or a labels file), then its before/after."""
     on_step("train")
     result = run_retrain(settings, labels_from, name=name, embed=embed)
@@ -64,11 +80,19 @@ def chunk_tag(tagger: Tagger) -> Tag:
 
     def tag(settings: Settings, labels: pd.DataFrame) -> pd.DataFrame:
         return tagger(pd.DataFrame({schema.ID: labels["id"], schema.TEXT: labels["text"]}))
+
     return tag
 
 
-def retag_store(store: Any, tagger: Tagger, settings: Settings, folder: Path, *,
-                manifest: dict[str, Any], on_progress: Progress | None = None) -> list[Any]:
+def retag_store(
+    store: Any,
+    tagger: Tagger,
+    settings: Settings,
+    folder: Path,
+    *,
+    manifest: dict[str, Any],
+    on_progress: Progress | None = None,
+) -> list[Any]:
     """Re-tag every source of the store with ``settings``' model version: one run per source
     (the same source name, so it supersedes that source's tags); returns the run summaries."""
     sources = store.query("SELECT DISTINCT source FROM messages ORDER BY source")["source"].tolist()
@@ -77,11 +101,25 @@ def retag_store(store: Any, tagger: Tagger, settings: Settings, folder: Path, *,
     for source in sources:
         path = folder / f"{source}.parquet"
         store.query(RETAG_SQL, [source]).to_parquet(path, index=False)
-        summaries.append(tag_file(path, folder / f"{source}_tagged.parquet", tagger, settings,
-                                  manifest={**manifest, "engine": "app", "retag": True,
-                                            "model_version": settings.model_version},
-                                  store=store, resume="auto", progress=False,
-                                  on_progress=on_progress, source=source))
+        summaries.append(
+            tag_file(
+                path,
+                folder / f"{source}_tagged.parquet",
+                tagger,
+                settings,
+                manifest={
+                    **manifest,
+                    "engine": "app",
+                    "retag": True,
+                    "model_version": settings.model_version,
+                },
+                store=store,
+                resume="auto",
+                progress=False,
+                on_progress=on_progress,
+                source=source,
+            )
+        )
     return summaries
 
 

@@ -9,7 +9,8 @@ the store itself:
   interaction (at most once a second) :meth:`AppStore.refresh` compares the file's size and
   modification time (and its WAL's) with the snapshot's; only if they changed does it open the
   store read-only for a moment and copy the file while that shared lock keeps writers out, then
-  swap the snapshot (a copy runs at disk speed: ~25 ms for a 5 MB store). If another process is writing (a nightly
+  swap the snapshot (a copy runs at disk speed: ~25 ms for a 5 MB store). If another process is
+  writing (a nightly
   ``cx-text tag``), the app keeps showing the last snapshot and says so (:attr:`AppStore.busy`).
 * **Writes** (uploads, theme edits, register moves) open the store read-write only for the
   edit — an upload for one chunk at a time (:class:`ShortWrites`) — waiting up to
@@ -40,10 +41,15 @@ from cx_text.store.store import Store, migrate
 WRITE_WAIT_S = 10.0
 #: interactions closer together than this reuse the last refresh check
 CHECK_EVERY_S = 1.0
+
+
 def busy_error(path: Path, exc: BaseException | None = None) -> StoreError:
-    return StoreError(f"the store {path} is busy: another process is writing to it"
-                      + (f" ({exc})" if exc else "") + ".",
-                      "Try again in a moment (a `cx-text tag`, `themes` or `loop` command is running).")
+    return StoreError(
+        f"the store {path} is busy: another process is writing to it"
+        + (f" ({exc})" if exc else "")
+        + ".",
+        "Try again in a moment (a `cx-text tag`, `themes` or `loop` command is running).",
+    )
 
 
 class AppStore:
@@ -87,7 +93,9 @@ class AppStore:
             con = connect_retrying(self.path, wait_s=0 if self.path.is_file() else WRITE_WAIT_S)
         except duckdb.Error as exc:
             if not self.path.is_file():
-                raise StoreError(f"cannot create the store {self.path}: {exc}", "Check the --db path.") from exc
+                raise StoreError(
+                    f"cannot create the store {self.path}: {exc}", "Check the --db path."
+                ) from exc
             return  # another process writes it; it migrates the file itself
         try:
             migrate(con)
@@ -107,7 +115,9 @@ class AppStore:
                 con = duckdb.connect(str(self.path), read_only=True)
             except duckdb.Error as exc:
                 if not is_lock_error(exc):
-                    raise StoreError(f"cannot open the store {self.path}: {exc}", "Check the --db path.") from exc
+                    raise StoreError(
+                        f"cannot open the store {self.path}: {exc}", "Check the --db path."
+                    ) from exc
                 self.busy = True
                 if self._store is None:
                     raise busy_error(self.path) from exc
@@ -134,7 +144,8 @@ class AppStore:
         return "|".join(parts)
 
     def _copy(self) -> Path:
-        """Copy the store file (and a leftover WAL) while a read-only connection keeps writers out."""
+        """Copy the store file (and a leftover WAL) while a read-only connection keeps writers
+        out."""
         target = self._folder / f"snapshot-{next(self._names)}.duckdb"
         shutil.copyfile(self.path, target)
         wal = self.path.with_name(self.path.name + ".wal")

@@ -33,15 +33,21 @@ def save_upload(name: str, data: bytes, folder: Path) -> Path:
     """Write uploaded bytes to ``folder`` under a safe name; IngestError on a bad type or size."""
     suffix = Path(name).suffix.lower()
     if suffix not in SUFFIXES:
-        raise IngestError(f"cannot read {name!r}: {suffix or 'no suffix'} is not a supported export.",
-                          f"Upload one of: {', '.join(SUFFIXES)}.")
+        raise IngestError(
+            f"cannot read {name!r}: {suffix or 'no suffix'} is not a supported export.",
+            f"Upload one of: {', '.join(SUFFIXES)}.",
+        )
     if len(data) > MAX_UPLOAD_MB * 1024 * 1024:
-        raise IngestError(f"{name} is {len(data) / 2**20:,.0f} MB; the app takes up to {MAX_UPLOAD_MB} MB.",
-                          "Tag bigger files with `cx-text tag FILE -o OUT --db PATH`.")
+        raise IngestError(
+            f"{name} is {len(data) / 2**20:,.0f} MB; the app takes up to {MAX_UPLOAD_MB} MB.",
+            "Tag bigger files with `cx-text tag FILE -o OUT --db PATH`.",
+        )
     if not data:
         raise IngestError(f"{name} is empty.", "Export the data again and upload the file.")
     folder.mkdir(parents=True, exist_ok=True)
-    stem = "".join(c if c.isalnum() or c in "-_." else "_" for c in Path(name).stem)[:80] or "upload"
+    stem = (
+        "".join(c if c.isalnum() or c in "-_." else "_" for c in Path(name).stem)[:80] or "upload"
+    )
     path = folder / f"{stem}{suffix}"
     path.write_bytes(data)
     return path
@@ -64,14 +70,23 @@ class UploadPreview:
     format: str
 
 
-def preview_upload(path: Path, mapping: Mapping[str, str] | None = None, sheet: str | None = None,
-                   rows: int = 10, settings: Settings | None = None) -> UploadPreview:
+def preview_upload(
+    path: Path,
+    mapping: Mapping[str, str] | None = None,
+    sheet: str | None = None,
+    rows: int = 10,
+    settings: Settings | None = None,
+) -> UploadPreview:
     """Detect format and mapping and read only the first ``rows`` canonical rows."""
     stream = open_export(path, mapping=mapping, sheet=sheet, chunk_size=rows, settings=settings)
     first = next(iter(stream))
     shown = [c for c in schema.CANONICAL_COLUMNS if c in first.columns] + [schema.ROW_STATUS]
-    return UploadPreview(tuple(str(c) for c in stream.layout.columns), dict(stream.mapping.mapping),
-                         first[shown].head(rows).reset_index(drop=True), stream.layout.format)
+    return UploadPreview(
+        tuple(str(c) for c in stream.layout.columns),
+        dict(stream.mapping.mapping),
+        first[shown].head(rows).reset_index(drop=True),
+        stream.layout.format,
+    )
 
 
 @dataclass
@@ -88,15 +103,42 @@ class UploadResult:
     status_note: str | None = None
 
 
-def tag_upload(path: Path, store: Store, tagger: Tagger, settings: Settings, output: Path, *,
-               mapping: Mapping[str, str] | None = None, sheet: str | None = None,
-               manifest: dict[str, Any] | None = None, on_progress: Progress | None = None,
-               source: str | None = None) -> UploadResult:
+def tag_upload(
+    path: Path,
+    store: Store,
+    tagger: Tagger,
+    settings: Settings,
+    output: Path,
+    *,
+    mapping: Mapping[str, str] | None = None,
+    sheet: str | None = None,
+    manifest: dict[str, Any] | None = None,
+    on_progress: Progress | None = None,
+    source: str | None = None,
+) -> UploadResult:
     """Tag ``path`` into ``store`` (one run of the export ``source``, default the file's stem) and
     ``output``; calls ``on_progress(done, total)`` after every chunk."""
-    summary = tag_file(path, output, tagger, settings, manifest={**(manifest or {}), "engine": "app"},
-                       mapping=mapping, sheet=sheet, store=store, resume="auto", progress=False,
-                       on_progress=on_progress, source=source)
-    return UploadResult(run_id=summary.run_id, output=output, rows=summary.rows_out,
-                        by_status=summary.by_status, by_lang=summary.by_lang, seconds=summary.seconds,
-                        status=summary.status, status_note=summary.status_note)
+    summary = tag_file(
+        path,
+        output,
+        tagger,
+        settings,
+        manifest={**(manifest or {}), "engine": "app"},
+        mapping=mapping,
+        sheet=sheet,
+        store=store,
+        resume="auto",
+        progress=False,
+        on_progress=on_progress,
+        source=source,
+    )
+    return UploadResult(
+        run_id=summary.run_id,
+        output=output,
+        rows=summary.rows_out,
+        by_status=summary.by_status,
+        by_lang=summary.by_lang,
+        seconds=summary.seconds,
+        status=summary.status,
+        status_note=summary.status_note,
+    )

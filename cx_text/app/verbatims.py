@@ -30,8 +30,21 @@ SCORES = ("nps", "csat", "ces", "rating")
 SENTIMENT_VALUES = ("negative", "neutral", "positive")
 PAGE_SIZES = (10, 25, 50, 100)
 EXPORT_LIMIT = 200_000
-PAGE_COLUMNS = ["source", "id", "created_at", "channel", "segment", "lang", "nps", "csat", "ces", "rating",
-                "sentiment", "topics", "text"]
+PAGE_COLUMNS = [
+    "source",
+    "id",
+    "created_at",
+    "channel",
+    "segment",
+    "lang",
+    "nps",
+    "csat",
+    "ces",
+    "rating",
+    "sentiment",
+    "topics",
+    "text",
+]
 
 
 @dataclass(frozen=True)
@@ -50,20 +63,24 @@ class VerbatimQuery:
         if self.score is not None and self.score not in SCORES:
             raise ConfigError(f"unknown score {self.score!r}.", f"Use one of {', '.join(SCORES)}.")
         if self.sentiment is not None and self.sentiment not in SENTIMENT_VALUES:
-            raise ConfigError(f"unknown sentiment {self.sentiment!r}.",
-                              f"Use one of {', '.join(SENTIMENT_VALUES)}.")
+            raise ConfigError(
+                f"unknown sentiment {self.sentiment!r}.",
+                f"Use one of {', '.join(SENTIMENT_VALUES)}.",
+            )
 
 
 def _where(store: Store, filters: Filters, query: VerbatimQuery) -> tuple[str, dict[str, Any]]:
     """WHERE over the cached messages ``m``; text and stars reach ``feedback`` by a semi-join."""
     where, params = filters.where()
-    parts = [where[len("WHERE "):]] if where else []
+    parts = [where[len("WHERE ") :]] if where else []
     if query.topic:
         parts.append("list_contains(topics, $v_topic)")
         params["v_topic"] = query.topic
     if query.theme_id:
         members = metrics_cache.ensure_theme_members(store.con)
-        parts.append(f"(source, id) IN (SELECT source, id FROM {members} WHERE theme_id = $v_theme)")
+        parts.append(
+            f"(source, id) IN (SELECT source, id FROM {members} WHERE theme_id = $v_theme)"
+        )
         params["v_theme"] = query.theme_id
     if query.sentiment:
         parts.append("sentiment = $v_sentiment")
@@ -71,10 +88,16 @@ def _where(store: Store, filters: Filters, query: VerbatimQuery) -> tuple[str, d
     if query.score and (query.score_min is not None or query.score_max is not None):
         params["v_lo"] = -1e9 if query.score_min is None else float(query.score_min)
         params["v_hi"] = 1e9 if query.score_max is None else float(query.score_max)
-        parts.append("(run_id, id) IN (SELECT run_id, id FROM feedback WHERE rating BETWEEN $v_lo AND $v_hi)"
-                     if query.score == "rating" else f"{query.score} BETWEEN $v_lo AND $v_hi")
+        parts.append(
+            "(run_id, id) IN (SELECT run_id, id FROM feedback WHERE rating BETWEEN $v_lo AND $v_hi)"
+            if query.score == "rating"
+            else f"{query.score} BETWEEN $v_lo AND $v_hi"
+        )
     if query.search.strip():
-        parts.append("(run_id, id) IN (SELECT run_id, id FROM feedback WHERE text ILIKE $v_search ESCAPE '\\')")
+        parts.append(
+            "(run_id, id) IN (SELECT run_id, id FROM feedback WHERE text ILIKE $v_search ESCAPE "
+            "'\\')"
+        )
         params["v_search"] = "%" + _escape_like(query.search.strip()) + "%"
     return ("WHERE " + " AND ".join(parts) if parts else ""), params
 
@@ -91,8 +114,9 @@ def count_verbatims(store: Store, filters: Filters, query: VerbatimQuery) -> int
     return int(row[0]) if row else 0
 
 
-def verbatims_page(store: Store, filters: Filters, query: VerbatimQuery, page: int = 1,
-                   page_size: int = 25) -> tuple[pd.DataFrame, int]:
+def verbatims_page(
+    store: Store, filters: Filters, query: VerbatimQuery, page: int = 1, page_size: int = 25
+) -> tuple[pd.DataFrame, int]:
     """One page (newest first) and the total count; adds ``evidence`` spans per row."""
     if page_size < 1 or page_size > max(PAGE_SIZES):
         raise ConfigError(f"page size {page_size} is outside 1–{max(PAGE_SIZES)}.")
@@ -108,14 +132,19 @@ def verbatims_page(store: Store, filters: Filters, query: VerbatimQuery, page: i
 def _select(store: Store, filters: Filters, query: VerbatimQuery, tail: str) -> pd.DataFrame:
     where, params = _where(store, filters, query)
     msgs = metrics_cache.ensure_messages(store.con)
-    sql = (f"SELECT m.source, m.id, m.created_at, m.channel, m.segment, m.lang, m.nps, m.csat, m.ces, "
-           f"f.rating, m.sentiment, m.topics, f.text, m.run_id FROM (SELECT * FROM {msgs} {where} "
-           f"ORDER BY created_at DESC NULLS LAST, source, id {tail}) m JOIN feedback f USING (run_id, id) "
-           "ORDER BY m.created_at DESC NULLS LAST, m.source, m.id")
+    sql = (
+        f"SELECT m.source, m.id, m.created_at, m.channel, m.segment, m.lang, m.nps, m.csat, m.ces, "
+        f"f.rating, m.sentiment, m.topics, f.text, m.run_id FROM (SELECT * FROM {msgs} {where} "
+        f"ORDER BY created_at DESC NULLS LAST, source, id {tail}) m JOIN feedback f USING "
+        f"(run_id, id) "
+        "ORDER BY m.created_at DESC NULLS LAST, m.source, m.id"
+    )
     return store.con.execute(sql, params).df()
 
 
-def evidence_spans(store: Store, keys: list[tuple[str, str]]) -> dict[tuple[str, str], list[dict[str, Any]]]:
+def evidence_spans(
+    store: Store, keys: list[tuple[str, str]]
+) -> dict[tuple[str, str], list[dict[str, Any]]]:
     """``{(run_id, id): [{topic, start, end, terms}]}`` for a page of latest-run messages."""
     if not keys:
         return {}
@@ -124,19 +153,27 @@ def evidence_spans(store: Store, keys: list[tuple[str, str]]) -> dict[tuple[str,
         WHERE e.run_id IN (SELECT unnest($runs)) AND (e.run_id, e.id) IN
               (SELECT unnest($runs) AS run_id, unnest($ids) AS id)
         ORDER BY e.run_id, e.id, e.clause_start""",
-        {"runs": [r for r, _ in keys], "ids": [i for _, i in keys]}).fetchall()
+        {"runs": [r for r, _ in keys], "ids": [i for _, i in keys]},
+    ).fetchall()
     out: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for run_id, id_, topic, start, end, terms in rows:
         out.setdefault((str(run_id), str(id_)), []).append(
-            {"topic": topic, "start": start, "end": end, "terms": list(terms or [])})
+            {"topic": topic, "start": start, "end": end, "terms": list(terms or [])}
+        )
     return out
 
 
-def export_verbatims(store: Store, filters: Filters, query: VerbatimQuery, path: Path | str,
-                     limit: int = EXPORT_LIMIT) -> tuple[Path, int]:
+def export_verbatims(
+    store: Store,
+    filters: Filters,
+    query: VerbatimQuery,
+    path: Path | str,
+    limit: int = EXPORT_LIMIT,
+) -> tuple[Path, int]:
     """Write the filtered set (newest first, at most ``limit`` rows) to CSV/XLSX/Parquet/JSONL.
 
-    Text cells are neutralised against spreadsheet formulas by :func:`cx_text.io.output.write_frame`.
+    Text cells are neutralised against spreadsheet formulas by
+    :func:`cx_text.io.output.write_frame`.
     """
     frame = _select(store, filters, query, f"LIMIT {int(limit)}").drop(columns=["run_id"])
     return write_frame(frame, path), len(frame)
@@ -149,9 +186,12 @@ def _intervals(text: str, spans: list[dict[str, Any]]) -> list[tuple[int, int]]:
         start = max(0, int(span.get("start") or 0))
         raw_end = span.get("end")
         end = min(len(text), int(raw_end) if raw_end is not None else len(text))
-        hits = [(start + m.start(), start + m.end()) for term in span.get("terms") or []
-                if str(term).strip()
-                for m in re.finditer(re.escape(str(term).strip()), text[start:end], re.IGNORECASE)]
+        hits = [
+            (start + m.start(), start + m.end())
+            for term in span.get("terms") or []
+            if str(term).strip()
+            for m in re.finditer(re.escape(str(term).strip()), text[start:end], re.IGNORECASE)
+        ]
         found += hits or ([(start, end)] if end > start else [])
     return _merge(sorted(found))
 

@@ -54,12 +54,19 @@ class Classifier:
     ) -> dict[str, list[Any]]:
         """Tag columns (lists aligned with ``features``) for the tagging contract."""
         feats = list(features)
-        sents = apply_signals(feats, predict_sentiment(feats, self.heads.get("sentiment"), texts,
-                                                       self.text_sentiment))
+        sents = apply_signals(
+            feats, predict_sentiment(feats, self.heads.get("sentiment"), texts, self.text_sentiment)
+        )
         topics = self._topics.predict(feats, sents)
         aspect_heads = {k: v for k, v in self.heads.items() if k.startswith("aspect_")}
-        aspects = predict_aspects(feats, topics, sents, aspect_heads, self.heads.get("sentiment"),
-                                  self.taxonomy.subtopic_polarities())
+        aspects = predict_aspects(
+            feats,
+            topics,
+            sents,
+            aspect_heads,
+            self.heads.get("sentiment"),
+            self.taxonomy.subtopic_polarities(),
+        )
         return {
             schema.SENTIMENT: [s.label for s in sents],
             schema.SENTIMENT_SCORE: [s.score for s in sents],

@@ -55,8 +55,12 @@ def predict_aspects(
             rule = rule_polarity(a["topic"], f, subtopic_polarity or {})
             if rule is not None:
                 ruled[a["topic"]] = rule
-        aspects = [_with_rule(a, ruled.get(a["topic"])) if a["topic"] in ruled
-                   else _follow_message(a, f, s) for a in aspects]
+        aspects = [
+            _with_rule(a, ruled.get(a["topic"]))
+            if a["topic"] in ruled
+            else _follow_message(a, f, s)
+            for a in aspects
+        ]
         out.append(contrast_flip(aspects, f, tr, frozenset(ruled)))
     return out
 
@@ -74,8 +78,9 @@ def rule_polarity(topic: str, feat: MessageFeatures, polarity: Mapping[str, str]
     return None if votes == 0 else ("positive" if votes > 0 else "negative")
 
 
-def _follow_message(aspect: dict[str, Any], feat: MessageFeatures,
-                    sent: SentimentResult) -> dict[str, Any]:
+def _follow_message(
+    aspect: dict[str, Any], feat: MessageFeatures, sent: SentimentResult
+) -> dict[str, Any]:
     """In a one-clause message the aspect head reads the same text as the sentiment head: when it
     is unsure and opposes a confident message sentiment, the message's polarity wins
     ("Курьер опоздал на два часа" is not staff: positive)."""
@@ -94,9 +99,12 @@ def _with_rule(aspect: dict[str, Any], rule: str | None) -> dict[str, Any]:
     return {**aspect, "polarity": rule, "score": score}
 
 
-
-def contrast_flip(aspects: list[dict[str, Any]], feat: MessageFeatures, tr: TopicResult,
-                  ruled: frozenset[str] = frozenset()) -> list[dict[str, Any]]:
+def contrast_flip(
+    aspects: list[dict[str, Any]],
+    feat: MessageFeatures,
+    tr: TopicResult,
+    ruled: frozenset[str] = frozenset(),
+) -> list[dict[str, Any]]:
     """Two topics on either side of a strong contrast marker ("вежливый, НО опоздал") that came
     out with the same polarity: the less confident one takes the opposite polarity — only when
     its head was unsure (|score| < UNSURE) and no sub-topic rule decided either topic."""
@@ -113,8 +121,11 @@ def contrast_flip(aspects: list[dict[str, Any]], feat: MessageFeatures, tr: Topi
     if not any(_strong(feat.clauses[i].marker) for i in between if i < len(feat.clauses)):
         return aspects
     weak = min(judged, key=lambda a: abs(a["score"]))
-    flipped = {**weak, "polarity": "negative" if weak["polarity"] == "positive" else "positive",
-               "score": -weak["score"]}
+    flipped = {
+        **weak,
+        "polarity": "negative" if weak["polarity"] == "positive" else "positive",
+        "score": -weak["score"],
+    }
     return [flipped if a is weak else a for a in aspects]
 
 

@@ -23,7 +23,8 @@ Kind = Literal["softmax", "sigmoid"]
 
 @dataclass(frozen=True)
 class Head:
-    """Weights and metadata of one head. ``layers`` is a list of ``(W, b)``, W of shape (out, in)."""
+    """Weights and metadata of one head. ``layers`` is a list of ``(W, b)``, W of shape (out,
+    in)."""
 
     name: str
     kind: Kind
@@ -75,7 +76,8 @@ class Head:
 
 
 def save_head(head: Head, directory: Path) -> Path:
-    """Write ``<name>.safetensors`` and ``<name>.json`` into ``directory``; returns the JSON path."""
+    """Write ``<name>.safetensors`` and ``<name>.json`` into ``directory``; returns the JSON
+    path."""
     directory.mkdir(parents=True, exist_ok=True)
     tensors = {}
     for i, (w, b) in enumerate(head.layers):

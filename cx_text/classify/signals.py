@@ -25,8 +25,10 @@ FORCED_SCORE = -0.5
 def signal_patterns() -> dict[str, list[str]]:
     """``{"@churn_threat": [cue, …]}`` over every language of the signals file."""
     raw = load_yaml("signals.yaml")
-    return {SIGNAL_PREFIX + name: [c for cues in by_lang.values() for c in cues]
-            for name, by_lang in raw.items()}
+    return {
+        SIGNAL_PREFIX + name: [c for cues in by_lang.values() for c in cues]
+        for name, by_lang in raw.items()
+    }
 
 
 def cue_patterns(taxonomy: Taxonomy) -> dict[str, list[str]]:
@@ -39,8 +41,9 @@ def has_signal(feat: MessageFeatures, label: str) -> bool:
     return any(m.label == label and not m.negated for m in feat.matches)
 
 
-def apply_signals(features: Sequence[MessageFeatures],
-                  sentiments: Sequence[SentimentResult]) -> list[SentimentResult]:
+def apply_signals(
+    features: Sequence[MessageFeatures], sentiments: Sequence[SentimentResult]
+) -> list[SentimentResult]:
     """Sentiments with the signal rules applied (the head's probabilities are kept as they are)."""
     out = []
     for feat, sent in zip(features, sentiments, strict=True):

@@ -1,4 +1,5 @@
-"""The tagging pipeline: a canonical chunk in, the same rows out with the tagging contract's columns.
+"""The tagging pipeline: a canonical chunk in, the same rows out with the tagging contract's
+columns.
 
 ``Resources.load(settings)`` builds everything heavy once (language resources, encoder, heads,
 cue matcher); :func:`tag_frame` runs normalize (+PII) -> langid -> analysis -> embeddings ->
@@ -65,10 +66,16 @@ class Resources:
         """Identity of every model artefact used (for the run manifest)."""
         infos = [self.encoder.info]
         for head in self.classifier.heads.values():
-            infos.append(ModelInfo(name=f"head:{head.name}", kind="head", source=self._heads_source(),
-                                   version=str(head.meta.get("trained_on", {}).get("sha256", ""))[:12],
-                                   checksum="sha256:" + head.checksum(),
-                                   path=str(self.settings.models_dir / HEADS_SUBDIR)))
+            infos.append(
+                ModelInfo(
+                    name=f"head:{head.name}",
+                    kind="head",
+                    source=self._heads_source(),
+                    version=str(head.meta.get("trained_on", {}).get("sha256", ""))[:12],
+                    checksum="sha256:" + head.checksum(),
+                    path=str(self.settings.models_dir / HEADS_SUBDIR),
+                )
+            )
         if self.classifier.text_sentiment is not None:
             infos.append(self.classifier.text_sentiment.info)  # type: ignore[attr-defined]
         from cx_text.models.versions import check_version
@@ -85,12 +92,26 @@ class Resources:
         from cx_text.models.manifest import build_manifest
 
         infos = self.model_infos()
-        fingerprint = hashlib.sha256(json.dumps(
-            [i.checksum for i in infos] + [self.taxonomy.checksum, self.settings.mask_pii]).encode()).hexdigest()[:16]
-        return build_manifest(self.settings, infos, {
-            "taxonomy": {"name": self.taxonomy.name, "version": self.taxonomy.version,
-                         "checksum": self.taxonomy.checksum, "path": self.taxonomy.path},
-            "fingerprint": fingerprint, "model_version": self.settings.model_version, **extra})
+        fingerprint = hashlib.sha256(
+            json.dumps(
+                [i.checksum for i in infos] + [self.taxonomy.checksum, self.settings.mask_pii]
+            ).encode()
+        ).hexdigest()[:16]
+        return build_manifest(
+            self.settings,
+            infos,
+            {
+                "taxonomy": {
+                    "name": self.taxonomy.name,
+                    "version": self.taxonomy.version,
+                    "checksum": self.taxonomy.checksum,
+                    "path": self.taxonomy.path,
+                },
+                "fingerprint": fingerprint,
+                "model_version": self.settings.model_version,
+                **extra,
+            },
+        )
 
 
 def _text_sentiment_model(settings: Settings) -> Any:
@@ -136,10 +157,14 @@ def build_tagger(settings: Settings) -> Tagger:
 
 def tag_frame(frame: pd.DataFrame, res: Resources) -> pd.DataFrame:
     """Tag one canonical chunk; never drops, adds or reorders rows."""
-    return finish_chunk(prepare_chunk(frame, res.nlp, res.matcher, mask_pii=res.settings.mask_pii), res)
+    return finish_chunk(
+        prepare_chunk(frame, res.nlp, res.matcher, mask_pii=res.settings.mask_pii), res
+    )
 
 
-def prepare_chunk(frame: pd.DataFrame, nlp: Any, matcher: Any, *, mask_pii: bool = True) -> Prepared:
+def prepare_chunk(
+    frame: pd.DataFrame, nlp: Any, matcher: Any, *, mask_pii: bool = True
+) -> Prepared:
     """The language half: normalize (+PII) -> langid -> analysis -> cue matches (CPU, no torch)."""
     from cx_text.text.nlp import prepare_text
 
@@ -167,8 +192,12 @@ def _taggable(frame: pd.DataFrame) -> np.ndarray:
     return (status_ok & has_text).to_numpy()
 
 
-def build_features(texts: Sequence[str], analyses: Sequence[Any], res: Resources,
-                   matches: list[list[Any]] | None = None) -> list[MessageFeatures]:
+def build_features(
+    texts: Sequence[str],
+    analyses: Sequence[Any],
+    res: Resources,
+    matches: list[list[Any]] | None = None,
+) -> list[MessageFeatures]:
     """Embeddings of messages and of clauses (multi-clause messages only) + cue matches.
 
     Clause vectors pool the message's token states over each clause span (one encoder pass).
@@ -183,13 +212,18 @@ def build_features(texts: Sequence[str], analyses: Sequence[Any], res: Resources
     per_msg = {i: v for i, v in enumerate(pooled) if len(v) > 1}
     if matches is None:
         matches = res.matcher.match(list(analyses))
-    return [MessageFeatures(msg[i], tuple(clauses[i]), per_msg.get(i), tuple(matches[i]))
-            for i in range(len(texts))]
+    return [
+        MessageFeatures(msg[i], tuple(clauses[i]), per_msg.get(i), tuple(matches[i]))
+        for i in range(len(texts))
+    ]
 
 
 def _clauses(analysis: Any, text: str) -> list[Clause]:
     """Clauses with the opening contrast marker ("но", "but" …) cut off: it is glue, not content."""
-    out = [_without_marker(text, c.start, c.end, getattr(c, "marker", "")) for c in getattr(analysis, "clauses", ())]
+    out = [
+        _without_marker(text, c.start, c.end, getattr(c, "marker", ""))
+        for c in getattr(analysis, "clauses", ())
+    ]
     out = [c for c in out if c.text.strip()]
     return out or [Clause(text, 0, len(text))]
 
@@ -205,7 +239,9 @@ def _without_marker(text: str, start: int, end: int, marker: str) -> Clause:
     return Clause(text[start:end], start, end, marker)
 
 
-def _assign(frame: pd.DataFrame, taggable: np.ndarray, columns: dict[str, list[Any]]) -> pd.DataFrame:
+def _assign(
+    frame: pd.DataFrame, taggable: np.ndarray, columns: dict[str, list[Any]]
+) -> pd.DataFrame:
     out = frame.copy()
     n = len(out)
     idx = np.flatnonzero(taggable)
@@ -213,7 +249,9 @@ def _assign(frame: pd.DataFrame, taggable: np.ndarray, columns: dict[str, list[A
         values: list[Any] = [schema.empty_tag(col) for _ in range(n)]
         for j, i in enumerate(idx):
             values[i] = columns[col][j]
-        out[col] = pd.Series(values, index=out.index, dtype=object if col != schema.SENTIMENT_SCORE else "float64")
+        out[col] = pd.Series(
+            values, index=out.index, dtype=object if col != schema.SENTIMENT_SCORE else "float64"
+        )
     return out
 
 
@@ -224,6 +262,8 @@ def heads_encoder_mismatch(heads: Any, encoder: ModelInfo) -> str | None:
     if not trained or encoder.checksum in trained:
         return None
     names = sorted({str(h.meta.get("encoder", {}).get("name", "?")) for h in heads.values()})
-    return (f"the heads were fitted on encoder {', '.join(names)}, not on {encoder.name} "
-            f"({encoder.checksum[:19]}): its tags will be unreliable. Fit heads for it with "
-            "`cx-text train --out DIR` and set CX_TEXT_MODELS_DIR=DIR, or drop --model.")
+    return (
+        f"the heads were fitted on encoder {', '.join(names)}, not on {encoder.name} "
+        f"({encoder.checksum[:19]}): its tags will be unreliable. Fit heads for it with "
+        "`cx-text train --out DIR` and set CX_TEXT_MODELS_DIR=DIR, or drop --model."
+    )

@@ -81,22 +81,37 @@ class TopicClassifier:
         owners = self._clause_owners(chosen, clause_proba, _specific_hits(feat, chosen))
         evidence, clause_topics = [], {}
         for topic in chosen:
-            evidence += self._evidence(topic, feat, rule_clauses, clause_proba, owners.get(topic, ()))
+            evidence += self._evidence(
+                topic, feat, rule_clauses, clause_proba, owners.get(topic, ())
+            )
             clause_topics[topic] = owners.get(topic) or tuple(
-                sorted({m.clause_index for lab, ms in rule_clauses.items()
-                        if lab.split("/")[0] == topic for m in ms}))
-        subs = tuple(sorted(lab for lab in rule_clauses if "/" in lab and lab.split("/")[0] in chosen))
+                sorted(
+                    {
+                        m.clause_index
+                        for lab, ms in rule_clauses.items()
+                        if lab.split("/")[0] == topic
+                        for m in ms
+                    }
+                )
+            )
+        subs = tuple(
+            sorted(lab for lab in rule_clauses if "/" in lab and lab.split("/")[0] in chosen)
+        )
         return TopicResult(tuple(chosen), scores, subs, tuple(evidence), clause_topics)
 
-    def _clause_owners(self, chosen: list[str], clause_proba: np.ndarray | None,
-                       specific: dict[int, set[str]]) -> dict[str, tuple[int, ...]]:
+    def _clause_owners(
+        self, chosen: list[str], clause_proba: np.ndarray | None, specific: dict[int, set[str]]
+    ) -> dict[str, tuple[int, ...]]:
         """Each clause goes to one assigned topic: the one whose *sub-topic* cues fired in it
         ("вежливый" -> staff/polite, "опоздал" -> delivery/late), else the one it scores highest on
         relative to the topic's threshold. "курьер вежливый, | но опоздал" -> staff | delivery."""
         known = [t for t in chosen if t in self._col]
         if clause_proba is None or len(known) < 2:
             return {}
-        rel = np.stack([clause_proba[:, self._col[t]] / max(self._thr.get(t, 0.5), 1e-6) for t in known], axis=1)
+        rel = np.stack(
+            [clause_proba[:, self._col[t]] / max(self._thr.get(t, 0.5), 1e-6) for t in known],
+            axis=1,
+        )
         owners: dict[str, list[int]] = {}
         for i, row in enumerate(rel):
             cands = [k for k, t in enumerate(known) if t in specific.get(i, set())]
@@ -138,8 +153,14 @@ class TopicClassifier:
             return None
         return self.head.predict_proba(feat.clause_vectors())
 
-    def _evidence(self, topic: str, feat: MessageFeatures, rule_clauses: dict[str, list],
-                  clause_proba: np.ndarray | None, owned: tuple[int, ...]) -> list[dict[str, Any]]:
+    def _evidence(
+        self,
+        topic: str,
+        feat: MessageFeatures,
+        rule_clauses: dict[str, list],
+        clause_proba: np.ndarray | None,
+        owned: tuple[int, ...],
+    ) -> list[dict[str, Any]]:
         """The clauses whose cues fired plus the clauses the topic owns; failing both, the one
         clause the head scores highest (never every clause: greetings are not evidence)."""
         hits = [m for lab, ms in rule_clauses.items() if lab.split("/")[0] == topic for m in ms]
@@ -148,12 +169,18 @@ class TopicClassifier:
             by_clause.setdefault(m.clause_index, []).append(m)
         idx = sorted(set(by_clause) | set(owned))
         if not idx:
-            content = [i for i, c in enumerate(feat.clauses) if has_content(c.text)] or list(range(len(feat.clauses)))
+            content = [i for i, c in enumerate(feat.clauses) if has_content(c.text)] or list(
+                range(len(feat.clauses))
+            )
             if clause_proba is not None and topic in self._col:
                 idx = [max(content, key=lambda i: clause_proba[i, self._col[topic]])]
             else:
                 idx = content
-        return [_evidence_item(topic, feat, i, by_clause.get(i, [])) for i in idx if i < len(feat.clauses)]
+        return [
+            _evidence_item(topic, feat, i, by_clause.get(i, []))
+            for i in idx
+            if i < len(feat.clauses)
+        ]
 
 
 def _specific_hits(feat: MessageFeatures, chosen: list[str]) -> dict[int, set[str]]:

@@ -1,1 +1,2 @@
-"""The ``cx-text`` command line: one module per command group (entry point: ``cx_text.cli.main:main``)."""
+"""The ``cx-text`` command line: one module per command group (entry point:
+``cx_text.cli.main:main``)."""

@@ -75,25 +75,44 @@ def metrics(db: Path | None, min_n: int | None, as_json: bool, **kwargs: Any) ->
 
 @cli.command()
 @db_option
-@click.option("--team", default="all", show_default=True,
-              help="team id or alias (see cx_text/core/lang/teams.yaml), or 'all' for one report per team")
-@click.option("--period", default=None,
-              help="2026-10 (month), 2026-W42 (ISO week), 2026-Q3 or 2026-10-01..2026-10-31 "
-                   "(default: the month of the newest message)")
+@click.option(
+    "--team",
+    default="all",
+    show_default=True,
+    help="team id or alias (see cx_text/core/lang/teams.yaml), or 'all' for one report per team",
+)
+@click.option(
+    "--period",
+    default=None,
+    help="2026-10 (month), 2026-W42 (ISO week), 2026-Q3 or 2026-10-01..2026-10-31 "
+    "(default: the month of the newest message)",
+)
 @click.option(
     "-o",
     "--output",
     type=click.Path(path_type=Path),
     required=True,
     help="out.html, .pdf, .xlsx or .md; with --team all the team is added to the name, "
-         "or give a directory (one <team>-<period>.<format> each)",
+    "or give a directory (one <team>-<period>.<format> each)",
 )
-@click.option("--format", "fmt", type=click.Choice(["html", "pdf", "xlsx", "md"]), default="html",
-              show_default=True, help="format of the files when -o is a directory")
-@click.option("--teams", "teams_file", type=click.Path(path_type=Path, dir_okay=False), default=None,
-              help="your own teams YAML (default: cx_text/core/lang/teams.yaml)")
-def report(db: Path | None, team: str, period: str | None, output: Path, fmt: str,
-           teams_file: Path | None) -> None:
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["html", "pdf", "xlsx", "md"]),
+    default="html",
+    show_default=True,
+    help="format of the files when -o is a directory",
+)
+@click.option(
+    "--teams",
+    "teams_file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="your own teams YAML (default: cx_text/core/lang/teams.yaml)",
+)
+def report(
+    db: Path | None, team: str, period: str | None, output: Path, fmt: str, teams_file: Path | None
+) -> None:
     """A team report: headline metrics vs the previous period, themes ranked by NPS impact with
     trends and quotes, open register items, verified fixes ("you said, we did"), follow-ups.
 
@@ -109,7 +128,8 @@ def report(db: Path | None, team: str, period: str | None, output: Path, fmt: st
 
     settings = Settings.from_env(db_path=db)
     with open_store(settings.db_path, read_only=True) as store:
-        paths = write_team_reports(store, output, team, period, settings, load_teams(teams_file),
-                                   fmt=f".{fmt}")
+        paths = write_team_reports(
+            store, output, team, period, settings, load_teams(teams_file), fmt=f".{fmt}"
+        )
     for path in paths:
         click.echo(f"Wrote {path}")

@@ -14,7 +14,9 @@ from cx_text.core.config import Settings
 @cli.command()
 @db_option
 @click.option("--port", default=8501, show_default=True, help="port to serve on")
-@click.option("--host", default="localhost", show_default=True, help="address to bind (0.0.0.0 = all)")
+@click.option(
+    "--host", default="localhost", show_default=True, help="address to bind (0.0.0.0 = all)"
+)
 def app(db: Path | None, port: int, host: str) -> None:
     """Start the Streamlit app on a store (headless) and print its URL; Ctrl+C stops it.
 
@@ -30,8 +32,10 @@ def app(db: Path | None, port: int, host: str) -> None:
     command = streamlit_command(settings.db_path.resolve(), port, host)
     if not settings.db_path.is_file():
         click.echo(f"No store at {settings.db_path} yet: the app starts empty.")
-    click.echo(f"cx_text app: http://{'localhost' if host == '0.0.0.0' else host}:{port}  "
-               f"(store {settings.db_path}; Ctrl+C to stop)")
+    click.echo(
+        f"cx_text app: http://{'localhost' if host == '0.0.0.0' else host}:{port}  "
+        f"(store {settings.db_path}; Ctrl+C to stop)"
+    )
     run_in_place(command)
 
 

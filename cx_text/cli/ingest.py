@@ -16,15 +16,18 @@ from cx_text.core.config import Settings
 @mapping_options
 @click.option("--rows", default=5, show_default=True, help="preview rows to show")
 def inspect(path: Path, rows: int, sheet: str | None, **kwargs: Any) -> None:
-    """Show what cx_text detects in an export: format, encoding, delimiter, column mapping, flags."""
+    """Show what cx_text detects in an export: format, encoding, delimiter, column mapping,
+    flags."""
     from cx_text.io import ingest
     from cx_text.io.source import source_name
 
     mapping = column_mapping(kwargs)
     report = ingest.inspect_file(path, mapping=mapping, sheet=sheet, preview_rows=rows)
     click.echo(report.render())
-    click.echo(f"Source in the store: {source_name(path)} (messages are keyed by source + id; "
-               "`cx-text tag --source NAME` names it)")
+    click.echo(
+        f"Source in the store: {source_name(path)} (messages are keyed by source + id; "
+        "`cx-text tag --source NAME` names it)"
+    )
 
 
 @cli.command()
@@ -70,15 +73,21 @@ def inspect(path: Path, rows: int, sheet: str | None, **kwargs: Any) -> None:
     default=None,
     help="taxonomy YAML (default: the packaged default.yaml)",
 )
-@click.option("--model-version", default=None,
-              help="model version: 'shipped' (default) or one trained with `cx-text train --labels`")
+@click.option(
+    "--model-version",
+    default=None,
+    help="model version: 'shipped' (default) or one trained with `cx-text train --labels`",
+)
 @click.option("--engine", type=click.Choice(["local", "spark"]), default="local", show_default=True)
 @click.option("--master", default=None, help="Spark master, e.g. local[2] or spark://host:7077")
 @click.option("--chunk-size", type=int, default=None, help="rows per chunk (default 5000)")
 @click.option("--resume", is_flag=True, help="continue an interrupted run of the same command")
-@click.option("--source", default=None,
-              help="name of this export in the store (default: the file name's stem); messages are "
-                   "keyed by source + id, so re-tagging a source supersedes its own earlier tags")
+@click.option(
+    "--source",
+    default=None,
+    help="name of this export in the store (default: the file name's stem); messages are "
+    "keyed by source + id, so re-tagging a source supersedes its own earlier tags",
+)
 def tag(path: Path, output: Path, **kwargs: Any) -> None:
     """Tag every row of an export: language, sentiment, topics, per-topic sentiment, evidence.
 
@@ -91,16 +100,30 @@ def tag(path: Path, output: Path, **kwargs: Any) -> None:
     from cx_text.io.output import read_frame
 
     settings = Settings.from_env(
-        encoder=kwargs["encoder"], sentiment_model=kwargs["sentiment_model"],
-        sentiment_label_map=kwargs["label_map"], taxonomy_path=kwargs["taxonomy"],
-        chunk_size=kwargs["chunk_size"], db_path=kwargs["db"], model_version=kwargs["model_version"],
-        allow_network=kwargs["allow_network"] or None, mask_pii=False if kwargs["no_mask_pii"] else None,
+        encoder=kwargs["encoder"],
+        sentiment_model=kwargs["sentiment_model"],
+        sentiment_label_map=kwargs["label_map"],
+        taxonomy_path=kwargs["taxonomy"],
+        chunk_size=kwargs["chunk_size"],
+        db_path=kwargs["db"],
+        model_version=kwargs["model_version"],
+        allow_network=kwargs["allow_network"] or None,
+        mask_pii=False if kwargs["no_mask_pii"] else None,
     )
-    summary = tag_file(path, output, engine=kwargs["engine"], settings=settings,
-                       db=None if kwargs["no_db"] else settings.db_path, resume=kwargs["resume"],
-                       mapping=column_mapping(kwargs), sheet=kwargs["sheet"], source=kwargs["source"],
-                       customers=read_frame(kwargs["customers"]) if kwargs["customers"] else None,
-                       master=kwargs["master"] or "local[2]", progress=True)
+    summary = tag_file(
+        path,
+        output,
+        engine=kwargs["engine"],
+        settings=settings,
+        db=None if kwargs["no_db"] else settings.db_path,
+        resume=kwargs["resume"],
+        mapping=column_mapping(kwargs),
+        sheet=kwargs["sheet"],
+        source=kwargs["source"],
+        customers=read_frame(kwargs["customers"]) if kwargs["customers"] else None,
+        master=kwargs["master"] or "local[2]",
+        progress=True,
+    )
     click.echo(summary.render())
     if summary.status != "complete":
         raise click.exceptions.Exit(1)

@@ -10,8 +10,12 @@ import click
 from cx_text.cli.group import db_option
 from cx_text.core.config import Settings
 
-_TAXONOMY = click.option("--taxonomy", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
-                         help="taxonomy YAML the topics are checked against (default: the packaged one)")
+_TAXONOMY = click.option(
+    "--taxonomy",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="taxonomy YAML the topics are checked against (default: the packaged one)",
+)
 
 
 def _settings(db: Path | None, taxonomy: Path | None = None) -> Settings:
@@ -44,12 +48,19 @@ def labels() -> None:
 
 @labels.command("export")
 @db_option
-@click.option("-o", "--output", "output", required=True, type=click.Path(dir_okay=False, path_type=Path),
-              help="labels.xlsx, .csv or .jsonl (the data/corpus layout)")
+@click.option(
+    "-o",
+    "--output",
+    "output",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="labels.xlsx, .csv or .jsonl (the data/corpus layout)",
+)
 @_TAXONOMY
 def labels_export(db: Path | None, output: Path, taxonomy: Path | None) -> None:
     """Write every message's current labels (latest per field) to a file a team can edit in
-    Excel and import back; `cx_text.training.corpus.read_labeled_table` reads it as training data."""
+    Excel and import back; `cx_text.training.corpus.read_labeled_table` reads it as training
+    data."""
     from cx_text.store.label_files import export_labels
     from cx_text.store.store import open_store
 
@@ -82,10 +93,22 @@ def labels_import(file: Path, db: Path | None, who: str | None, taxonomy: Path |
 
 @labels.command("queue")
 @db_option
-@click.option("-n", "count", type=click.IntRange(1, 100_000), default=200, show_default=True,
-              help="how many messages")
-@click.option("-o", "--output", "output", required=True, type=click.Path(dir_okay=False, path_type=Path),
-              help="to_label.xlsx, .csv or .jsonl")
+@click.option(
+    "-n",
+    "count",
+    type=click.IntRange(1, 100_000),
+    default=200,
+    show_default=True,
+    help="how many messages",
+)
+@click.option(
+    "-o",
+    "--output",
+    "output",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="to_label.xlsx, .csv or .jsonl",
+)
 def labels_queue(db: Path | None, count: int, output: Path) -> None:
     """Write the messages whose labels would teach the model most — lowest sentiment margin, topic
     scores near their threshold, head and cue rules disagreeing — spread over themes and topics,

@@ -31,14 +31,18 @@ def models_prepare(encoder: str | None, allow_network: bool, force: bool) -> Non
     settings = Settings.from_env(encoder=encoder, allow_network=allow_network or None)
     result = prepare_model(settings, force=force)
     info, verb = result.info, "built" if result.built else "verified"
-    click.echo(f"{info.name}: {verb} in {result.seconds:.1f}s — {info.source} {info.version} "
-               f"{info.checksum}\n  {info.path}")
+    click.echo(
+        f"{info.name}: {verb} in {result.seconds:.1f}s — {info.source} {info.version} "
+        f"{info.checksum}\n  {info.path}"
+    )
     fast = prepare_fast_path(settings, force=force)
     if fast is not None:
         state = "ok" if fast.accepted else f"rejected, torch is used ({fast.note})"
-        click.echo(f"{info.name}:onnx-int8: {state} — cosine to fp32 min {fast.min_cosine:.4f}, "
-                   f"mean {fast.mean_cosine:.4f} on {fast.texts} texts; fp32 FFN layers "
-                   f"{list(fast.fp32_layers)} {fast.checksum}\n  {fast.path}")
+        click.echo(
+            f"{info.name}:onnx-int8: {state} — cosine to fp32 min {fast.min_cosine:.4f}, "
+            f"mean {fast.mean_cosine:.4f} on {fast.texts} texts; fp32 FFN layers "
+            f"{list(fast.fp32_layers)} {fast.checksum}\n  {fast.path}"
+        )
 
 
 @models.command("list")
@@ -57,38 +61,80 @@ def models_list() -> None:
     type=click.Path(path_type=Path),
     help="labeled corpus file(s) (default: data/corpus)",
 )
-@click.option("--out", type=click.Path(path_type=Path), default=None,
-              help="output dir: the heads (default models/shipped/heads); with --finetune a "
-                   "models dir (adapters/, heads/, registry.toml; default models/shipped)")
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="output dir: the heads (default models/shipped/heads); with --finetune a "
+    "models dir (adapters/, heads/, registry.toml; default models/shipped)",
+)
 @click.option(
     "--shared-data",
     type=click.Path(path_type=Path),
     default=None,
     help="extra permissively licensed data (e.g. ../shared/data)",
 )
-@click.option("--finetune", is_flag=True,
-              help="first fine-tune the encoder (LoRA adapter e5-small-cx), then the heads on it")
+@click.option(
+    "--finetune",
+    is_flag=True,
+    help="first fine-tune the encoder (LoRA adapter e5-small-cx), then the heads on it",
+)
 @click.option("--steps", type=int, default=None, help="fine-tune steps (default: one pass)")
-@click.option("--minutes", type=float, default=50.0, show_default=True,
-              help="fine-tune wall-clock budget")
+@click.option(
+    "--minutes", type=float, default=50.0, show_default=True, help="fine-tune wall-clock budget"
+)
 @click.option("--lora-r", type=int, default=16, show_default=True, help="LoRA rank")
-@click.option("--exclude", "exclude", multiple=True,
-              help="leave a real source out of the fine-tune (repeatable)")
+@click.option(
+    "--exclude",
+    "exclude",
+    multiple=True,
+    help="leave a real source out of the fine-tune (repeatable)",
+)
 @click.option("--no-heads", is_flag=True, help="with --finetune: do not re-train the heads")
-@click.option("--labels", "labels_from", type=click.Path(path_type=Path), default=None,
-              help="an organisation's labels (xlsx/csv/jsonl in the data/corpus format, or a store "
-                   "*.duckdb): train a new model version in $CX_TEXT_CACHE/versions/")
-@click.option("--name", default=None, help="with --labels: the new version's name (default org-<time>)")
-@click.option("--label-weight", type=int, default=5, show_default=True,
-              help="with --labels: how many times each trained label counts")
-@click.option("--held-back", type=float, default=0.2, show_default=True,
-              help="with --labels: share of new labels held back for the before/after (never trained on)")
-@click.option("--taxonomy", type=click.Path(path_type=Path), default=None,
-              help="with --labels: the taxonomy YAML (new topics get a head)")
+@click.option(
+    "--labels",
+    "labels_from",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="an organisation's labels (xlsx/csv/jsonl in the data/corpus format, or a store "
+    "*.duckdb): train a new model version in $CX_TEXT_CACHE/versions/",
+)
+@click.option(
+    "--name", default=None, help="with --labels: the new version's name (default org-<time>)"
+)
+@click.option(
+    "--label-weight",
+    type=int,
+    default=5,
+    show_default=True,
+    help="with --labels: how many times each trained label counts",
+)
+@click.option(
+    "--held-back",
+    type=float,
+    default=0.2,
+    show_default=True,
+    help="with --labels: share of new labels held back for the before/after (never trained on)",
+)
+@click.option(
+    "--taxonomy",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="with --labels: the taxonomy YAML (new topics get a head)",
+)
 @click.option("--no-evaluate", is_flag=True, help="with --labels: skip the before/after table")
-def train(data_paths: tuple[Path, ...], out: Path | None, shared_data: Path | None,
-          finetune: bool, steps: int | None, minutes: float, lora_r: int,
-          exclude: tuple[str, ...], no_heads: bool, **org: Any) -> None:
+def train(
+    data_paths: tuple[Path, ...],
+    out: Path | None,
+    shared_data: Path | None,
+    finetune: bool,
+    steps: int | None,
+    minutes: float,
+    lora_r: int,
+    exclude: tuple[str, ...],
+    no_heads: bool,
+    **org: Any,
+) -> None:
     """Train the sentiment, topic and per-topic sentiment heads over the encoder, deterministically.
 
     Reads the project's corpus (data/corpus/*.jsonl) and, with --shared-data, the mapped public
@@ -109,22 +155,45 @@ def train(data_paths: tuple[Path, ...], out: Path | None, shared_data: Path | No
         return
     from cx_text.training.finetune import FinetuneRecipe
 
-    recipe = FinetuneRecipe(steps=steps, max_minutes=minutes, lora_r=lora_r, lora_alpha=2 * lora_r,
-                            seed=settings.seed, exclude=exclude)
-    report = run_finetune(settings, list(data_paths) or None, shared_data, out, recipe,
-                          heads=not no_heads, log=click.echo)
+    recipe = FinetuneRecipe(
+        steps=steps,
+        max_minutes=minutes,
+        lora_r=lora_r,
+        lora_alpha=2 * lora_r,
+        seed=settings.seed,
+        exclude=exclude,
+    )
+    report = run_finetune(
+        settings,
+        list(data_paths) or None,
+        shared_data,
+        out,
+        recipe,
+        heads=not no_heads,
+        log=click.echo,
+    )
     click.echo(report.render())
 
 
-def _train_on_labels(settings: Settings, org: dict[str, Any], data_paths: list[Path] | None,
-                     shared_data: Path | None) -> None:
+def _train_on_labels(
+    settings: Settings, org: dict[str, Any], data_paths: list[Path] | None, shared_data: Path | None
+) -> None:
     from cx_text.training.retrain import run_before_after, run_retrain
 
     if not (shared_data or settings.shared_data):
-        click.echo("note: no --shared-data: the version is fitted on the corpus + the labels only "
-                   "(the shipped heads also saw MAMS and banking77 samples)")
-    result = run_retrain(settings, org["labels_from"], data_paths=data_paths, shared_dir=shared_data,
-                         name=org["name"], weight=org["label_weight"], share=org["held_back"])
+        click.echo(
+            "note: no --shared-data: the version is fitted on the corpus + the labels only "
+            "(the shipped heads also saw MAMS and banking77 samples)"
+        )
+    result = run_retrain(
+        settings,
+        org["labels_from"],
+        data_paths=data_paths,
+        shared_dir=shared_data,
+        name=org["name"],
+        weight=org["label_weight"],
+        share=org["held_back"],
+    )
     click.echo(result.render())
     if not org["no_evaluate"] and result.record["labels"]["held_back"]:
         click.echo(run_before_after(settings, org["labels_from"], result.name).render())
@@ -138,20 +207,49 @@ def _train_on_labels(settings: Settings, org: dict[str, Any], data_paths: list[P
     default=None,
     help="labeled file with text, sentiment, topics, aspect_sentiments columns",
 )
-@click.option("--json-out", "--json", "json_out", type=click.Path(path_type=Path), default=None,
-              help="write JSON too")
-@click.option("--split", type=click.Choice(["train", "dev", "test"]), default=None,
-              help="for corpus JSONL files: evaluate one fixed split only")
-@click.option("--loso", is_flag=True,
-              help="leave-one-source-out report on the real sets of --shared-data")
-@click.option("--shared-data", type=click.Path(path_type=Path), default=None,
-              help="dir of the real labeled sets (e.g. ../shared/data), for --loso")
-@click.option("--labels", "labels_from", type=click.Path(path_type=Path), default=None,
-              help="with --model-version: the organisation's labels (file or store); before vs after "
-                   "on the ones that version held back")
-@click.option("--model-version", default=None, help="a version trained with `cx-text train --labels`")
-def evaluate(data_path: Path | None, json_out: Path | None, split: str | None, loso: bool,
-             shared_data: Path | None, labels_from: Path | None, model_version: str | None) -> None:
+@click.option(
+    "--json-out",
+    "--json",
+    "json_out",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="write JSON too",
+)
+@click.option(
+    "--split",
+    type=click.Choice(["train", "dev", "test"]),
+    default=None,
+    help="for corpus JSONL files: evaluate one fixed split only",
+)
+@click.option(
+    "--loso", is_flag=True, help="leave-one-source-out report on the real sets of --shared-data"
+)
+@click.option(
+    "--shared-data",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="dir of the real labeled sets (e.g. ../shared/data), for --loso",
+)
+@click.option(
+    "--labels",
+    "labels_from",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="with --model-version: the organisation's labels (file or store); before vs after "
+    "on the ones that version held back",
+)
+@click.option(
+    "--model-version", default=None, help="a version trained with `cx-text train --labels`"
+)
+def evaluate(
+    data_path: Path | None,
+    json_out: Path | None,
+    split: str | None,
+    loso: bool,
+    shared_data: Path | None,
+    labels_from: Path | None,
+    model_version: str | None,
+) -> None:
     """Precision, recall, F1, confusion matrix and calibration against a labeled file.
 
     The file has the tagging contract's columns: text, sentiment, topics ('a;b'),
@@ -170,8 +268,9 @@ def evaluate(data_path: Path | None, json_out: Path | None, split: str | None, l
     if loso:
         if shared_data is None:
             raise click.UsageError("--loso needs --shared-data DIR")
-        report, text = evaluate_loso(settings, shared_data, [data_path] if data_path else None,
-                                     log=click.echo)
+        report, text = evaluate_loso(
+            settings, shared_data, [data_path] if data_path else None, log=click.echo
+        )
     elif data_path is None:
         raise click.UsageError("pass --data FILE (or --loso --shared-data DIR)")
     else:
@@ -180,13 +279,15 @@ def evaluate(data_path: Path | None, json_out: Path | None, split: str | None, l
     if json_out:
         import json
 
-        json_out.write_text(json.dumps(report, indent=2, ensure_ascii=False, default=str),
-                            encoding="utf-8")
+        json_out.write_text(
+            json.dumps(report, indent=2, ensure_ascii=False, default=str), encoding="utf-8"
+        )
         click.echo(f"JSON report written to {json_out}")
 
 
-def _before_after(settings: Settings, labels_from: Path | None, name: str | None,
-                  json_out: Path | None) -> None:
+def _before_after(
+    settings: Settings, labels_from: Path | None, name: str | None, json_out: Path | None
+) -> None:
     from cx_text.training.retrain import run_before_after
 
     if labels_from is None or not name:

@@ -10,8 +10,13 @@ from cx_text.core.config import Settings
 
 
 def _db(func: click.decorators.FC) -> click.decorators.FC:
-    return click.option("--db", "db", type=click.Path(dir_okay=False, path_type=Path), default=None,
-                        help="DuckDB store (default: cx.duckdb in the working directory, or $CX_TEXT_DB)")(func)
+    return click.option(
+        "--db",
+        "db",
+        type=click.Path(dir_okay=False, path_type=Path),
+        default=None,
+        help="DuckDB store (default: cx.duckdb in the working directory, or $CX_TEXT_DB)",
+    )(func)
 
 
 @click.group()

@@ -43,10 +43,15 @@ def themes_list(db: Path | None, topic: str | None, quotes: int, show_all: bool)
     """List themes per topic: id, messages, share of the topic's negatives, label, quotes."""
     from cx_text.themes.service import coverage, list_themes, render_themes
 
-    statuses = ("active", "proposed", "merged", "split", "retired") if show_all else ("active", "proposed")
+    statuses = (
+        ("active", "proposed", "merged", "split", "retired") if show_all else ("active", "proposed")
+    )
     with _themes_store(db) as store:
-        click.echo(render_themes(list_themes(store, topic, quotes=quotes, statuses=statuses),
-                                 coverage(store, topic)))
+        click.echo(
+            render_themes(
+                list_themes(store, topic, quotes=quotes, statuses=statuses), coverage(store, topic)
+            )
+        )
 
 
 @themes.command("discover")
@@ -55,17 +60,20 @@ def themes_list(db: Path | None, topic: str | None, quotes: int, show_all: bool)
 @click.option("--full", is_flag=True, help="re-assign every clause, not only new/unassigned ones")
 @click.option("--model", "encoder", default=None, help="encoder (default e5-small)")
 @click.option("--reset", is_flag=True, help="retire the current themes and start afresh (new ids)")
-def themes_discover(db: Path | None, topic: str | None, full: bool, encoder: str | None,
-                    reset: bool) -> None:
+def themes_discover(
+    db: Path | None, topic: str | None, full: bool, encoder: str | None, reset: bool
+) -> None:
     """(Re)run discovery on the latest tagged data: assign to existing themes, propose new ones."""
     from cx_text.themes.service import discover_themes, load_theme_tools
 
-    settings = Settings.from_env(db_path=db or click.get_current_context().meta.get("themes_db"),
-                                 encoder=encoder)
+    settings = Settings.from_env(
+        db_path=db or click.get_current_context().meta.get("themes_db"), encoder=encoder
+    )
     embed, lemmatize = load_theme_tools(settings)
     with _themes_store(settings.db_path) as store:
-        result = discover_themes(store, embed, lemmatize, topic=topic, settings=settings, full=full,
-                                 reset=reset)
+        result = discover_themes(
+            store, embed, lemmatize, topic=topic, settings=settings, full=full, reset=reset
+        )
     click.echo(result.render())
 
 
@@ -117,7 +125,10 @@ def themes_split(theme_id: str, parts: int, encoder: str | None, db: Path | None
     settings = Settings.from_env(encoder=encoder)
     embed, lemmatize = load_theme_tools(settings)
     with _themes_store(db) as store:
-        click.echo(f"{theme_id} split into {', '.join(split_theme(store, theme_id, embed, lemmatize, parts=parts))}.")
+        click.echo(
+            f"{theme_id} split into "
+            f"{', '.join(split_theme(store, theme_id, embed, lemmatize, parts=parts))}."
+        )
 
 
 @themes.command("accept")

@@ -125,8 +125,10 @@ class Settings:
             if int(getattr(self, name)) < 1:
                 raise ConfigError(f"setting {name}={getattr(self, name)!r} must be >= 1.")
         if not 0.0 <= float(self.max_error_share) <= 1.0:
-            raise ConfigError(f"setting max_error_share={self.max_error_share!r} must be between 0 and 1.",
-                              "E.g. CX_TEXT_MAX_ERROR_SHARE=0.05 (5 % of rows).")
+            raise ConfigError(
+                f"setting max_error_share={self.max_error_share!r} must be between 0 and 1.",
+                "E.g. CX_TEXT_MAX_ERROR_SHARE=0.05 (5 % of rows).",
+            )
 
     def _resolve_version(self) -> None:
         """A trained version (``model_version``) reads its heads, registry and, unless another
@@ -136,8 +138,10 @@ class Settings:
         if name == SHIPPED_VERSION:
             return
         if not _VERSION_NAME.match(name):
-            raise ConfigError(f"model version {name!r} is not a valid name.",
-                              "Use letters, digits, '.', '_' or '-' (e.g. acme-2026-12), or 'shipped'.")
+            raise ConfigError(
+                f"model version {name!r} is not a valid name.",
+                "Use letters, digits, '.', '_' or '-' (e.g. acme-2026-12), or 'shipped'.",
+            )
         if Path(self.models_dir) == SHIPPED_MODELS_DIR:
             object.__setattr__(self, "models_dir", version_dir(Path(self.cache_dir), name))
         own = Path(self.models_dir) / VERSION_TAXONOMY
@@ -188,8 +192,13 @@ class Settings:
         if "CX_TEXT_WORKERS" in env:
             values["workers"] = _parse_int("CX_TEXT_WORKERS", env["CX_TEXT_WORKERS"])
         if "CX_TEXT_MAX_ERROR_SHARE" in env:
-            values["max_error_share"] = _parse_share("CX_TEXT_MAX_ERROR_SHARE", env["CX_TEXT_MAX_ERROR_SHARE"])
-        for key, name in (("train_data", "CX_TEXT_TRAIN_DATA"), ("shared_data", "CX_TEXT_SHARED_DATA")):
+            values["max_error_share"] = _parse_share(
+                "CX_TEXT_MAX_ERROR_SHARE", env["CX_TEXT_MAX_ERROR_SHARE"]
+            )
+        for key, name in (
+            ("train_data", "CX_TEXT_TRAIN_DATA"),
+            ("shared_data", "CX_TEXT_SHARED_DATA"),
+        ):
             if env.get(name):
                 values[key] = Path(env[name]).expanduser()
         if env.get("CX_TEXT_MODEL_VERSION"):
@@ -224,7 +233,9 @@ def load_callable(spec: str) -> Callable[..., Any]:
     """A function named ``"package.module:function"`` (e.g. a fake tagger for tests or demos)."""
     module_name, _, attr = spec.partition(":")
     if not module_name or not attr:
-        raise ConfigError(f"{spec!r} is not 'module:function'.", "E.g. mypkg.taggers:keyword_tagger.")
+        raise ConfigError(
+            f"{spec!r} is not 'module:function'.", "E.g. mypkg.taggers:keyword_tagger."
+        )
     try:
         found = getattr(importlib.import_module(module_name), attr)
     except (ImportError, AttributeError) as exc:

@@ -76,6 +76,18 @@ class LabelError(CxTextError):
 
 
 #: every code, for docs/ERRORS.md and its test
-CODES = {cls.code: cls.__name__ for cls in (CxTextError, ConfigError, IngestError, SchemaError,
-                                            TaxonomyError, ModelError, StoreError, LoopError,
-                                            RunError, LabelError)}
+CODES = {
+    cls.code: cls.__name__
+    for cls in (
+        CxTextError,
+        ConfigError,
+        IngestError,
+        SchemaError,
+        TaxonomyError,
+        ModelError,
+        StoreError,
+        LoopError,
+        RunError,
+        LabelError,
+    )
+}

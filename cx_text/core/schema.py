@@ -109,8 +109,14 @@ TAG_COLUMNS: tuple[str, ...] = (
 
 #: tag values of a row that was not tagged (empty text, error): lists are fresh per row
 EMPTY_TAGS: dict[str, Any] = {
-    SENTIMENT: "", SENTIMENT_SCORE: None, SENTIMENT_PROBS: None, TOPICS: [], TOPIC_SCORES: None,
-    SUBTOPICS: [], ASPECT_SENTIMENTS: [], EVIDENCE: [],
+    SENTIMENT: "",
+    SENTIMENT_SCORE: None,
+    SENTIMENT_PROBS: None,
+    TOPICS: [],
+    TOPIC_SCORES: None,
+    SUBTOPICS: [],
+    ASPECT_SENTIMENTS: [],
+    EVIDENCE: [],
 }
 
 

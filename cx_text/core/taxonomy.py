@@ -82,7 +82,8 @@ class Taxonomy:
         return tuple(s.full_id(t.id) for t in self.topics for s in t.subtopics)
 
     def subtopic_polarities(self) -> dict[str, str]:
-        """``{"delivery/late": "negative", "staff/polite": "positive", …}`` (only those with one)."""
+        """``{"delivery/late": "negative", "staff/polite": "positive", …}`` (only those with
+        one)."""
         return {s.full_id(t.id): s.polarity for t in self.topics for s in t.subtopics if s.polarity}
 
     def cue_patterns(self, include_subtopics: bool = True) -> dict[str, list[str]]:
@@ -112,7 +113,8 @@ def load_taxonomy(path: Path | str | None = None) -> Taxonomy:
     if not path.is_file():
         raise TaxonomyError(
             f"taxonomy file {path} does not exist.",
-            "Pass --taxonomy with a YAML file, or copy cx_text/core/taxonomies/default.yaml and edit it.",
+            "Pass --taxonomy with a YAML file, or copy cx_text/core/taxonomies/default.yaml and "
+            "edit it.",
         )
     raw = path.read_bytes()
     try:

@@ -43,31 +43,68 @@ from cx_text.io.source import source_name
 Tagger = Callable[[pd.DataFrame], pd.DataFrame]
 
 __all__ = [
-    "TAGGING_STORE_MEMORY", "FileRun", "PartsDir", "RunSummary", "Tagger", "assemble_parts",
-    "claim_run", "input_fingerprint", "open_optional_store", "run_fingerprint", "tag_file", "tag_safely",
+    "TAGGING_STORE_MEMORY",
+    "FileRun",
+    "PartsDir",
+    "RunSummary",
+    "Tagger",
+    "assemble_parts",
+    "claim_run",
+    "input_fingerprint",
+    "open_optional_store",
+    "run_fingerprint",
+    "tag_file",
+    "tag_safely",
 ]
 
 
-def tag_file(path: Path, output: Path, tagger: Tagger, settings: Settings, *,
-             manifest: dict[str, Any], mapping: Mapping[str, str] | None = None, sheet: str | None = None,
-             db_path: Path | None = None, resume: bool | str = False, customers: pd.DataFrame | None = None,
-             progress: bool = True, run_id: str | None = None, source: str | None = None,
-             store: Any = None, on_progress: Progress | None = None) -> RunSummary:
+def tag_file(
+    path: Path,
+    output: Path,
+    tagger: Tagger,
+    settings: Settings,
+    *,
+    manifest: dict[str, Any],
+    mapping: Mapping[str, str] | None = None,
+    sheet: str | None = None,
+    db_path: Path | None = None,
+    resume: bool | str = False,
+    customers: pd.DataFrame | None = None,
+    progress: bool = True,
+    run_id: str | None = None,
+    source: str | None = None,
+    store: Any = None,
+    on_progress: Progress | None = None,
+) -> RunSummary:
     """Tag ``path`` chunk by chunk into ``output`` (and the store at ``db_path``, or ``store``).
 
     ``source`` names the export in the store (default: the file's normalised stem).
     """
-    stream = open_export(path, mapping=mapping, sheet=sheet, chunk_size=settings.chunk_size, settings=settings)
+    stream = open_export(
+        path, mapping=mapping, sheet=sheet, chunk_size=settings.chunk_size, settings=settings
+    )
     source = source_name(path, source)
     sha256 = file_sha256(path)
     fingerprint = run_fingerprint(path, mapping, sheet, settings, manifest, source, sha256)
     opened = nullcontext(store) if store is not None else open_optional_store(db_path)
     with opened as store:  # the store first: a busy store fails before anything is written
-        run = FileRun.begin(path, output, settings, store=store, manifest=manifest, fingerprint=fingerprint,
-                            sha256=sha256, source=source, resume=resume, run_id=run_id,
-                            db=_store_label(db_path, store))
+        run = FileRun.begin(
+            path,
+            output,
+            settings,
+            store=store,
+            manifest=manifest,
+            fingerprint=fingerprint,
+            sha256=sha256,
+            source=source,
+            resume=resume,
+            run_id=run_id,
+            db=_store_label(db_path, store),
+        )
         try:
-            with ProgressReporter(count_total(path, sheet), enabled=progress, on_advance=on_progress) as prog:
+            with ProgressReporter(
+                count_total(path, sheet), enabled=progress, on_advance=on_progress
+            ) as prog:
                 _tag_chunks(stream, run, tagger, prog)
             return run.finish(output, customers, ingest=ingest_report(stream))
         except BaseException as exc:
@@ -114,8 +151,12 @@ def _prepare_ahead(tagger: Tagger) -> Any:
     return PrepareAhead(settings)
 
 
-def _complete(pending: tuple[int, pd.DataFrame, int, Any], tagger: Tagger, run: FileRun,
-              prog: ProgressReporter) -> None:
+def _complete(
+    pending: tuple[int, pd.DataFrame, int, Any],
+    tagger: Tagger,
+    run: FileRun,
+    prog: ProgressReporter,
+) -> None:
     index, chunk, offset, future = pending
     tagged = None
     if future is not None:
@@ -141,11 +182,17 @@ def tag_safely(tagger: Tagger, chunk: pd.DataFrame) -> pd.DataFrame:
         if len(chunk) <= 1:
             return _error_rows(chunk, exc)
         mid = len(chunk) // 2
-        return pd.concat([tag_safely(tagger, chunk.iloc[:mid]), tag_safely(tagger, chunk.iloc[mid:])])
+        return pd.concat(
+            [tag_safely(tagger, chunk.iloc[:mid]), tag_safely(tagger, chunk.iloc[mid:])]
+        )
     if len(tagged) != len(chunk):
-        raise CxTextError(f"internal error: tagging returned {len(tagged)} rows for {len(chunk)}.",
-                          "Please report this bug with the input file.")
-    schema.validate_frame(tagged, "the tagger's output")  # the engine boundary: a status on every row
+        raise CxTextError(
+            f"internal error: tagging returned {len(tagged)} rows for {len(chunk)}.",
+            "Please report this bug with the input file.",
+        )
+    schema.validate_frame(
+        tagged, "the tagger's output"
+    )  # the engine boundary: a status on every row
     return tagged
 
 
@@ -155,6 +202,12 @@ def _error_rows(chunk: pd.DataFrame, exc: Exception) -> pd.DataFrame:
         out[col] = [schema.empty_tag(col) for _ in range(len(out))]
     reason = f"{type(exc).__name__}: {exc}"[:300]
     out[schema.ROW_STATUS] = schema.STATUS_ERROR_PREFIX + reason
-    issues: Any = out[schema.ROW_ISSUES] if schema.ROW_ISSUES in out.columns else [[] for _ in range(len(out))]
-    out[schema.ROW_ISSUES] = [[*list(v), f"tagging failed: {reason}"] if isinstance(v, list) else [reason] for v in issues]
+    issues: Any = (
+        out[schema.ROW_ISSUES]
+        if schema.ROW_ISSUES in out.columns
+        else [[] for _ in range(len(out))]
+    )
+    out[schema.ROW_ISSUES] = [
+        [*list(v), f"tagging failed: {reason}"] if isinstance(v, list) else [reason] for v in issues
+    ]
     return out

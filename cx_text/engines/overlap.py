@@ -25,8 +25,11 @@ def _init(settings: Settings) -> None:
     from cx_text.text.nlp import CueMatcher, NlpResources
 
     nlp = NlpResources.load()
-    _STATE.update(nlp=nlp, mask=settings.mask_pii,
-                  matcher=CueMatcher(cue_patterns(load_taxonomy(settings.taxonomy_path)), nlp))
+    _STATE.update(
+        nlp=nlp,
+        mask=settings.mask_pii,
+        matcher=CueMatcher(cue_patterns(load_taxonomy(settings.taxonomy_path)), nlp),
+    )
 
 
 def _prepare(chunk: pd.DataFrame) -> Any:

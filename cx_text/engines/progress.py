@@ -19,8 +19,15 @@ class ProgressReporter:
     ``tag: 15,000/200,000 rows (7.5%) · 412 rows/s · ETA 7m30s``.
     """
 
-    def __init__(self, total: int | None, label: str = "tag", stream: TextIO | None = None,
-                 every_s: float = 10.0, enabled: bool = True, on_advance: Progress | None = None) -> None:
+    def __init__(
+        self,
+        total: int | None,
+        label: str = "tag",
+        stream: TextIO | None = None,
+        every_s: float = 10.0,
+        enabled: bool = True,
+        on_advance: Progress | None = None,
+    ) -> None:
         self.total = total
         self.label = label
         self.stream = stream or sys.stderr
@@ -43,8 +50,14 @@ class ProgressReporter:
                 TimeRemainingColumn,
             )
 
-            self._bar = Progress(TextColumn(f"[bold]{self.label}"), BarColumn(), MofNCompleteColumn(),
-                                 TextColumn("{task.fields[rate]}"), TimeRemainingColumn(), transient=False)
+            self._bar = Progress(
+                TextColumn(f"[bold]{self.label}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("{task.fields[rate]}"),
+                TimeRemainingColumn(),
+                transient=False,
+            )
             self._bar.start()
             self._task = self._bar.add_task(self.label, total=self.total, rate="")
         return self
@@ -85,8 +98,10 @@ class ProgressReporter:
         if self.total:
             pct = 100.0 * self.done / self.total
             eta = (self.total - self.done) / rate if rate > 0 else float("nan")
-            return (f"{self.label}: {self.done:,}/{self.total:,} rows ({pct:.1f}%) · "
-                    f"{rate:,.0f} rows/s · ETA {_fmt_duration(eta)}")
+            return (
+                f"{self.label}: {self.done:,}/{self.total:,} rows ({pct:.1f}%) · "
+                f"{rate:,.0f} rows/s · ETA {_fmt_duration(eta)}"
+            )
         return f"{self.label}: {self.done:,} rows · {rate:,.0f} rows/s"
 
 
@@ -95,4 +110,6 @@ def _fmt_duration(seconds: float) -> str:
         return "?"
     minutes, sec = divmod(int(seconds), 60)
     hours, minutes = divmod(minutes, 60)
-    return f"{hours}h{minutes:02d}m" if hours else (f"{minutes}m{sec:02d}s" if minutes else f"{sec}s")
+    return (
+        f"{hours}h{minutes:02d}m" if hours else (f"{minutes}m{sec:02d}s" if minutes else f"{sec}s")
+    )

@@ -11,7 +11,7 @@ import pandas as pd
 
 from cx_text.io.detect import Dialect, Encoding
 
-Note = tuple[str, str]                 # (row status, issue text)
+Note = tuple[str, str]  # (row status, issue text)
 ROW_LABELS = {"csv": "line", "jsonl": "line", "excel": "row", "json": "record", "parquet": "record"}
 
 
@@ -37,8 +37,8 @@ class Layout:
     dialect: Dialect | None = None
     sheet: str | None = None
     sheet_names: tuple[str, ...] = ()
-    header_row: int = 0                  # CSV/Excel: 1-based line/row number of the header
-    renamed: tuple[str, ...] = ()        # notes about blank/duplicate header names
+    header_row: int = 0  # CSV/Excel: 1-based line/row number of the header
+    renamed: tuple[str, ...] = ()  # notes about blank/duplicate header names
 
     @property
     def row_label(self) -> str:
@@ -96,5 +96,3 @@ class Batch:
 
 def open_text(path: Path, encoding: Encoding) -> Any:
     return path.open("r", encoding=encoding.name, errors=encoding.errors, newline="")
-
-

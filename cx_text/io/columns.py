@@ -29,10 +29,24 @@ INPUT_PREFIX = "input|"
 CX_PREFIX = "cx_"
 #: the columns cx_text adds to the user's (what can clash with a name in their file)
 CX_COLUMNS: tuple[str, ...] = (
-    schema.ID, schema.TEXT_CLEAN, schema.DEDUPE_KEY, schema.PII_FOUND, schema.LANG,
-    schema.LANG_CONFIDENCE, schema.SENTIMENT, schema.SENTIMENT_SCORE, schema.SENTIMENT_PROBS,
-    schema.TOPICS, schema.TOPIC_SCORES, schema.SUBTOPICS, schema.ASPECT_SENTIMENTS, schema.EVIDENCE,
-    schema.THEMES, schema.SOURCE_ROW, schema.ROW_STATUS, schema.ROW_ISSUES,
+    schema.ID,
+    schema.TEXT_CLEAN,
+    schema.DEDUPE_KEY,
+    schema.PII_FOUND,
+    schema.LANG,
+    schema.LANG_CONFIDENCE,
+    schema.SENTIMENT,
+    schema.SENTIMENT_SCORE,
+    schema.SENTIMENT_PROBS,
+    schema.TOPICS,
+    schema.TOPIC_SCORES,
+    schema.SUBTOPICS,
+    schema.ASPECT_SENTIMENTS,
+    schema.EVIDENCE,
+    schema.THEMES,
+    schema.SOURCE_ROW,
+    schema.ROW_STATUS,
+    schema.ROW_ISSUES,
 )
 
 
@@ -45,7 +59,7 @@ def parse_input_column(column: object) -> tuple[str, str] | None:
     """``(canonical or "", input name)`` of an internal input column, else None."""
     if not isinstance(column, str) or not column.startswith(INPUT_PREFIX):
         return None
-    canonical, sep, name = column[len(INPUT_PREFIX):].partition("|")
+    canonical, sep, name = column[len(INPUT_PREFIX) :].partition("|")
     return (canonical, name) if sep else None
 
 
@@ -64,8 +78,11 @@ def cx_name(column: str, taken: set[str]) -> str:
 def clash_notes(columns: Iterable[str]) -> list[str]:
     """One line per input column whose name cx_text also uses (for the ingest report)."""
     names = {str(c) for c in columns}
-    return [f"your column {c!r} keeps its name; cx_text writes its own as {cx_name(c, names)!r}"
-            for c in CX_COLUMNS if c in names]
+    return [
+        f"your column {c!r} keeps its name; cx_text writes its own as {cx_name(c, names)!r}"
+        for c in CX_COLUMNS
+        if c in names
+    ]
 
 
 def user_view(frame: pd.DataFrame) -> pd.DataFrame:
@@ -79,14 +96,17 @@ def user_view(frame: pd.DataFrame) -> pd.DataFrame:
     names = {c: parse_input_column(c)[1] for c in inputs}  # type: ignore[index]
     taken = set(names.values())
     canonical = set(schema.CANONICAL_COLUMNS) - {schema.ID}
-    ours = [c for c in frame.columns
-            if c not in names and c not in canonical and c != schema.ANALYSIS]
+    ours = [
+        c for c in frame.columns if c not in names and c not in canonical and c != schema.ANALYSIS
+    ]
     out = frame[[*inputs, *ours]].copy()
     out.columns = [*names.values(), *(cx_name(str(c), taken) for c in ours)]
     return out
 
 
-def plain_names(columns: Iterable[object], known: Iterable[str] = ()) -> tuple[list[str], dict[str, str]]:
+def plain_names(
+    columns: Iterable[object], known: Iterable[str] = ()
+) -> tuple[list[str], dict[str, str]]:
     """How to turn internal input columns back into plain extra columns (the store's ``extra``,
     the Spark DataFrame API): ``(columns to drop, {internal: plain name})``. Raw copies of mapped
     columns are dropped (the canonical column holds the value); an unmapped column keeps its

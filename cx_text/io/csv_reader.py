@@ -28,8 +28,16 @@ def csv_layout(path: Path, sheet: str | None, text_col: str | None) -> Layout:
     dialect = sniff_dialect(head, forced)
     header, line = _csv_header(path, encoding, dialect)
     names, renamed = unique_names(header)
-    return Layout(path, "csv", names, file_key(path), encoding=encoding, dialect=dialect,
-                  header_row=line, renamed=renamed)
+    return Layout(
+        path,
+        "csv",
+        names,
+        file_key(path),
+        encoding=encoding,
+        dialect=dialect,
+        header_row=line,
+        renamed=renamed,
+    )
 
 
 def _csv_reader(fh: Any, dialect: Dialect) -> Any:
@@ -45,10 +53,14 @@ def _csv_header(path: Path, encoding: Encoding, dialect: Dialect) -> tuple[list[
                 if any(cell.strip() for cell in record):
                     return record, reader.line_num
         except csv.Error as exc:
-            raise IngestError(f"{path.name!r} line {reader.line_num}: cannot parse CSV ({exc}).",
-                              "Re-export the file as CSV/XLSX.") from exc
-    raise IngestError(f"{path.name!r} has no header row (only blank lines).",
-                      "Export the data again with column names in the first line.")
+            raise IngestError(
+                f"{path.name!r} line {reader.line_num}: cannot parse CSV ({exc}).",
+                "Re-export the file as CSV/XLSX.",
+            ) from exc
+    raise IngestError(
+        f"{path.name!r} has no header row (only blank lines).",
+        "Export the data again with column names in the first line.",
+    )
 
 
 LONG_SPAN_LINES = 50
@@ -70,12 +82,18 @@ def iter_csv(layout: Layout, chunk_size: int, text_col: str | None) -> Iterator[
                 if not record:
                     continue
                 row, notes = fit_width(record, width, text_at, layout.dialect.delimiter)
-                batch.add(row, start, [*notes, *_long_span(start, prev, record, layout.dialect.delimiter, width)])
+                batch.add(
+                    row,
+                    start,
+                    [*notes, *_long_span(start, prev, record, layout.dialect.delimiter, width)],
+                )
                 if len(batch.rows) >= chunk_size:
                     yield batch.take()
         except csv.Error as exc:
-            raise IngestError(f"{layout.path.name!r} line {reader.line_num}: cannot parse CSV "
-                              f"({exc}).", "Fix that line or re-export the file.") from exc
+            raise IngestError(
+                f"{layout.path.name!r} line {reader.line_num}: cannot parse CSV ({exc}).",
+                "Fix that line or re-export the file.",
+            ) from exc
     yield batch.take()
 
 
@@ -87,8 +105,13 @@ def _long_span(start: int, end: int, record: list[str], delimiter: str, width: i
     rowlike = sum(line.count(delimiter) >= need for field in record for line in field.splitlines())
     if rowlike < 3:
         return []
-    return [(schema.STATUS_FLAGGED, f"the record runs from line {start} to line {end} and holds "
-             f"lines that look like rows: probably an unclosed quote (\") swallowed them")]
+    return [
+        (
+            schema.STATUS_FLAGGED,
+            f"the record runs from line {start} to line {end} and holds "
+            f'lines that look like rows: probably an unclosed quote (") swallowed them',
+        )
+    ]
 
 
 def _skip_csv_header(reader: Any, header_line: int) -> None:
@@ -116,6 +139,8 @@ def fit_width(
     merged = delimiter.join(record[text_at : text_at + extra + 1])
     row = [*record[:text_at], merged, *record[text_at + extra + 1 :]]
     sep = "tab" if delimiter == "\t" else repr(delimiter)
-    msg = (f"{n} fields but the header has {width}; joined {extra} extra field(s) into the text "
-           f"(an unquoted {sep} in the text?)")
+    msg = (
+        f"{n} fields but the header has {width}; joined {extra} extra field(s) into the text "
+        f"(an unquoted {sep} in the text?)"
+    )
     return row, [(schema.STATUS_FLAGGED, msg)]

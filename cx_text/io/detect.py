@@ -13,17 +13,29 @@ from pathlib import Path
 from cx_text.core.errors import IngestError
 
 FORMATS_BY_SUFFIX = {
-    ".csv": "csv", ".tsv": "csv", ".tab": "csv", ".txt": "csv",
-    ".xlsx": "excel", ".xlsm": "excel", ".xls": "excel", ".xlsb": "excel", ".ods": "excel",
-    ".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl",
-    ".parquet": "parquet", ".pq": "parquet",
+    ".csv": "csv",
+    ".tsv": "csv",
+    ".tab": "csv",
+    ".txt": "csv",
+    ".xlsx": "excel",
+    ".xlsm": "excel",
+    ".xls": "excel",
+    ".xlsb": "excel",
+    ".ods": "excel",
+    ".json": "json",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".parquet": "parquet",
+    ".pq": "parquet",
 }
-SUPPORTED = ("CSV/TSV (.csv .tsv .txt), Excel (.xlsx .xlsm .xls .xlsb .ods), JSON (.json), "
-             "JSON Lines (.jsonl .ndjson), Parquet (.parquet)")
+SUPPORTED = (
+    "CSV/TSV (.csv .tsv .txt), Excel (.xlsx .xlsm .xls .xlsb .ods), JSON (.json), "
+    "JSON Lines (.jsonl .ndjson), Parquet (.parquet)"
+)
 #: single-byte encodings tried when a file is not UTF-8 (Russian/English exports)
 SINGLE_BYTE = ("cp1251", "koi8_r", "cp866", "cp1252")
 DELIMITERS = (",", ";", "\t", "|")
-NO_DELIMITER = "\x1f"   # one-column files: a separator that never occurs in real text
+NO_DELIMITER = "\x1f"  # one-column files: a separator that never occurs in real text
 HEAD_BYTES = 1 << 20
 SNIFF_CHARS = 64 * 1024
 _BLOCK = 1 << 20
@@ -48,8 +60,13 @@ class Dialect:
     @property
     def label(self) -> str:
         """Human label, e.g. ``"';' (semicolon)"``."""
-        names = {",": "',' (comma)", ";": "';' (semicolon)", "\t": "tab", "|": "'|' (pipe)",
-                 NO_DELIMITER: "none (one column)"}
+        names = {
+            ",": "',' (comma)",
+            ";": "';' (semicolon)",
+            "\t": "tab",
+            "|": "'|' (pipe)",
+            NO_DELIMITER: "none (one column)",
+        }
         return names.get(self.delimiter, repr(self.delimiter))
 
 
@@ -76,9 +93,15 @@ def detect_format(path: Path) -> tuple[str, str]:
             f"Supported formats: {SUPPORTED}. Save the export as one of them.",
         )
     if by_magic and by_magic != by_suffix:
-        return by_magic, f"the content is {by_magic}, not {by_suffix or path.suffix}: read as {by_magic}"
+        return (
+            by_magic,
+            f"the content is {by_magic}, not {by_suffix or path.suffix}: read as {by_magic}",
+        )
     if by_suffix in {"excel", "parquet"} and by_magic is None:
-        return "csv", f"the file is not a real {by_suffix} file (no {by_suffix} signature): read as text"
+        return (
+            "csv",
+            f"the file is not a real {by_suffix} file (no {by_suffix} signature): read as text",
+        )
     return by_suffix, ""
 
 
@@ -97,7 +120,8 @@ def read_head(path: Path, size: int = HEAD_BYTES) -> bytes:
 
 
 def detect_encoding(path: Path) -> Encoding:
-    """BOM, then strict UTF-8 over the whole file, then the best single-byte Cyrillic/Latin code page."""
+    """BOM, then strict UTF-8 over the whole file, then the best single-byte Cyrillic/Latin code
+    page."""
     head = read_head(path)
     bom = _from_bom(head)
     if bom is not None:
@@ -105,16 +129,21 @@ def detect_encoding(path: Path) -> Encoding:
     if b"\x00" in head:
         utf16 = _utf16_without_bom(head)
         if utf16 is None and _looks_binary(head):
-            raise IngestError(f"{path.name!r} looks like a binary file, not a text export.",
-                              f"Save it as one of: {SUPPORTED}.")
+            raise IngestError(
+                f"{path.name!r} looks like a binary file, not a text export.",
+                f"Save it as one of: {SUPPORTED}.",
+            )
         if utf16 is not None:
             return utf16
     bad_at = _first_invalid_utf8(path)
     if bad_at is None:
         return Encoding("utf-8")
     if _has_utf8_multibyte(head[:bad_at]):
-        return Encoding("utf-8", "replace", f"invalid UTF-8 bytes (first at byte {bad_at}) "
-                        "were replaced by '\ufffd'")
+        return Encoding(
+            "utf-8",
+            "replace",
+            f"invalid UTF-8 bytes (first at byte {bad_at}) were replaced by '\ufffd'",
+        )
     return _single_byte(path, head, bad_at)
 
 
@@ -139,8 +168,13 @@ def _utf16_without_bom(head: bytes) -> Encoding | None:
         return None
     even, odd = sample[0::2].count(0), sample[1::2].count(0)
     half = len(sample) // 2
-    name = ("utf-16-le" if odd > 0.3 * half and even < 0.05 * half else
-            "utf-16-be" if even > 0.3 * half and odd < 0.05 * half else None)
+    name = (
+        "utf-16-le"
+        if odd > 0.3 * half and even < 0.05 * half
+        else "utf-16-be"
+        if even > 0.3 * half and odd < 0.05 * half
+        else None
+    )
     if name is None:
         return None
     text = sample.decode(name, "replace")
@@ -195,8 +229,9 @@ def _single_byte(path: Path, head: bytes, bad_at: int) -> Encoding:
 def decoded_head(path: Path, encoding: Encoding, chars: int = SNIFF_CHARS) -> str:
     """The first ``chars`` characters, cut after the last complete line."""
     raw = read_head(path, chars * 4)
-    with io.TextIOWrapper(io.BytesIO(raw), encoding=encoding.name, errors="replace",
-                          newline="") as fh:
+    with io.TextIOWrapper(
+        io.BytesIO(raw), encoding=encoding.name, errors="replace", newline=""
+    ) as fh:
         text = fh.read(chars)
     if len(raw) == chars * 4 or len(text) == chars:
         cut = max(text.rfind("\n"), text.rfind("\r"))

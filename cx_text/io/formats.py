@@ -29,7 +29,16 @@ from cx_text.io.detect import Encoding, detect_encoding, detect_format, file_key
 from cx_text.io.mapping import header_score
 
 _HEADER_SEARCH_ROWS = 30
-_JSON_LIST_KEYS = ("data", "items", "records", "results", "reviews", "feedback", "rows", "responses")
+_JSON_LIST_KEYS = (
+    "data",
+    "items",
+    "records",
+    "results",
+    "reviews",
+    "feedback",
+    "rows",
+    "responses",
+)
 __all__ = ["Layout", "RawChunk", "count_records", "iter_raw", "open_layout"]
 
 # --------------------------------------------------------------------------- layout
@@ -39,10 +48,17 @@ def open_layout(path: Path, sheet: str | None = None, text_col: str | None = Non
     """Detect format, encoding, dialect, sheet and header of ``path``."""
     fmt, note = detect_format(path)
     if sheet is not None and fmt != "excel":
-        raise IngestError(f"--sheet {sheet!r} was given but {path.name!r} is {fmt}, not a workbook.",
-                          "Drop --sheet.")
-    openers = {"csv": csv_layout, "excel": _excel_layout, "json": _json_layout,
-               "jsonl": _jsonl_layout, "parquet": _parquet_layout}
+        raise IngestError(
+            f"--sheet {sheet!r} was given but {path.name!r} is {fmt}, not a workbook.",
+            "Drop --sheet.",
+        )
+    openers = {
+        "csv": csv_layout,
+        "excel": _excel_layout,
+        "json": _json_layout,
+        "jsonl": _jsonl_layout,
+        "parquet": _parquet_layout,
+    }
     return replace(openers[fmt](path, sheet, text_col), format_note=note)
 
 
@@ -52,8 +68,10 @@ def _excel_book(path: Path) -> Any:
     try:
         return CalamineWorkbook.from_path(str(path))
     except Exception as exc:  # calamine raises several unrelated types
-        raise IngestError(f"cannot open workbook {path.name!r}: {exc}.",
-                          "Open it in Excel and save it again as .xlsx, or export CSV.") from exc
+        raise IngestError(
+            f"cannot open workbook {path.name!r}: {exc}.",
+            "Open it in Excel and save it again as .xlsx, or export CSV.",
+        ) from exc
 
 
 def _excel_sheet(book: Any, path: Path, sheet: str | None) -> Any:
@@ -63,8 +81,10 @@ def _excel_sheet(book: Any, path: Path, sheet: str | None) -> Any:
     if sheet is None:
         return book.get_sheet_by_index(0)
     if sheet not in names:
-        raise IngestError(f"sheet {sheet!r} is not in {path.name!r}; sheets are: "
-                          f"{', '.join(map(repr, names))}.", "Pass --sheet with one of them.")
+        raise IngestError(
+            f"sheet {sheet!r} is not in {path.name!r}; sheets are: {', '.join(map(repr, names))}.",
+            "Pass --sheet with one of them.",
+        )
     return book.get_sheet_by_name(sheet)
 
 
@@ -78,15 +98,25 @@ def _excel_layout(path: Path, sheet: str | None, text_col: str | None) -> Layout
         rows.append(row)
     filled = [i for i, r in enumerate(rows) if any(cell_name(c) for c in r)]
     if not filled:
-        raise IngestError(f"sheet {ws.name!r} of {path.name!r} is empty; sheets are: "
-                          f"{', '.join(map(repr, book.sheet_names))}.", "Pass --sheet.")
+        raise IngestError(
+            f"sheet {ws.name!r} of {path.name!r} is empty; sheets are: "
+            f"{', '.join(map(repr, book.sheet_names))}.",
+            "Pass --sheet.",
+        )
     scores = {i: header_score(rows[i], text_col) for i in filled}
     header_at = max(filled, key=lambda i: (scores[i], -i)) if max(scores.values()) else filled[0]
     names, renamed = unique_names(rows[header_at])
     start_row = int(ws.start[0]) if ws.start else 0
-    return Layout(path, "excel", names, file_key(path, ws.name), sheet=ws.name,
-                  sheet_names=tuple(book.sheet_names), header_row=start_row + header_at + 1,
-                  renamed=renamed)
+    return Layout(
+        path,
+        "excel",
+        names,
+        file_key(path, ws.name),
+        sheet=ws.name,
+        sheet_names=tuple(book.sheet_names),
+        header_row=start_row + header_at + 1,
+        renamed=renamed,
+    )
 
 
 def _json_records(path: Path) -> list[Any]:
@@ -95,15 +125,20 @@ def _json_records(path: Path) -> list[Any]:
         with open_text(path, encoding) as fh:
             data = json.load(fh)
     except json.JSONDecodeError as exc:
-        raise IngestError(f"{path.name!r} is not valid JSON: {exc.msg} at line {exc.lineno}, "
-                          f"column {exc.colno}.", "Fix the file or export JSON Lines.") from exc
+        raise IngestError(
+            f"{path.name!r} is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}.",
+            "Fix the file or export JSON Lines.",
+        ) from exc
     except (ValueError, RecursionError) as exc:
-        raise IngestError(f"{path.name!r} is not valid JSON: {exc}.",
-                          "Fix the file or export JSON Lines.") from exc
+        raise IngestError(
+            f"{path.name!r} is not valid JSON: {exc}.", "Fix the file or export JSON Lines."
+        ) from exc
     records = _find_records(data)
     if records is None:
-        raise IngestError(f"{path.name!r} holds no list of records.",
-                          'Give an array of objects or {"data": [ ... ]}.')
+        raise IngestError(
+            f"{path.name!r} holds no list of records.",
+            'Give an array of objects or {"data": [ ... ]}.',
+        )
     if records and all(isinstance(r, str) for r in records):
         return [{schema.TEXT: r} for r in records]
     return records
@@ -157,8 +192,10 @@ def _jsonl_layout(path: Path, sheet: str | None, text_col: str | None) -> Layout
             valid += 1
             seen.update(dict.fromkeys(flatten(obj)))
     if not valid:
-        raise IngestError(f"{path.name!r} has no line holding a JSON object.",
-                          "Each line of a .jsonl file must be one JSON object.")
+        raise IngestError(
+            f"{path.name!r} has no line holding a JSON object.",
+            "Each line of a .jsonl file must be one JSON object.",
+        )
     return Layout(path, "jsonl", tuple(seen), file_key(path), encoding=encoding)
 
 
@@ -178,11 +215,14 @@ def _parquet_layout(path: Path, sheet: str | None, text_col: str | None) -> Layo
     import pyarrow.parquet as pq
 
     try:
-        names = tuple(n for n in pq.ParquetFile(path).schema_arrow.names
-                      if not n.startswith("__index_level_"))
+        names = tuple(
+            n for n in pq.ParquetFile(path).schema_arrow.names if not n.startswith("__index_level_")
+        )
     except Exception as exc:  # pyarrow raises ArrowInvalid, OSError …
-        raise IngestError(f"cannot read Parquet file {path.name!r}: {exc}.",
-                          "Write the file again (it may be truncated).") from exc
+        raise IngestError(
+            f"cannot read Parquet file {path.name!r}: {exc}.",
+            "Write the file again (it may be truncated).",
+        ) from exc
     return Layout(path, "parquet", names, file_key(path))
 
 
@@ -191,8 +231,13 @@ def _parquet_layout(path: Path, sheet: str | None, text_col: str | None) -> Layo
 
 def iter_raw(layout: Layout, chunk_size: int, text_col: str | None = None) -> Iterator[RawChunk]:
     """Stream ``layout.path`` as raw chunks of at most ``chunk_size`` records."""
-    readers = {"csv": iter_csv, "excel": _iter_excel, "json": _iter_json,
-               "jsonl": _iter_jsonl, "parquet": _iter_parquet}
+    readers = {
+        "csv": iter_csv,
+        "excel": _iter_excel,
+        "json": _iter_json,
+        "jsonl": _iter_jsonl,
+        "parquet": _iter_parquet,
+    }
     yield from readers[layout.format](layout, max(int(chunk_size), 1), text_col)
 
 
@@ -217,8 +262,12 @@ def _record_row(obj: Any, columns: Sequence[str]) -> tuple[list[Any], list[Note]
         flat = flatten(obj)
         return [flat.get(c) for c in columns], []
     what = type(obj).__name__
-    return [None] * len(columns), [(f"{schema.STATUS_ERROR_PREFIX}not a JSON object",
-                                    f"a JSON {what}, not an object; row kept empty")]
+    return [None] * len(columns), [
+        (
+            f"{schema.STATUS_ERROR_PREFIX}not a JSON object",
+            f"a JSON {what}, not an object; row kept empty",
+        )
+    ]
 
 
 def _iter_json(layout: Layout, chunk_size: int, text_col: str | None) -> Iterator[RawChunk]:
@@ -237,8 +286,12 @@ def _iter_jsonl(layout: Layout, chunk_size: int, text_col: str | None) -> Iterat
     for number, obj, err in _jsonl_lines(layout.path, layout.encoding):
         if err:
             row: list[Any] = [None] * len(layout.columns)
-            notes = [(f"{schema.STATUS_ERROR_PREFIX}invalid JSON",
-                      f"not valid JSON ({err}); row kept empty")]
+            notes = [
+                (
+                    f"{schema.STATUS_ERROR_PREFIX}invalid JSON",
+                    f"not valid JSON ({err}); row kept empty",
+                )
+            ]
         else:
             row, notes = _record_row(obj, layout.columns)
         batch.add(row, number, notes)
@@ -258,8 +311,10 @@ def _iter_parquet(layout: Layout, chunk_size: int, text_col: str | None) -> Iter
             offset += len(frame)
             yield RawChunk(frame, rows)
     except OSError as exc:
-        raise IngestError(f"cannot read Parquet file {layout.path.name!r} after record {offset}: "
-                          f"{exc}.", "Write the file again (it may be truncated).") from exc
+        raise IngestError(
+            f"cannot read Parquet file {layout.path.name!r} after record {offset}: {exc}.",
+            "Write the file again (it may be truncated).",
+        ) from exc
 
 
 def count_records(layout: Layout) -> int:

@@ -69,8 +69,10 @@ class ExportStream:
         explicit = dict(mapping or {})
         self.layout: Layout = open_layout(Path(path), sheet, explicit.get(schema.TEXT))
         self.mapping: ColumnMapping = (
-            resolve_mapping(self.layout.columns, explicit) if self.layout.columns
-            else ColumnMapping(mapping={}))           # a JSON file with no records at all
+            resolve_mapping(self.layout.columns, explicit)
+            if self.layout.columns
+            else ColumnMapping(mapping={})
+        )  # a JSON file with no records at all
         self.extras = extra_names(self.layout.columns, self.mapping)
         self.dayfirst_slash = self._date_order()
         self._builder = ReportBuilder(self.layout, self.mapping, self.extras)
@@ -92,9 +94,13 @@ class ExportStream:
 
     def __iter__(self) -> Iterator[pd.DataFrame]:
         ctx = RowContext(
-            mapping=self.mapping, settings=self.settings, file_key=self.layout.key,
-            extras=self.extras, keep_extra_types=self.layout.format == "parquet",
-            dayfirst_slash=self.dayfirst_slash, row_label=self.layout.row_label,
+            mapping=self.mapping,
+            settings=self.settings,
+            file_key=self.layout.key,
+            extras=self.extras,
+            keep_extra_types=self.layout.format == "parquet",
+            dayfirst_slash=self.dayfirst_slash,
+            row_label=self.layout.row_label,
         )
         self._builder = ReportBuilder(self.layout, self.mapping, self.extras)
         yielded = False
@@ -119,7 +125,9 @@ def open_export(
     settings: Settings | None = None,
 ) -> ExportStream:
     """Open an export for streaming (see :class:`ExportStream`)."""
-    return ExportStream(path, mapping=mapping, sheet=sheet, chunk_size=chunk_size, settings=settings)
+    return ExportStream(
+        path, mapping=mapping, sheet=sheet, chunk_size=chunk_size, settings=settings
+    )
 
 
 def iter_export_chunks(
@@ -135,8 +143,9 @@ def iter_export_chunks(
     The chunks concatenated equal :func:`read_export` exactly (rows, ids, flags). A file with
     no data rows yields one empty frame with all columns.
     """
-    yield from open_export(path, mapping=mapping, sheet=sheet, chunk_size=chunk_size,
-                           settings=settings)
+    yield from open_export(
+        path, mapping=mapping, sheet=sheet, chunk_size=chunk_size, settings=settings
+    )
 
 
 def read_export(

@@ -1,7 +1,8 @@
 """Map an export's columns to the canonical ones (schema.CANONICAL_COLUMNS).
 
 Explicit flags win (``{canonical: input column}``); every other canonical column is found by
-the RU/EN synonyms in ``cx_text/core/lang/columns.yaml``, ignoring case, spaces, punctuation and ё/е.
+the RU/EN synonyms in ``cx_text/core/lang/columns.yaml``, ignoring case, spaces, punctuation and
+ё/е.
 """
 
 from __future__ import annotations
@@ -33,9 +34,9 @@ class Synonyms:
 class ColumnMapping:
     """How input columns map to canonical ones and what was left over."""
 
-    mapping: dict[str, str]                      # canonical -> input column
-    explicit: frozenset[str] = frozenset()       # canonical names given by flags
-    unmapped: tuple[str, ...] = ()               # input columns kept as extra columns
+    mapping: dict[str, str]  # canonical -> input column
+    explicit: frozenset[str] = frozenset()  # canonical names given by flags
+    unmapped: tuple[str, ...] = ()  # input columns kept as extra columns
     ambiguous: dict[str, tuple[str, ...]] = field(default_factory=dict)  # column -> candidates
 
     def input_for(self, canonical: str) -> str | None:
@@ -59,8 +60,9 @@ def load_synonyms(path: Path = SYNONYMS_PATH) -> dict[str, Synonyms]:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as exc:
-        raise IngestError(f"cannot read column synonyms {path}: {exc}.",
-                          "Reinstall cx_text or fix the YAML.") from exc
+        raise IngestError(
+            f"cannot read column synonyms {path}: {exc}.", "Reinstall cx_text or fix the YAML."
+        ) from exc
     table = {}
     for canonical, spec in (data.get("columns") or {}).items():
         table[canonical] = Synonyms(
@@ -116,8 +118,10 @@ def _check_explicit(explicit: Mapping[str, str], columns: Sequence[str]) -> dict
     used = list(resolved.values())
     dupes = sorted({c for c in used if used.count(c) > 1})
     if dupes:
-        raise IngestError(f"column(s) {dupes} are mapped to more than one canonical column.",
-                          "Give each --*-col flag a different column.")
+        raise IngestError(
+            f"column(s) {dupes} are mapped to more than one canonical column.",
+            "Give each --*-col flag a different column.",
+        )
     return resolved
 
 
@@ -173,8 +177,11 @@ def _map_contains(
         if len(open_cands) == 1:
             mapping[open_cands[0]] = col
             taken.add(col)
-    return {col: tuple(c) for col, c in found.items()
-            if col not in taken and len([x for x in c if x not in mapping]) > 1}
+    return {
+        col: tuple(c)
+        for col, c in found.items()
+        if col not in taken and len([x for x in c if x not in mapping]) > 1
+    }
 
 
 def missing_text_error(columns: Iterable[str]) -> IngestError:
@@ -194,7 +201,8 @@ def header_score(cells: Sequence[object], explicit_text: str | None = None) -> i
         return 0
     try:
         found = resolve_mapping(
-            names, {schema.TEXT: explicit_text} if explicit_text is not None else None)
+            names, {schema.TEXT: explicit_text} if explicit_text is not None else None
+        )
     except IngestError:
         return 0
     return len(found.mapping)

@@ -11,7 +11,8 @@ lists and objects, never numpy reprs) and structs/maps in Parquet.
 
 With ``user_view=True`` (tagging outputs) the frame is written as the user's view
 (:func:`cx_text.io.columns.user_view`): their columns under their names with their values, then
-cx_text's (``cx_`` prefix on a clash). The in-memory ``analysis`` column is never written. Files are written to a temporary sibling and
+cx_text's (``cx_`` prefix on a clash). The in-memory ``analysis`` column is never written. Files are
+written to a temporary sibling and
 moved into place when the writer closes cleanly, so a crash never leaves a half file at ``path``.
 """
 
@@ -31,8 +32,14 @@ from cx_text.core import schema
 from cx_text.core.errors import ConfigError, SchemaError
 from cx_text.io.columns import user_view as to_user_view
 
-FORMATS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".xlsx": "xlsx",
-           ".jsonl": "jsonl", ".ndjson": "jsonl"}
+FORMATS = {
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".csv": "csv",
+    ".xlsx": "xlsx",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+}
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 XLSX_MAX_ROWS = 1_048_575
 XLSX_MAX_CELL = 32_767
@@ -42,8 +49,10 @@ def output_format(path: str | Path) -> str:
     """``"parquet" | "csv" | "xlsx" | "jsonl"`` from the suffix, or ConfigError."""
     suffix = Path(path).suffix.lower()
     if suffix not in FORMATS:
-        raise ConfigError(f"cannot write {suffix or 'files without a suffix'!r} ({Path(path).name}).",
-                          "Give an output path ending in .parquet, .csv, .xlsx or .jsonl.")
+        raise ConfigError(
+            f"cannot write {suffix or 'files without a suffix'!r} ({Path(path).name}).",
+            "Give an output path ending in .parquet, .csv, .xlsx or .jsonl.",
+        )
     return FORMATS[suffix]
 
 
@@ -58,7 +67,8 @@ def for_spreadsheet(frame: pd.DataFrame) -> pd.DataFrame:
     """Flattened copy with every text cell (and header) safe from formula injection."""
     flat = schema.flatten_for_flat_file(plain_nested(frame))
     out = pd.DataFrame(
-        {neutralize(str(c)): _safe_column(flat[c]) for c in flat.columns}, index=flat.index)
+        {neutralize(str(c)): _safe_column(flat[c]) for c in flat.columns}, index=flat.index
+    )
     return out
 
 
@@ -71,8 +81,17 @@ def _safe_column(col: pd.Series) -> pd.Series:
 
 
 #: nested tag columns: after a Parquet round trip they hold numpy arrays, not lists
-NESTED = (schema.TOPICS, schema.SUBTOPICS, schema.THEMES, schema.PII_FOUND, schema.ROW_ISSUES,
-          schema.ASPECT_SENTIMENTS, schema.EVIDENCE, schema.TOPIC_SCORES, schema.SENTIMENT_PROBS)
+NESTED = (
+    schema.TOPICS,
+    schema.SUBTOPICS,
+    schema.THEMES,
+    schema.PII_FOUND,
+    schema.ROW_ISSUES,
+    schema.ASPECT_SENTIMENTS,
+    schema.EVIDENCE,
+    schema.TOPIC_SCORES,
+    schema.SENTIMENT_PROBS,
+)
 
 
 def plain_nested(frame: pd.DataFrame) -> pd.DataFrame:
@@ -80,8 +99,9 @@ def plain_nested(frame: pd.DataFrame) -> pd.DataFrame:
     out = frame.copy()
     for col in NESTED:
         if col in out.columns:
-            out[col] = pd.Series([_json_value(v) for v in out[col].tolist()], index=out.index,
-                                 dtype=object)
+            out[col] = pd.Series(
+                [_json_value(v) for v in out[col].tolist()], index=out.index, dtype=object
+            )
     return out
 
 
@@ -132,8 +152,12 @@ class OutputWriter:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         if exc_type is None:
             self.close()
         else:
@@ -143,8 +167,12 @@ class OutputWriter:
         """Append ``chunk`` (its index is ignored; ``analysis`` is dropped)."""
         chunk = chunk.drop(columns=[schema.ANALYSIS], errors="ignore")
         frame = self._align(to_user_view(chunk) if self.user_view else chunk)
-        writers = {"parquet": self._write_parquet, "csv": self._write_csv,
-                   "jsonl": self._write_jsonl, "xlsx": self._buffer_xlsx}
+        writers = {
+            "parquet": self._write_parquet,
+            "csv": self._write_csv,
+            "jsonl": self._write_jsonl,
+            "xlsx": self._buffer_xlsx,
+        }
         writers[self.format](frame)
         self.rows += len(frame)
 
@@ -154,8 +182,10 @@ class OutputWriter:
             return frame
         new = [c for c in frame.columns if c not in self._columns]
         if new:
-            raise SchemaError(f"chunk has column(s) {new} that the first chunk of {self.path.name} "
-                              "did not have.", "Give every chunk the same columns.")
+            raise SchemaError(
+                f"chunk has column(s) {new} that the first chunk of {self.path.name} did not have.",
+                "Give every chunk the same columns.",
+            )
         return frame.reindex(columns=self._columns)
 
     def _write_parquet(self, frame: pd.DataFrame) -> None:
@@ -167,8 +197,13 @@ class OutputWriter:
         first = self._handle is None
         if first:
             self._handle = self._tmp.open("w", encoding="utf-8-sig", newline="")
-        for_spreadsheet(frame).to_csv(self._handle, index=False, header=first,
-                                      date_format="%Y-%m-%d %H:%M:%S", lineterminator="\r\n")
+        for_spreadsheet(frame).to_csv(
+            self._handle,
+            index=False,
+            header=first,
+            date_format="%Y-%m-%d %H:%M:%S",
+            lineterminator="\r\n",
+        )
 
     def _write_jsonl(self, frame: pd.DataFrame) -> None:
         if self._handle is None:
@@ -180,18 +215,28 @@ class OutputWriter:
 
     def _buffer_xlsx(self, frame: pd.DataFrame) -> None:
         if self.rows + len(frame) > XLSX_MAX_ROWS:
-            raise SchemaError(f"{self.path.name}: more than {XLSX_MAX_ROWS:,} rows do not fit in "
-                              "one Excel sheet.", "Write .parquet or .csv instead.")
+            raise SchemaError(
+                f"{self.path.name}: more than {XLSX_MAX_ROWS:,} rows do not fit in "
+                "one Excel sheet.",
+                "Write .parquet or .csv instead.",
+            )
         self._xlsx.append(for_spreadsheet(frame))
 
     def _flush_xlsx(self) -> None:
-        frame = pd.concat(self._xlsx, ignore_index=True) if self._xlsx else pd.DataFrame(
-            columns=[neutralize(c) for c in self._columns or []])
+        frame = (
+            pd.concat(self._xlsx, ignore_index=True)
+            if self._xlsx
+            else pd.DataFrame(columns=[neutralize(c) for c in self._columns or []])
+        )
         frame = frame.apply(_xlsx_column)
-        options = {"strings_to_formulas": False, "strings_to_urls": False,
-                   "strings_to_numbers": False}
-        with pd.ExcelWriter(self._tmp, engine="xlsxwriter",
-                            engine_kwargs={"options": options}) as xl:
+        options = {
+            "strings_to_formulas": False,
+            "strings_to_urls": False,
+            "strings_to_numbers": False,
+        }
+        with pd.ExcelWriter(
+            self._tmp, engine="xlsxwriter", engine_kwargs={"options": options}
+        ) as xl:
             frame.to_excel(xl, index=False, sheet_name="feedback")
 
     def close(self) -> None:
@@ -236,19 +281,33 @@ def _xlsx_cell(value: Any) -> Any:
 
 # --------------------------------------------------------------------------- parquet
 
+
 def _nested_types() -> dict[str, Any]:
     import pyarrow as pa
 
     text_list = pa.list_(pa.string())
     score_map = pa.map_(pa.string(), pa.float64())
     aspect = pa.struct([("topic", pa.string()), ("polarity", pa.string()), ("score", pa.float64())])
-    evidence = pa.struct([("topic", pa.string()), ("clause", pa.string()), ("terms", text_list),
-                          ("start", pa.int64()), ("end", pa.int64()), ("source", pa.string())])
+    evidence = pa.struct(
+        [
+            ("topic", pa.string()),
+            ("clause", pa.string()),
+            ("terms", text_list),
+            ("start", pa.int64()),
+            ("end", pa.int64()),
+            ("source", pa.string()),
+        ]
+    )
     return {
-        schema.TOPICS: text_list, schema.SUBTOPICS: text_list, schema.THEMES: text_list,
-        schema.PII_FOUND: text_list, schema.ROW_ISSUES: text_list,
-        schema.TOPIC_SCORES: score_map, schema.SENTIMENT_PROBS: score_map,
-        schema.ASPECT_SENTIMENTS: pa.list_(aspect), schema.EVIDENCE: pa.list_(evidence),
+        schema.TOPICS: text_list,
+        schema.SUBTOPICS: text_list,
+        schema.THEMES: text_list,
+        schema.PII_FOUND: text_list,
+        schema.ROW_ISSUES: text_list,
+        schema.TOPIC_SCORES: score_map,
+        schema.SENTIMENT_PROBS: score_map,
+        schema.ASPECT_SENTIMENTS: pa.list_(aspect),
+        schema.EVIDENCE: pa.list_(evidence),
     }
 
 
@@ -276,8 +335,12 @@ def _with_extra_fields(declared: Any, inferred: Any) -> Any:
     """list<struct> columns keep keys the data has beyond the declared ones."""
     import pyarrow as pa
 
-    if not (pa.types.is_list(declared) and pa.types.is_struct(declared.value_type)
-            and pa.types.is_list(inferred) and pa.types.is_struct(inferred.value_type)):
+    if not (
+        pa.types.is_list(declared)
+        and pa.types.is_struct(declared.value_type)
+        and pa.types.is_list(inferred)
+        and pa.types.is_struct(inferred.value_type)
+    ):
         return declared
     have = {f.name for f in declared.value_type}
     extra = [f for f in inferred.value_type if f.name not in have and not pa.types.is_null(f.type)]
@@ -300,8 +363,10 @@ class ParquetChunkWriter:
         try:
             table = pa.Table.from_pandas(frame, schema=self.schema, preserve_index=False)
         except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError) as exc:
-            raise SchemaError(f"cannot write a chunk to Parquet: {exc}.",
-                              "A column changed type between chunks; give it one type.") from exc
+            raise SchemaError(
+                f"cannot write a chunk to Parquet: {exc}.",
+                "A column changed type between chunks; give it one type.",
+            ) from exc
         self._writer.write_table(table)
 
     def close(self) -> None:

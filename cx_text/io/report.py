@@ -67,20 +67,28 @@ class IngestReport:
 class ReportBuilder:
     """Accumulates an :class:`IngestReport` chunk by chunk."""
 
-    def __init__(self, layout: Layout, mapping: ColumnMapping,
-                 extras: tuple[tuple[str, str], ...]) -> None:
+    def __init__(
+        self, layout: Layout, mapping: ColumnMapping, extras: tuple[tuple[str, str], ...]
+    ) -> None:
         enc = layout.encoding
         renamed = list(layout.renamed) + clash_notes(src for src, _ in extras)
         self.report = IngestReport(
-            path=str(layout.path), format=layout.format, row_label=layout.row_label,
-            columns=list(layout.columns), mapping=dict(mapping.mapping),
-            explicit=sorted(mapping.explicit), unmapped_columns=list(mapping.unmapped),
+            path=str(layout.path),
+            format=layout.format,
+            row_label=layout.row_label,
+            columns=list(layout.columns),
+            mapping=dict(mapping.mapping),
+            explicit=sorted(mapping.explicit),
+            unmapped_columns=list(mapping.unmapped),
             renamed_columns=renamed,
             ambiguous_columns={k: list(v) for k, v in mapping.ambiguous.items()},
             format_note=layout.format_note,
-            encoding=enc.name if enc else None, encoding_note=enc.note if enc else "",
+            encoding=enc.name if enc else None,
+            encoding_note=enc.note if enc else "",
             delimiter=layout.dialect.label if layout.dialect else None,
-            quoting=_quoting(layout), sheet=layout.sheet, sheet_names=list(layout.sheet_names),
+            quoting=_quoting(layout),
+            sheet=layout.sheet,
+            sheet_names=list(layout.sheet_names),
             header_row=layout.header_row if layout.format in {"csv", "excel"} else None,
             ids_generated=schema.ID not in mapping.mapping,
         )
@@ -95,10 +103,16 @@ class ReportBuilder:
         if room <= 0:
             return
         bad = frame[frame[schema.ROW_STATUS] != schema.STATUS_OK].head(room)
-        for row, status, issues, text in zip(bad[schema.SOURCE_ROW], bad[schema.ROW_STATUS],
-                                             bad[schema.ROW_ISSUES], bad[schema.TEXT], strict=True):
+        for row, status, issues, text in zip(
+            bad[schema.SOURCE_ROW],
+            bad[schema.ROW_STATUS],
+            bad[schema.ROW_ISSUES],
+            bad[schema.TEXT],
+            strict=True,
+        ):
             self.report.flagged_examples.append(
-                FlaggedRow(int(row), str(status), tuple(issues), _short(text)))
+                FlaggedRow(int(row), str(status), tuple(issues), _short(text))
+            )
 
     def finish(self, duplicates: dict[str, list[int]]) -> None:
         """Record duplicate ids (id -> source rows) once all chunks are read."""
@@ -130,17 +144,23 @@ def render_report(report: IngestReport, preview: pd.DataFrame | None = None) -> 
 
 
 def _render_source(r: IngestReport) -> str:
-    lines = [f"File:        {r.path}", f"Format:      {r.format}"
-             + (f"  ({r.format_note})" if r.format_note else "")]
+    lines = [
+        f"File:        {r.path}",
+        f"Format:      {r.format}" + (f"  ({r.format_note})" if r.format_note else ""),
+    ]
     if r.encoding:
-        lines.append(f"Encoding:    {r.encoding}" + (f"  ({r.encoding_note})" if r.encoding_note else ""))
+        lines.append(
+            f"Encoding:    {r.encoding}" + (f"  ({r.encoding_note})" if r.encoding_note else "")
+        )
     if r.delimiter:
         lines.append(f"Delimiter:   {r.delimiter}")
         lines.append(f"Quoting:     {r.quoting}")
     if r.sheet:
         others = [s for s in r.sheet_names if s != r.sheet]
-        lines.append(f"Sheet:       {r.sheet!r}" + (f"  (other sheets: {', '.join(map(repr, others))})"
-                                                    if others else ""))
+        lines.append(
+            f"Sheet:       {r.sheet!r}"
+            + (f"  (other sheets: {', '.join(map(repr, others))})" if others else "")
+        )
     if r.header_row:
         lines.append(f"Header:      {r.row_label} {r.header_row}")
     lines.extend(f"Note:        {note}" for note in r.renamed_columns)
@@ -154,16 +174,19 @@ def _render_mapping(r: IngestReport) -> str:
             how = "  (flag)" if canonical in r.explicit else ""
             lines.append(f"  {canonical:<12} <- {r.mapping[canonical]!r}{how}")
     if r.ids_generated:
-        lines.append(f"  {schema.ID:<12} <- (none: stable ids generated from the file content "
-                     f"and {r.row_label} number)")
+        lines.append(
+            f"  {schema.ID:<12} <- (none: stable ids generated from the file content "
+            f"and {r.row_label} number)"
+        )
     missing = [c for c in schema.CANONICAL_COLUMNS if c not in r.mapping and c != schema.ID]
     if missing:
         lines.append(f"  not in the file: {', '.join(missing)}")
     if r.unmapped_columns:
         lines.append(f"Kept as extra columns: {', '.join(map(repr, r.unmapped_columns))}")
     for col, cands in r.ambiguous_columns.items():
-        lines.append(f"Ambiguous (not mapped): {col!r} could be {' or '.join(cands)}; "
-                     f"use a --*-col flag")
+        lines.append(
+            f"Ambiguous (not mapped): {col!r} could be {' or '.join(cands)}; use a --*-col flag"
+        )
     return "\n".join(lines)
 
 
@@ -187,12 +210,17 @@ def _render_rows(r: IngestReport) -> str:
 def _render_preview(preview: pd.DataFrame, r: IngestReport) -> str:
     if preview.empty:
         return "Preview:     (no data rows)"
-    cols = [schema.SOURCE_ROW, *[c for c in schema.CANONICAL_COLUMNS
-                                 if c in r.mapping or c == schema.ID], schema.ROW_STATUS]
+    cols = [
+        schema.SOURCE_ROW,
+        *[c for c in schema.CANONICAL_COLUMNS if c in r.mapping or c == schema.ID],
+        schema.ROW_STATUS,
+    ]
     view = preview[cols].copy()
     view[schema.TEXT] = view[schema.TEXT].map(lambda t: _short(t, 50))
     body = view.to_string(index=False, na_rep="")
-    return f"Preview (first {len(preview)} rows):\n" + "\n".join("  " + ln for ln in body.splitlines())
+    return f"Preview (first {len(preview)} rows):\n" + "\n".join(
+        "  " + ln for ln in body.splitlines()
+    )
 
 
 @dataclass

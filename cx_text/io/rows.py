@@ -32,8 +32,12 @@ from cx_text.io.values import (
 META_COLUMNS = (schema.SOURCE_ROW, schema.ROW_STATUS, schema.ROW_ISSUES)
 STRING_COLUMNS = (schema.CHANNEL, schema.SOURCE, schema.CUSTOMER_ID, schema.SEGMENT)
 METRICS = (schema.NPS, schema.CSAT, schema.CES, schema.RATING)
-_SEVERITY = {schema.STATUS_OK: 0, schema.STATUS_FLAGGED: 1, schema.STATUS_TRUNCATED: 2,
-             schema.STATUS_EMPTY: 3}
+_SEVERITY = {
+    schema.STATUS_OK: 0,
+    schema.STATUS_FLAGGED: 1,
+    schema.STATUS_TRUNCATED: 2,
+    schema.STATUS_EMPTY: 3,
+}
 
 
 def severity(status: str) -> int:
@@ -116,7 +120,9 @@ def build_chunk(raw: RawChunk, ctx: RowContext) -> pd.DataFrame:
     return frame
 
 
-def _column(raw: RawChunk, ctx: RowContext, canonical: str, parse: Callable[[Any], Any]) -> list[Any]:
+def _column(
+    raw: RawChunk, ctx: RowContext, canonical: str, parse: Callable[[Any], Any]
+) -> list[Any]:
     src = ctx.mapping.input_for(canonical)
     if src is None:
         return [None] * len(raw.frame)
@@ -148,8 +154,12 @@ def _ids(raw: RawChunk, ctx: RowContext, rows: _Rows) -> list[str]:
             first = ctx.seen_ids[value]
             ctx.duplicates.setdefault(value, [first]).append(line)
             unique = _next_free(value, ctx.seen_ids)
-            rows.note(pos, schema.STATUS_FLAGGED,
-                      f"duplicate id {value!r} (first seen at {ctx.row_label} {first}); kept as {unique!r}")
+            rows.note(
+                pos,
+                schema.STATUS_FLAGGED,
+                f"duplicate id {value!r} (first seen at {ctx.row_label} {first}); kept as "
+                f"{unique!r}",
+            )
             value = unique
         ctx.seen_ids[value] = line
         out.append(value)
@@ -199,7 +209,7 @@ def _memo(parse: Callable[[Any], Any]) -> Callable[[Any], Any]:
             if key not in cache:
                 cache[key] = parse(value)
             return cache[key]
-        except TypeError:            # unhashable cell (list, dict, array)
+        except TypeError:  # unhashable cell (list, dict, array)
             return parse(value)
 
     return cached

@@ -28,8 +28,10 @@ def source_name(path: str | Path | None, given: str | None = None) -> str:
     if given is not None:
         name = normalise_source(given)
         if not name:
-            raise ConfigError(f"--source {given!r} has no letters or digits.",
-                              "Name the export, e.g. --source crm_2026_q1.")
+            raise ConfigError(
+                f"--source {given!r} has no letters or digits.",
+                "Name the export, e.g. --source crm_2026_q1.",
+            )
         return name
     stem = Path(str(path)).stem if path else ""
     return normalise_source(stem) or DEFAULT_SOURCE

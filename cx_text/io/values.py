@@ -26,14 +26,24 @@ DATES_PATH = Path(__file__).resolve().parents[1] / "core" / "lang" / "dates.yaml
 MISSING_TOKENS = frozenset({"", "-", "—", "–", "n/a", "na", "#n/a", "null", "none", "nan", "nat"})
 _NUMBER = re.compile(
     r"^([+-]?\d+(?:[.,]\d+)?)\s*(?:(?:/|из|of|out of)\s*(\d+))?\s*"
-    r"(?:stars?|звезд\w*|балл\w*|points?|pts|★)?$", re.IGNORECASE)
-_ISO = re.compile(r"^\d{4}-\d{1,2}-\d{1,2}(?:[ T]\d{1,2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?)?"
-                  r"\s*(?:Z|UTC|[+-]\d{2}(?::?\d{2})?)?$", re.IGNORECASE)
-_DMY = re.compile(r"^(\d{1,2})([./-])(\d{1,2})\2(\d{2}|\d{4})(?:[ T,]+(\d{1,2}):(\d{2})"
-                  r"(?::(\d{2}))?)?$")
+    r"(?:stars?|звезд\w*|балл\w*|points?|pts|★)?$",
+    re.IGNORECASE,
+)
+_ISO = re.compile(
+    r"^\d{4}-\d{1,2}-\d{1,2}(?:[ T]\d{1,2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?)?"
+    r"\s*(?:Z|UTC|[+-]\d{2}(?::?\d{2})?)?$",
+    re.IGNORECASE,
+)
+_DMY = re.compile(
+    r"^(\d{1,2})([./-])(\d{1,2})\2(\d{2}|\d{4})(?:[ T,]+(\d{1,2}):(\d{2})"
+    r"(?::(\d{2}))?)?$"
+)
 _NUMERIC_TEXT = re.compile(r"^[\s\d.,:;/+\-−()%№#]*\d[\s\d.,:;/+\-−()%№#]*$")
-_RU_DATE = re.compile(r"^(\d{1,2})\s+([а-яё]+)\.?\s+(\d{4})(?:\s*г\.?)?,?(?:\s+в)?"
-                      r"(?:\s+(\d{1,2}):(\d{2})(?::(\d{2}))?)?$", re.IGNORECASE)
+_RU_DATE = re.compile(
+    r"^(\d{1,2})\s+([а-яё]+)\.?\s+(\d{4})(?:\s*г\.?)?,?(?:\s+в)?"
+    r"(?:\s+(\d{1,2}):(\d{2})(?::(\d{2}))?)?$",
+    re.IGNORECASE,
+)
 _EXCEL_EPOCH = pd.Timestamp("1899-12-30")
 _YEARS = (1900, 2200)
 
@@ -213,7 +223,7 @@ def _from_number(number: float) -> pd.Timestamp | None:
     """Excel serial day numbers, or Unix seconds / milliseconds."""
     if not math.isfinite(number):
         return None
-    if 10_000 <= number < 2_958_466:   # Excel serial days: 1927 … 9999
+    if 10_000 <= number < 2_958_466:  # Excel serial days: 1927 … 9999
         return (_EXCEL_EPOCH + pd.Timedelta(days=number)).round("s")
     if 1e9 <= number < 1e11:
         return pd.Timestamp(number, unit="s")

@@ -25,8 +25,21 @@ from cx_text.store.store import Store
 from cx_text.text.pii import mask_pii
 
 #: ``(source, message_id)`` identifies the message in the store (an id is unique within its export)
-FOLLOWUP_COLUMNS = ["customer_id", "segment", "channel", "created_at", "score_type", "score",
-                    "quote", "text", "source", "message_id", "messages", "ltv", "churned_at"]
+FOLLOWUP_COLUMNS = [
+    "customer_id",
+    "segment",
+    "channel",
+    "created_at",
+    "score_type",
+    "score",
+    "quote",
+    "text",
+    "source",
+    "message_id",
+    "messages",
+    "ltv",
+    "churned_at",
+]
 
 _SQL = """WITH members AS ({members}),
 hits AS (
@@ -40,15 +53,20 @@ hits AS (
 quotes AS ({quotes})
 SELECT h.*, q.clause AS quote,
        count(*) OVER (PARTITION BY h.customer_id) AS messages,
-       row_number() OVER (PARTITION BY h.customer_id ORDER BY h.created_at DESC, h.source, h.id) AS rank
+       row_number() OVER (PARTITION BY h.customer_id ORDER BY h.created_at DESC, h.source, h.id) \
+AS rank
 FROM hits h LEFT JOIN quotes q USING (source, id)"""
-_THEME_QUOTES = ("SELECT r.source, m.id, arg_max(m.clause, m.similarity) AS clause FROM theme_memberships m "
-                 "JOIN runs r USING (run_id) WHERE m.theme_id IN (SELECT theme_id FROM themes "
-                 "WHERE theme_id = $m_theme OR parent_id = $m_theme) "
-                 "AND (r.source, m.id) IN (SELECT source, id FROM hits) GROUP BY r.source, m.id")
-_TOPIC_QUOTES = ("SELECT message_source AS source, id, arg_max(clause, length(clause)) AS clause "
-                 "FROM latest_evidence WHERE topic = $m_topic AND (run_id, id) IN "
-                 "(SELECT run_id, id FROM hits) GROUP BY message_source, id")
+_THEME_QUOTES = (
+    "SELECT r.source, m.id, arg_max(m.clause, m.similarity) AS clause FROM theme_memberships m "
+    "JOIN runs r USING (run_id) WHERE m.theme_id IN (SELECT theme_id FROM themes "
+    "WHERE theme_id = $m_theme OR parent_id = $m_theme) "
+    "AND (r.source, m.id) IN (SELECT source, id FROM hits) GROUP BY r.source, m.id"
+)
+_TOPIC_QUOTES = (
+    "SELECT message_source AS source, id, arg_max(clause, length(clause)) AS clause "
+    "FROM latest_evidence WHERE topic = $m_topic AND (run_id, id) IN "
+    "(SELECT run_id, id FROM hits) GROUP BY message_source, id"
+)
 
 
 @dataclass(frozen=True)
@@ -65,19 +83,31 @@ class FollowUp:
         return len(self.customers)
 
     def summary(self) -> str:
-        return (f"Item #{self.item_id}: {self.size} customer(s) to follow up"
-                f"{f', {self.anonymous} anonymous message(s) left out' if self.anonymous else ''}; "
-                f"PII {self.pii}.")
+        return (
+            f"Item #{self.item_id}: {self.size} customer(s) to follow up"
+            f"{f', {self.anonymous} anonymous message(s) left out' if self.anonymous else ''}; "
+            f"PII {self.pii}."
+        )
 
 
-def followup_list(store: Store, item_id: int, theme_id: str | None, topic: str, *,
-                  start: date | None = None, end: date | None = None,
-                  show_pii: bool = False) -> FollowUp:
+def followup_list(
+    store: Store,
+    item_id: int,
+    theme_id: str | None,
+    topic: str,
+    *,
+    start: date | None = None,
+    end: date | None = None,
+    show_pii: bool = False,
+) -> FollowUp:
     """Low-scoring customers who mentioned the item's theme (``start``/``end`` inclusive days)."""
     members, params = members_sql(store, theme_id, topic)
     quotes = _THEME_QUOTES if theme_id else _TOPIC_QUOTES
-    params = {**params, "start": start and start.isoformat(),
-              "end": end and (end + timedelta(days=1)).isoformat()}
+    params = {
+        **params,
+        "start": start and start.isoformat(),
+        "end": end and (end + timedelta(days=1)).isoformat(),
+    }
     rows = store.con.execute(_SQL.format(members=members, quotes=quotes), params).df()
     anonymous = int(rows["customer_id"].isna().sum())
     latest = rows[rows["customer_id"].notna() & (rows["rank"] == 1)]
@@ -90,27 +120,42 @@ def followup_list(store: Store, item_id: int, theme_id: str | None, topic: str, 
 
 def _customers(store: Store, latest: pd.DataFrame) -> pd.DataFrame:
     score_type = latest["nps"].notna().map({True: "nps", False: ""})
-    score_type = score_type.where(score_type != "", latest["csat"].notna().map({True: "csat", False: "rating"}))
+    score_type = score_type.where(
+        score_type != "", latest["csat"].notna().map({True: "csat", False: "rating"})
+    )
     score = latest["nps"].fillna(latest["csat"]).fillna(latest["rating"])
-    out = pd.DataFrame({
-        "customer_id": latest["customer_id"].astype(str), "segment": latest["segment"],
-        "channel": latest["channel"], "created_at": latest["created_at"],
-        "score_type": score_type, "score": score.astype("Int64"),
-        "quote": latest["quote"].fillna(latest["text"]), "text": latest["text"],
-        "source": latest["source"].astype(str), "message_id": latest["id"].astype(str), "messages": latest["messages"].astype("int64"),
-    })
-    extra = store.con.execute("SELECT customer_id, ltv, churned_at FROM customers WHERE customer_id "
-                              "IN (SELECT unnest($ids))", {"ids": out["customer_id"].tolist()}).df()
+    out = pd.DataFrame(
+        {
+            "customer_id": latest["customer_id"].astype(str),
+            "segment": latest["segment"],
+            "channel": latest["channel"],
+            "created_at": latest["created_at"],
+            "score_type": score_type,
+            "score": score.astype("Int64"),
+            "quote": latest["quote"].fillna(latest["text"]),
+            "text": latest["text"],
+            "source": latest["source"].astype(str),
+            "message_id": latest["id"].astype(str),
+            "messages": latest["messages"].astype("int64"),
+        }
+    )
+    extra = store.con.execute(
+        "SELECT customer_id, ltv, churned_at FROM customers WHERE customer_id "
+        "IN (SELECT unnest($ids))",
+        {"ids": out["customer_id"].tolist()},
+    ).df()
     out = out.merge(extra, on="customer_id", how="left")
-    return out.sort_values(["created_at", "customer_id"], ascending=[False, True],
-                           ignore_index=True)[FOLLOWUP_COLUMNS]
+    return out.sort_values(
+        ["created_at", "customer_id"], ascending=[False, True], ignore_index=True
+    )[FOLLOWUP_COLUMNS]
 
 
 def pii_mode(store: Store, show_pii: bool) -> str:
     """How texts leave the store (see the module docstring)."""
     row = store.con.execute(
         "SELECT count(*) FROM runs WHERE status = 'complete' AND "
-        "json_extract_string(manifest, '$.settings.mask_pii') = 'false'").fetchone()
+        "json_extract_string(manifest, '$.settings.mask_pii') = 'false'"
+    ).fetchone()
     unmasked = bool(row and row[0])
     if not unmasked:
         return "masked in store"

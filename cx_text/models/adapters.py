@@ -55,21 +55,26 @@ def verified_adapter(settings: Settings, name: str, pin: Mapping[str, Any]) -> t
     directory = adapter_path(settings, pin)
     pins = pin.get("sha256")
     if not isinstance(pins, Mapping) or set(pins) != set(ADAPTER_FILES):
-        raise ModelError(f"registry.toml pins no sha256 for the files of adapter {name} "
-                         f"(expected {', '.join(ADAPTER_FILES)}).",
-                         "Re-run cx-text train --finetune, which writes the pins.")
+        raise ModelError(
+            f"registry.toml pins no sha256 for the files of adapter {name} "
+            f"(expected {', '.join(ADAPTER_FILES)}).",
+            "Re-run cx-text train --finetune, which writes the pins.",
+        )
     hashes = {}
     for fname in ADAPTER_FILES:
         path = directory / fname
         if not path.is_file():
-            raise ModelError(f"adapter file {path} of encoder {name} is missing.",
-                             "Reinstall cx_text, or set CX_TEXT_ENCODER=e5-small.")
+            raise ModelError(
+                f"adapter file {path} of encoder {name} is missing.",
+                "Reinstall cx_text, or set CX_TEXT_ENCODER=e5-small.",
+            )
         hashes[fname] = file_sha256(path)
         if hashes[fname] != pins[fname]:
             raise ModelError(
                 f"adapter file {path} has sha256 {hashes[fname][:12]}…, but registry.toml pins "
                 f"{str(pins[fname])[:12]}…; it was changed after training.",
-                "Restore the file (git checkout / reinstall), or pin the new one deliberately.")
+                "Restore the file (git checkout / reinstall), or pin the new one deliberately.",
+            )
     return directory, files_checksum(hashes)
 
 
@@ -86,11 +91,15 @@ def lora_scaling(config: Mapping[str, Any]) -> float:
 
 def _check_config(config: Mapping[str, Any], where: Path) -> None:
     if config.get("peft_type", "LORA") != "LORA" or config.get("fan_in_fan_out"):
-        raise ModelError(f"{where} is not a plain LoRA adapter of Linear layers.",
-                         "Train it with cx-text train --finetune.")
+        raise ModelError(
+            f"{where} is not a plain LoRA adapter of Linear layers.",
+            "Train it with cx-text train --finetune.",
+        )
     if config.get("rank_pattern") or config.get("alpha_pattern") or config.get("use_dora"):
-        raise ModelError(f"{where} uses per-layer ranks or DoRA, which cx_text cannot merge.",
-                         "Train it with cx-text train --finetune.")
+        raise ModelError(
+            f"{where} uses per-layer ranks or DoRA, which cx_text cannot merge.",
+            "Train it with cx-text train --finetune.",
+        )
 
 
 def lora_deltas(adapter_dir: Path) -> dict[str, np.ndarray]:
@@ -102,8 +111,10 @@ def lora_deltas(adapter_dir: Path) -> dict[str, np.ndarray]:
     tensors = load_file(str(adapter_dir / ADAPTER_WEIGHTS))
     unknown = [k for k in tensors if not k.endswith((_A, _B))]
     if unknown:
-        raise ModelError(f"{adapter_dir} holds tensors other than LoRA pairs: {unknown[:3]}.",
-                         "Save the adapter without modules_to_save.")
+        raise ModelError(
+            f"{adapter_dir} holds tensors other than LoRA pairs: {unknown[:3]}.",
+            "Save the adapter without modules_to_save.",
+        )
     scaling = lora_scaling(config)
     out = {}
     for key in sorted(k for k in tensors if k.endswith(_A)):
@@ -126,9 +137,11 @@ def merge_lora(base_dir: Path, adapter_dir: Path, out_dir: Path) -> dict[str, An
     deltas = lora_deltas(adapter_dir)
     for name, delta in deltas.items():
         if name not in weights or weights[name].shape != delta.shape:
-            raise ModelError(f"adapter {adapter_dir} adapts {name}, which the base {base_dir} "
-                             "does not have (in that shape).",
-                             "The adapter was trained on another base model.")
+            raise ModelError(
+                f"adapter {adapter_dir} adapts {name}, which the base {base_dir} "
+                "does not have (in that shape).",
+                "The adapter was trained on another base model.",
+            )
         weights[name] = (weights[name].astype(np.float64) + delta).astype(np.float32)
     out_dir.mkdir(parents=True, exist_ok=True)
     for path in sorted(base_dir.iterdir()):
@@ -136,5 +149,9 @@ def merge_lora(base_dir: Path, adapter_dir: Path, out_dir: Path) -> dict[str, An
             shutil.copyfile(path, out_dir / path.name)
     save_file(weights, str(out_dir / WEIGHTS), metadata={"format": "pt"})
     config = json.loads((adapter_dir / ADAPTER_CONFIG).read_text(encoding="utf-8"))
-    return {"adapted_weights": len(deltas), "lora_r": int(config["r"]),
-            "lora_scaling": lora_scaling(config), "merge_version": MERGE_VERSION}
+    return {
+        "adapted_weights": len(deltas),
+        "lora_r": int(config["r"]),
+        "lora_scaling": lora_scaling(config),
+        "merge_version": MERGE_VERSION,
+    }

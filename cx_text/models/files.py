@@ -17,8 +17,10 @@ def locked_dir(target: Path) -> Iterator[None]:
         target.parent.mkdir(parents=True, exist_ok=True)
         handle = open(target.with_name(f".{target.name}.lock"), "w")  # noqa: SIM115
     except OSError as exc:
-        raise ModelError(f"cache directory {target.parent} is not writable: {exc}.",
-                         "Set CX_TEXT_CACHE to a writable directory.") from exc
+        raise ModelError(
+            f"cache directory {target.parent} is not writable: {exc}.",
+            "Set CX_TEXT_CACHE to a writable directory.",
+        ) from exc
     with handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:

@@ -53,8 +53,10 @@ def resolve(name_or_dir: str | Path, settings: Settings) -> ResolvedModel:
         return ResolvedModel(path.resolve(), "local-dir", str(name_or_dir))
     text = str(name_or_dir)
     if path.exists() or not _HUB_ID.match(text) or text.startswith((".", "~")):
-        raise ModelError(f"model directory {text} does not exist.",
-                         "Pass an existing directory saved with save_pretrained(), or a hub id.")
+        raise ModelError(
+            f"model directory {text} does not exist.",
+            "Pass an existing directory saved with save_pretrained(), or a hub id.",
+        )
     return _from_hub(text, settings)
 
 
@@ -76,8 +78,10 @@ def _from_hub(repo_id: str, settings: Settings) -> ResolvedModel:
         try:
             local = snapshot_download(repo_id, **kwargs)
         except (HfHubHTTPError, OSError, ValueError) as exc2:
-            raise ModelError(f"could not download '{repo_id}' from the Hugging Face hub: {exc2}.",
-                             "Check the id and your connection, or pass a local dir.") from exc2
+            raise ModelError(
+                f"could not download '{repo_id}' from the Hugging Face hub: {exc2}.",
+                "Check the id and your connection, or pass a local dir.",
+            ) from exc2
     path = Path(str(local))
     check_model_dir(path)
     return ResolvedModel(path, "hub", repo_id, revision=path.name)
@@ -86,8 +90,10 @@ def _from_hub(repo_id: str, settings: Settings) -> ResolvedModel:
 def check_model_dir(path: Path) -> None:
     """Raise ModelError unless ``path`` holds a config and safetensors weights."""
     if not (path / "config.json").is_file():
-        raise ModelError(f"{path} has no config.json, so it is not a transformers model dir.",
-                         "Point to the directory you saved with model.save_pretrained().")
+        raise ModelError(
+            f"{path} has no config.json, so it is not a transformers model dir.",
+            "Point to the directory you saved with model.save_pretrained().",
+        )
     if not any(path.glob("*.safetensors")):
         found = ", ".join(sorted(p.name for p in path.glob("*.bin"))) or "no weight files"
         raise ModelError(
@@ -109,8 +115,15 @@ def dir_info(resolved: ResolvedModel, kind: str, **details: Any) -> ModelInfo:
         return ModelInfo(**{**stamped.as_dict(), "details": {**stamped.details, **details}})
     checksum = files_checksum(hash_files(resolved.path, model_files(resolved.path)))
     version = resolved.revision or _config_version(resolved.path) or checksum[7:19]
-    return ModelInfo(name=resolved.name, kind=kind, source=resolved.source, version=version,
-                     checksum=checksum, path=str(resolved.path), details=details)
+    return ModelInfo(
+        name=resolved.name,
+        kind=kind,
+        source=resolved.source,
+        version=version,
+        checksum=checksum,
+        path=str(resolved.path),
+        details=details,
+    )
 
 
 def _config_version(path: Path) -> str | None:
@@ -132,8 +145,10 @@ def load_label_map(path: Path) -> dict[str, str]:
     try:
         data = _parse_mapping(path)
     except ValueError as exc:
-        raise ModelError(f"label map {path} cannot be parsed: {exc}.",
-                         "Write it as YAML or JSON, e.g. {LABEL_0: negative}.") from exc
+        raise ModelError(
+            f"label map {path} cannot be parsed: {exc}.",
+            "Write it as YAML or JSON, e.g. {LABEL_0: negative}.",
+        ) from exc
     return validate_label_map(data, str(path))
 
 
@@ -142,14 +157,18 @@ def validate_label_map(data: Any, source: str) -> dict[str, str]:
     if isinstance(data, Mapping) and isinstance(data.get("labels"), Mapping):
         data = data["labels"]
     if not isinstance(data, Mapping) or not data:
-        raise ModelError(f"label map {source} must be a mapping of model labels to sentiments.",
-                         "e.g. {NEGATIVE: negative, NEUTRAL: neutral, POSITIVE: positive}.")
+        raise ModelError(
+            f"label map {source} must be a mapping of model labels to sentiments.",
+            "e.g. {NEGATIVE: negative, NEUTRAL: neutral, POSITIVE: positive}.",
+        )
     allowed = (*SENTIMENTS, _IGNORE)
     bad = {str(k): str(v) for k, v in data.items() if str(v).strip().lower() not in allowed}
     if bad:
         shown = ", ".join(f"{k}: {v}" for k, v in bad.items())
-        raise ModelError(f"label map {source} maps to unknown sentiments ({shown}).",
-                         f"Use one of: {', '.join(allowed)}.")
+        raise ModelError(
+            f"label map {source} maps to unknown sentiments ({shown}).",
+            f"Use one of: {', '.join(allowed)}.",
+        )
     return {str(k): str(v).strip().lower() for k, v in data.items()}
 
 
@@ -165,8 +184,9 @@ def _parse_mapping(path: Path) -> Any:
         raise ValueError(str(exc)) from exc
 
 
-def label_matrix(id2label: Mapping[int, str], label_map: Mapping[str, str],
-                 source: str = "the label map") -> np.ndarray:
+def label_matrix(
+    id2label: Mapping[int, str], label_map: Mapping[str, str], source: str = "the label map"
+) -> np.ndarray:
     """A (n_model_labels, 3) 0/1 matrix sending model label probabilities to SENTIMENTS."""
     matrix = np.zeros((len(id2label), len(SENTIMENTS)), dtype=np.float32)
     missing = []
@@ -177,8 +197,10 @@ def label_matrix(id2label: Mapping[int, str], label_map: Mapping[str, str],
         elif target != _IGNORE:
             matrix[idx, SENTIMENTS.index(target)] = 1.0
     if missing:
-        raise ModelError(f"labels {', '.join(missing)} are not in the label map; add them to "
-                         f"{source} (values: negative, neutral, positive or ignore).")
+        raise ModelError(
+            f"labels {', '.join(missing)} are not in the label map; add them to "
+            f"{source} (values: negative, neutral, positive or ignore)."
+        )
     if not matrix.any():
         raise ModelError(f"{source} maps every label to 'ignore'.", "Map at least one label.")
     return matrix
@@ -187,14 +209,28 @@ def label_matrix(id2label: Mapping[int, str], label_map: Mapping[str, str],
 class HFSentimentModel:
     """A ready sequence-classification model, its labels mapped to negative/neutral/positive."""
 
-    def __init__(self, model: Any, tokenizer: Any, matrix: np.ndarray, info: ModelInfo,
-                 *, batch_size: int = 64, max_length: int = DEFAULT_MAX_LENGTH) -> None:
+    def __init__(
+        self,
+        model: Any,
+        tokenizer: Any,
+        matrix: np.ndarray,
+        info: ModelInfo,
+        *,
+        batch_size: int = 64,
+        max_length: int = DEFAULT_MAX_LENGTH,
+    ) -> None:
         self.model, self.tokenizer, self.matrix, self.info = model, tokenizer, matrix, info
         self.batch_size, self.max_length = batch_size, max_length
 
     @classmethod
-    def load(cls, name_or_dir: str | Path, label_map: Path | Mapping[str, str] | None,
-             settings: Settings, *, precision: str = "auto") -> HFSentimentModel:
+    def load(
+        cls,
+        name_or_dir: str | Path,
+        label_map: Path | Mapping[str, str] | None,
+        settings: Settings,
+        *,
+        precision: str = "auto",
+    ) -> HFSentimentModel:
         """Load a local dir / hub id (offline unless allowed) and check its labels are mapped."""
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
@@ -202,7 +238,8 @@ class HFSentimentModel:
         resolved = resolve(name_or_dir, settings)
         mapping, source = _label_map_from(label_map)
         model = AutoModelForSequenceClassification.from_pretrained(
-            resolved.path, local_files_only=True, use_safetensors=True).eval()
+            resolved.path, local_files_only=True, use_safetensors=True
+        ).eval()
         id2label = {int(k): str(v) for k, v in model.config.id2label.items()}
         matrix = label_matrix(id2label, mapping, source)
         tokenizer = AutoTokenizer.from_pretrained(resolved.path, local_files_only=True)
@@ -227,8 +264,9 @@ class HFSentimentModel:
         out = np.zeros((len(texts), len(SENTIMENTS)), dtype=np.float32)
         if not len(texts):
             return out
-        enc = self.tokenizer([as_text(t) for t in texts], truncation=True,
-                             max_length=self.max_length)
+        enc = self.tokenizer(
+            [as_text(t) for t in texts], truncation=True, max_length=self.max_length
+        )
         ids = enc["input_ids"]
         pad_id = self.tokenizer.pad_token_id or 0
         precision = str(self.info.details.get("precision", "fp32"))
@@ -242,10 +280,11 @@ class HFSentimentModel:
 
 def _label_map_from(label_map: Path | Mapping[str, str] | None) -> tuple[dict[str, str], str]:
     if label_map is None:
-        raise ModelError("a sentiment model needs a label map to say which of its labels mean "
-                         "negative, neutral and positive.",
-                         "Pass --label-map labels.yaml, e.g. {LABEL_0: negative, LABEL_1: "
-                         "positive}.")
+        raise ModelError(
+            "a sentiment model needs a label map to say which of its labels mean "
+            "negative, neutral and positive.",
+            "Pass --label-map labels.yaml, e.g. {LABEL_0: negative, LABEL_1: positive}.",
+        )
     if isinstance(label_map, Mapping):
         return validate_label_map(label_map, "the label map"), "the label map"
     return load_label_map(Path(label_map)), str(label_map)

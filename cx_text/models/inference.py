@@ -44,8 +44,9 @@ def set_threads(num_threads: int) -> None:
         torch.set_num_threads(num_threads)
 
 
-def sorted_batches(lengths: Sequence[int], batch_size: int,
-                   token_budget: int = TOKEN_BUDGET) -> Iterator[np.ndarray]:
+def sorted_batches(
+    lengths: Sequence[int], batch_size: int, token_budget: int = TOKEN_BUDGET
+) -> Iterator[np.ndarray]:
     """Indices grouped into batches of similar length, longest first.
 
     A batch stops at ``batch_size`` texts or when padding to its longest text would exceed
@@ -56,7 +57,7 @@ def sorted_batches(lengths: Sequence[int], batch_size: int,
     while start < len(order):
         longest = max(int(lengths[order[start]]), 1)
         size = max(1, min(batch_size, token_budget // longest))
-        yield order[start:start + size]
+        yield order[start : start + size]
         start += size
 
 
@@ -68,8 +69,8 @@ def pad_batch(ids: Sequence[Sequence[int]], pad_id: int) -> tuple[Any, Any]:
     input_ids = np.full((len(ids), width), pad_id, dtype=np.int64)
     mask = np.zeros((len(ids), width), dtype=np.int64)
     for row, seq in enumerate(ids):
-        input_ids[row, :len(seq)] = seq
-        mask[row, :len(seq)] = 1
+        input_ids[row, : len(seq)] = seq
+        mask[row, : len(seq)] = 1
     return torch.from_numpy(input_ids), torch.from_numpy(mask)
 
 
@@ -88,8 +89,10 @@ def validate_precision(precision: str) -> str:
     from cx_text.core.errors import ConfigError
 
     if precision not in PRECISIONS:
-        raise ConfigError(f"precision {precision!r} is not one of {', '.join(PRECISIONS)}.",
-                          "Use 'auto' (default), 'onnx-int8', 'bf16' or 'fp32' (exact).")
+        raise ConfigError(
+            f"precision {precision!r} is not one of {', '.join(PRECISIONS)}.",
+            "Use 'auto' (default), 'onnx-int8', 'bf16' or 'fp32' (exact).",
+        )
     return precision
 
 

@@ -29,6 +29,8 @@ def load_fp32(path: Path, **extra: Any) -> tuple[Any, Any]:
     except TypeError:
         model = AutoModel.from_pretrained(path, **kwargs)
     except OSError as exc:
-        raise ModelError(f"cannot load the encoder from {path}: {exc}.",
-                         "Check the dir holds config.json and *.safetensors.") from exc
+        raise ModelError(
+            f"cannot load the encoder from {path}: {exc}.",
+            "Check the dir holds config.json and *.safetensors.",
+        ) from exc
     return model.eval(), load_tokenizer(path)

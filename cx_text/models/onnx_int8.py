@@ -78,11 +78,15 @@ class OnnxBuild:
 
     def as_details(self) -> dict[str, Any]:
         """The facts a run manifest records about the fast path."""
-        return {"onnx_checksum": self.checksum, "onnx_fp32_ffn_layers": list(self.fp32_layers),
-                "onnx_min_cosine": round(self.min_cosine, 5),
-                "onnx_mean_cosine": round(self.mean_cosine, 5), "onnx_recipe": self.recipe,
-                "onnx_variant": self.variant,
-                "onnxruntime": self.onnxruntime}
+        return {
+            "onnx_checksum": self.checksum,
+            "onnx_fp32_ffn_layers": list(self.fp32_layers),
+            "onnx_min_cosine": round(self.min_cosine, 5),
+            "onnx_mean_cosine": round(self.mean_cosine, 5),
+            "onnx_recipe": self.recipe,
+            "onnx_variant": self.variant,
+            "onnxruntime": self.onnxruntime,
+        }
 
 
 def available() -> bool:
@@ -118,8 +122,9 @@ def read_build(target: Path) -> OnnxBuild | None:
     return build
 
 
-def prepare_onnx(model_dir: Path, info: ModelInfo, settings: Settings, *,
-                 prefix: str = "", force: bool = False) -> OnnxBuild:
+def prepare_onnx(
+    model_dir: Path, info: ModelInfo, settings: Settings, *, prefix: str = "", force: bool = False
+) -> OnnxBuild:
     """The verified int8 build of the encoder ``info`` (weights in ``model_dir``).
 
     Returns the stamped build when it exists, else builds it now (~30 s for e5-small). A
@@ -128,8 +133,10 @@ def prepare_onnx(model_dir: Path, info: ModelInfo, settings: Settings, *,
     from cx_text.models.files import locked_dir
 
     if not available():
-        raise ModelError("onnxruntime is not installed, so the int8 fast path is unavailable.",
-                         "pip install onnxruntime onnx, or use precision bf16/fp32.")
+        raise ModelError(
+            "onnxruntime is not installed, so the int8 fast path is unavailable.",
+            "pip install onnxruntime onnx, or use precision bf16/fp32.",
+        )
     target = build_dir(settings, info.checksum)
     if not force and (build := read_build(target)) is not None:
         return build
@@ -140,8 +147,9 @@ def prepare_onnx(model_dir: Path, info: ModelInfo, settings: Settings, *,
         return _build(model_dir, info, target, settings, prefix)
 
 
-def _build(model_dir: Path, info: ModelInfo, target: Path, settings: Settings,
-           prefix: str) -> OnnxBuild:
+def _build(
+    model_dir: Path, info: ModelInfo, target: Path, settings: Settings, prefix: str
+) -> OnnxBuild:
     start = time.perf_counter()
     tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
@@ -170,8 +178,10 @@ def _build(model_dir: Path, info: ModelInfo, target: Path, settings: Settings,
         shutil.rmtree(tmp, ignore_errors=True)
         if isinstance(exc, ModelError):
             raise
-        raise ModelError(f"building the int8 ONNX copy of {model_dir} failed: {exc}.",
-                         "Use precision bf16 or fp32 (CX_TEXT_PRECISION) for this model.") from exc
+        raise ModelError(
+            f"building the int8 ONNX copy of {model_dir} failed: {exc}.",
+            "Use precision bf16 or fp32 (CX_TEXT_PRECISION) for this model.",
+        ) from exc
     return build
 
 
@@ -190,14 +200,27 @@ def list_builds(settings: Settings) -> list[ModelInfo]:
     for sub in sorted(root.glob(f"*-r{RECIPE}")) if root.is_dir() else []:
         build = read_build(sub)
         if build is None:
-            status, checksum, details = "checksum mismatch", "", {"hint": "run: cx-text models prepare"}
+            status, checksum, details = (
+                "checksum mismatch",
+                "",
+                {"hint": "run: cx-text models prepare"},
+            )
         else:
             status = "ok" if build.accepted else "rejected"
             checksum, details = build.checksum, {**build.as_details(), "note": build.note}
         name = f"{build.model if build else sub.name}:onnx-int8"
-        out.append(ModelInfo(name=name, kind="encoder-fast", source="onnx-export",
-                             version=f"r{RECIPE}", checksum=checksum, path=str(sub),
-                             status=status, details=details))
+        out.append(
+            ModelInfo(
+                name=name,
+                kind="encoder-fast",
+                source="onnx-export",
+                version=f"r{RECIPE}",
+                checksum=checksum,
+                path=str(sub),
+                status=status,
+                details=details,
+            )
+        )
     return out
 
 
@@ -228,11 +251,16 @@ def _export(model: Any, path: Path) -> None:
     axes = {0: "batch", 1: "tokens"}
     with warnings.catch_warnings(), torch.inference_mode():
         warnings.simplefilter("ignore")
-        torch.onnx.export(_hidden_module(model), (ids, torch.ones_like(ids)), str(path),
-                          input_names=["input_ids", "attention_mask"],
-                          output_names=["last_hidden_state"], opset_version=17, dynamo=False,
-                          dynamic_axes={"input_ids": axes, "attention_mask": axes,
-                                        "last_hidden_state": axes})
+        torch.onnx.export(
+            _hidden_module(model),
+            (ids, torch.ones_like(ids)),
+            str(path),
+            input_names=["input_ids", "attention_mask"],
+            output_names=["last_hidden_state"],
+            opset_version=17,
+            dynamo=False,
+            dynamic_axes={"input_ids": axes, "attention_mask": axes, "last_hidden_state": axes},
+        )
 
 
 def _optimize(model: Any, src: Path, dst: Path) -> None:
@@ -247,8 +275,13 @@ def _optimize(model: Any, src: Path, dst: Path) -> None:
     options.enable_skip_layer_norm = False
     with quiet():
         optimized = optimizer.optimize_model(
-            str(src), model_type="bert", num_heads=int(config.num_attention_heads),
-            hidden_size=int(config.hidden_size), opt_level=0, optimization_options=options)
+            str(src),
+            model_type="bert",
+            num_heads=int(config.num_attention_heads),
+            hidden_size=int(config.hidden_size),
+            opt_level=0,
+            optimization_options=options,
+        )
         optimized.save_model_to_file(str(dst))
 
 
@@ -258,8 +291,9 @@ def verify_texts() -> list[str]:
     return [line.strip() for line in raw.splitlines() if line.strip() and not line.startswith("#")]
 
 
-def _verify(model: Any, tokenizer: Any, path: Path, settings: Settings,
-            texts: list[str]) -> np.ndarray:
+def _verify(
+    model: Any, tokenizer: Any, path: Path, settings: Settings, texts: list[str]
+) -> np.ndarray:
     """Cosine of each text's int8 embedding to its fp32 embedding."""
     import torch
 
@@ -272,22 +306,45 @@ def _verify(model: Any, tokenizer: Any, path: Path, settings: Settings,
     with torch.inference_mode():
         for batch in sorted_batches([len(x) for x in ids], 32):
             input_ids, mask = pad_batch([ids[i] for i in batch], pad_id)
-            exact = mean_pool(model(input_ids=input_ids, attention_mask=mask).last_hidden_state, mask)
+            exact = mean_pool(
+                model(input_ids=input_ids, attention_mask=mask).last_hidden_state, mask
+            )
             fast = mean_pool(torch.from_numpy(session(input_ids.numpy(), mask.numpy())), mask)
             cosines[batch] = (exact * fast).sum(dim=1).double().numpy()
     return cosines
 
 
-def _stamp(tmp: Path, target: Path, info: ModelInfo, cosines: np.ndarray, seconds: float,
-           fp32_layers: tuple[int, ...], variant: str) -> OnnxBuild:
+def _stamp(
+    tmp: Path,
+    target: Path,
+    info: ModelInfo,
+    cosines: np.ndarray,
+    seconds: float,
+    fp32_layers: tuple[int, ...],
+    variant: str,
+) -> OnnxBuild:
     accepted = bool(cosines.min() >= MIN_COSINE)
-    note = "" if accepted else (f"min cosine {cosines.min():.4f} < {MIN_COSINE}: "
-                                "the encoder falls back to torch")
-    build = OnnxBuild(path=str(tmp / ONNX_FILE), checksum=f"sha256:{file_sha256(tmp / ONNX_FILE)}",
-                      model=info.name, model_checksum=info.checksum, accepted=accepted, min_cosine=float(cosines.min()),
-                      mean_cosine=float(cosines.mean()), texts=len(cosines), recipe=RECIPE,
-                      onnxruntime=metadata.version("onnxruntime"), seconds=round(seconds, 1),
-                      fp32_layers=fp32_layers, note=note, variant=variant)
+    note = (
+        ""
+        if accepted
+        else (f"min cosine {cosines.min():.4f} < {MIN_COSINE}: the encoder falls back to torch")
+    )
+    build = OnnxBuild(
+        path=str(tmp / ONNX_FILE),
+        checksum=f"sha256:{file_sha256(tmp / ONNX_FILE)}",
+        model=info.name,
+        model_checksum=info.checksum,
+        accepted=accepted,
+        min_cosine=float(cosines.min()),
+        mean_cosine=float(cosines.mean()),
+        texts=len(cosines),
+        recipe=RECIPE,
+        onnxruntime=metadata.version("onnxruntime"),
+        seconds=round(seconds, 1),
+        fp32_layers=fp32_layers,
+        note=note,
+        variant=variant,
+    )
     if not accepted:
         (tmp / ONNX_FILE).unlink(missing_ok=True)
     stamped = replace_path(build, target)
@@ -309,9 +366,12 @@ class OnnxSession:
         # idle pool threads must not spin: the language layer, heads and store writes run
         # between encoder calls (measured: 318 -> 341-351 rows/s end to end, encoder alone equal)
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self._session = ort.InferenceSession(str(path), options,
-                                             providers=["CPUExecutionProvider"],
-                                             disabled_optimizers=DISABLED_OPTIMIZERS)
+        self._session = ort.InferenceSession(
+            str(path),
+            options,
+            providers=["CPUExecutionProvider"],
+            disabled_optimizers=DISABLED_OPTIMIZERS,
+        )
 
     def __call__(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
         feed = {"input_ids": input_ids, "attention_mask": attention_mask}

@@ -36,17 +36,26 @@ def quantize(src: Path, dst: Path, fp32_layers: tuple[int, ...], variant: str = 
     keep = [ffn_out[i] for i in fp32_layers if i < len(ffn_out)]
     ops = None if variant == "all" else ["MatMul"]
     with quiet():
-        quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8, per_channel=True,
-                         nodes_to_exclude=keep, op_types_to_quantize=ops,
-                         extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
+        quantize_dynamic(
+            str(src),
+            str(dst),
+            weight_type=QuantType.QInt8,
+            per_channel=True,
+            nodes_to_exclude=keep,
+            op_types_to_quantize=ops,
+            extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
+        )
 
 
 def ffn_output_matmuls(model: Any) -> list[str]:
     """MatMul nodes fed by a GELU (the FFN output projections), in layer order."""
     gelu = {"Gelu", "BiasGelu", "FastGelu", "QuickGelu"}
     gelu_outputs = {out for node in model.graph.node if node.op_type in gelu for out in node.output}
-    return [node.name for node in model.graph.node
-            if node.op_type == "MatMul" and any(i in gelu_outputs for i in node.input)]
+    return [
+        node.name
+        for node in model.graph.node
+        if node.op_type == "MatMul" and any(i in gelu_outputs for i in node.input)
+    ]
 
 
 def outlier_ffn_layers(model: Any, tokenizer: Any, texts: list[str]) -> tuple[int, ...]:
@@ -61,14 +70,20 @@ def outlier_ffn_layers(model: Any, tokenizer: Any, texts: list[str]) -> tuple[in
 
     ratios: dict[int, float] = {}
     activations = [m for m in model.modules() if "gelu" in type(m).__name__.lower()]
-    enc = tokenizer(texts, truncation=True, max_length=max_tokens(model, tokenizer), padding=True,
-                    return_tensors="pt")
+    enc = tokenizer(
+        texts,
+        truncation=True,
+        max_length=max_tokens(model, tokenizer),
+        padding=True,
+        return_tensors="pt",
+    )
     real = enc["attention_mask"].bool()
 
     def hook(index: int) -> Any:
         def record(_module: Any, _inputs: Any, output: Any) -> None:
             values = output[real].float()
             ratios[index] = float(values.abs().max() / (values.std() + 1e-6))
+
         return record
 
     handles = [m.register_forward_hook(hook(i)) for i, m in enumerate(activations)]
@@ -83,8 +98,11 @@ def outlier_ffn_layers(model: Any, tokenizer: Any, texts: list[str]) -> tuple[in
 
 def max_tokens(model: Any, tokenizer: Any) -> int:
     """The longest input both the tokenizer and the position table allow (at most 256)."""
-    limits = [256, int(getattr(tokenizer, "model_max_length", 256) or 256),
-              int(getattr(model.config, "max_position_embeddings", 256) or 256)]
+    limits = [
+        256,
+        int(getattr(tokenizer, "model_max_length", 256) or 256),
+        int(getattr(model.config, "max_position_embeddings", 256) or 256),
+    ]
     return min(limits)
 
 

@@ -1,6 +1,7 @@
 """What model, which version, which checksum — the light, import-anywhere part of ``models/``.
 
-``cx_text/models/shipped/registry.toml`` (in ``Settings.models_dir``) pins the embedded encoder's source file
+``cx_text/models/shipped/registry.toml`` (in ``Settings.models_dir``) pins the embedded encoder's
+source file
 and lists committed artefacts (heads, label maps) with their sha256. A leaf: it imports
 nothing else from ``cx_text.models`` (:mod:`cx_text.models.catalog` joins it with the cache for
 ``cx-text models list``). No torch/transformers import here.
@@ -101,15 +102,17 @@ def verify_stamp(model_dir: Path) -> ModelInfo | None:
 
 
 def load_registry(models_dir: Path) -> dict[str, Any]:
-    """Parse ``cx_text/models/shipped/registry.toml`` (an empty registry when the file does not exist)."""
+    """Parse ``cx_text/models/shipped/registry.toml`` (an empty registry when the file does not
+    exist)."""
     path = models_dir / REGISTRY_FILE
     if not path.is_file():
         return {}
     try:
         return tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
-        raise ModelError(f"{path} is not valid TOML: {exc}.",
-                         "Fix the file (see docs/MODELS.md).") from exc
+        raise ModelError(
+            f"{path} is not valid TOML: {exc}.", "Fix the file (see docs/MODELS.md)."
+        ) from exc
 
 
 def embedded_pin(settings: Settings) -> dict[str, Any]:
@@ -139,16 +142,21 @@ def write_encoder_entry(models_dir: Path, name: str, entry: Mapping[str, Any]) -
     for line in text.splitlines():
         header = line.strip().startswith("[")
         if header:
-            skipping = line.strip().strip("[]").startswith((f"encoder.{name}.",)) or \
-                line.strip() == f"[encoder.{name}]"
+            skipping = (
+                line.strip().strip("[]").startswith((f"encoder.{name}.",))
+                or line.strip() == f"[encoder.{name}]"
+            )
         if not skipping:
             kept.append(line)
     while kept and not kept[-1].strip():
         kept.pop()
-    block = [f"[encoder.{name}]"] + [f"{k} = {_toml_value(v)}" for k, v in entry.items()
-                                     if not isinstance(v, Mapping)]
+    block = [f"[encoder.{name}]"] + [
+        f"{k} = {_toml_value(v)}" for k, v in entry.items() if not isinstance(v, Mapping)
+    ]
     for key, table in ((k, v) for k, v in entry.items() if isinstance(v, Mapping)):
-        block += [f"[encoder.{name}.{key}]"] + [f'"{k}" = {_toml_value(v)}' for k, v in table.items()]
+        block += [f"[encoder.{name}.{key}]"] + [
+            f'"{k}" = {_toml_value(v)}' for k, v in table.items()
+        ]
     models_dir.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join([*kept, "", *block]).lstrip("\n") + "\n", encoding="utf-8")
     return path
@@ -178,6 +186,13 @@ def artifact_info(models_dir: Path, entry: Mapping[str, Any]) -> ModelInfo:
         checksum = "sha256:" + actual
         status = "ok" if not pinned or pinned == actual else "checksum mismatch"
     extra = {k: v for k, v in entry.items() if k not in {"name", "kind", "version", "path"}}
-    return ModelInfo(name=str(entry.get("name", path.stem)), kind=str(entry.get("kind", "head")),
-                     source="committed", version=str(entry.get("version", "")),
-                     checksum=checksum, path=str(path), status=status, details=extra)
+    return ModelInfo(
+        name=str(entry.get("name", path.stem)),
+        kind=str(entry.get("kind", "head")),
+        source="committed",
+        version=str(entry.get("version", "")),
+        checksum=checksum,
+        path=str(path),
+        status=status,
+        details=extra,
+    )

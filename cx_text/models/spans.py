@@ -18,8 +18,9 @@ from cx_text.models.inference import mean_pool
 Span = tuple[int, int]
 
 
-def encode_with_spans(encoder: Any, texts: Sequence[str], spans: Sequence[Sequence[Span]]
-                      ) -> tuple[np.ndarray, list[np.ndarray]]:
+def encode_with_spans(
+    encoder: Any, texts: Sequence[str], spans: Sequence[Sequence[Span]]
+) -> tuple[np.ndarray, list[np.ndarray]]:
     """``(messages (n, dim), [clauses (len(spans[i]), dim) for each i])``, all L2-normalised.
 
     ``spans[i]`` are character offsets into ``texts[i]``; a span with no tokens (empty or cut by
@@ -27,22 +28,27 @@ def encode_with_spans(encoder: Any, texts: Sequence[str], spans: Sequence[Sequen
     "ok") is encoded once.
     """
     first: dict[tuple[str, tuple[Span, ...]], int] = {}
-    owner = [first.setdefault((str(t), tuple((a, b) for a, b in s)), i)
-             for i, (t, s) in enumerate(zip(texts, spans, strict=True))]
+    owner = [
+        first.setdefault((str(t), tuple((a, b) for a, b in s)), i)
+        for i, (t, s) in enumerate(zip(texts, spans, strict=True))
+    ]
     unique = sorted(set(owner))
-    messages, clauses = _encode_unique(encoder, [texts[i] for i in unique],
-                                       [spans[i] for i in unique])
+    messages, clauses = _encode_unique(
+        encoder, [texts[i] for i in unique], [spans[i] for i in unique]
+    )
     row_of = {i: k for k, i in enumerate(unique)}
     rows = [row_of[o] for o in owner]
     return messages[rows], [clauses[k].copy() for k in rows]
 
 
-def _encode_unique(encoder: Any, texts: Sequence[str], spans: Sequence[Sequence[Span]]
-                   ) -> tuple[np.ndarray, list[np.ndarray]]:
+def _encode_unique(
+    encoder: Any, texts: Sequence[str], spans: Sequence[Sequence[Span]]
+) -> tuple[np.ndarray, list[np.ndarray]]:
     prefix = encoder.default_prefix
     full = [prefix + str(t) for t in texts]
-    enc = encoder.tokenizer(full, truncation=True, max_length=encoder.max_length,
-                            return_offsets_mapping=True)
+    enc = encoder.tokenizer(
+        full, truncation=True, max_length=encoder.max_length, return_offsets_mapping=True
+    )
     ids, offsets = enc["input_ids"], enc["offset_mapping"]
     dim = encoder.dim
     messages = np.zeros((len(full), dim), dtype=np.float32)
@@ -57,7 +63,9 @@ def _encode_unique(encoder: Any, texts: Sequence[str], spans: Sequence[Sequence[
     return messages, clauses
 
 
-def token_ranges(offsets: Sequence[tuple[int, int]], spans: Sequence[Span], shift: int) -> list[list[int]]:
+def token_ranges(
+    offsets: Sequence[tuple[int, int]], spans: Sequence[Span], shift: int
+) -> list[list[int]]:
     """Indices of the (non-special) tokens overlapping each character span."""
     out = []
     for start, end in spans:
@@ -66,8 +74,13 @@ def token_ranges(offsets: Sequence[tuple[int, int]], spans: Sequence[Span], shif
     return out
 
 
-def _pool_spans(states: np.ndarray, offsets: Sequence[tuple[int, int]], spans: Sequence[Span],
-                shift: int, fallback: np.ndarray) -> np.ndarray:
+def _pool_spans(
+    states: np.ndarray,
+    offsets: Sequence[tuple[int, int]],
+    spans: Sequence[Span],
+    shift: int,
+    fallback: np.ndarray,
+) -> np.ndarray:
     out = np.empty((len(spans), states.shape[1]), dtype=np.float32)
     for k, tokens in enumerate(token_ranges(offsets, spans, shift)):
         if not tokens:

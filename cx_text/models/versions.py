@@ -50,25 +50,37 @@ def versions_root(settings: Settings) -> Path:
 
 def version_files(directory: Path) -> list[str]:
     """The files a version's checksum covers (relative names; version.json itself excluded)."""
-    return sorted(str(p.relative_to(directory)) for p in directory.rglob("*")
-                  if p.is_file() and p.name != VERSION_FILE)
+    return sorted(
+        str(p.relative_to(directory))
+        for p in directory.rglob("*")
+        if p.is_file() and p.name != VERSION_FILE
+    )
 
 
-def write_version(directory: Path, facts: Mapping[str, Any], parent_models_dir: Path) -> dict[str, Any]:
-    """Pin every file of ``directory`` (registry.toml + version.json); returns the version record."""
-    heads = sorted(p for p in (directory / HEADS_SUBDIR).glob("*") if p.suffix in (".safetensors", ".json"))
+def write_version(
+    directory: Path, facts: Mapping[str, Any], parent_models_dir: Path
+) -> dict[str, Any]:
+    """Pin every file of ``directory`` (registry.toml + version.json); returns the version
+    record."""
+    heads = sorted(
+        p for p in (directory / HEADS_SUBDIR).glob("*") if p.suffix in (".safetensors", ".json")
+    )
     for name, entry in load_registry(parent_models_dir).get("encoder", {}).items():
         write_encoder_entry(directory, name, entry)
-    blocks = [f'[[artifact]]\nname = "{p.stem}"\nkind = "head"\npath = "{HEADS_SUBDIR}/{p.name}"\n'
-              f'version = "{facts["name"]}"\nsha256 = "{hash_files(p.parent, [p.name])[p.name]}"\n'
-              for p in heads if p.name != "metrics.json"]
+    blocks = [
+        f'[[artifact]]\nname = "{p.stem}"\nkind = "head"\npath = "{HEADS_SUBDIR}/{p.name}"\n'
+        f'version = "{facts["name"]}"\nsha256 = "{hash_files(p.parent, [p.name])[p.name]}"\n'
+        for p in heads
+        if p.name != "metrics.json"
+    ]
     registry = directory / REGISTRY_FILE
     existing = registry.read_text(encoding="utf-8") if registry.is_file() else ""
     registry.write_text(existing + ("\n" if existing else "") + "\n".join(blocks), encoding="utf-8")
     files = hash_files(directory, version_files(directory))
     record = {**facts, "files": files, "checksum": files_checksum(files)}
-    (directory / VERSION_FILE).write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n",
-                                          encoding="utf-8")
+    (directory / VERSION_FILE).write_text(
+        json.dumps(record, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+    )
     return record
 
 
@@ -87,31 +99,60 @@ def version_info(directory: Path) -> ModelInfo:
     record = read_version(directory) or {}
     files = record.get("files") or {}
     try:
-        ok = bool(files) and hash_files(directory, files) == files \
+        ok = (
+            bool(files)
+            and hash_files(directory, files) == files
             and files_checksum(files) == record.get("checksum")
+        )
     except OSError:
         ok = False
-    details = {k: record.get(k) for k in ("parent", "created_at", "labels", "trained_on", "encoder",
-                                          "taxonomy", "new_topics")}
-    return ModelInfo(name=directory.name, kind="model-version", source="trained",
-                     version=str(record.get("created_at", "")), checksum=str(record.get("checksum", "")),
-                     path=str(directory), status="ok" if ok else "checksum mismatch", details=details)
+    details = {
+        k: record.get(k)
+        for k in (
+            "parent",
+            "created_at",
+            "labels",
+            "trained_on",
+            "encoder",
+            "taxonomy",
+            "new_topics",
+        )
+    }
+    return ModelInfo(
+        name=directory.name,
+        kind="model-version",
+        source="trained",
+        version=str(record.get("created_at", "")),
+        checksum=str(record.get("checksum", "")),
+        path=str(directory),
+        status="ok" if ok else "checksum mismatch",
+        details=details,
+    )
 
 
 def shipped_info() -> ModelInfo:
     """The committed heads as a version (always available)."""
     heads = SHIPPED_MODELS_DIR / HEADS_SUBDIR
     names = sorted(p.name for p in heads.glob("*") if p.suffix in (".safetensors", ".json"))
-    return ModelInfo(name=SHIPPED_VERSION, kind="model-version", source="committed",
-                     version="package", checksum=files_checksum(hash_files(heads, names)),
-                     path=str(heads), details={"parent": None})
+    return ModelInfo(
+        name=SHIPPED_VERSION,
+        kind="model-version",
+        source="committed",
+        version="package",
+        checksum=files_checksum(hash_files(heads, names)),
+        path=str(heads),
+        details={"parent": None},
+    )
 
 
 def list_versions(settings: Settings) -> list[ModelInfo]:
     """``shipped`` first, then every trained version in the cache, oldest first."""
     root = versions_root(settings)
-    found = [version_info(d) for d in root.iterdir() if (d / VERSION_FILE).is_file()] \
-        if root.is_dir() else []
+    found = (
+        [version_info(d) for d in root.iterdir() if (d / VERSION_FILE).is_file()]
+        if root.is_dir()
+        else []
+    )
     return [shipped_info(), *sorted(found, key=lambda m: (m.version, m.name))]
 
 
@@ -124,13 +165,17 @@ def check_version(settings: Settings) -> ModelInfo | None:
     directory = Path(settings.models_dir)
     if not (directory / VERSION_FILE).is_file():
         known = ", ".join(m.name for m in list_versions(settings))
-        raise ModelError(f"model version {name!r} does not exist in {versions_root(settings)}.",
-                         f"Versions are: {known}. Train one with `cx-text train --labels FILE`, "
-                         "or use --model-version shipped.")
+        raise ModelError(
+            f"model version {name!r} does not exist in {versions_root(settings)}.",
+            f"Versions are: {known}. Train one with `cx-text train --labels FILE`, "
+            "or use --model-version shipped.",
+        )
     info = version_info(directory)
     if info.status != "ok":
-        raise ModelError(f"model version {name!r} in {directory} does not match its checksums.",
-                         "Re-train it with `cx-text train --labels … --name …` or go back to shipped.")
+        raise ModelError(
+            f"model version {name!r} in {directory} does not match its checksums.",
+            "Re-train it with `cx-text train --labels … --name …` or go back to shipped.",
+        )
     return info
 
 

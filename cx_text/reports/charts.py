@@ -39,8 +39,12 @@ def complaint_trend_uri(share: pd.DataFrame, team_name: str) -> str | None:
     if share.empty:
         return None
     data = share.assign(volume=share["n_neg"])
-    chart = viz.trend_chart(data, value="complaint_share", title=f"{team_name}: complaints per week",
-                            y_title="% of all feedback")
+    chart = viz.trend_chart(
+        data,
+        value="complaint_share",
+        title=f"{team_name}: complaints per week",
+        y_title="% of all feedback",
+    )
     return png_uri(chart.properties(width=WIDTH, height=200))
 
 
@@ -49,7 +53,9 @@ def nps_trend_uri(nps: pd.DataFrame) -> str | None:
     if nps.empty:
         return None
     base = alt.Chart(nps).encode(x=alt.X("period:T", title="week"))
-    band = base.mark_area(opacity=0.2, color=viz.BAR_COLOR).encode(y=alt.Y("lo:Q", title="NPS, points"), y2="hi:Q")
+    band = base.mark_area(opacity=0.2, color=viz.BAR_COLOR).encode(
+        y=alt.Y("lo:Q", title="NPS, points"), y2="hi:Q"
+    )
     line = base.mark_line(point=True, color=viz.BAR_COLOR).encode(y="nps:Q")
     title = alt.TitleParams("Company NPS per week", subtitle="band = 95% CI", anchor="start")
     return png_uri((band + line).properties(width=WIDTH, height=170, title=title))
@@ -60,8 +66,16 @@ def impact_uri(themes: pd.DataFrame) -> str | None:
     rows = themes.dropna(subset=["impact"])
     if rows.empty:
         return None
-    data = pd.DataFrame({"key": rows["key"], "value": rows["impact"], "lo": rows["impact_lo"],
-                         "hi": rows["impact_hi"], "n": rows["impact_n"], "low_n": rows["low_n"].astype(bool)})
+    data = pd.DataFrame(
+        {
+            "key": rows["key"],
+            "value": rows["impact"],
+            "lo": rows["impact_lo"],
+            "hi": rows["impact_hi"],
+            "n": rows["impact_n"],
+            "low_n": rows["low_n"].astype(bool),
+        }
+    )
     names = {k: _short(str(label)) for k, label in zip(rows["key"], rows["label"], strict=True)}
     chart = viz.impact_chart(data, metric="value", names=names, title="What costs NPS this period")
     return png_uri(chart.properties(width=WIDTH - 160))
@@ -73,7 +87,9 @@ def _short(text: str, limit: int = 48) -> str:
 
 def sparkline_svg(values: Sequence[float]) -> str:
     """A tiny inline SVG polyline of weekly counts, last point marked (empty string if < 2)."""
-    clean = [0.0 if v is None or (isinstance(v, float) and math.isnan(v)) else float(v) for v in values]
+    clean = [
+        0.0 if v is None or (isinstance(v, float) and math.isnan(v)) else float(v) for v in values
+    ]
     if len(clean) < 2:
         return ""
     top = max(clean) or 1.0
@@ -81,10 +97,12 @@ def sparkline_svg(values: Sequence[float]) -> str:
     points = [(2 + i * step, SPARK_H - 3 - (SPARK_H - 6) * v / top) for i, v in enumerate(clean)]
     path = " ".join(f"{x:.1f},{y:.1f}" for x, y in points)
     x, y = points[-1]
-    return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{SPARK_W}" height="{SPARK_H}" '
-            f'viewBox="0 0 {SPARK_W} {SPARK_H}" role="img" aria-label="weekly complaints">'
-            f'<polyline fill="none" stroke="{viz.BAR_COLOR}" stroke-width="1.5" points="{path}"/>'
-            f'<circle cx="{x:.1f}" cy="{y:.1f}" r="2.2" fill="{viz.ALERT_COLOR}"/></svg>')
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{SPARK_W}" height="{SPARK_H}" '
+        f'viewBox="0 0 {SPARK_W} {SPARK_H}" role="img" aria-label="weekly complaints">'
+        f'<polyline fill="none" stroke="{viz.BAR_COLOR}" stroke-width="1.5" points="{path}"/>'
+        f'<circle cx="{x:.1f}" cy="{y:.1f}" r="2.2" fill="{viz.ALERT_COLOR}"/></svg>'
+    )
 
 
 def sparkline_uri(values: Sequence[float]) -> str:

@@ -65,7 +65,12 @@ class Period:
             iso = (self.start - timedelta(days=7)).isocalendar()
             return parse_period(f"{iso.year}-W{iso.week:02d}")
         end = self.start - timedelta(days=1)
-        return Period(f"{end - timedelta(days=self.days - 1)}..{end}", end - timedelta(days=self.days - 1), end, "range")
+        return Period(
+            f"{end - timedelta(days=self.days - 1)}..{end}",
+            end - timedelta(days=self.days - 1),
+            end,
+            "range",
+        )
 
     def filters(self) -> Filters:
         return Filters(start=self.start, end=self.end)
@@ -92,16 +97,20 @@ def parse_period(text: str) -> Period:
                 return Period(f"{start}..{end}", start, end, "range")
     except ValueError:
         pass
-    raise ConfigError(f"period {text!r} is not understood.",
-                      "Use 2026-10 (month), 2026-W42 (ISO week), 2026-Q3 or 2026-10-01..2026-10-31.")
+    raise ConfigError(
+        f"period {text!r} is not understood.",
+        "Use 2026-10 (month), 2026-W42 (ISO week), 2026-Q3 or 2026-10-01..2026-10-31.",
+    )
 
 
 def latest_period(store: Store) -> Period:
     """The month of the newest message in the store."""
     row = store.con.execute("SELECT max(created_at) FROM tagged").fetchone()
     if row is None or row[0] is None:
-        raise ConfigError("the store has no dated messages, so there is no period to report on.",
-                          "Pass --period, e.g. 2026-10.")
+        raise ConfigError(
+            "the store has no dated messages, so there is no period to report on.",
+            "Pass --period, e.g. 2026-10.",
+        )
     return parse_period(f"{row[0]:%Y-%m}")
 
 
@@ -132,28 +141,50 @@ class TeamReport:
         return f"{self.team.name()} — customer feedback report {self.period.label}"
 
 
-def build_team_report(store: Store, team: str, period: str | Period | None = None,
-                      settings: Settings | None = None, teams: Teams | None = None) -> TeamReport:
+def build_team_report(
+    store: Store,
+    team: str,
+    period: str | Period | None = None,
+    settings: Settings | None = None,
+    teams: Teams | None = None,
+) -> TeamReport:
     """Gather every section of one team's report for ``period`` (default: the latest month)."""
     settings, teams = settings or Settings(), teams or load_teams()
     require_rows(store)
     owner = teams.get(team)
-    cur = period if isinstance(period, Period) else (parse_period(period) if period else latest_period(store))
+    cur = (
+        period
+        if isinstance(period, Period)
+        else (parse_period(period) if period else latest_period(store))
+    )
     prev = cur.previous()
     days = (_observed_days(store, cur), _observed_days(store, prev))
     head = headline(store, owner.topics, cur.filters(), prev.filters(), days, settings)
     level, themes = team_themes(store, owner.topics, cur.filters(), prev.filters(), settings)
     share, nps = weekly_series(store, owner.topics, cur.end)
     items = list_items(store, team=owner.id, open_only=True, teams=teams)
-    return TeamReport(owner, cur, prev, datetime.now(UTC).replace(tzinfo=None), head, level, themes,
-                      items, _verified(store, owner, cur, teams), _followups(store, items, cur),
-                      share, nps, _notes(days, cur, level))
+    return TeamReport(
+        owner,
+        cur,
+        prev,
+        datetime.now(UTC).replace(tzinfo=None),
+        head,
+        level,
+        themes,
+        items,
+        _verified(store, owner, cur, teams),
+        _followups(store, items, cur),
+        share,
+        nps,
+        _notes(days, cur, level),
+    )
 
 
 def _observed_days(store: Store, period: Period) -> int:
     """Days of the period that the store has data for (a period cut by the data end is shorter)."""
-    row = store.con.execute("SELECT CAST(min(created_at) AS DATE), CAST(max(created_at) AS DATE) "
-                            "FROM tagged").fetchone()
+    row = store.con.execute(
+        "SELECT CAST(min(created_at) AS DATE), CAST(max(created_at) AS DATE) FROM tagged"
+    ).fetchone()
     if row is None or row[0] is None:
         return 0
     first, last = max(period.start, row[0]), min(period.end, row[1])
@@ -164,43 +195,79 @@ def _verified(store: Store, team: Team, period: Period, teams: Teams) -> pd.Data
     """Verified items fixed on or before the period end, with their re-measurement."""
     items = list_items(store, team=team.id, status="verified", teams=teams)
     items = items[pd.to_datetime(items["fixed_at"]) <= pd.Timestamp(period.end)]
-    rows = [_you_said(r, latest_measurement(store, int(r["item_id"])), fix_note(store, int(r["item_id"])))
-            for r in items.to_dict("records")]
+    rows = [
+        _you_said(
+            r, latest_measurement(store, int(r["item_id"])), fix_note(store, int(r["item_id"]))
+        )
+        for r in items.to_dict("records")
+    ]
     return pd.DataFrame(rows, columns=VERIFIED_COLUMNS)
 
 
-VERIFIED_COLUMNS = ["item_id", "title", "subject", "fixed_at", "verdict", "share_before", "share_after",
-                    "weekly_before", "weekly_after", "impact_before", "impact_after", "p_value", "did"]
+VERIFIED_COLUMNS = [
+    "item_id",
+    "title",
+    "subject",
+    "fixed_at",
+    "verdict",
+    "share_before",
+    "share_after",
+    "weekly_before",
+    "weekly_after",
+    "impact_before",
+    "impact_after",
+    "p_value",
+    "did",
+]
 
 
 def _you_said(item: dict[Any, Any], m: Measurement | None, did: str | None) -> dict[str, Any]:
     s, v, i = (m.share, m.volume, m.nps_impact) if m else ({}, {}, {})
-    return {"item_id": item["item_id"], "title": item["title"],
-            "subject": item["theme_id"] if isinstance(item["theme_id"], str) else item["topic"],
-            "fixed_at": item["fixed_at"], "verdict": m.verdict if m else "",
-            "share_before": s.get("before"), "share_after": s.get("after"),
-            "weekly_before": v.get("weekly_before"), "weekly_after": v.get("weekly_after"),
-            "impact_before": i.get("before"), "impact_after": i.get("after"),
-            "p_value": s.get("p_value"), "did": did}
+    return {
+        "item_id": item["item_id"],
+        "title": item["title"],
+        "subject": item["theme_id"] if isinstance(item["theme_id"], str) else item["topic"],
+        "fixed_at": item["fixed_at"],
+        "verdict": m.verdict if m else "",
+        "share_before": s.get("before"),
+        "share_after": s.get("after"),
+        "weekly_before": v.get("weekly_before"),
+        "weekly_after": v.get("weekly_after"),
+        "impact_before": i.get("before"),
+        "impact_after": i.get("after"),
+        "p_value": s.get("p_value"),
+        "did": did,
+    }
 
 
 def _followups(store: Store, items: pd.DataFrame, period: Period) -> pd.DataFrame:
     rows = []
     for r in items.to_dict("records"):
         fu = followup(store, int(r["item_id"]), start=period.start, end=period.end)
-        rows.append({"item_id": r["item_id"], "title": r["title"], "status": r["status"],
-                     "customers": fu.size, "anonymous": fu.anonymous})
+        rows.append(
+            {
+                "item_id": r["item_id"],
+                "title": r["title"],
+                "status": r["status"],
+                "customers": fu.size,
+                "anonymous": fu.anonymous,
+            }
+        )
     return pd.DataFrame(rows, columns=["item_id", "title", "status", "customers", "anonymous"])
 
 
 def _notes(days: tuple[int, int], period: Period, level: str) -> list[str]:
     notes = []
     if days[0] < period.days:
-        notes.append(f"The store has data for {days[0]} of the period's {period.days} days; "
-                     "volume changes are compared per day.")
+        notes.append(
+            f"The store has data for {days[0]} of the period's {period.days} days; "
+            "volume changes are compared per day."
+        )
     if level != "theme":
-        notes.append(f"No recurring-complaint themes were discovered for this team yet, so {level}s "
-                     "are ranked instead (run `cx-text themes discover`).")
+        notes.append(
+            f"No recurring-complaint themes were discovered for this team yet, so {level}s "
+            "are ranked instead (run `cx-text themes discover`)."
+        )
     return notes
 
 
@@ -211,18 +278,30 @@ def write_report(report: TeamReport, path: Path | str) -> Path:
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in FORMATS:
-        raise ConfigError(f"cannot write a report as {suffix or 'a file without a suffix'!r}.",
-                          f"End the output name in one of: {', '.join(FORMATS)}.")
+        raise ConfigError(
+            f"cannot write a report as {suffix or 'a file without a suffix'!r}.",
+            f"End the output name in one of: {', '.join(FORMATS)}.",
+        )
     path.parent.mkdir(parents=True, exist_ok=True)
-    writers = {".html": report_render.write_html, ".pdf": report_render.write_pdf,
-               ".xlsx": report_render.write_xlsx, ".md": report_render.write_markdown}
+    writers = {
+        ".html": report_render.write_html,
+        ".pdf": report_render.write_pdf,
+        ".xlsx": report_render.write_xlsx,
+        ".md": report_render.write_markdown,
+    }
     writers[suffix](report, path)
     return path
 
 
-def write_team_reports(store: Store, output: Path | str, team: str = "all",
-                       period: str | Period | None = None, settings: Settings | None = None,
-                       teams: Teams | None = None, fmt: str = ".html") -> list[Path]:
+def write_team_reports(
+    store: Store,
+    output: Path | str,
+    team: str = "all",
+    period: str | Period | None = None,
+    settings: Settings | None = None,
+    teams: Teams | None = None,
+    fmt: str = ".html",
+) -> list[Path]:
     """One report per team (``team="all"``) or one. ``output`` is a file (``out.html``; with
     ``all`` each team's id is added to the name) or a directory (``reports/`` →
     ``<team>-<period><fmt>``)."""
@@ -232,8 +311,11 @@ def write_team_reports(store: Store, output: Path | str, team: str = "all",
     paths = []
     for owner in chosen:
         report = build_team_report(store, owner.id, period, settings, teams)
-        paths.append(write_report(report, _target(output, owner.id, report.period.label,
-                                                  len(chosen) > 1, fmt)))
+        paths.append(
+            write_report(
+                report, _target(output, owner.id, report.period.label, len(chosen) > 1, fmt)
+            )
+        )
     return paths
 
 

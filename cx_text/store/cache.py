@@ -20,14 +20,31 @@ MESSAGES = "_cx_messages"
 THEME_MEMBERS = "_cx_theme_members"
 _META = "_cx_cache_meta"
 MESSAGE_COLUMNS = (
-    "source", "id", "run_id", schema.CREATED_AT, schema.CHANNEL, schema.SEGMENT, schema.LANG, schema.NPS, schema.CSAT,
-    schema.CES, schema.CUSTOMER_ID, schema.SENTIMENT, schema.TOPICS, schema.SUBTOPICS,
+    "source",
+    "id",
+    "run_id",
+    schema.CREATED_AT,
+    schema.CHANNEL,
+    schema.SEGMENT,
+    schema.LANG,
+    schema.NPS,
+    schema.CSAT,
+    schema.CES,
+    schema.CUSTOMER_ID,
+    schema.SENTIMENT,
+    schema.TOPICS,
+    schema.SUBTOPICS,
 )
-_SIGNATURE = ("SELECT concat_ws('|', (SELECT count(*) FROM runs), (SELECT max(finished_at) FROM runs), "
-              "(SELECT count_if(status = 'complete') FROM runs), (SELECT count(*) FROM feedback), "
-              "(SELECT count(*) FROM aspects), (SELECT count(*) FROM tags))")
-_THEME_SIGNATURE = ("SELECT concat_ws('|', (SELECT count(*) FROM theme_memberships), (SELECT count(*) FROM themes), "
-                    "(SELECT max(finished_at) FROM theme_runs), (SELECT count(*) FROM theme_edits))")
+_SIGNATURE = (
+    "SELECT concat_ws('|', (SELECT count(*) FROM runs), (SELECT max(finished_at) FROM runs), "
+    "(SELECT count_if(status = 'complete') FROM runs), (SELECT count(*) FROM feedback), "
+    "(SELECT count(*) FROM aspects), (SELECT count(*) FROM tags))"
+)
+_THEME_SIGNATURE = (
+    "SELECT concat_ws('|', (SELECT count(*) FROM theme_memberships), (SELECT count(*) FROM "
+    "themes), "
+    "(SELECT max(finished_at) FROM theme_runs), (SELECT count(*) FROM theme_edits))"
+)
 
 
 def ensure_messages(con: Any) -> str:
@@ -74,8 +91,10 @@ def ensure_theme_members(con: Any) -> str:
     if _fresh(con, THEME_MEMBERS):
         return THEME_MEMBERS
     con.execute(f"DROP TABLE IF EXISTS temp.{THEME_MEMBERS}")
-    con.execute(f"CREATE TEMP TABLE {THEME_MEMBERS} AS "
-                "SELECT DISTINCT source, id, theme_id, topic FROM theme_members")
+    con.execute(
+        f"CREATE TEMP TABLE {THEME_MEMBERS} AS "
+        "SELECT DISTINCT source, id, theme_id, topic FROM theme_members"
+    )
     _mark(con, THEME_MEMBERS)
     return THEME_MEMBERS
 

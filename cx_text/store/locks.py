@@ -24,11 +24,18 @@ LOCK_WAIT_S = 15.0
 def is_lock_error(exc: BaseException) -> bool:
     """True for DuckDB's "another process holds this file" error."""
     text = str(exc)
-    return isinstance(exc, duckdb.Error) and ("Could not set lock" in text or "Conflicting lock" in text)
+    return isinstance(exc, duckdb.Error) and (
+        "Could not set lock" in text or "Conflicting lock" in text
+    )
 
 
-def connect_retrying(path: Path | str, *, read_only: bool = False, config: dict[str, Any] | None = None,
-                     wait_s: float = LOCK_WAIT_S) -> duckdb.DuckDBPyConnection:
+def connect_retrying(
+    path: Path | str,
+    *,
+    read_only: bool = False,
+    config: dict[str, Any] | None = None,
+    wait_s: float = LOCK_WAIT_S,
+) -> duckdb.DuckDBPyConnection:
     """``duckdb.connect`` that retries (backing off to 0.5 s) while the file is locked by another
     process, for up to ``wait_s`` seconds; then the lock error is raised."""
     deadline = time.monotonic() + wait_s

@@ -48,8 +48,24 @@ FROM latest_run_per_id l JOIN tags t USING (run_id, id) JOIN feedback f USING (r
 LEFT JOIN rules r USING (run_id, id) LEFT JOIN themes th ON th.source = l.source AND th.id = l.id
 WHERE f.text IS NOT NULL AND t.row_status IN ('ok', 'flagged', 'truncated')
   AND (l.source, l.id) NOT IN (SELECT source, id FROM labels)"""
-QUEUE_COLUMNS = ["source", "id", "text", "lang", "channel", "segment", "sentiment", "topics", "group",
-                 "group_label", "margin", "sentiment_u", "topic_u", "disagree", "uncertainty", "priority"]
+QUEUE_COLUMNS = [
+    "source",
+    "id",
+    "text",
+    "lang",
+    "channel",
+    "segment",
+    "sentiment",
+    "topics",
+    "group",
+    "group_label",
+    "margin",
+    "sentiment_u",
+    "topic_u",
+    "disagree",
+    "uncertainty",
+    "priority",
+]
 
 
 @dataclass(frozen=True)
@@ -59,12 +75,14 @@ class QueueProgress:
     labelled: int
     remaining: int
     next_n: int
-    next_uncertainty: float | None   # mean uncertainty of the next ``next_n`` items
+    next_uncertainty: float | None  # mean uncertainty of the next ``next_n`` items
 
     def text(self) -> str:
         unsure = "—" if self.next_uncertainty is None else f"{self.next_uncertainty:.2f}"
-        return (f"{self.labelled} labelled, {self.remaining} left; mean uncertainty of the next "
-                f"{self.next_n}: {unsure} (0 = the model is sure, 1 = a coin flip)")
+        return (
+            f"{self.labelled} labelled, {self.remaining} left; mean uncertainty of the next "
+            f"{self.next_n}: {unsure} (0 = the model is sure, 1 = a coin flip)"
+        )
 
 
 def topic_thresholds(models_dir: Path | None) -> dict[str, float]:
@@ -77,7 +95,9 @@ def topic_thresholds(models_dir: Path | None) -> dict[str, float]:
     return {str(k): float(v) for k, v in zip(labels, thresholds, strict=False)}
 
 
-def review_queue(store: Store, n: int = 50, thresholds: dict[str, float] | None = None) -> pd.DataFrame:
+def review_queue(
+    store: Store, n: int = 50, thresholds: dict[str, float] | None = None
+) -> pd.DataFrame:
     """The next ``n`` messages to label (columns :data:`QUEUE_COLUMNS`), most useful first."""
     return pick(score_candidates(store, thresholds or {}), n)
 
@@ -89,7 +109,9 @@ def pick(scored: pd.DataFrame, n: int) -> pd.DataFrame:
     return round_robin(pool, n)[QUEUE_COLUMNS].reset_index(drop=True)
 
 
-def queue_progress(store: Store, thresholds: dict[str, float] | None = None, next_n: int = 50) -> QueueProgress:
+def queue_progress(
+    store: Store, thresholds: dict[str, float] | None = None, next_n: int = 50
+) -> QueueProgress:
     """Labelled messages, unlabelled ones left, and the mean uncertainty of the next ``next_n``."""
     scored = score_candidates(store, thresholds or {})
     head = pick(scored, next_n)
@@ -102,18 +124,27 @@ def score_candidates(store: Store, thresholds: dict[str, float]) -> pd.DataFrame
     frame = store.con.execute(CANDIDATES_SQL).df()
     if frame.empty:
         return frame.assign(**{c: [] for c in (*QUEUE_COLUMNS, "norm_text")})
-    frame["margin"] = [_margin(p, s) for p, s in zip(frame["sentiment_probs"], frame["sentiment_score"], strict=True)]
+    frame["margin"] = [
+        _margin(p, s)
+        for p, s in zip(frame["sentiment_probs"], frame["sentiment_score"], strict=True)
+    ]
     frame["sentiment_u"] = 1.0 - frame["margin"]
     scores = frame["topic_scores"].map(_scores)
     frame["topic_u"] = [_topic_u(s, thresholds) for s in scores]
-    frame["disagree"] = [int(_disagree(s, r, thresholds)) for s, r in zip(scores, frame["rule_topics"], strict=True)]
+    frame["disagree"] = [
+        int(_disagree(s, r, thresholds)) for s, r in zip(scores, frame["rule_topics"], strict=True)
+    ]
     frame["uncertainty"] = frame[["sentiment_u", "topic_u"]].max(axis=1)
     frame["priority"] = frame["uncertainty"] + DISAGREE_WEIGHT * frame["disagree"]
     frame["topics"] = frame["topics"].map(lambda v: [str(t) for t in (v if v is not None else [])])
-    frame["group"] = [str(th) if isinstance(th, str) and th else (ts[0] if len(ts) else "none")
-                      for th, ts in zip(frame["theme_id"], frame["topics"], strict=True)]
-    frame["group_label"] = [str(lbl) if isinstance(th, str) and th and isinstance(lbl, str) else g
-                            for th, lbl, g in zip(frame["theme_id"], frame["theme_label"], frame["group"], strict=True)]
+    frame["group"] = [
+        str(th) if isinstance(th, str) and th else (ts[0] if len(ts) else "none")
+        for th, ts in zip(frame["theme_id"], frame["topics"], strict=True)
+    ]
+    frame["group_label"] = [
+        str(lbl) if isinstance(th, str) and th and isinstance(lbl, str) else g
+        for th, lbl, g in zip(frame["theme_id"], frame["theme_label"], frame["group"], strict=True)
+    ]
     frame["norm_text"] = frame["text"].map(normalise_text)
     return frame
 

@@ -10,14 +10,41 @@ import pandas as pd
 
 from cx_text.core import schema
 
-FEEDBACK_COLS = [schema.CREATED_AT, schema.CHANNEL, "source_system", schema.NPS, schema.CSAT,
-                 schema.CES, schema.RATING, schema.CUSTOMER_ID, schema.SEGMENT]
-TAG_COLS = [schema.LANG, schema.LANG_CONFIDENCE, schema.SENTIMENT, schema.SENTIMENT_SCORE,
-            schema.TOPICS, schema.SUBTOPICS, schema.TOPIC_SCORES, schema.PII_FOUND,
-            schema.DEDUPE_KEY, schema.ROW_STATUS, schema.ROW_ISSUES, schema.SENTIMENT_PROBS]
+FEEDBACK_COLS = [
+    schema.CREATED_AT,
+    schema.CHANNEL,
+    "source_system",
+    schema.NPS,
+    schema.CSAT,
+    schema.CES,
+    schema.RATING,
+    schema.CUSTOMER_ID,
+    schema.SEGMENT,
+]
+TAG_COLS = [
+    schema.LANG,
+    schema.LANG_CONFIDENCE,
+    schema.SENTIMENT,
+    schema.SENTIMENT_SCORE,
+    schema.TOPICS,
+    schema.SUBTOPICS,
+    schema.TOPIC_SCORES,
+    schema.PII_FOUND,
+    schema.DEDUPE_KEY,
+    schema.ROW_STATUS,
+    schema.ROW_ISSUES,
+    schema.SENTIMENT_PROBS,
+]
 NOT_EXTRA = {schema.ID, schema.SOURCE, *FEEDBACK_COLS, *TAG_COLS} | {
-    schema.TEXT, schema.TEXT_CLEAN, schema.ANALYSIS, schema.SENTIMENT_PROBS, schema.ASPECT_SENTIMENTS,
-    schema.EVIDENCE, schema.THEMES, "source_row"}
+    schema.TEXT,
+    schema.TEXT_CLEAN,
+    schema.ANALYSIS,
+    schema.SENTIMENT_PROBS,
+    schema.ASPECT_SENTIMENTS,
+    schema.EVIDENCE,
+    schema.THEMES,
+    "source_row",
+}
 _LISTS = (schema.TOPICS, schema.SUBTOPICS, schema.PII_FOUND, schema.ROW_ISSUES)
 
 
@@ -53,8 +80,9 @@ def feedback_rows(tagged: pd.DataFrame, run_id: str, source: str) -> pd.DataFram
     text = tagged[text_col].astype("object")
     if schema.ROW_STATUS in tagged.columns:
         text = text.where(~tagged[schema.ROW_STATUS].astype(str).str.startswith("error"), None)
-    out = pd.DataFrame({"run_id": run_id, "source": source, "id": tagged[schema.ID].astype(str),
-                        "text": text})
+    out = pd.DataFrame(
+        {"run_id": run_id, "source": source, "id": tagged[schema.ID].astype(str), "text": text}
+    )
     for col in FEEDBACK_COLS:
         given = schema.SOURCE if col == "source_system" else col
         out[col] = tagged[given].to_numpy() if given in tagged.columns else None
@@ -62,14 +90,21 @@ def feedback_rows(tagged: pd.DataFrame, run_id: str, source: str) -> pd.DataFram
     for col in (schema.NPS, schema.CSAT, schema.CES, schema.RATING):
         out[col] = pd.to_numeric(out[col], errors="coerce").astype("float64")
     for col in (schema.CHANNEL, "source_system", schema.CUSTOMER_ID, schema.SEGMENT):
-        out[col] = out[col].map(lambda v: None if v is None or (isinstance(v, float) and pd.isna(v)) else str(v))
+        out[col] = out[col].map(
+            lambda v: None if v is None or (isinstance(v, float) and pd.isna(v)) else str(v)
+        )
     out["extra"] = extra_json(tagged, NOT_EXTRA)
     return out
 
 
 def tag_rows(tagged: pd.DataFrame, run_id: str, first_row: int) -> pd.DataFrame:
-    out = pd.DataFrame({"run_id": run_id, "id": tagged[schema.ID].astype(str),
-                        "row_index": range(first_row, first_row + len(tagged))})
+    out = pd.DataFrame(
+        {
+            "run_id": run_id,
+            "id": tagged[schema.ID].astype(str),
+            "row_index": range(first_row, first_row + len(tagged)),
+        }
+    )
     for col in TAG_COLS:
         if col not in tagged.columns:
             out[col] = None
@@ -83,18 +118,44 @@ def tag_rows(tagged: pd.DataFrame, run_id: str, first_row: int) -> pd.DataFrame:
 
 
 def aspect_rows(tagged: pd.DataFrame, run_id: str) -> pd.DataFrame:
-    rows = [(run_id, str(i), a["topic"], a["polarity"], a.get("score"))
-            for i, aspects in zip(tagged[schema.ID], tagged.get(schema.ASPECT_SENTIMENTS, []), strict=False)
-            for a in _as_list(aspects)]
+    rows = [
+        (run_id, str(i), a["topic"], a["polarity"], a.get("score"))
+        for i, aspects in zip(
+            tagged[schema.ID], tagged.get(schema.ASPECT_SENTIMENTS, []), strict=False
+        )
+        for a in _as_list(aspects)
+    ]
     return pd.DataFrame(rows, columns=["run_id", "id", "topic", "polarity", "score"])
 
 
 def evidence_rows(tagged: pd.DataFrame, run_id: str) -> pd.DataFrame:
-    rows = [(run_id, str(i), e["topic"], e.get("clause"), e.get("start"), e.get("end"),
-             [str(t) for t in _as_list(e.get("terms"))], e.get("source"))
-            for i, evidence in zip(tagged[schema.ID], tagged.get(schema.EVIDENCE, []), strict=False)
-            for e in _as_list(evidence)]
-    return pd.DataFrame(rows, columns=["run_id", "id", "topic", "clause", "clause_start", "clause_end", "terms", "source"])
+    rows = [
+        (
+            run_id,
+            str(i),
+            e["topic"],
+            e.get("clause"),
+            e.get("start"),
+            e.get("end"),
+            [str(t) for t in _as_list(e.get("terms"))],
+            e.get("source"),
+        )
+        for i, evidence in zip(tagged[schema.ID], tagged.get(schema.EVIDENCE, []), strict=False)
+        for e in _as_list(evidence)
+    ]
+    return pd.DataFrame(
+        rows,
+        columns=[
+            "run_id",
+            "id",
+            "topic",
+            "clause",
+            "clause_start",
+            "clause_end",
+            "terms",
+            "source",
+        ],
+    )
 
 
 def _as_list(value: Any) -> list[Any]:
@@ -108,7 +169,8 @@ def _as_list(value: Any) -> list[Any]:
 
 
 def _scores_json(value: Any) -> str | None:
-    """Topic scores as JSON, from a dict or a Parquet map (list of key/value pairs); nulls dropped."""
+    """Topic scores as JSON, from a dict or a Parquet map (list of key/value pairs); nulls
+    dropped."""
     items: list[tuple[Any, ...]]
     if isinstance(value, dict):
         items = list(value.items())

@@ -46,33 +46,49 @@ class RunsMixin:
         """Mark an interrupted run ``running`` again (``--resume``)."""
         status = self.run_status(run_id)
         if status not in RESUMABLE:
-            raise StoreError(f"run {run_id} is {status or 'unknown'}; only an interrupted run can resume.",
-                             "Tag the export again without --resume (delete the work folder).")
-        self.con.execute("UPDATE runs SET status = 'running', status_note = NULL WHERE run_id = ?",
-                         [run_id])
+            raise StoreError(
+                f"run {run_id} is {status or 'unknown'}; only an interrupted run can resume.",
+                "Tag the export again without --resume (delete the work folder).",
+            )
+        self.con.execute(
+            "UPDATE runs SET status = 'running', status_note = NULL WHERE run_id = ?", [run_id]
+        )
 
     def mark_interrupted(self, run_id: str, reason: str) -> None:
         """Record why a run stopped early; its rows stay invisible until resumed or discarded."""
-        self.con.execute("UPDATE runs SET status = 'interrupted', status_note = ? "
-                         "WHERE run_id = ? AND status = 'running'", [reason[:500], run_id])
+        self.con.execute(
+            "UPDATE runs SET status = 'interrupted', status_note = ? "
+            "WHERE run_id = ? AND status = 'running'",
+            [reason[:500], run_id],
+        )
 
     def discard_run(self, run_id: str) -> dict[str, int]:
-        """Delete the rows of a crashed, interrupted or failed run; returns rows removed per table."""
+        """Delete the rows of a crashed, interrupted or failed run; returns rows removed per
+        table."""
         status = self.run_status(run_id)
         if status is None:
-            raise StoreError(f"no run {run_id!r} in {self.path}.", "See `cx-text runs list` for run ids.")
+            raise StoreError(
+                f"no run {run_id!r} in {self.path}.", "See `cx-text runs list` for run ids."
+            )
         if status not in DISCARDABLE:
-            raise StoreError(f"run {run_id} is {status}; only a running (crashed), interrupted or failed "
-                             "run can be discarded.",
-                             "A complete run is superseded by tagging the same export again.")
+            raise StoreError(
+                f"run {run_id} is {status}; only a running (crashed), interrupted or failed "
+                "run can be discarded.",
+                "A complete run is superseded by tagging the same export again.",
+            )
         removed: dict[str, int] = {}
         with self.transaction():
             for table in RUN_TABLES:
-                row = self.con.execute(f"SELECT count(*) FROM {table} WHERE run_id = ?", [run_id]).fetchone()
+                row = self.con.execute(
+                    f"SELECT count(*) FROM {table} WHERE run_id = ?", [run_id]
+                ).fetchone()
                 removed[table] = int(row[0]) if row else 0
                 self.con.execute(f"DELETE FROM {table} WHERE run_id = ?", [run_id])
-            self.con.execute("UPDATE runs SET status = 'discarded', finished_at = ?, status_note = ? "
-                             "WHERE run_id = ?", [_now(), f"discarded (was {status})", run_id])
+            self.con.execute(
+                "UPDATE runs SET status = 'discarded', finished_at = ?, status_note = ? "
+                "WHERE run_id = ?",
+                [_now(), f"discarded (was {status})", run_id],
+            )
         return removed
 
 
@@ -80,12 +96,17 @@ def render_runs(runs: pd.DataFrame) -> str:
     """``cx-text runs list`` as a plain table."""
     if runs.empty:
         return "No runs yet: tag an export with `cx-text tag FILE -o OUT`."
-    head = f"{'run':<24} {'source':<20} {'status':<11} {'rows in':>9} {'rows out':>9} {'errors':>7}  started"
+    head = (
+        f"{'run':<24} {'source':<20} {'status':<11} {'rows in':>9} {'rows out':>9} {'errors':>7} "
+        f" started"
+    )
     lines = [head]
     for r in runs.itertuples():
-        lines.append(f"{r.run_id:<24} {str(r.source)[:20]:<20} {r.status:<11} {_n(r.rows_in):>9} "
-                     f"{_n(r.rows_out):>9} {_n(r.errors):>7}  {str(r.started_at)[:19]}"
-                     + (f"  — {r.status_note}" if isinstance(r.status_note, str) and r.status_note else ""))
+        lines.append(
+            f"{r.run_id:<24} {str(r.source)[:20]:<20} {r.status:<11} {_n(r.rows_in):>9} "
+            f"{_n(r.rows_out):>9} {_n(r.errors):>7}  {str(r.started_at)[:19]}"
+            + (f"  — {r.status_note}" if isinstance(r.status_note, str) and r.status_note else "")
+        )
     return "\n".join(lines)
 
 

@@ -206,12 +206,15 @@ MIGRATIONS: tuple[Migration, ...] = (
             item_id INTEGER PRIMARY KEY,
             title VARCHAR NOT NULL,
             theme_id VARCHAR,                   -- a theme id ('delivery:t003') or NULL
-            topic VARCHAR NOT NULL,             -- the theme's topic, or the topic ('delivery', 'delivery/late')
+            topic VARCHAR NOT NULL,             -- the theme's topic, or the topic ('delivery', \
+'delivery/late')
             team VARCHAR NOT NULL,              -- owning team id (cx_text/core/lang/teams.yaml)
             owner VARCHAR,                      -- the person who owns the fix
-            status VARCHAR NOT NULL,            -- new | acknowledged | in_progress | fixed | customers_notified | verified
+            status VARCHAR NOT NULL,            -- new | acknowledged | in_progress | fixed | \
+customers_notified | verified
             due_date DATE,
-            fixed_at DATE,                      -- when the fix reached customers (re-measurement pivot)
+            fixed_at DATE,                      -- when the fix reached customers (re-measurement \
+pivot)
             notes VARCHAR,
             created_at TIMESTAMP NOT NULL,
             updated_at TIMESTAMP NOT NULL
@@ -220,7 +223,8 @@ MIGRATIONS: tuple[Migration, ...] = (
             item_id INTEGER NOT NULL,
             changed_at TIMESTAMP NOT NULL,
             actor VARCHAR,
-            field VARCHAR NOT NULL,             -- status | owner | due_date | fixed_at | notes | team | title | opened
+            field VARCHAR NOT NULL,             -- status | owner | due_date | fixed_at | notes | \
+team | title | opened
             old_value VARCHAR,
             new_value VARCHAR,
             note VARCHAR
@@ -232,12 +236,21 @@ MIGRATIONS: tuple[Migration, ...] = (
             window_days INTEGER NOT NULL,
             gap_days INTEGER NOT NULL,
             verdict VARCHAR NOT NULL,           -- improved | no change | worse | too little data
-            result JSON NOT NULL                -- windows, counts, tests, CIs (loop_measure.Measurement)
+            result JSON NOT NULL                -- windows, counts, tests, CIs \
+(loop_measure.Measurement)
         );
         """,
     ),
-    (5, "messages identified by (source, id); feedback per run; run outcomes; BI views", upgrade_to_v5),
-    (6, "analysts' labels; sentiment probabilities per tag; corrected columns in the BI views", upgrade_to_v6),
+    (
+        5,
+        "messages identified by (source, id); feedback per run; run outcomes; BI views",
+        upgrade_to_v5,
+    ),
+    (
+        6,
+        "analysts' labels; sentiment probabilities per tag; corrected columns in the BI views",
+        upgrade_to_v6,
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1][0]

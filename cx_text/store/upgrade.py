@@ -43,15 +43,18 @@ CREATE TABLE feedback_v5 (
     extra JSON,
     PRIMARY KEY (run_id, id)
 )"""
-_COPY = ("f.text, f.created_at, f.channel, f.source, f.nps, f.csat, f.ces, f.rating, f.customer_id, "
-         "f.segment, f.extra")
+_COPY = (
+    "f.text, f.created_at, f.channel, f.source, f.nps, f.csat, f.ces, f.rating, f.customer_id, "
+    "f.segment, f.extra"
+)
 COPY_TAGGED = f"""
 INSERT INTO feedback_v5
     SELECT t.run_id, r.source, t.id, {_COPY}
     FROM tags t JOIN runs r USING (run_id) JOIN feedback f USING (id)"""
 COPY_UNTAGGED = f"""
 INSERT INTO feedback_v5
-    SELECT coalesce(f.last_run_id, '{LEGACY_SOURCE}'), coalesce(r.source, '{LEGACY_SOURCE}'), f.id, {_COPY}
+    SELECT coalesce(f.last_run_id, '{LEGACY_SOURCE}'), coalesce(r.source, '{LEGACY_SOURCE}'), \
+f.id, {_COPY}
     FROM feedback f LEFT JOIN runs r ON r.run_id = f.last_run_id
     WHERE f.id NOT IN (SELECT id FROM tags)"""
 
@@ -64,11 +67,17 @@ def legacy_source(input_path: str | None) -> str:
 
 def upgrade_to_v5(con: Any) -> None:
     """Apply migration 5 on ``con`` (inside the caller's transaction)."""
-    for column, kind in (("source", "VARCHAR"), ("rows_out", "BIGINT"), ("errors", "BIGINT"),
-                         ("status_note", "VARCHAR")):
+    for column, kind in (
+        ("source", "VARCHAR"),
+        ("rows_out", "BIGINT"),
+        ("errors", "BIGINT"),
+        ("status_note", "VARCHAR"),
+    ):
         con.execute(f"ALTER TABLE runs ADD COLUMN {column} {kind}")
     for run_id, input_path in con.execute("SELECT run_id, input_path FROM runs").fetchall():
-        con.execute("UPDATE runs SET source = ? WHERE run_id = ?", [legacy_source(input_path), run_id])
+        con.execute(
+            "UPDATE runs SET source = ? WHERE run_id = ?", [legacy_source(input_path), run_id]
+        )
     con.execute(FEEDBACK_V5)
     con.execute(COPY_TAGGED)
     con.execute(COPY_UNTAGGED)

@@ -31,16 +31,61 @@ _CYR = re.compile(r"[а-яё]", re.IGNORECASE)
 _LAT = re.compile(r"[a-z\u00c0-\u024f]", re.IGNORECASE)
 _NON_RU_CYR = set("іїєґўәғқңөұүһі")
 _TRANSLIT = (
-    ("shch", "щ"), ("sch", "щ"), ("zh", "ж"), ("kh", "х"), ("ts", "ц"), ("ch", "ч"), ("sh", "ш"),
-    ("ya", "я"), ("ja", "я"), ("yu", "ю"), ("ju", "ю"), ("yo", "е"), ("ye", "е"), ("iy", "ий"),
-    ("yy", "ый"), ("'", "ь"), ("a", "а"), ("b", "б"), ("c", "ц"), ("d", "д"), ("e", "е"),
-    ("f", "ф"), ("g", "г"), ("h", "х"), ("i", "и"), ("j", "й"), ("k", "к"), ("l", "л"), ("m", "м"),
-    ("n", "н"), ("o", "о"), ("p", "п"), ("q", "к"), ("r", "р"), ("s", "с"), ("t", "т"),
-    ("u", "у"), ("v", "в"), ("w", "в"), ("x", "кс"), ("y", "ы"), ("z", "з"),
+    ("shch", "щ"),
+    ("sch", "щ"),
+    ("zh", "ж"),
+    ("kh", "х"),
+    ("ts", "ц"),
+    ("ch", "ч"),
+    ("sh", "ш"),
+    ("ya", "я"),
+    ("ja", "я"),
+    ("yu", "ю"),
+    ("ju", "ю"),
+    ("yo", "е"),
+    ("ye", "е"),
+    ("iy", "ий"),
+    ("yy", "ый"),
+    ("'", "ь"),
+    ("a", "а"),
+    ("b", "б"),
+    ("c", "ц"),
+    ("d", "д"),
+    ("e", "е"),
+    ("f", "ф"),
+    ("g", "г"),
+    ("h", "х"),
+    ("i", "и"),
+    ("j", "й"),
+    ("k", "к"),
+    ("l", "л"),
+    ("m", "м"),
+    ("n", "н"),
+    ("o", "о"),
+    ("p", "п"),
+    ("q", "к"),
+    ("r", "р"),
+    ("s", "с"),
+    ("t", "т"),
+    ("u", "у"),
+    ("v", "в"),
+    ("w", "в"),
+    ("x", "кс"),
+    ("y", "ы"),
+    ("z", "з"),
 )
 _TRANSLIT_RE = re.compile("|".join(re.escape(k) for k, _ in _TRANSLIT))
 _TRANSLIT_MAP = dict(_TRANSLIT)
-_OTHER_LATIN = ("GERMAN", "FRENCH", "SPANISH", "ITALIAN", "PORTUGUESE", "TURKISH", "POLISH", "DUTCH")
+_OTHER_LATIN = (
+    "GERMAN",
+    "FRENCH",
+    "SPANISH",
+    "ITALIAN",
+    "PORTUGUESE",
+    "TURKISH",
+    "POLISH",
+    "DUTCH",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,17 +178,25 @@ class LanguageDetector:
         en_long = [w for w in long_words if fold(w) in self.english]
         if ru_known and len(ru_known) * 2 >= len(long_words) and len(ru_known) > len(en_long):
             share = len(ru_known) / len(long_words)
-            return LangResult(schema.LANG_RU, round(0.5 + 0.4 * share * _length_factor(len(lat)), 3))
+            return LangResult(
+                schema.LANG_RU, round(0.5 + 0.4 * share * _length_factor(len(lat)), 3)
+            )
         en_share = len(english) / len(lat)
         best = None
         if len(lat) >= 3 and en_share < 0.85:
             best = self.lingua.compute_language_confidence_values(" ".join(lat))[0]
             if best.language.name != "ENGLISH" and best.value >= 0.8:
-                return LangResult(schema.LANG_OTHER, round(best.value * _length_factor(len(lat)), 3))
+                return LangResult(
+                    schema.LANG_OTHER, round(best.value * _length_factor(len(lat)), 3)
+                )
         if en_share >= 0.5:
-            return LangResult(schema.LANG_EN, round(_length_factor(len(lat)) * (0.5 + en_share / 2), 3))
+            return LangResult(
+                schema.LANG_EN, round(_length_factor(len(lat)) * (0.5 + en_share / 2), 3)
+            )
         if best is None or best.language.name == "ENGLISH":
-            return LangResult(schema.LANG_EN, 0.3 if best is None else round(0.5 * best.value + 0.25, 3))
+            return LangResult(
+                schema.LANG_EN, 0.3 if best is None else round(0.5 * best.value + 0.25, 3)
+            )
         return LangResult(schema.LANG_OTHER, round(best.value * _length_factor(len(lat)), 3))
 
     def _translit_known(self, word: str) -> bool:

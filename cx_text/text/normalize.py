@@ -22,7 +22,9 @@ from cx_text.core import schema
 from cx_text.core.lang import fold
 from cx_text.text.pii import PersonSpans, mask_pii
 
-_TAG_RE = re.compile(r"<(?:/?[a-zA-Z][a-zA-Z0-9]*(?:\s[^<>]*)?/?|!--.*?--|![a-zA-Z][^<>]*)>", re.DOTALL)
+_TAG_RE = re.compile(
+    r"<(?:/?[a-zA-Z][a-zA-Z0-9]*(?:\s[^<>]*)?/?|!--.*?--|![a-zA-Z][^<>]*)>", re.DOTALL
+)
 _BLOCK_TAG_RE = re.compile(r"<\s*(?:br|/p|/div|/li|/tr|/h\d|p|div|li)\b[^>]*>", re.IGNORECASE)
 _SCRIPT_RE = re.compile(r"<(script|style)\b.*?</\1\s*>", re.IGNORECASE | re.DOTALL)
 _ENTITY_RE = re.compile(r"&(?:[a-zA-Z]{2,8}|#\d{2,6}|#x[0-9a-fA-F]{2,5});")
@@ -34,7 +36,8 @@ _REPLY_HEADER_RE = re.compile(
 )
 _SIGNATURE_RE = re.compile(
     r"^\s*(?:--\s*|_{3,}|с уважением.*|с наилучшими пожеланиями.*|best regards.*|kind regards.*"
-    r"|regards,?|cheers,?|sincerely.*|sent from my \w+.*|отправлено (?:с|из) .*|get outlook for .*)$",
+    r"|regards,?|cheers,?|sincerely.*|sent from my \w+.*|отправлено (?:с|из) .*|get outlook for "
+    r".*)$",
     re.IGNORECASE,
 )
 _COMPAT_RE = re.compile(

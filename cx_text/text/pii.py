@@ -20,14 +20,38 @@ from typing import Protocol
 from cx_text.core.lang import load_yaml
 from cx_text.text.pii_checks import card_ok, iban_ok, inn_ok, luhn_ok, nanp_ok, snils_ok, ssn_ok
 
-__all__ = ["PII_TYPES", "PLACEHOLDER_RE", "PiiSpan", "apply_spans", "card_ok", "find_pii", "iban_ok",
-           "inn_ok", "luhn_ok", "mask_pii", "nanp_ok", "snils_ok", "ssn_ok"]
+__all__ = [
+    "PII_TYPES",
+    "PLACEHOLDER_RE",
+    "PiiSpan",
+    "apply_spans",
+    "card_ok",
+    "find_pii",
+    "iban_ok",
+    "inn_ok",
+    "luhn_ok",
+    "mask_pii",
+    "nanp_ok",
+    "snils_ok",
+    "ssn_ok",
+]
 
 PHONE, EMAIL, CARD, PERSON = "PHONE", "EMAIL", "CARD", "PERSON"
 INN, SNILS, PASSPORT, ADDRESS = "INN", "SNILS", "PASSPORT", "ADDRESS"
 SSN, IBAN, ACCOUNT = "SSN", "IBAN", "ACCOUNT"
-PII_TYPES: tuple[str, ...] = (PHONE, EMAIL, CARD, PERSON, INN, SNILS, PASSPORT, ADDRESS, SSN, IBAN,
-                              ACCOUNT)
+PII_TYPES: tuple[str, ...] = (
+    PHONE,
+    EMAIL,
+    CARD,
+    PERSON,
+    INN,
+    SNILS,
+    PASSPORT,
+    ADDRESS,
+    SSN,
+    IBAN,
+    ACCOUNT,
+)
 PLACEHOLDER_RE = re.compile(r"\[(?:" + "|".join(PII_TYPES) + r")\]")
 
 _KEEP = "KEEP"  # spans protected from masking (order numbers, prices, URLs)
@@ -84,7 +108,9 @@ def _patterns() -> _Patterns:
         r"(?i:ул\.|улица|пр-т\.?|просп\.|проспект|пер\.|переулок|б-р|бульвар|ш\.|шоссе|наб\."
         r"|набережная|пл\.|площадь|мкр\.?|микрорайон|ул(?=\s))(?!\w)"
     )
-    street_en = r"(?:Street|St|Avenue|Ave|Road|Rd|Boulevard|Blvd|Lane|Ln|Drive|Dr|Court|Ct|Way|Place|Pl)"
+    street_en = (
+        r"(?:Street|St|Avenue|Ave|Road|Rd|Boulevard|Blvd|Lane|Ln|Drive|Dr|Court|Ct|Way|Place|Pl)"
+    )
     return _Patterns(
         email=re.compile(r"(?<![\w.+-])[\w.+-]+@[\w-]+(?:\.[\w-]+)*\.[^\W\d_]{2,}"),
         url=re.compile(r"(?:https?://|www\.)\S+", i),
@@ -97,23 +123,47 @@ def _patterns() -> _Patterns:
             r"(?<![\d.,])(?:\d{1,3}(?:[\s.,]\d{3})+|\d+)(?:[.,]\d{1,2})?\s?" + _words("currency"), i
         ),
         passport=re.compile(
-            r"(?<!\w)" + _words("passport") + r"[^\d\n]{0,25}?(\d{2}\s?\d{2}\s*(?:№|N|номер|no\.?)?\s*\d{6})(?!\d)", i
+            r"(?<!\w)"
+            + _words("passport")
+            + r"[^\d\n]{0,25}?(\d{2}\s?\d{2}\s*(?:№|N|номер|no\.?)?\s*\d{6})(?!\d)",
+            i,
         ),
         inn_kw=re.compile(r"(?<!\w)" + _words("inn") + r"[^\d\n]{0,10}?(\d{10}|\d{12})(?!\d)", i),
-        snils_kw=re.compile(r"(?<!\w)" + _words("snils") + r"[^\d\n]{0,10}?(\d{3}[-\s]?\d{3}[-\s]?\d{3}[-\s]?\d{2})(?!\d)", i),
+        snils_kw=re.compile(
+            r"(?<!\w)"
+            + _words("snils")
+            + r"[^\d\n]{0,10}?(\d{3}[-\s]?\d{3}[-\s]?\d{3}[-\s]?\d{2})(?!\d)",
+            i,
+        ),
         snils=re.compile(r"(?<![\d-])\d{3}-\d{3}-\d{3}[\s-]\d{2}(?![\d-])"),
         card=re.compile(r"(?<![\d-])\d{4}(?:[ -]?\d{4}){2}[ -]?\d{1,7}(?![\d-])"),
         phone_ru=re.compile(
-            r"(?<![\w+])(?:\+\s?7|8|7)" + sep + r"\(?\d{3}\)?" + sep + r"\d{3}" + sep + r"\d{2}" + sep + r"\d{2}(?![\d])"
+            r"(?<![\w+])(?:\+\s?7|8|7)"
+            + sep
+            + r"\(?\d{3}\)?"
+            + sep
+            + r"\d{3}"
+            + sep
+            + r"\d{2}"
+            + sep
+            + r"\d{2}(?![\d])"
         ),
-        phone_intl=re.compile(r"(?<![\w+])\+\d{1,3}[\s-]?\(?\d{1,4}\)?(?:[\s.-]?\d{2,4}){2,4}(?!\d)"),
+        phone_intl=re.compile(
+            r"(?<![\w+])\+\d{1,3}[\s-]?\(?\d{1,4}\)?(?:[\s.-]?\d{2,4}){2,4}(?!\d)"
+        ),
         phone_local=re.compile(
             r"(?<![\w.,])(?:\(\d{3}\)\s?|\d{3}[\s.-])\d{3}[\s.-]\d{2}-?\d{2}(?![\d.,])"
         ),
         bare_number=re.compile(r"(?<![\d.,/:-])\d{10,12}(?![\d.,/:-]?\d)"),
-        iban=re.compile(r"(?<![A-Za-z0-9])[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?(?![a-z0-9])"),
+        iban=re.compile(
+            r"(?<![A-Za-z0-9])[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?(?![a-z0-9])"
+        ),
         ssn=re.compile(r"(?<![\d-])\d{3}-\d{2}-\d{4}(?![\d-])"),
-        ssn_kw=re.compile(r"(?<!\w)(?:ssn|social security(?: number| no\.?)?)[^\d\n]{0,10}?(\d{3}[ -]?\d{2}[ -]?\d{4})(?!\d)", i),
+        ssn_kw=re.compile(
+            r"(?<!\w)(?:ssn|social security(?: number| no\.?)?)[^\d\n]{0,10}?(\d{3}[ -]?\d{2}[ "
+            r"-]?\d{4})(?!\d)",
+            i,
+        ),
         account=re.compile(r"(?<![\d.,/:-])\d{5}[ .-]?\d{3}[ .-]?\d[ .-]?\d{4}[ .-]?\d{7}(?![\d])"),
         address_ru=re.compile(
             r"(?<!\w)" + street_ru + r"\s*[А-ЯЁ0-9][\wё\-.]*(?:\s[А-ЯЁ][\wё\-]*){0,2},?\s*"

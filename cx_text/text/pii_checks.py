@@ -11,11 +11,50 @@ from collections.abc import Sequence
 
 #: IBAN length per country (ISO 13616 registry, the countries customers write from most).
 IBAN_LENGTHS = {
-    "AD": 24, "AE": 23, "AT": 20, "AZ": 28, "BE": 16, "BG": 22, "BH": 22, "BY": 28, "CH": 21,
-    "CY": 28, "CZ": 24, "DE": 22, "DK": 18, "EE": 20, "ES": 24, "FI": 18, "FR": 27, "GB": 22,
-    "GE": 22, "GR": 27, "HR": 21, "HU": 28, "IE": 22, "IL": 23, "IT": 27, "KZ": 20, "LT": 20,
-    "LU": 20, "LV": 21, "MC": 27, "MD": 24, "MT": 31, "NL": 18, "NO": 15, "PL": 28, "PT": 25,
-    "RO": 24, "RS": 22, "SA": 24, "SE": 24, "SI": 19, "SK": 24, "TR": 26, "UA": 29,
+    "AD": 24,
+    "AE": 23,
+    "AT": 20,
+    "AZ": 28,
+    "BE": 16,
+    "BG": 22,
+    "BH": 22,
+    "BY": 28,
+    "CH": 21,
+    "CY": 28,
+    "CZ": 24,
+    "DE": 22,
+    "DK": 18,
+    "EE": 20,
+    "ES": 24,
+    "FI": 18,
+    "FR": 27,
+    "GB": 22,
+    "GE": 22,
+    "GR": 27,
+    "HR": 21,
+    "HU": 28,
+    "IE": 22,
+    "IL": 23,
+    "IT": 27,
+    "KZ": 20,
+    "LT": 20,
+    "LU": 20,
+    "LV": 21,
+    "MC": 27,
+    "MD": 24,
+    "MT": 31,
+    "NL": 18,
+    "NO": 15,
+    "PL": 28,
+    "PT": 25,
+    "RO": 24,
+    "RS": 22,
+    "SA": 24,
+    "SE": 24,
+    "SI": 19,
+    "SK": 24,
+    "TR": 26,
+    "UA": 29,
 }
 
 
@@ -76,7 +115,8 @@ def iban_ok(iban: str) -> bool:
 
 
 def ssn_ok(digits: str) -> bool:
-    """A US Social Security number: 9 digits, area not 000/666/9xx, group not 00, serial not 0000."""
+    """A US Social Security number: 9 digits, area not 000/666/9xx, group not 00, serial not
+    0000."""
     if len(digits) != 9 or not digits.isdigit():
         return False
     area, group, serial = digits[:3], digits[3:5], digits[5:]

@@ -49,10 +49,22 @@ _NAME_HINTS = re.compile(
     r"|номер.?карты|(?<![a-zа-яё])счет|(?<![a-zа-яё])счёт|account.?number",
     re.IGNORECASE,
 )
-_KIND_BY_HINT = (("mail", "EMAIL"), ("почт", "EMAIL"), ("паспорт", "PASSPORT"), ("passport", "PASSPORT"),
-                 ("снилс", "SNILS"), ("snils", "SNILS"), ("инн", "INN"), ("inn", "INN"),
-                 ("ssn", "SSN"), ("iban", "IBAN"), ("карт", "CARD"), ("card", "CARD"),
-                 ("сч", "ACCOUNT"), ("account", "ACCOUNT"))
+_KIND_BY_HINT = (
+    ("mail", "EMAIL"),
+    ("почт", "EMAIL"),
+    ("паспорт", "PASSPORT"),
+    ("passport", "PASSPORT"),
+    ("снилс", "SNILS"),
+    ("snils", "SNILS"),
+    ("инн", "INN"),
+    ("inn", "INN"),
+    ("ssn", "SSN"),
+    ("iban", "IBAN"),
+    ("карт", "CARD"),
+    ("card", "CARD"),
+    ("сч", "ACCOUNT"),
+    ("account", "ACCOUNT"),
+)
 
 
 def manifest_masks(manifest: Any) -> bool:
@@ -118,7 +130,9 @@ def customer_key(value: Any) -> Any:
         plain = text.lower()
     else:
         plain = re.sub(r"\D", "", text)
-        plain = "7" + plain[1:] if kind == "PHONE" and len(plain) == 11 and plain[0] == "8" else plain
+        plain = (
+            "7" + plain[1:] if kind == "PHONE" and len(plain) == 11 and plain[0] == "8" else plain
+        )
     digest = hmac.new(_ID_KEY, f"{kind}:{plain}".encode(), hashlib.sha256).hexdigest()[:16]
     return f"[{kind}]:{digest}"
 
@@ -169,7 +183,9 @@ def _mask_evidence(value: Any) -> Any:
     items = value.tolist() if hasattr(value, "tolist") else value
     if not isinstance(items, list | tuple):
         return value
-    return [{**e, "clause": masked_cell(e.get("clause"))} if isinstance(e, dict) else e for e in items]
+    return [
+        {**e, "clause": masked_cell(e.get("clause"))} if isinstance(e, dict) else e for e in items
+    ]
 
 
 def store_view(tagged: pd.DataFrame, known: Collection[str], mask: bool = True) -> pd.DataFrame:
@@ -227,4 +243,8 @@ def _mask_quotes(value: Any) -> Any:
         return {k: _mask_quotes(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_mask_quotes(v) for v in value]
-    return masked_cell(value) if isinstance(value, str) and not PLACEHOLDER_RE.fullmatch(value) else value
+    return (
+        masked_cell(value)
+        if isinstance(value, str) and not PLACEHOLDER_RE.fullmatch(value)
+        else value
+    )

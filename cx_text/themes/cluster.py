@@ -57,8 +57,10 @@ def embed_clauses(embed: Callable[[Sequence[str]], np.ndarray], texts: Sequence[
     uniq, inverse = np.unique(np.asarray(list(texts), dtype=object), return_inverse=True)
     vectors = np.asarray(embed([str(t) for t in uniq]), dtype=np.float32)
     if vectors.ndim != 2 or vectors.shape[0] != len(uniq):
-        raise ModelError(f"the embedder returned shape {vectors.shape} for {len(uniq)} texts.",
-                         "Pass a callable mapping n texts to an (n, dim) array.")
+        raise ModelError(
+            f"the embedder returned shape {vectors.shape} for {len(uniq)} texts.",
+            "Pass a callable mapping n texts to an (n, dim) array.",
+        )
     return vectors[inverse.reshape(-1)]
 
 
@@ -68,8 +70,9 @@ def normalise(x: np.ndarray) -> np.ndarray:
     return (x / np.where(norms == 0, 1.0, norms)).astype(np.float32)
 
 
-def space_means(x: np.ndarray, langs: Sequence[str], shrinkage: float,
-                overall: np.ndarray | None = None) -> dict[str, np.ndarray]:
+def space_means(
+    x: np.ndarray, langs: Sequence[str], shrinkage: float, overall: np.ndarray | None = None
+) -> dict[str, np.ndarray]:
     """Per-language means shrunk toward the topic-wide mean (key ``*``; ``overall`` if given)."""
     base = x.mean(axis=0) if overall is None else overall
     means = {ALL_LANGS: base.astype(np.float32)}
@@ -90,7 +93,9 @@ def centre(x: np.ndarray, langs: Sequence[str], means: Mapping[str, np.ndarray])
     return normalise(out)
 
 
-def assign(x: np.ndarray, clusters: Sequence[Cluster], floor: float) -> tuple[np.ndarray, np.ndarray]:
+def assign(
+    x: np.ndarray, clusters: Sequence[Cluster], floor: float
+) -> tuple[np.ndarray, np.ndarray]:
     """Nearest centroid per row and its cosine; index -1 where below its threshold or ``floor``."""
     if not len(clusters) or not len(x):
         return np.full(len(x), -1), np.zeros(len(x), dtype=np.float32)
@@ -188,7 +193,9 @@ def _one_group(sample: np.ndarray, whole: Cluster, parts: Sequence[Cluster]) -> 
     return max(p.cohesion for p in parts) <= whole.cohesion + ONE_GROUP_MARGIN
 
 
-def refine(x: np.ndarray, clusters: Sequence[Cluster], params: ThemeParams) -> tuple[list[Cluster], np.ndarray]:
+def refine(
+    x: np.ndarray, clusters: Sequence[Cluster], params: ThemeParams
+) -> tuple[list[Cluster], np.ndarray]:
     """Assign all rows, drop candidates under ``min_theme_size``, rebuild from full members."""
     kept = list(clusters)
     for _ in range(3):
@@ -208,18 +215,25 @@ def split_into(x: np.ndarray, parts: int, params: ThemeParams) -> list[Cluster]:
     return [make_cluster(x[labels == k], params) for k in sorted(set(labels.tolist()))]
 
 
-def novel(candidates: Sequence[Cluster], existing: Sequence[Cluster], params: ThemeParams) -> list[Cluster]:
+def novel(
+    candidates: Sequence[Cluster], existing: Sequence[Cluster], params: ThemeParams
+) -> list[Cluster]:
     """Candidates that are genuinely new: as tight as the topic's themes, not inside one."""
     if not existing:
         return list(candidates)
     bar = params.new_theme_cohesion * float(np.median([c.cohesion for c in existing]))
     centroids = np.stack([c.centroid for c in existing])
     limits = np.array([max(c.threshold, params.min_similarity) for c in existing])
-    return [c for c in candidates
-            if c.cohesion >= bar and not ((centroids @ c.centroid) >= limits).any()]
+    return [
+        c
+        for c in candidates
+        if c.cohesion >= bar and not ((centroids @ c.centroid) >= limits).any()
+    ]
 
 
-def grow(x: np.ndarray, existing: Sequence[Cluster], params: ThemeParams) -> tuple[list[Cluster], np.ndarray, np.ndarray]:
+def grow(
+    x: np.ndarray, existing: Sequence[Cluster], params: ThemeParams
+) -> tuple[list[Cluster], np.ndarray, np.ndarray]:
     """Assign rows to ``existing``, then find new themes among the leftovers, round by round.
 
     Returns the new clusters and, per row, an index into ``existing + new`` (-1 = unassigned)
@@ -236,4 +250,4 @@ def grow(x: np.ndarray, existing: Sequence[Cluster], params: ThemeParams) -> tup
             break
         themes += fresh
         labels, sims = assign(x, themes, params.min_similarity)
-    return themes[len(existing):], labels, sims
+    return themes[len(existing) :], labels, sims

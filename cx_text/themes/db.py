@@ -54,11 +54,15 @@ def new_theme_run_id() -> str:
 def negative_clauses(store: Store, topic: str | None) -> pd.DataFrame:
     """Every negative clause of the latest data (one row per run, id, topic, span)."""
     frame = store.con.execute(NEGATIVE_CLAUSES_SQL, {"topic": topic}).df()
-    frame = frame.loc[frame["clause"].map(has_content).astype(bool)]  # greetings, sign-offs: no complaint
+    frame = frame.loc[
+        frame["clause"].map(has_content).astype(bool)
+    ]  # greetings, sign-offs: no complaint
     return frame.drop_duplicates(["run_id", "id", "topic", "clause_start", "clause_end", "clause"])
 
 
-def themes_frame(store: Store, topic: str | None = None, statuses: Sequence[str] | None = None) -> pd.DataFrame:
+def themes_frame(
+    store: Store, topic: str | None = None, statuses: Sequence[str] | None = None
+) -> pd.DataFrame:
     """Rows of ``themes`` (optionally one topic / some statuses), ordered by id."""
     sql = "SELECT * FROM themes WHERE ($topic IS NULL OR topic = $topic)"
     if statuses:
@@ -70,22 +74,33 @@ def theme_row(store: Store, theme_id: str) -> dict[str, Any]:
     """One theme as a dict; StoreError naming close ids when it does not exist."""
     frame = store.con.execute("SELECT * FROM themes WHERE theme_id = ?", [theme_id]).df()
     if frame.empty:
-        known = store.con.execute("SELECT theme_id FROM themes ORDER BY theme_id LIMIT 8").fetchall()
-        raise StoreError(f"no theme {theme_id!r} in {store.path}; some ids: "
-                         f"{', '.join(r[0] for r in known) or '(none yet)'}.",
-                         "List them with `cx-text themes list` (ids look like delivery:t003).")
+        known = store.con.execute(
+            "SELECT theme_id FROM themes ORDER BY theme_id LIMIT 8"
+        ).fetchall()
+        raise StoreError(
+            f"no theme {theme_id!r} in {store.path}; some ids: "
+            f"{', '.join(r[0] for r in known) or '(none yet)'}.",
+            "List them with `cx-text themes list` (ids look like delivery:t003).",
+        )
     return dict(frame.iloc[0])
 
 
 def clusters_of(frame: pd.DataFrame) -> list[Cluster]:
     """Theme rows -> :class:`Cluster` objects (same order)."""
-    return [Cluster(np.asarray(c, dtype=np.float32), float(t), float(h))
-            for c, t, h in zip(frame["centroid"], frame["threshold"], frame["cohesion"], strict=True)]
+    return [
+        Cluster(np.asarray(c, dtype=np.float32), float(t), float(h))
+        for c, t, h in zip(frame["centroid"], frame["threshold"], frame["cohesion"], strict=True)
+    ]
 
 
 def next_number(store: Store, topic: str) -> int:
     """1 + the highest theme number ever used in ``topic`` (ids are never reused)."""
-    ids = [r[0] for r in store.con.execute("SELECT theme_id FROM themes WHERE topic = ?", [topic]).fetchall()]
+    ids = [
+        r[0]
+        for r in store.con.execute(
+            "SELECT theme_id FROM themes WHERE topic = ?", [topic]
+        ).fetchall()
+    ]
     numbers = [int(m.group(1)) for m in map(_NUMBER.search, ids) if m]
     return max(numbers, default=0) + 1
 
@@ -94,29 +109,56 @@ def theme_id(topic: str, number: int) -> str:
     return f"{topic}:t{number:03d}"
 
 
-def insert_theme(store: Store, tid: str, topic: str, cluster: Cluster, status: str,
-                 run_id: str, parent_id: str | None = None) -> None:
+def insert_theme(
+    store: Store,
+    tid: str,
+    topic: str,
+    cluster: Cluster,
+    status: str,
+    run_id: str,
+    parent_id: str | None = None,
+) -> None:
     ts = now()
     store.con.execute(
-        "INSERT INTO themes (theme_id, topic, label, auto_label, label_pinned, top_terms, centroid, "
-        "threshold, cohesion, status, merged_into, parent_id, created_run, updated_run, created_at, "
+        "INSERT INTO themes (theme_id, topic, label, auto_label, label_pinned, top_terms, "
+        "centroid, "
+        "threshold, cohesion, status, merged_into, parent_id, created_run, updated_run, "
+        "created_at, "
         "updated_at) VALUES (?, ?, ?, NULL, FALSE, '[]', ?, ?, ?, ?, NULL, ?, ?, ?, ?, ?)",
-        [tid, topic, tid, cluster.centroid.tolist(), cluster.threshold, cluster.cohesion, status,
-         parent_id, run_id, run_id, ts, ts])
+        [
+            tid,
+            topic,
+            tid,
+            cluster.centroid.tolist(),
+            cluster.threshold,
+            cluster.cohesion,
+            status,
+            parent_id,
+            run_id,
+            run_id,
+            ts,
+            ts,
+        ],
+    )
 
 
-def set_auto_labels(store: Store, labels: dict[str, tuple[str, list[dict[str, Any]]]], run_id: str) -> None:
+def set_auto_labels(
+    store: Store, labels: dict[str, tuple[str, list[dict[str, Any]]]], run_id: str
+) -> None:
     """Store discovered names (``auto_label``) and c-TF-IDF terms (``top_terms``); the shown
     ``label`` changes only where no analyst pinned one."""
     for tid, (label, chosen) in labels.items():
         store.con.execute(
             "UPDATE themes SET auto_label = ?, top_terms = ?, updated_run = ?, updated_at = ?, "
             "label = CASE WHEN label_pinned THEN label ELSE ? END WHERE theme_id = ?",
-            [label, json.dumps(chosen, ensure_ascii=False), run_id, now(), label, tid])
+            [label, json.dumps(chosen, ensure_ascii=False), run_id, now(), label, tid],
+        )
 
 
 def load_spaces(store: Store, topic: str) -> dict[str, np.ndarray]:
-    rows = store.con.execute("SELECT lang, mean FROM theme_spaces WHERE topic = ?", [topic]).fetchall()
+    rows = store.con.execute(
+        "SELECT lang, mean FROM theme_spaces WHERE topic = ?", [topic]
+    ).fetchall()
     return {str(lang): np.asarray(mean, dtype=np.float32) for lang, mean in rows}
 
 
@@ -128,26 +170,33 @@ def check_dimension(topic: str, means: dict[str, np.ndarray], dim: int) -> None:
             f"themes of topic {topic!r} were discovered with {stored.pop()}-dim embeddings; "
             f"the embedder now gives {dim}-dim.",
             "Use the same encoder, or start afresh with `cx-text themes discover --reset` "
-            "(old themes are retired; ids are never reused).")
+            "(old themes are retired; ids are never reused).",
+        )
 
 
 def retire_topics(store: Store, topic: str | None) -> None:
     """Retire every live theme of ``topic`` (or all), forget its centring and memberships."""
     with store.transaction():
         where = "($topic IS NULL OR topic = $topic)"
-        store.con.execute(f"UPDATE themes SET status = 'retired', updated_at = now() "
-                          f"WHERE {where} AND status IN {_LIVE_SQL}", {"topic": topic})
+        store.con.execute(
+            f"UPDATE themes SET status = 'retired', updated_at = now() "
+            f"WHERE {where} AND status IN {_LIVE_SQL}",
+            {"topic": topic},
+        )
         store.con.execute(f"DELETE FROM theme_spaces WHERE {where}", {"topic": topic})
         store.con.execute(f"DELETE FROM theme_memberships WHERE {where}", {"topic": topic})
         log_edit(store, "reset", topic or "*", {}, {})
 
 
-def save_spaces(store: Store, topic: str, means: dict[str, np.ndarray], counts: dict[str, int],
-                run_id: str) -> None:
+def save_spaces(
+    store: Store, topic: str, means: dict[str, np.ndarray], counts: dict[str, int], run_id: str
+) -> None:
     """Insert the language means a topic does not have yet (existing ones never change)."""
     for lang, mean in means.items():
-        store.con.execute("INSERT INTO theme_spaces VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                          [topic, lang, mean.tolist(), counts.get(lang, 0), run_id])
+        store.con.execute(
+            "INSERT INTO theme_spaces VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            [topic, lang, mean.tolist(), counts.get(lang, 0), run_id],
+        )
 
 
 def replace_memberships(store: Store, topics: Iterable[str], frame: pd.DataFrame) -> None:
@@ -163,19 +212,37 @@ def replace_memberships(store: Store, topics: Iterable[str], frame: pd.DataFrame
             store.con.unregister("_members")
 
 
-def record_run(store: Store, run_id: str, started: datetime, topic: str | None,
-               params: dict[str, Any], stats: dict[str, Any]) -> None:
-    store.con.execute("INSERT INTO theme_runs VALUES (?, ?, ?, ?, ?, ?)",
-                      [run_id, started, now(), topic, json.dumps(params), json.dumps(stats, default=str)])
+def record_run(
+    store: Store,
+    run_id: str,
+    started: datetime,
+    topic: str | None,
+    params: dict[str, Any],
+    stats: dict[str, Any],
+) -> None:
+    store.con.execute(
+        "INSERT INTO theme_runs VALUES (?, ?, ?, ?, ?, ?)",
+        [run_id, started, now(), topic, json.dumps(params), json.dumps(stats, default=str)],
+    )
 
 
-def log_edit(store: Store, action: str, tid: str, args: dict[str, Any], result: dict[str, Any]) -> int:
+def log_edit(
+    store: Store, action: str, tid: str, args: dict[str, Any], result: dict[str, Any]
+) -> int:
     """Append one analyst edit to ``theme_edits``; returns its id."""
     row = store.con.execute("SELECT coalesce(max(edit_id), 0) + 1 FROM theme_edits").fetchone()
     edit_id = int(row[0]) if row else 1
-    store.con.execute("INSERT INTO theme_edits VALUES (?, ?, ?, ?, ?, ?)",
-                      [edit_id, now(), action, tid, json.dumps(args, ensure_ascii=False),
-                       json.dumps(result, ensure_ascii=False)])
+    store.con.execute(
+        "INSERT INTO theme_edits VALUES (?, ?, ?, ?, ?, ?)",
+        [
+            edit_id,
+            now(),
+            action,
+            tid,
+            json.dumps(args, ensure_ascii=False),
+            json.dumps(result, ensure_ascii=False),
+        ],
+    )
     return edit_id
 
 

@@ -40,7 +40,9 @@ def rename_theme(store: Store, tid: str, label: str) -> str:
     """Give a theme the analyst's name (kept across re-runs); returns the theme id renamed."""
     label = label.strip()
     if not label:
-        raise StoreError("a theme label cannot be empty.", "Give a short name, e.g. 'courier did not call'.")
+        raise StoreError(
+            "a theme label cannot be empty.", "Give a short name, e.g. 'courier did not call'."
+        )
     tid = resolve(store, tid)
     with store.transaction():
         _set_label(store, tid, label)
@@ -65,8 +67,10 @@ def merge_themes(store: Store, tids: Sequence[str], into: str | None = None) -> 
     ids = list(dict.fromkeys(resolve(store, t) for t in [*tids, *([into] if into else [])]))
     rows = [theme_row(store, t) for t in ids]
     if len(ids) < 2 or len({r["topic"] for r in rows}) != 1:
-        raise StoreError(f"merge needs two or more live themes of one topic; got {', '.join(ids)}.",
-                         "Pick ids from `cx-text themes list --topic TOPIC`.")
+        raise StoreError(
+            f"merge needs two or more live themes of one topic; got {', '.join(ids)}.",
+            "Pick ids from `cx-text themes list --topic TOPIC`.",
+        )
     survivor = resolve(store, into) if into else _biggest(store, ids)
     others = [t for t in ids if t != survivor]
     with store.transaction():
@@ -75,18 +79,29 @@ def merge_themes(store: Store, tids: Sequence[str], into: str | None = None) -> 
     return survivor
 
 
-def split_theme(store: Store, tid: str, embed: Embed, lemmatize: Lemmatize = simple_lemmatize,
-                *, parts: int = 2, params: ThemeParams | None = None) -> list[str]:
+def split_theme(
+    store: Store,
+    tid: str,
+    embed: Embed,
+    lemmatize: Lemmatize = simple_lemmatize,
+    *,
+    parts: int = 2,
+    params: ThemeParams | None = None,
+) -> list[str]:
     """Split a theme into ``parts`` children (k-means over its members); returns child ids."""
     params = params or ThemeParams()
     tid = resolve(store, tid)
     row = theme_row(store, tid)
     members = _members(store, tid)
     if parts < 2 or len(members) < parts * params.min_theme_size:
-        raise StoreError(f"theme {tid} has {len(members)} clauses; too few to split in {parts}.",
-                         f"Each part needs at least {params.min_theme_size} clauses.")
+        raise StoreError(
+            f"theme {tid} has {len(members)} clauses; too few to split in {parts}.",
+            f"Each part needs at least {params.min_theme_size} clauses.",
+        )
     langs = members["lang"].astype(str).tolist()
-    x = centre(embed_clauses(embed, members["clause"].tolist()), langs, load_spaces(store, row["topic"]))
+    x = centre(
+        embed_clauses(embed, members["clause"].tolist()), langs, load_spaces(store, row["topic"])
+    )
     children = split_into(x, parts, params)
     labels, sims = assign(x, children, -1.0)
     with store.transaction():
@@ -100,8 +115,9 @@ def split_theme(store: Store, tid: str, embed: Embed, lemmatize: Lemmatize = sim
 
 def reapply_edits(store: Store) -> int:
     """Replay the edit log in order (idempotent); returns how many edits were applied."""
-    log = store.con.execute("SELECT action, theme_id, args, result, edited_at FROM theme_edits "
-                            "ORDER BY edit_id").fetchall()
+    log = store.con.execute(
+        "SELECT action, theme_id, args, result, edited_at FROM theme_edits ORDER BY edit_id"
+    ).fetchall()
     for action, tid, args, result, at in log:
         args, result = json.loads(args or "{}"), json.loads(result or "{}")
         if action == "rename":
@@ -113,17 +129,24 @@ def reapply_edits(store: Store) -> int:
         elif action == "accept":
             _set_status(store, [tid], "active", only_from="proposed")
         elif action == "reset":
-            store.con.execute("UPDATE themes SET status = 'retired' WHERE status IN ('active', 'proposed') "
-                              "AND created_at < ? AND (? = '*' OR topic = ?)", [at, tid, tid])
+            store.con.execute(
+                "UPDATE themes SET status = 'retired' WHERE status IN ('active', 'proposed') "
+                "AND created_at < ? AND (? = '*' OR topic = ?)",
+                [at, tid, tid],
+            )
     return len(log)
 
 
-def relabel_topic(store: Store, topic: str, lemmatize: Lemmatize, params: ThemeParams, run_id: str) -> None:
+def relabel_topic(
+    store: Store, topic: str, lemmatize: Lemmatize, params: ThemeParams, run_id: str
+) -> None:
     """Recompute the names and c-TF-IDF terms of the topic's live themes from a sample of their
     members (``name.name_themes``)."""
     rows = store.con.execute(
         "SELECT theme_id, clause, lang FROM theme_memberships WHERE topic = ? "
-        "ORDER BY id, clause_start, clause_end, clause", [topic]).df()
+        "ORDER BY id, clause_start, clause_end, clause",
+        [topic],
+    ).df()
     live = set(themes_frame(store, topic, ["active", "proposed"])["theme_id"])
     if rows.empty or not live:
         return
@@ -141,35 +164,52 @@ def _pairs(frame: pd.DataFrame, params: ThemeParams) -> list[tuple[str, str]]:
 
 
 def _set_label(store: Store, tid: str, label: str) -> None:
-    store.con.execute("UPDATE themes SET label = ?, label_pinned = TRUE, updated_at = ? WHERE theme_id = ?",
-                      [label, now(), tid])
+    store.con.execute(
+        "UPDATE themes SET label = ?, label_pinned = TRUE, updated_at = ? WHERE theme_id = ?",
+        [label, now(), tid],
+    )
 
 
-def _set_status(store: Store, tids: Sequence[str], status: str, only_from: str | None = None) -> None:
+def _set_status(
+    store: Store, tids: Sequence[str], status: str, only_from: str | None = None
+) -> None:
     for tid in tids:
-        store.con.execute("UPDATE themes SET status = ?, updated_at = ? WHERE theme_id = ? "
-                          "AND status <> ? AND (? IS NULL OR status = ?)",
-                          [status, now(), tid, status, only_from, only_from])
+        store.con.execute(
+            "UPDATE themes SET status = ?, updated_at = ? WHERE theme_id = ? "
+            "AND status <> ? AND (? IS NULL OR status = ?)",
+            [status, now(), tid, status, only_from, only_from],
+        )
 
 
 def _merge(store: Store, others: Sequence[str], survivor: str) -> None:
     for tid in others:
-        store.con.execute("UPDATE themes SET status = 'merged', merged_into = ?, updated_at = ? "
-                          "WHERE theme_id = ? AND status <> 'merged'", [survivor, now(), tid])
-        store.con.execute("UPDATE theme_memberships SET theme_id = ? WHERE theme_id = ?", [survivor, tid])
+        store.con.execute(
+            "UPDATE themes SET status = 'merged', merged_into = ?, updated_at = ? "
+            "WHERE theme_id = ? AND status <> 'merged'",
+            [survivor, now(), tid],
+        )
+        store.con.execute(
+            "UPDATE theme_memberships SET theme_id = ? WHERE theme_id = ?", [survivor, tid]
+        )
 
 
 def _biggest(store: Store, ids: Sequence[str]) -> str:
-    counts = dict(store.con.execute(
-        "SELECT theme_id, count(*) FROM theme_memberships WHERE theme_id IN (SELECT unnest(?)) "
-        "GROUP BY theme_id", [list(ids)]).fetchall())
+    counts = dict(
+        store.con.execute(
+            "SELECT theme_id, count(*) FROM theme_memberships WHERE theme_id IN (SELECT unnest(?)) "
+            "GROUP BY theme_id",
+            [list(ids)],
+        ).fetchall()
+    )
     return sorted(ids, key=lambda t: (-int(counts.get(t, 0)), t))[0]
 
 
 def _members(store: Store, tid: str) -> pd.DataFrame:
     return store.con.execute(
         "SELECT run_id, id, topic, clause, clause_start, clause_end, lang FROM theme_memberships "
-        "WHERE theme_id = ? ORDER BY id, clause_start, clause_end, clause", [tid]).df()
+        "WHERE theme_id = ? ORDER BY id, clause_start, clause_end, clause",
+        [tid],
+    ).df()
 
 
 def _insert_children(store: Store, parent: dict[str, Any], children: Sequence[Any]) -> list[str]:
@@ -182,14 +222,18 @@ def _insert_children(store: Store, parent: dict[str, Any], children: Sequence[An
     return ids
 
 
-def _move_members(store: Store, members: pd.DataFrame, targets: Sequence[str], sims: np.ndarray) -> None:
+def _move_members(
+    store: Store, members: pd.DataFrame, targets: Sequence[str], sims: np.ndarray
+) -> None:
     moves = members.assign(new_id=list(targets), new_sim=sims.astype("float64"))
     store.con.register("_moves", moves)
     try:
         store.con.execute(
-            "UPDATE theme_memberships m SET theme_id = v.new_id, similarity = v.new_sim FROM _moves v "
+            "UPDATE theme_memberships m SET theme_id = v.new_id, similarity = v.new_sim FROM "
+            "_moves v "
             "WHERE m.run_id = v.run_id AND m.id = v.id AND m.topic = v.topic "
             "AND m.clause_start IS NOT DISTINCT FROM v.clause_start "
-            "AND m.clause_end IS NOT DISTINCT FROM v.clause_end")
+            "AND m.clause_end IS NOT DISTINCT FROM v.clause_end"
+        )
     finally:
         store.con.unregister("_moves")

@@ -72,7 +72,9 @@ def terms(lemmas: Sequence[str]) -> list[str]:
         if lemma in NEGATORS:
             negate = "не " if _CYRILLIC.search(lemma) else "not "
             continue
-        if lemma in stop or len(set(lemma)) < MIN_TERM_CHARS or lemma.startswith("["):  # "xxxx": redacted
+        if (
+            lemma in stop or len(set(lemma)) < MIN_TERM_CHARS or lemma.startswith("[")
+        ):  # "xxxx": redacted
             continue
         units.append(negate + lemma)
         negate = ""
@@ -83,8 +85,13 @@ def terms(lemmas: Sequence[str]) -> list[str]:
 @cache
 def label_stop_words() -> frozenset[str]:
     """Stop words of both languages plus contrast words and intensifiers (useless in labels)."""
-    extra = {w for lang in ("ru", "en") for kind in ("contrast", "intensifiers")
-             for w in cue_words(lang, kind) if " " not in w}
+    extra = {
+        w
+        for lang in ("ru", "en")
+        for kind in ("contrast", "intensifiers")
+        for w in cue_words(lang, kind)
+        if " " not in w
+    }
     return stop_words("ru") | stop_words("en") | frozenset(extra)
 
 
@@ -136,12 +143,17 @@ def format_label(chosen: Sequence[Mapping[str, Any]], per_lang: int = 3) -> str:
     return " | ".join(parts) or "(no terms)"
 
 
-def rank_terms(clauses: Mapping[str, Sequence[tuple[str, str]]], lemmatize: Lemmatize,
-               background: Sequence[tuple[str, str]] = ()) -> dict[str, list[tuple[str, float]]]:
+def rank_terms(
+    clauses: Mapping[str, Sequence[tuple[str, str]]],
+    lemmatize: Lemmatize,
+    background: Sequence[tuple[str, str]] = (),
+) -> dict[str, list[tuple[str, float]]]:
     """Theme id -> its terms ranked by c-TF-IDF, from sampled ``(clause, lang)`` pairs per theme
     (the ``background`` clauses, e.g. the unassigned ones, form one more class)."""
-    docs = {tid: [terms(lemmatize(text, lang)) for text, lang in pairs]
-            for tid, pairs in clauses.items()}
+    docs = {
+        tid: [terms(lemmatize(text, lang)) for text, lang in pairs]
+        for tid, pairs in clauses.items()
+    }
     docs[_BACKGROUND] = [terms(lemmatize(text, lang)) for text, lang in background]
     ranked = ctfidf(docs)
     return {tid: ranked[tid] for tid in clauses}

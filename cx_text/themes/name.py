@@ -47,8 +47,12 @@ from cx_text.themes.label import (
 LANGS = ("ru", "en")
 NEG_PREFIX = {"ru": "не ", "en": "not "}
 CONTENT, NEG, STOP, DROP, PARTICLE, BREAK = "content", "neg", "stop", "drop", "particle", "break"
-_TOKEN = re.compile(rf"(?P<word>{WORD_RE.pattern})|(?P<number>\d+(?:[.,]\d+)?)|(?P<mark>[,;:.!?()…\n]|\s[-–—]\s)")
-ABBREVIATION_CHARS = 4  # an all-caps word this short stays upper-case (ПВЗ, СДЭК, SMS); "TOTAL" does not
+_TOKEN = re.compile(
+    rf"(?P<word>{WORD_RE.pattern})|(?P<number>\d+(?:[.,]\d+)?)|(?P<mark>[,;:.!?()…\n]|\s[-–—]\s)"
+)
+ABBREVIATION_CHARS = (
+    4  # an all-caps word this short stays upper-case (ПВЗ, СДЭК, SMS); "TOTAL" does not
+)
 _BACKGROUND = "\x00background"
 
 
@@ -105,11 +109,16 @@ def _lexicon(lang: str) -> _Lexicon:
         return [fold(str(w)) for w in data.get(key, [])]
 
     drop = entries("drop") + [w for w in cue_words(lang, "intensifiers") if " " not in w]
-    return _Lexicon(frozenset(w for w in drop if " " not in w),
-                    tuple(tuple(w.split()) for w in drop if " " in w),
-                    frozenset(entries("drop_before_negation")), frozenset(entries("keep")),
-                    frozenset(entries("particles")), stop_words(lang), dict(data.get("predicate", {})),
-                    frozenset(entries("negation_scope_ends")))
+    return _Lexicon(
+        frozenset(w for w in drop if " " not in w),
+        tuple(tuple(w.split()) for w in drop if " " in w),
+        frozenset(entries("drop_before_negation")),
+        frozenset(entries("keep")),
+        frozenset(entries("particles")),
+        stop_words(lang),
+        dict(data.get("predicate", {})),
+        frozenset(entries("negation_scope_ends")),
+    )
 
 
 def parse_clause(text: str, lang: str, lemmatize: Lemmatize) -> list[Word]:
@@ -123,8 +132,10 @@ def parse_clause(text: str, lang: str, lemmatize: Lemmatize) -> list[Word]:
     it = iter(lemmas)
     aligned = [(tok, next(it) if kind == "word" else "") for tok, kind in tokens]
     kinds = _kinds([t for t, _ in aligned], [lemma for _, lemma in aligned], lex)
-    kinds = [k if kind == "word" else (STOP if kind == "number" else BREAK)
-             for k, (_, kind) in zip(kinds, tokens, strict=True)]
+    kinds = [
+        k if kind == "word" else (STOP if kind == "number" else BREAK)
+        for k, (_, kind) in zip(kinds, tokens, strict=True)
+    ]
     out, negated = [], False
     for (token, lemma), kind in zip(aligned, kinds, strict=True):
         unit, predicate = "", False
@@ -153,7 +164,9 @@ def _unshout(tokens: list[tuple[str, str]]) -> list[tuple[str, str]]:
 
 
 def _kinds(tokens: Sequence[str], lemmas: Sequence[str], lex: _Lexicon) -> list[str]:
-    hits = _sequence_hits(lemmas, lex.sequences) | _sequence_hits([fold(t) for t in tokens], lex.sequences)
+    hits = _sequence_hits(lemmas, lex.sequences) | _sequence_hits(
+        [fold(t) for t in tokens], lex.sequences
+    )
     kinds = []
     for i, (token, lemma) in enumerate(zip(tokens, lemmas, strict=True)):
         forms = {lemma, fold(token)}
@@ -184,7 +197,8 @@ def is_predicate(token: str, lemma: str, rules: Mapping[str, Any]) -> bool:
     if low == lemma:
         return False
     return low.endswith(tuple(rules.get("word_endings", ()))) or (
-        bool(rules.get("irregular")) and low[:2] != lemma[:2])
+        bool(rules.get("irregular")) and low[:2] != lemma[:2]
+    )
 
 
 def _masked(token: str, lemma: str) -> bool:
@@ -196,12 +210,14 @@ def _sequence_hits(lemmas: Sequence[str], sequences: Sequence[tuple[str, ...]]) 
     hits: set[int] = set()
     for seq in sequences:
         for i in range(len(lemmas) - len(seq) + 1):
-            if tuple(lemmas[i:i + len(seq)]) == seq:
+            if tuple(lemmas[i : i + len(seq)]) == seq:
                 hits.update(range(i, i + len(seq)))
     return hits
 
 
-def clause_core(clause: Sequence[Word], weights: Mapping[str, float], params: NameParams) -> Core | None:
+def clause_core(
+    clause: Sequence[Word], weights: Mapping[str, float], params: NameParams
+) -> Core | None:
     """The best window of a clause (``None`` when no window is worth anything)."""
     best: Core | None = None
     for start, first in enumerate(clause):
@@ -227,8 +243,9 @@ def _negated_from_outside(clause: Sequence[Word], start: int) -> bool:
     return clause[start].unit.startswith(tuple(NEG_PREFIX.values()))
 
 
-def _window(clause: Sequence[Word], kept: Sequence[int], weights: Mapping[str, float],
-            params: NameParams) -> Core | None:
+def _window(
+    clause: Sequence[Word], kept: Sequence[int], weights: Mapping[str, float], params: NameParams
+) -> Core | None:
     last = clause[kept[-1]]
     if last.kind in (NEG, STOP) or (last.kind == PARTICLE and len(kept) == 1):
         return None
@@ -248,7 +265,7 @@ def _window(clause: Sequence[Word], kept: Sequence[int], weights: Mapping[str, f
 
 def _next_kind(clause: Sequence[Word], end: int) -> str:
     """The role of the first word after ``end`` that is not filler (``""`` at the end)."""
-    return next((w.kind for w in clause[end + 1:] if w.kind != DROP), "")
+    return next((w.kind for w in clause[end + 1 :] if w.kind != DROP), "")
 
 
 def _shown(word: str) -> str:
@@ -256,14 +273,16 @@ def _shown(word: str) -> str:
     return word if word.isupper() and 1 < len(word) <= ABBREVIATION_CHARS else word.lower()
 
 
-def best_phrase(cores: Sequence[Core], clause_units: Sequence[frozenset[str]],
-                support_power: float = 1.0) -> str | None:
+def best_phrase(
+    cores: Sequence[Core], clause_units: Sequence[frozenset[str]], support_power: float = 1.0
+) -> str | None:
     """The best of :func:`ranked_phrases`, ``None`` without cores."""
     return next(iter(ranked_phrases(cores, clause_units, support_power)), None)
 
 
-def ranked_phrases(cores: Sequence[Core], clause_units: Sequence[frozenset[str]],
-                   support_power: float = 1.0) -> list[str]:
+def ranked_phrases(
+    cores: Sequence[Core], clause_units: Sequence[frozenset[str]], support_power: float = 1.0
+) -> list[str]:
     """Candidate names best first, each core in its most frequent wording. Worth = value ×
     (clauses holding all its units) ** ``support_power`` × k / (k + 1) for a core ``k`` clauses
     proposed (a wording one clause happens to have is trusted less); ties go to fewer units,
@@ -291,18 +310,26 @@ def language_weights(ranked: Sequence[tuple[str, float]], lang: str) -> dict[str
     return {t: s / top for t, s in picked.items()} if top > 0 else {}
 
 
-def language_phrases(clauses: Sequence[Sequence[Word]], lang: str, weights: Mapping[str, float],
-                     params: NameParams) -> list[str]:
+def language_phrases(
+    clauses: Sequence[Sequence[Word]], lang: str, weights: Mapping[str, float], params: NameParams
+) -> list[str]:
     """Candidate phrases of one language from its parsed clauses, best first (worded in its
     script: a transliterated "kurer ne pozvonil" counts for "курьер не позвонил", is not shown)."""
-    cores = [c for c in (clause_core(clause, weights, params) for clause in clauses)
-             if c and term_lang(fold(c.text)) == lang]
+    cores = [
+        c
+        for c in (clause_core(clause, weights, params) for clause in clauses)
+        if c and term_lang(fold(c.text)) == lang
+    ]
     units = [frozenset(w.unit for w in clause if w.unit) for clause in clauses]
     return ranked_phrases(cores, units, params.support_power)
 
 
-def theme_name(parsed: Sequence[tuple[str, Sequence[Word]]], ranked: Sequence[tuple[str, float]],
-               params: NameParams | None = None, taken: dict[str, set[str]] | None = None) -> str | None:
+def theme_name(
+    parsed: Sequence[tuple[str, Sequence[Word]]],
+    ranked: Sequence[tuple[str, float]],
+    params: NameParams | None = None,
+    taken: dict[str, set[str]] | None = None,
+) -> str | None:
     """``"цены выросли | prices went up"`` from a theme's ``(lang, words)`` clauses and its
     ranked units; ``None`` when no clause yields a phrase. A phrase in ``taken`` (another theme
     of the topic has it) gives way to the next candidate, if there is one."""
@@ -322,23 +349,36 @@ def theme_name(parsed: Sequence[tuple[str, Sequence[Word]]], ranked: Sequence[tu
     return " | ".join(phrases) or None
 
 
-def name_themes(clauses: Mapping[str, Sequence[tuple[str, str]]], lemmatize: Lemmatize,
-                background: Sequence[tuple[str, str]] = (),
-                params: NameParams | None = None) -> dict[str, tuple[str, list[dict[str, Any]]]]:
+def name_themes(
+    clauses: Mapping[str, Sequence[tuple[str, str]]],
+    lemmatize: Lemmatize,
+    background: Sequence[tuple[str, str]] = (),
+    params: NameParams | None = None,
+) -> dict[str, tuple[str, list[dict[str, Any]]]]:
     """Theme id -> (name, top c-TF-IDF terms) from sampled ``(clause, lang)`` pairs per theme;
     the name falls back to the term label (``курьер · не позвонить``) without a phrase. Bigger
     themes choose first; a smaller one takes its next-best phrase rather than repeat a name."""
-    parsed = {tid: [_parsed(text, lang, lemmatize) for text, lang in pairs] for tid, pairs in clauses.items()}
-    docs = {tid: [[w.unit for w in clause if w.unit] for _, clause in items] for tid, items in parsed.items()}
-    docs[_BACKGROUND] = [[w.unit for w in _parsed(text, lang, lemmatize)[1] if w.unit]
-                         for text, lang in background]
+    parsed = {
+        tid: [_parsed(text, lang, lemmatize) for text, lang in pairs]
+        for tid, pairs in clauses.items()
+    }
+    docs = {
+        tid: [[w.unit for w in clause if w.unit] for _, clause in items]
+        for tid, items in parsed.items()
+    }
+    docs[_BACKGROUND] = [
+        [w.unit for w in _parsed(text, lang, lemmatize)[1] if w.unit] for text, lang in background
+    ]
     units = ctfidf(docs)
     terms = rank_terms(clauses, lemmatize, background)
     out: dict[str, tuple[str, list[dict[str, Any]]]] = {}
     taken: dict[str, set[str]] = {}
     for tid in sorted(clauses, key=lambda t: (-len(clauses[t]), t)):
         chosen = top_terms(terms[tid])
-        out[tid] = (theme_name(parsed[tid], units[tid], params, taken) or format_label(chosen), chosen)
+        out[tid] = (
+            theme_name(parsed[tid], units[tid], params, taken) or format_label(chosen),
+            chosen,
+        )
     return {tid: out[tid] for tid in clauses}
 
 

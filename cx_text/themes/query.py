@@ -23,11 +23,26 @@ LENGTH_PENALTY = 0.002  # cosine lost per character outside the preferred length
 QUOTE_CANDIDATES = 40
 DUPLICATE_JACCARD = 0.6
 
-LIST_COLUMNS = ["theme_id", "topic", "label", "status", "volume", "clauses", "share",
-                "top_terms", "terms", "quotes", "auto_label", "parent_id", "created_run"]
+LIST_COLUMNS = [
+    "theme_id",
+    "topic",
+    "label",
+    "status",
+    "volume",
+    "clauses",
+    "share",
+    "top_terms",
+    "terms",
+    "quotes",
+    "auto_label",
+    "parent_id",
+    "created_run",
+]
 
-_SCORE = (f"similarity - {LENGTH_PENALTY} * (greatest({QUOTE_MIN_CHARS} - length(clause), 0) "
-          f"+ greatest(length(clause) - {QUOTE_MAX_CHARS}, 0))")
+_SCORE = (
+    f"similarity - {LENGTH_PENALTY} * (greatest({QUOTE_MIN_CHARS} - length(clause), 0) "
+    f"+ greatest(length(clause) - {QUOTE_MAX_CHARS}, 0))"
+)
 
 _LIST_SQL = """
 WITH negs AS (
@@ -35,7 +50,8 @@ WITH negs AS (
     GROUP BY topic
 ), vol AS (
     SELECT m.theme_id, count(DISTINCT (r.source, m.id)) AS volume, count(*) AS clauses
-    FROM theme_memberships m JOIN runs r USING (run_id) WHERE m.theme_id IS NOT NULL GROUP BY m.theme_id
+    FROM theme_memberships m JOIN runs r USING (run_id) WHERE m.theme_id IS NOT NULL GROUP BY \
+m.theme_id
 )
 SELECT th.theme_id, th.topic, th.label, th.status, coalesce(v.volume, 0) AS volume,
        coalesce(v.clauses, 0) AS clauses, coalesce(v.volume, 0) / nullif(n.n, 0) AS share,
@@ -55,14 +71,17 @@ SELECT * FROM (
 """
 
 
-def list_themes(store: Store, topic: str | None = None, *, quotes: int = 3,
-                statuses: tuple[str, ...] = LIVE) -> pd.DataFrame:
+def list_themes(
+    store: Store, topic: str | None = None, *, quotes: int = 3, statuses: tuple[str, ...] = LIVE
+) -> pd.DataFrame:
     """One row per theme: id, topic, label (the name), status, volume (messages), clauses, share
     of the topic's negative messages, top terms, ``terms`` (the key-term line ``курьер ·
     не позвонить | courier · not call``), quotes — biggest first within each topic."""
     sql = _LIST_SQL.format(statuses=", ".join(f"'{s}'" for s in statuses))
     frame = store.con.execute(sql, {"topic": topic}).df()
-    frame["terms"] = frame["top_terms"].map(lambda cell: format_label(_items(cell)) if _items(cell) else "")
+    frame["terms"] = frame["top_terms"].map(
+        lambda cell: format_label(_items(cell)) if _items(cell) else ""
+    )
     frame["top_terms"] = frame["top_terms"].map(_terms)
     picked = _quotes_for(store, frame["theme_id"].tolist(), quotes)
     frame["quotes"] = [picked.get(t, []) for t in frame["theme_id"]]
@@ -78,7 +97,8 @@ def theme_quotes(store: Store, theme_id: str, n: int = 5) -> pd.DataFrame:
 
 def coverage(store: Store, topic: str | None = None) -> pd.DataFrame:
     """Per topic: negative clauses, how many sit in a live theme, the unassigned share."""
-    return store.con.execute("""
+    return store.con.execute(
+        """
         SELECT m.topic, count(*) AS clauses,
                count(*) FILTER (WHERE th.status IN ('active', 'proposed')) AS assigned,
                count(*) FILTER (WHERE th.status IS NULL OR th.status NOT IN ('active', 'proposed'))
@@ -86,7 +106,9 @@ def coverage(store: Store, topic: str | None = None) -> pd.DataFrame:
                unassigned / count(*) AS unassigned_share
         FROM theme_memberships m LEFT JOIN themes th USING (theme_id)
         WHERE $topic IS NULL OR m.topic = $topic
-        GROUP BY m.topic ORDER BY m.topic""", {"topic": topic}).df()
+        GROUP BY m.topic ORDER BY m.topic""",
+        {"topic": topic},
+    ).df()
 
 
 def render_themes(frame: pd.DataFrame, unassigned: pd.DataFrame | None = None) -> str:
@@ -106,12 +128,16 @@ def render_themes(frame: pd.DataFrame, unassigned: pd.DataFrame | None = None) -
 def render_theme(store: Store, theme_id: str, n: int = 10) -> str:
     """Plain-text view of one theme for ``cx-text themes show``."""
     tid = resolve(store, theme_id)
-    frame = list_themes(store, statuses=("active", "proposed", "merged", "split", "retired"), quotes=0)
+    frame = list_themes(
+        store, statuses=("active", "proposed", "merged", "split", "retired"), quotes=0
+    )
     row = frame[frame["theme_id"] == tid].to_dict("records")[0]
     share = f"{float(row['share']):.1%}" if pd.notna(row["share"]) else "–"
-    lines = [f"{tid}  [{row['status']}]  {row['label']}",
-             f"  topic {row['topic']}: {int(row['volume']):,} messages, {int(row['clauses']):,} "
-             f"clauses, {share} of the topic's negative messages"]
+    lines = [
+        f"{tid}  [{row['status']}]  {row['label']}",
+        f"  topic {row['topic']}: {int(row['volume']):,} messages, {int(row['clauses']):,} "
+        f"clauses, {share} of the topic's negative messages",
+    ]
     if tid != theme_id:
         lines.insert(0, f"{theme_id} was merged into {tid}.")
     if row["auto_label"] and row["auto_label"] != row["label"]:
@@ -135,8 +161,10 @@ def _quotes_for(store: Store, ids: list[str], n: int) -> dict[str, list[str]]:
     if not ids or n <= 0:
         return {}
     candidates = store.con.execute(_QUOTES_SQL, {"ids": ids}).df()
-    return {str(t): _diverse(g, n)["clause"].tolist()
-            for t, g in candidates.groupby("theme_id", sort=False)}
+    return {
+        str(t): _diverse(g, n)["clause"].tolist()
+        for t, g in candidates.groupby("theme_id", sort=False)
+    }
 
 
 def _diverse(candidates: pd.DataFrame, n: int) -> pd.DataFrame:

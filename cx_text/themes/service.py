@@ -66,13 +66,38 @@ from cx_text.themes.query import coverage, list_themes, render_theme, render_the
 Embed = Callable[[Sequence[str]], np.ndarray]
 
 __all__ = [
-    "Embed", "Lemmatize", "ThemeParams", "ThemeRunResult", "accept_theme", "coverage",
-    "discover_themes", "embed_clauses", "list_themes", "load_theme_tools", "merge_themes", "nlp_lemmatizer", "rename_theme",
-    "render_theme", "render_themes", "simple_lemmatize", "split_theme", "theme_quotes",
+    "Embed",
+    "Lemmatize",
+    "ThemeParams",
+    "ThemeRunResult",
+    "accept_theme",
+    "coverage",
+    "discover_themes",
+    "embed_clauses",
+    "list_themes",
+    "load_theme_tools",
+    "merge_themes",
+    "nlp_lemmatizer",
+    "rename_theme",
+    "render_theme",
+    "render_themes",
+    "simple_lemmatize",
+    "split_theme",
+    "theme_quotes",
 ]
 
-_MEMBER_COLS = ["theme_run_id", "run_id", "id", "topic", "clause", "clause_start", "clause_end",
-                "lang", "theme_id", "similarity"]
+_MEMBER_COLS = [
+    "theme_run_id",
+    "run_id",
+    "id",
+    "topic",
+    "clause",
+    "clause_start",
+    "clause_end",
+    "lang",
+    "theme_id",
+    "similarity",
+]
 
 
 @dataclass(frozen=True)
@@ -99,18 +124,26 @@ class ThemeRunResult:
 
     def render(self) -> str:
         if not self.clauses:
-            return "No negative clauses in the store yet — tag an export first (cx-text tag … --db)."
-        lines = [f"Theme run {self.theme_run_id}: {self.clauses:,} negative clauses in "
-                 f"{len(self.per_topic)} topic(s), {len(self.new_theme_ids)} new theme(s), "
-                 f"{self.unassigned_share:.1%} unassigned, {self.seconds:.1f}s."]
+            return (
+                "No negative clauses in the store yet — tag an export first (cx-text tag … --db)."
+            )
+        lines = [
+            f"Theme run {self.theme_run_id}: {self.clauses:,} negative clauses in "
+            f"{len(self.per_topic)} topic(s), {len(self.new_theme_ids)} new theme(s), "
+            f"{self.unassigned_share:.1%} unassigned, {self.seconds:.1f}s."
+        ]
         for row in self.per_topic.itertuples():
-            lines.append(f"  {row.topic:<14} {row.clauses:>7,} clauses  {row.themes:>3} themes  "
-                         f"+{row.new_themes} new  unassigned {row.unassigned_share:.1%}")
+            lines.append(
+                f"  {row.topic:<14} {row.clauses:>7,} clauses  {row.themes:>3} themes  "
+                f"+{row.new_themes} new  unassigned {row.unassigned_share:.1%}"
+            )
         if self.new_theme_ids:
             shown = ", ".join(self.new_theme_ids[:8])
             more = len(self.new_theme_ids) - 8
-            lines.append(f"New: {shown}{f' … and {more} more' if more > 0 else ''}"
-                         " — review with `cx-text themes list` / `cx-text themes show ID`.")
+            lines.append(
+                f"New: {shown}{f' … and {more} more' if more > 0 else ''}"
+                " — review with `cx-text themes list` / `cx-text themes show ID`."
+            )
         return "\n".join(lines)
 
 
@@ -132,10 +165,17 @@ def load_theme_tools(settings: Settings) -> tuple[Embed, Lemmatize]:
     return (lambda texts: encoder.encode(texts, prefix="query: ")), lemmatize
 
 
-def discover_themes(store: Store, embed: Embed, lemmatize: Lemmatize = simple_lemmatize, *,
-                    topic: str | None = None, settings: Settings | None = None,
-                    params: ThemeParams | None = None, full: bool = False,
-                    reset: bool = False) -> ThemeRunResult:
+def discover_themes(
+    store: Store,
+    embed: Embed,
+    lemmatize: Lemmatize = simple_lemmatize,
+    *,
+    topic: str | None = None,
+    settings: Settings | None = None,
+    params: ThemeParams | None = None,
+    full: bool = False,
+    reset: bool = False,
+) -> ThemeRunResult:
     """(Re)run discovery on the latest data of every topic (or one); returns what changed.
 
     Clauses already in a live theme keep it unless ``full``; only new and unassigned clauses
@@ -150,26 +190,52 @@ def discover_themes(store: Store, embed: Embed, lemmatize: Lemmatize = simple_le
     clauses = negative_clauses(store, topic)
     rows, new_ids = [], []
     for name, group in clauses.groupby("topic", sort=True):
-        stats, created = _discover_topic(store, str(name), group, embed, lemmatize, params,
-                                         run_id, full)
+        stats, created = _discover_topic(
+            store, str(name), group, embed, lemmatize, params, run_id, full
+        )
         rows.append(stats)
         new_ids += created
     per_topic = pd.DataFrame(rows, columns=_STAT_COLS)
-    result = ThemeRunResult(run_id, per_topic, tuple(new_ids), time.perf_counter() - clock,
-                            params.as_dict())
-    record_run(store, run_id, started, topic, params.as_dict(),
-               {"topics": per_topic.to_dict("records"), "new": new_ids,
-                "unassigned_share": result.unassigned_share})
+    result = ThemeRunResult(
+        run_id, per_topic, tuple(new_ids), time.perf_counter() - clock, params.as_dict()
+    )
+    record_run(
+        store,
+        run_id,
+        started,
+        topic,
+        params.as_dict(),
+        {
+            "topics": per_topic.to_dict("records"),
+            "new": new_ids,
+            "unassigned_share": result.unassigned_share,
+        },
+    )
     return result
 
 
-_STAT_COLS = ["topic", "clauses", "embedded", "kept", "themes", "new_themes", "unassigned",
-              "unassigned_share"]
+_STAT_COLS = [
+    "topic",
+    "clauses",
+    "embedded",
+    "kept",
+    "themes",
+    "new_themes",
+    "unassigned",
+    "unassigned_share",
+]
 
 
-def _discover_topic(store: Store, topic: str, group: pd.DataFrame, embed: Embed,
-                    lemmatize: Lemmatize, params: ThemeParams, run_id: str,
-                    full: bool) -> tuple[dict[str, object], list[str]]:
+def _discover_topic(
+    store: Store,
+    topic: str,
+    group: pd.DataFrame,
+    embed: Embed,
+    lemmatize: Lemmatize,
+    params: ThemeParams,
+    run_id: str,
+    full: bool,
+) -> tuple[dict[str, object], list[str]]:
     group = group.reset_index(drop=True)
     work = group if full else group[group["kept_theme_id"].isna()]
     known = themes_frame(store, topic)
@@ -187,14 +253,24 @@ def _discover_topic(store: Store, topic: str, group: pd.DataFrame, embed: Embed,
         relabel_topic(store, topic, lemmatize, params, run_id)
     unassigned = int(members["theme_id"].isna().sum())
     live = int(themes_frame(store, topic, ["active", "proposed"]).shape[0])
-    return ({"topic": topic, "clauses": len(group), "embedded": len(work),
-             "kept": len(group) - len(work), "themes": live, "new_themes": len(created),
-             "unassigned": unassigned, "unassigned_share": unassigned / max(len(group), 1)},
-            created)
+    return (
+        {
+            "topic": topic,
+            "clauses": len(group),
+            "embedded": len(work),
+            "kept": len(group) - len(work),
+            "themes": live,
+            "new_themes": len(created),
+            "unassigned": unassigned,
+            "unassigned_share": unassigned / max(len(group), 1),
+        },
+        created,
+    )
 
 
-def _centred(store: Store, topic: str, work: pd.DataFrame, embed: Embed, params: ThemeParams,
-             run_id: str) -> np.ndarray:
+def _centred(
+    store: Store, topic: str, work: pd.DataFrame, embed: Embed, params: ThemeParams, run_id: str
+) -> np.ndarray:
     """Embeddings of the work clauses in the topic's centred space (means stored on first use)."""
     if work.empty:
         return np.zeros((0, 1), dtype=np.float32)
@@ -215,8 +291,9 @@ def _by_size(fresh: Sequence[Cluster], labels: np.ndarray, offset: int) -> list[
     return sorted(range(len(fresh)), key=lambda i: (-int(counts[i]), i))
 
 
-def _insert_new(store: Store, topic: str, clusters: Sequence[Cluster], status: str,
-                run_id: str) -> list[str]:
+def _insert_new(
+    store: Store, topic: str, clusters: Sequence[Cluster], status: str, run_id: str
+) -> list[str]:
     start = next_number(store, topic)
     ids = [theme_id(topic, start + i) for i in range(len(clusters))]
     for tid, cluster in zip(ids, clusters, strict=True):
@@ -226,8 +303,11 @@ def _insert_new(store: Store, topic: str, clusters: Sequence[Cluster], status: s
 
 def _usable(known: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
     """Themes whose centroids assign, and the live id each assigns to (merged -> survivor)."""
-    into = {t: m for t, m, s in zip(known["theme_id"], known["merged_into"], known["status"],
-                                    strict=True) if s == "merged" and isinstance(m, str)}
+    into = {
+        t: m
+        for t, m, s in zip(known["theme_id"], known["merged_into"], known["status"], strict=True)
+        if s == "merged" and isinstance(m, str)
+    }
     live = set(known.loc[known["status"].isin(["active", "proposed"]), "theme_id"])
     targets = []
     for tid in known["theme_id"]:
@@ -238,11 +318,19 @@ def _usable(known: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
         targets.append(tid)
     keep = [t in live for t in targets]
     mask = np.array(keep, dtype=bool)
-    return known.loc[mask].reset_index(drop=True), [t for t, k in zip(targets, keep, strict=True) if k]
+    return known.loc[mask].reset_index(drop=True), [
+        t for t, k in zip(targets, keep, strict=True) if k
+    ]
 
 
-def _memberships(group: pd.DataFrame, work: pd.DataFrame, labels: np.ndarray, sims: np.ndarray,
-                 ids: Sequence[str], run_id: str) -> pd.DataFrame:
+def _memberships(
+    group: pd.DataFrame,
+    work: pd.DataFrame,
+    labels: np.ndarray,
+    sims: np.ndarray,
+    ids: Sequence[str],
+    run_id: str,
+) -> pd.DataFrame:
     out = group.assign(theme_id=group["kept_theme_id"], similarity=group["kept_similarity"])
     out = out.astype({"theme_id": object, "similarity": "float64"})
     assigned = [ids[k] if k >= 0 else None for k in labels.tolist()]

@@ -1,7 +1,8 @@
 """Labeled data: the project's own corpus (data/corpus/*.jsonl) and mapped public data sets.
 
 Every loader returns one frame with the columns of :data:`LABEL_COLUMNS`:
-``id, text, lang, channel, sentiment, topics (list), aspects (dict topic->polarity), origin, split``.
+``id, text, lang, channel, sentiment, topics (list), aspects (dict topic->polarity), origin,
+split``.
 ``sentiment`` may be ``""`` where a source has no overall label (MAMS sentences); such rows train
 only the topic and aspect heads.
 
@@ -79,7 +80,7 @@ def load_corpus(paths: Iterable[Path] | None = None) -> pd.DataFrame:
     if not files:
         raise IngestError(
             f"no corpus files found in {DEFAULT_CORPUS_DIR.resolve()}.",
-            "Run from the source checkout or pass --data FILE.jsonl."
+            "Run from the source checkout or pass --data FILE.jsonl.",
         )
     rows = [row for f in files for row in _read_jsonl(Path(f))]
     frame = pd.DataFrame(rows, columns=list(LABEL_COLUMNS))
@@ -113,7 +114,10 @@ def read_labeled_table(path: Path) -> list[dict[str, object]]:
     out = []
     for i, row in enumerate(frame.to_dict("records"), 2):
         cell = {k: ("" if _missing(v) else v) for k, v in row.items()}
-        aspects = {a["topic"]: a["polarity"] for a in schema.split_aspects(cell.get("aspect_sentiments", ""))}
+        aspects = {
+            a["topic"]: a["polarity"]
+            for a in schema.split_aspects(cell.get("aspect_sentiments", ""))
+        }
         rec = {
             "id": str(cell.get("id") or f"{path.stem}-{i}"),
             "text": str(cell["text"]),
@@ -222,7 +226,8 @@ def load_banking77(directory: Path) -> pd.DataFrame:
 
 
 def load_shared(shared_dir: Path | None) -> pd.DataFrame:
-    """Every mapped public set found under ``shared_dir`` (``../shared/data``), or an empty frame."""
+    """Every mapped public set found under ``shared_dir`` (``../shared/data``), or an empty
+    frame."""
     if shared_dir is None or not shared_dir.is_dir():
         return pd.DataFrame(columns=list(LABEL_COLUMNS))
     parts = [load_mams(shared_dir / "mams_acsa"), load_banking77(shared_dir / "banking77")]

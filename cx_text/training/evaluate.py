@@ -59,7 +59,8 @@ def multilabel_scores(
 
 
 def aspect_scores(gold: Sequence[dict[str, str]], pred: Sequence[dict[str, str]]) -> dict[str, Any]:
-    """Per-topic polarity: F1 over (topic, polarity) pairs, and polarity accuracy where topics agree."""
+    """Per-topic polarity: F1 over (topic, polarity) pairs, and polarity accuracy where topics
+    agree."""
     pairs_g = [{f"{t}:{p}" for t, p in g.items()} for g in gold]
     pairs_p = [{f"{t}:{p}" for t, p in q.items()} for q in pred]
     labels = sorted({x for s in pairs_g for x in s} | {x for s in pairs_p for x in s})
@@ -174,9 +175,10 @@ def render_report(report: dict[str, Any]) -> str:
         a = report["aspects"]
         lines += [
             "",
-            "PER-TOPIC SENTIMENT  pair micro-F1 {:.3f}  polarity accuracy on found topics {:.3f}".format(
-                a["micro_f1"], a["polarity_accuracy_on_found_topics"]
-            ),
+            (
+                "PER-TOPIC SENTIMENT  pair micro-F1 {:.3f}  "
+                "polarity accuracy on found topics {:.3f}"
+            ).format(a["micro_f1"], a["polarity_accuracy_on_found_topics"]),
         ]
     return "\n".join(lines)
 

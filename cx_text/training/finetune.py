@@ -32,8 +32,16 @@ from cx_text.training.sampling import capped
 from cx_text.training.sources import FAMILIES
 
 #: rows per source in one fine-tuning pass (source-balanced; the corpus up-weighted)
-FINETUNE_CAPS = {"corpus": 2400, "goemotions": 1200, "ru_goemotions": 1200, "cebab": 1200,
-                 "mams": 1000, "banking77": 600, "cfpb": 400, "xed_ru": 600}
+FINETUNE_CAPS = {
+    "corpus": 2400,
+    "goemotions": 1200,
+    "ru_goemotions": 1200,
+    "cebab": 1200,
+    "mams": 1000,
+    "banking77": 600,
+    "cfpb": 400,
+    "xed_ru": 600,
+}
 LORA_TARGETS = ("query", "key", "value", "dense")
 LOGIT_SCALE = 20.0
 ADAPTER_WEIGHTS = "adapter_model.safetensors"
@@ -68,8 +76,10 @@ class FinetuneRecipe:
 
     def summary(self) -> str:
         """One line for the registry entry."""
-        return (f"lora r{self.lora_r} a{self.lora_alpha} {'/'.join(self.targets)}; "
-                f"batch {self.batch}, lr {self.lr}, max_len {self.max_len}, seed {self.seed}")
+        return (
+            f"lora r{self.lora_r} a{self.lora_alpha} {'/'.join(self.targets)}; "
+            f"batch {self.batch}, lr {self.lr}, max_len {self.max_len}, seed {self.seed}"
+        )
 
 
 @dataclass(frozen=True)
@@ -95,9 +105,13 @@ def lora_model(base: Any, recipe: FinetuneRecipe) -> Any:
     from peft import LoraConfig, get_peft_model
 
     torch.manual_seed(recipe.seed)
-    config = LoraConfig(r=recipe.lora_r, lora_alpha=recipe.lora_alpha,
-                        lora_dropout=recipe.lora_dropout, target_modules=list(recipe.targets),
-                        bias="none")
+    config = LoraConfig(
+        r=recipe.lora_r,
+        lora_alpha=recipe.lora_alpha,
+        lora_dropout=recipe.lora_dropout,
+        target_modules=list(recipe.targets),
+        bias="none",
+    )
     return get_peft_model(base, config)
 
 
@@ -117,9 +131,15 @@ def lr_factor(step: int, total: int, warmup: float) -> float:
     return step / warm if step < warm else max(0.0, (total - step) / max(1, total - warm))
 
 
-def train_adapter(base_dir: Path, rows: pd.DataFrame, topic_ids: Sequence[str],
-                  recipe: FinetuneRecipe, *, prefix: str = "",
-                  log: Callable[[str], None] = print) -> tuple[Any, dict[str, Any]]:
+def train_adapter(
+    base_dir: Path,
+    rows: pd.DataFrame,
+    topic_ids: Sequence[str],
+    recipe: FinetuneRecipe,
+    *,
+    prefix: str = "",
+    log: Callable[[str], None] = print,
+) -> tuple[Any, dict[str, Any]]:
     """Fine-tune LoRA layers on ``rows``; returns the peft model and the run's facts."""
     import torch
 
@@ -131,12 +151,17 @@ def train_adapter(base_dir: Path, rows: pd.DataFrame, topic_ids: Sequence[str],
     heads = joint_heads(int(base.config.hidden_size), len(topic_ids))
     y_all = {k: torch.from_numpy(v) for k, v in targets(rows, topic_ids).items()}
     weights = torch.from_numpy(class_weights(y_all["sent"].numpy()))
-    ids = tokenizer([prefix + t for t in rows["text"]], truncation=True,
-                    max_length=recipe.max_len)["input_ids"]
+    ids = tokenizer([prefix + t for t in rows["text"]], truncation=True, max_length=recipe.max_len)[
+        "input_ids"
+    ]
     lora = [p for p in model.parameters() if p.requires_grad]
-    optim = torch.optim.AdamW([{"params": lora, "lr": recipe.lr},
-                               {"params": list(heads.parameters()), "lr": recipe.head_lr}],
-                              weight_decay=recipe.weight_decay)
+    optim = torch.optim.AdamW(
+        [
+            {"params": lora, "lr": recipe.lr},
+            {"params": list(heads.parameters()), "lr": recipe.head_lr},
+        ],
+        weight_decay=recipe.weight_decay,
+    )
     total = recipe.steps or math.ceil(len(rows) / recipe.batch)
     pad_id = tokenizer.pad_token_id or 0
     model.train()
@@ -150,8 +175,13 @@ def train_adapter(base_dir: Path, rows: pd.DataFrame, topic_ids: Sequence[str],
         input_ids, mask = pad_batch([ids[i] for i in idx], pad_id)
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=recipe.bf16):
             outputs = heads(pooled(model, input_ids, mask))
-        loss = joint_loss(outputs, {k: v[idx] for k, v in y_all.items()}, weights,
-                          recipe.topic_weight, recipe.aspect_weight)
+        loss = joint_loss(
+            outputs,
+            {k: v[idx] for k, v in y_all.items()},
+            weights,
+            recipe.topic_weight,
+            recipe.aspect_weight,
+        )
         optim.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_([*lora, *heads.parameters()], 1.0)
@@ -165,12 +195,15 @@ def train_adapter(base_dir: Path, rows: pd.DataFrame, topic_ids: Sequence[str],
             break
     model.eval()
     window = max(1, min(50, len(losses) // 4))  # mean loss over the first / last steps
-    return model, {"steps": len(losses), "planned_steps": total,
-                   "stopped_by_budget": len(losses) < total,
-                   "train_seconds": round(time.perf_counter() - started, 1),
-                   "seconds_per_step": round((time.perf_counter() - started) / len(losses), 3),
-                   "loss_first": float(np.mean(losses[:window])),
-                   "loss_last": float(np.mean(losses[-window:]))}
+    return model, {
+        "steps": len(losses),
+        "planned_steps": total,
+        "stopped_by_budget": len(losses) < total,
+        "train_seconds": round(time.perf_counter() - started, 1),
+        "seconds_per_step": round((time.perf_counter() - started) / len(losses), 3),
+        "loss_first": float(np.mean(losses[:window])),
+        "loss_last": float(np.mean(losses[-window:])),
+    }
 
 
 def save_adapter(model: Any, out_dir: Path, base_name: str) -> dict[str, int]:
@@ -183,22 +216,36 @@ def save_adapter(model: Any, out_dir: Path, base_name: str) -> dict[str, int]:
     if isinstance(config.get("target_modules"), list):  # a set in peft: order varies by run
         config["target_modules"] = sorted(config["target_modules"])
     config_path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    return {"adapter_bytes": (out_dir / ADAPTER_WEIGHTS).stat().st_size,
-            "adapter_config_bytes": config_path.stat().st_size}
+    return {
+        "adapter_bytes": (out_dir / ADAPTER_WEIGHTS).stat().st_size,
+        "adapter_config_bytes": config_path.stat().st_size,
+    }
 
 
-def finetune(base_dir: Path, rows: pd.DataFrame, topic_ids: Sequence[str], out_dir: Path,
-             recipe: FinetuneRecipe, *, prefix: str = "",
-             log: Callable[[str], None] = print) -> FinetuneResult:
+def finetune(
+    base_dir: Path,
+    rows: pd.DataFrame,
+    topic_ids: Sequence[str],
+    out_dir: Path,
+    recipe: FinetuneRecipe,
+    *,
+    prefix: str = "",
+    log: Callable[[str], None] = print,
+) -> FinetuneResult:
     """Train the adapter on ``rows`` (see :func:`finetune_rows`), save it with ``finetune.json``."""
     if rows.empty:
         raise ValueError("no training rows left after the exclusions")
     model, facts = train_adapter(base_dir, rows, topic_ids, recipe, prefix=prefix, log=log)
     out_dir.mkdir(parents=True, exist_ok=True)
     facts |= save_adapter(model, out_dir, recipe.base)
-    facts |= {"recipe": recipe.as_dict(), "rows": len(rows), "threads": _threads(),
-              "rows_by_source": {str(k): int(v) for k, v in
-                                 rows["origin"].value_counts().sort_index().items()}}
+    facts |= {
+        "recipe": recipe.as_dict(),
+        "rows": len(rows),
+        "threads": _threads(),
+        "rows_by_source": {
+            str(k): int(v) for k, v in rows["origin"].value_counts().sort_index().items()
+        },
+    }
     (out_dir / "finetune.json").write_text(json.dumps(facts, indent=1) + "\n", encoding="utf-8")
     return FinetuneResult(out_dir, facts)
 

@@ -53,7 +53,8 @@ def train_heads(
     extra_meta: dict[str, Any] | None = None,
     per_topic_dev: bool = False,
 ) -> TrainResult:
-    """Fit every head on ``data`` (columns of :data:`cx_text.training.corpus.LABEL_COLUMNS`), save, score."""
+    """Fit every head on ``data`` (columns of :data:`cx_text.training.corpus.LABEL_COLUMNS`), save,
+    score."""
     started = time.time()
     x = embed(data["text"].tolist())
     meta = {"trained_on": _data_fingerprint(data), "seed": seed, **(extra_meta or {})}
@@ -73,8 +74,15 @@ def train_heads(
     return TrainResult(out_dir=out_dir, metrics=metrics)
 
 
-def fit_heads(data: pd.DataFrame, x: np.ndarray, topic_ids: Sequence[str], *, seed: int = 13,
-              meta: dict[str, Any] | None = None, per_topic_dev: bool = False) -> list[Head]:
+def fit_heads(
+    data: pd.DataFrame,
+    x: np.ndarray,
+    topic_ids: Sequence[str],
+    *,
+    seed: int = 13,
+    meta: dict[str, Any] | None = None,
+    per_topic_dev: bool = False,
+) -> list[Head]:
     """Every head fitted on ``data``'s train split (dev for choices), from embeddings ``x``.
 
     With a ``topic_scope`` column (:mod:`cx_text.training.sources`), topic ``t`` learns only
@@ -93,9 +101,16 @@ def fit_heads(data: pd.DataFrame, x: np.ndarray, topic_ids: Sequence[str], *, se
     ]
 
 
-def fit_topics_head(data: pd.DataFrame, x: np.ndarray, topic_ids: Sequence[str], *, seed: int = 13,
-                    per_topic_dev: bool = False) -> Head:
-    """The topics head alone (as :func:`fit_heads` fits it): for learning curves and quick checks."""
+def fit_topics_head(
+    data: pd.DataFrame,
+    x: np.ndarray,
+    topic_ids: Sequence[str],
+    *,
+    seed: int = 13,
+    per_topic_dev: bool = False,
+) -> Head:
+    """The topics head alone (as :func:`fit_heads` fits it): for learning curves and quick
+    checks."""
     return _train_topics(data, x, data["split"].to_numpy(), topic_ids, seed, {}, per_topic_dev)
 
 
@@ -103,8 +118,9 @@ def topic_mask(data: pd.DataFrame, topic_ids: Sequence[str]) -> np.ndarray:
     """(rows, topics) bool: which topics each row is labeled for (all without ``topic_scope``)."""
     if "topic_scope" not in data:
         return np.ones((len(data), len(topic_ids)), dtype=bool)
-    return np.array([[t in scope for t in topic_ids] for scope in data["topic_scope"]],
-                    dtype=bool).reshape(len(data), len(topic_ids))
+    return np.array(
+        [[t in scope for t in topic_ids] for scope in data["topic_scope"]], dtype=bool
+    ).reshape(len(data), len(topic_ids))
 
 
 def _train_sentiment(
@@ -161,17 +177,26 @@ def _train_topics(
     return Head(head.name, head.kind, head.labels, layers, temp, thresholds, head.meta)
 
 
-def _per_topic_calibration(head: Head, x: np.ndarray, y: np.ndarray,
-                           dev: np.ndarray) -> tuple[float, tuple[float, ...]]:
+def _per_topic_calibration(
+    head: Head, x: np.ndarray, y: np.ndarray, dev: np.ndarray
+) -> tuple[float, tuple[float, ...]]:
     """One temperature over every (row, topic) dev pair a row labels, then each topic's
     threshold on its own dev rows (0.5 for a topic no dev row labels)."""
     logits = head.logits(x)
     pairs = dev.nonzero()
-    temp = fit_temperature(logits[pairs][:, None], y[pairs][:, None], "sigmoid") if len(pairs[0]) else 1.0
+    temp = (
+        fit_temperature(logits[pairs][:, None], y[pairs][:, None], "sigmoid")
+        if len(pairs[0])
+        else 1.0
+    )
     tuned = Head(head.name, head.kind, head.labels, head.layers, temperature=temp, meta=head.meta)
     proba = tuned.predict_proba(x)
-    thresholds = tuple(best_thresholds(proba[dev[:, j], j:j + 1], y[dev[:, j], j:j + 1])[0]
-                       if dev[:, j].any() else 0.5 for j in range(y.shape[1]))
+    thresholds = tuple(
+        best_thresholds(proba[dev[:, j], j : j + 1], y[dev[:, j], j : j + 1])[0]
+        if dev[:, j].any()
+        else 0.5
+        for j in range(y.shape[1])
+    )
     return temp, thresholds
 
 
@@ -221,7 +246,8 @@ def _select_softmax(
     linear_only: bool = False,
     classes: list[int] | None = None,
 ) -> dict[str, Any]:
-    """Grid over logistic-regression C (and an MLP unless ``linear_only``); best dev macro-F1 wins."""
+    """Grid over logistic-regression C (and an MLP unless ``linear_only``); best dev macro-F1
+    wins."""
     candidates = [_fit_logreg(x_tr, y_tr, c, seed, n_classes, classes) for c in C_GRID]
     if not linear_only:
         candidates.append(_fit_mlp(x_tr, y_tr, seed, n_classes))
@@ -237,7 +263,9 @@ def _select_softmax(
     return max(candidates, key=lambda c: c["dev"]["macro_f1"])
 
 
-def _dev_macro_f1(layers: tuple, x_dev: np.ndarray, y_dev: np.ndarray, n_classes: int) -> dict[str, float]:
+def _dev_macro_f1(
+    layers: tuple, x_dev: np.ndarray, y_dev: np.ndarray, n_classes: int
+) -> dict[str, float]:
     head = Head("tmp", "softmax", tuple(map(str, range(n_classes))), layers)
     pred = head.predict_proba(x_dev).argmax(axis=1) if len(x_dev) else np.array([], int)
     labs = [str(i) for i in range(n_classes)]
@@ -256,7 +284,9 @@ def _fit_logreg(
     from sklearn.linear_model import LogisticRegression
 
     mu, sigma = x.mean(axis=0), x.std(axis=0) + 1e-6
-    clf = LogisticRegression(C=c, max_iter=500, tol=1e-4, class_weight="balanced", random_state=seed)
+    clf = LogisticRegression(
+        C=c, max_iter=500, tol=1e-4, class_weight="balanced", random_state=seed
+    )
     clf.fit((x - mu) / sigma, y)
     coef, intercept = _full_classes(clf, n_classes)
     w = coef / sigma[None, :]
@@ -304,7 +334,8 @@ def _fit_mlp(x: np.ndarray, y: np.ndarray, seed: int, n_classes: int) -> dict[st
 def score_split(
     data: pd.DataFrame, x: np.ndarray, heads: Sequence[Head], topic_ids: Sequence[str], split: str
 ) -> dict[str, Any]:
-    """Head-level scores on one split, per origin (corpus vs public sets), from message embeddings."""
+    """Head-level scores on one split, per origin (corpus vs public sets), from message
+    embeddings."""
     by = {h.name: h for h in heads}
     out: dict[str, Any] = {}
     for origin, part in data[data["split"] == split].groupby(

@@ -1,4 +1,5 @@
-"""An organisation's labels: read them, split off a held-back part, turn the rest into training rows.
+"""An organisation's labels: read them, split off a held-back part, turn the rest into training
+rows.
 
 Labels use the corpus format (:data:`cx_text.training.corpus.LABEL_COLUMNS`). A field an analyst
 did not set is unlabelled: ``sentiment`` None or ``""`` teaches no sentiment, ``topics`` None
@@ -36,15 +37,18 @@ def read_labels(source: Path) -> pd.DataFrame:
     if source.suffix.lower() == ".duckdb":
         return normalize_labels(_store_labels(source))
     if not source.is_file():
-        raise IngestError(f"labels file {source} does not exist.",
-                          "Pass --labels with an xlsx/csv/jsonl file (the data/corpus format) or a store.")
+        raise IngestError(
+            f"labels file {source} does not exist.",
+            "Pass --labels with an xlsx/csv/jsonl file (the data/corpus format) or a store.",
+        )
     if source.suffix.lower() == ".jsonl":
         return normalize_labels(load_corpus([source]))
     return normalize_labels(pd.DataFrame(read_labeled_table(source), columns=list(LABEL_COLUMNS)))
 
 
 def _store_labels(path: Path) -> pd.DataFrame:
-    """The store's labels table (``cx_text.store.labels.labels_frame``, when this cx_text has it)."""
+    """The store's labels table (``cx_text.store.labels.labels_frame``, when this cx_text has
+    it)."""
     import importlib
 
     from cx_text.store.store import open_store
@@ -52,23 +56,33 @@ def _store_labels(path: Path) -> pd.DataFrame:
     try:
         store_labels = importlib.import_module("cx_text.store.labels")
     except ImportError as exc:
-        raise IngestError(f"this cx_text cannot read labels from a store ({path}).",
-                          "Export them with `cx-text labels export -o labels.xlsx` and pass the file.") from exc
+        raise IngestError(
+            f"this cx_text cannot read labels from a store ({path}).",
+            "Export them with `cx-text labels export -o labels.xlsx` and pass the file.",
+        ) from exc
     if not path.is_file():
-        raise IngestError(f"store {path} does not exist.", "Pass the store the labels were saved in.")
+        raise IngestError(
+            f"store {path} does not exist.", "Pass the store the labels were saved in."
+        )
     with open_store(path, read_only=True) as store:
         try:
             frame = store_labels.labels_frame(store)
         except Exception as exc:  # duckdb's CatalogException: an older store
-            raise IngestError(f"store {path} has no labels table ({type(exc).__name__}).",
-                              "Correct tags in the app's Verbatims page or `cx-text labels import FILE` first.") from exc
+            raise IngestError(
+                f"store {path} has no labels table ({type(exc).__name__}).",
+                "Correct tags in the app's Verbatims page or `cx-text labels import FILE` first.",
+            ) from exc
     if frame is None or not len(frame):
-        raise IngestError(f"store {path} has no labels yet.",
-                          "Correct tags in the app's Verbatims page or `cx-text labels import FILE` first.")
+        raise IngestError(
+            f"store {path} has no labels yet.",
+            "Correct tags in the app's Verbatims page or `cx-text labels import FILE` first.",
+        )
     if "labelled" in frame:  # a sentiment- or polarity-only label says nothing of the other topics
         frame = frame.copy()
-        frame["topics"] = [t if "topics" in (done or []) else None
-                           for t, done in zip(frame["topics"], frame["labelled"], strict=True)]
+        frame["topics"] = [
+            t if "topics" in (done or []) else None
+            for t, done in zip(frame["topics"], frame["labelled"], strict=True)
+        ]
     return frame
 
 
@@ -76,16 +90,27 @@ def normalize_labels(frame: pd.DataFrame) -> pd.DataFrame:
     """The corpus columns with unlabelled fields made explicit: sentiment ``""``, topics None."""
     out = frame.reindex(columns=list(LABEL_COLUMNS)).copy()
     out["id"] = out["id"].astype(str)
-    out["sentiment"] = [s if isinstance(s, str) and s in schema.SENTIMENTS else "" for s in out["sentiment"]]
-    out["topics"] = _objects([None if t is None or (isinstance(t, float) and pd.isna(t))
-                              else sorted(map(str, t)) for t in out["topics"]], out.index)
-    out["aspects"] = _objects([dict(a) if isinstance(a, Mapping) else {} for a in out["aspects"]], out.index)
+    out["sentiment"] = [
+        s if isinstance(s, str) and s in schema.SENTIMENTS else "" for s in out["sentiment"]
+    ]
+    out["topics"] = _objects(
+        [
+            None if t is None or (isinstance(t, float) and pd.isna(t)) else sorted(map(str, t))
+            for t in out["topics"]
+        ],
+        out.index,
+    )
+    out["aspects"] = _objects(
+        [dict(a) if isinstance(a, Mapping) else {} for a in out["aspects"]], out.index
+    )
     out["origin"], out["split"] = LABELS_ORIGIN, ""
     out["lang"] = out["lang"].fillna("").astype(str)
     out["channel"] = out["channel"].fillna("").astype(str)
     if out["id"].duplicated().any():
         dup = out.loc[out["id"].duplicated(), "id"].iloc[0]
-        raise IngestError(f"label id {dup!r} appears twice.", "Give every labelled message its own id.")
+        raise IngestError(
+            f"label id {dup!r} appears twice.", "Give every labelled message its own id."
+        )
     return out.reset_index(drop=True)
 
 
@@ -97,12 +122,15 @@ def check_topics(labels: pd.DataFrame, topic_ids: Sequence[str]) -> None:
     """Every labelled topic must be in the taxonomy used for training."""
     unknown = sorted({t for ts in labels["topics"] if ts for t in ts} - set(topic_ids))
     if unknown:
-        raise IngestError(f"labels use topics not in the taxonomy: {', '.join(unknown)}.",
-                          "Add them (with a few cues) to a copy of the taxonomy YAML and pass --taxonomy.")
+        raise IngestError(
+            f"labels use topics not in the taxonomy: {', '.join(unknown)}.",
+            "Add them (with a few cues) to a copy of the taxonomy YAML and pass --taxonomy.",
+        )
 
 
-def split_roles(labels: pd.DataFrame, known: Mapping[str, str], share: float = HELD_BACK_SHARE,
-                seed: int = 13) -> dict[str, str]:
+def split_roles(
+    labels: pd.DataFrame, known: Mapping[str, str], share: float = HELD_BACK_SHARE, seed: int = 13
+) -> dict[str, str]:
     """``{id: train | held_back}``: known ids keep their role; new ids are held back at ``share``
     per stratum (main topic, else sentiment), seeded."""
     roles = {i: known[i] for i in labels["id"] if i in known}
@@ -111,7 +139,9 @@ def split_roles(labels: pd.DataFrame, known: Mapping[str, str], share: float = H
         ids = sorted(group["id"])
         order = np.random.default_rng(_seed(seed, str(key))).permutation(len(ids))
         n_held = int(np.floor(share * len(ids) + _frac(seed, str(key))))
-        roles.update({ids[j]: (HELD_BACK if rank < n_held else TRAIN) for rank, j in enumerate(order)})
+        roles.update(
+            {ids[j]: (HELD_BACK if rank < n_held else TRAIN) for rank, j in enumerate(order)}
+        )
     return roles
 
 
@@ -119,7 +149,11 @@ def _stratum(row: pd.Series) -> str:
     topics = row["topics"]
     if topics:
         return f"topic:{topics[0]}"
-    return f"sentiment:{row['sentiment'] or '-'}" if topics is None else f"none:{row['sentiment'] or '-'}"
+    return (
+        f"sentiment:{row['sentiment'] or '-'}"
+        if topics is None
+        else f"none:{row['sentiment'] or '-'}"
+    )
 
 
 def _seed(seed: int, key: str) -> int:
@@ -131,24 +165,32 @@ def _frac(seed: int, key: str) -> float:
     return (_seed(seed, "frac" + key) % 1000) / 1000.0
 
 
-def training_rows(labels: pd.DataFrame, roles: Mapping[str, str], topic_ids: Sequence[str],
-                  new_topics: Sequence[str], weight: int) -> pd.DataFrame:
+def training_rows(
+    labels: pd.DataFrame,
+    roles: Mapping[str, str],
+    topic_ids: Sequence[str],
+    new_topics: Sequence[str],
+    weight: int,
+) -> pd.DataFrame:
     """The trained labels as rows of the training frame: each ``weight`` times in ``train`` (the
-    up-weighting) and once in ``dev`` (thresholds see the organisation's data), with a topic scope."""
+    up-weighting) and once in ``dev`` (thresholds see the organisation's data), with a topic
+    scope."""
     trained = labels[labels["id"].map(roles) == TRAIN].copy()
     given = labels.loc[trained.index, "topics"]
     trained["aspects"] = _objects(list(_drop_thin_aspects(trained, new_topics)), trained.index)
     trained["topics"] = _objects([list(t) if t is not None else [] for t in given], trained.index)
-    trained["topic_scope"] = _objects([tuple(topic_ids) if t is not None else () for t in given],
-                                      trained.index)
+    trained["topic_scope"] = _objects(
+        [tuple(topic_ids) if t is not None else () for t in given], trained.index
+    )
     parts = [trained.assign(split="train")] * max(1, int(weight)) + [trained.assign(split="dev")]
     return pd.concat(parts, ignore_index=True)
 
 
 def _drop_thin_aspects(trained: pd.DataFrame, new_topics: Sequence[str]) -> list[dict[str, str]]:
     """A new topic's polarity labels teach its aspect head only when there are enough of them."""
-    thin = {t for t in new_topics
-            if sum(t in a for a in trained["aspects"]) < MIN_NEW_ASPECT_LABELS}
+    thin = {
+        t for t in new_topics if sum(t in a for a in trained["aspects"]) < MIN_NEW_ASPECT_LABELS
+    }
     return [{k: v for k, v in a.items() if k not in thin} for a in trained["aspects"]]
 
 

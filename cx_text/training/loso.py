@@ -34,9 +34,10 @@ from cx_text.training.sources import held_out
 
 Embedder = Callable[[Sequence[str]], np.ndarray]
 #: rows per source that fit the heads (train) and tune them (dev); others in full
-HEAD_CAPS = {"train": {"goemotions": 3000, "ru_goemotions": 3000, "cebab": 3000,
-                       "banking77": 1500},
-             "dev": {"goemotions": 800, "ru_goemotions": 700, "cebab": 300, "banking77": 400}}
+HEAD_CAPS = {
+    "train": {"goemotions": 3000, "ru_goemotions": 3000, "cebab": 3000, "banking77": 1500},
+    "dev": {"goemotions": 800, "ru_goemotions": 700, "cebab": 300, "banking77": 400},
+}
 #: scored rows per source (a seeded sample of the test split; the others in full)
 TEST_CAPS = {"goemotions": 2000, "ru_goemotions": 2000}
 IN_DISTRIBUTION = "corpus"
@@ -56,13 +57,23 @@ def test_rows(data: pd.DataFrame, source: str, seed: int) -> pd.DataFrame:
     return rows.sample(n=cap, random_state=seed).sort_index() if cap and len(rows) > cap else rows
 
 
-def loso_report(data: pd.DataFrame, embed: Embedder, topic_ids: Sequence[str],
-                sources: Sequence[str], *, seed: int = 13,
-                log: Callable[[str], None] = print) -> dict[str, Any]:
+def loso_report(
+    data: pd.DataFrame,
+    embed: Embedder,
+    topic_ids: Sequence[str],
+    sources: Sequence[str],
+    *,
+    seed: int = 13,
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
     """``{"rows": [...]}``: one row per held-out source, then the in-distribution corpus row."""
     data = data.reset_index(drop=True)
-    needed = pd.concat([head_rows(data, (), seed), *(test_rows(data, s, seed)
-                                                       for s in (*sources, IN_DISTRIBUTION))])
+    needed = pd.concat(
+        [
+            head_rows(data, (), seed),
+            *(test_rows(data, s, seed) for s in (*sources, IN_DISTRIBUTION)),
+        ]
+    )
     needed = needed[~needed.index.duplicated()]
     vectors = dict(zip(needed.index, embed(needed["text"].tolist()), strict=True))
     rows = []
@@ -75,10 +86,15 @@ def loso_report(data: pd.DataFrame, embed: Embedder, topic_ids: Sequence[str],
         heads = {h.name: h for h in fitted}
         test = test_rows(data, source, seed)
         x_test = np.stack([vectors[i] for i in test.index])
-        row: dict[str, Any] = {"source": source, "role": "in-distribution" if source == IN_DISTRIBUTION
-               else "held-out", "n": len(test), "held_out": list(exclude),
-               "heads": score_heads(heads, x_test, test, topic_ids),
-               "majority": majority_scores(test), "vader": vader_scores(test)}
+        row: dict[str, Any] = {
+            "source": source,
+            "role": "in-distribution" if source == IN_DISTRIBUTION else "held-out",
+            "n": len(test),
+            "held_out": list(exclude),
+            "heads": score_heads(heads, x_test, test, topic_ids),
+            "majority": majority_scores(test),
+            "vader": vader_scores(test),
+        }
         row["seconds"] = round(time.perf_counter() - started, 1)
         log(f"loso {source}: n={len(test)} ({row['seconds']} s)")
         rows.append(row)
@@ -95,45 +111,66 @@ def sentiment_scores(gold: Sequence[str], pred: Sequence[str]) -> dict[str, floa
     return out
 
 
-def topic_scores(gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]],
-                 scopes: Sequence[Sequence[str]]) -> dict[str, float]:
+def topic_scores(
+    gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]], scopes: Sequence[Sequence[str]]
+) -> dict[str, float]:
     """Micro precision / recall / F1 over the topics each row's source labels."""
     tp = fp = fn = 0
     for g, p, scope in zip(gold, pred, scopes, strict=True):
         g_s, p_s = set(g) & set(scope), set(p) & set(scope)
         tp, fp, fn = tp + len(g_s & p_s), fp + len(p_s - g_s), fn + len(g_s - p_s)
     precision, recall = tp / max(tp + fp, 1), tp / max(tp + fn, 1)
-    return {"n": len(gold), "precision": precision, "recall": recall,
-            "micro_f1": 2 * precision * recall / max(precision + recall, 1e-9)}
+    return {
+        "n": len(gold),
+        "precision": precision,
+        "recall": recall,
+        "micro_f1": 2 * precision * recall / max(precision + recall, 1e-9),
+    }
 
 
 def _pairs(rows: pd.DataFrame) -> list[tuple[int, str, str]]:
     """(position, topic, gold polarity) of every labeled topic polarity."""
-    return [(i, t, p) for i, a in enumerate(rows["aspects"]) if isinstance(a, dict)
-            for t, p in a.items() if p in schema.SENTIMENTS]
+    return [
+        (i, t, p)
+        for i, a in enumerate(rows["aspects"])
+        if isinstance(a, dict)
+        for t, p in a.items()
+        if p in schema.SENTIMENTS
+    ]
 
 
-def score_heads(heads: dict[str, Head], x: np.ndarray, rows: pd.DataFrame,
-                topic_ids: Sequence[str]) -> dict[str, Any]:
+def score_heads(
+    heads: dict[str, Head], x: np.ndarray, rows: pd.DataFrame, topic_ids: Sequence[str]
+) -> dict[str, Any]:
     """Every figure the scored set's labels allow."""
     out: dict[str, Any] = {}
     has_sent = rows["sentiment"].isin(schema.SENTIMENTS).to_numpy()
     if has_sent.any():
         pred = heads["sentiment"].predict_proba(x[has_sent]).argmax(axis=1)
-        out["sentiment"] = sentiment_scores(rows["sentiment"][has_sent].tolist(),
-                                            [schema.SENTIMENTS[i] for i in pred])
+        out["sentiment"] = sentiment_scores(
+            rows["sentiment"][has_sent].tolist(), [schema.SENTIMENTS[i] for i in pred]
+        )
     scoped = np.array([len(s) > 0 for s in rows["topic_scope"]], dtype=bool)
     if scoped.any():
         topics = heads["topics"]
         decided = topics.decide(topics.predict_proba(x[scoped]))
         pred_t = [[t for t, d in zip(topic_ids, r, strict=True) if d] for r in decided]
-        out["topics"] = topic_scores(rows["topics"][scoped].tolist(), pred_t,
-                                     rows["topic_scope"][scoped].tolist())
+        out["topics"] = topic_scores(
+            rows["topics"][scoped].tolist(), pred_t, rows["topic_scope"][scoped].tolist()
+        )
     pairs = _pairs(rows)
     if pairs:
-        hits = [schema.SENTIMENTS[int(heads.get(f"aspect_{t}", heads["sentiment"])
-                                      .predict_proba(x[i:i + 1]).argmax())] == p
-                for i, t, p in pairs]
+        hits = [
+            schema.SENTIMENTS[
+                int(
+                    heads.get(f"aspect_{t}", heads["sentiment"])
+                    .predict_proba(x[i : i + 1])
+                    .argmax()
+                )
+            ]
+            == p
+            for i, t, p in pairs
+        ]
         out["polarity"] = {"n": len(pairs), "accuracy": float(np.mean(hits))}
     return out
 
@@ -148,13 +185,16 @@ def majority_scores(rows: pd.DataFrame) -> dict[str, Any]:
     scoped = [len(s) > 0 for s in rows["topic_scope"]]
     if any(scoped):
         part = rows[scoped]
-        out["topics"] = topic_scores(part["topics"].tolist(), [[] for _ in range(len(part))],
-                                     part["topic_scope"].tolist())
+        out["topics"] = topic_scores(
+            part["topics"].tolist(), [[] for _ in range(len(part))], part["topic_scope"].tolist()
+        )
     pairs = _pairs(rows)
     if pairs:
         top = str(pd.Series([p for _, _, p in pairs]).value_counts().sort_index().idxmax())
-        out["polarity"] = {"n": len(pairs), "accuracy": float(np.mean([p == top
-                                                                       for *_, p in pairs]))}
+        out["polarity"] = {
+            "n": len(pairs),
+            "accuracy": float(np.mean([p == top for *_, p in pairs])),
+        }
     return out
 
 
@@ -170,37 +210,55 @@ def vader_scores(rows: pd.DataFrame) -> dict[str, Any] | None:
         return None
     analyzer = SentimentIntensityAnalyzer()
     compound = [analyzer.polarity_scores(t)["compound"] for t in rows["text"][keep]]
-    pred = ["positive" if c >= 0.05 else "negative" if c <= -0.05 else "neutral"
-            for c in compound]
+    pred = ["positive" if c >= 0.05 else "negative" if c <= -0.05 else "neutral" for c in compound]
     return {"sentiment": sentiment_scores(rows["sentiment"][keep].tolist(), pred)}
 
 
 def render_loso(report: dict[str, Any]) -> str:
     """A plain-text table: each figure with the majority (and VADER) baseline beside it."""
-    header = ("source", "role", "n", "sentiment macro-F1 (maj · VADER)", "sent acc (maj)",
-              "topic micro-F1 (empty set)", "polarity acc (maj)")
+    header = (
+        "source",
+        "role",
+        "n",
+        "sentiment macro-F1 (maj · VADER)",
+        "sent acc (maj)",
+        "topic micro-F1 (empty set)",
+        "polarity acc (maj)",
+    )
     lines = [header]
     for row in report["rows"]:
         h, m, v = row["heads"], row["majority"], row["vader"] or {}
-        lines.append((row["source"], row["role"], str(row["n"]),
-                      _trio(h, m, v, "sentiment", "macro_f1"),
-                      _trio(h, m, {}, "sentiment", "accuracy"),
-                      _trio(h, m, {}, "topics", "micro_f1"),
-                      _trio(h, m, {}, "polarity", "accuracy")))
+        lines.append(
+            (
+                row["source"],
+                row["role"],
+                str(row["n"]),
+                _trio(h, m, v, "sentiment", "macro_f1"),
+                _trio(h, m, {}, "sentiment", "accuracy"),
+                _trio(h, m, {}, "topics", "micro_f1"),
+                _trio(h, m, {}, "polarity", "accuracy"),
+            )
+        )
     widths = [max(len(r[i]) for r in lines) for i in range(len(header))]
     out = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in lines]
-    notes = ["heads re-fitted per held-out source on frozen embeddings of the current encoder; "
-             "the corpus row is in-distribution (its own test split, heads fitted on everything).",
-             "'-': the set has no such label. Macro-F1 is over the classes present in the set "
-             "(CFPB is all negative: see its accuracy)."]
+    notes = [
+        "heads re-fitted per held-out source on frozen embeddings of the current encoder; "
+        "the corpus row is in-distribution (its own test split, heads fitted on everything).",
+        "'-': the set has no such label. Macro-F1 is over the classes present in the set "
+        "(CFPB is all negative: see its accuracy).",
+    ]
     return "\n".join([*out, "", *notes])
 
 
-def _trio(heads: dict[str, Any], majority: dict[str, Any], vader: dict[str, Any], task: str,
-          metric: str) -> str:
+def _trio(
+    heads: dict[str, Any], majority: dict[str, Any], vader: dict[str, Any], task: str, metric: str
+) -> str:
     value = heads.get(task, {}).get(metric)
     if value is None:
         return "-"
-    extra = [f"{d[task][metric]:.3f}" for d in (majority, vader)
-             if d.get(task, {}).get(metric) is not None]
+    extra = [
+        f"{d[task][metric]:.3f}"
+        for d in (majority, vader)
+        if d.get(task, {}).get(metric) is not None
+    ]
     return f"{value:.3f} ({' · '.join(extra)})" if extra else f"{value:.3f}"

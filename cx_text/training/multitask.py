@@ -44,13 +44,16 @@ def joint_heads(dim: int, n_topics: int) -> Any:
 def targets(rows: pd.DataFrame, topic_ids: Sequence[str]) -> dict[str, np.ndarray]:
     """Label arrays: ``sent`` (-1 unlabeled), ``topic_y`` / ``topic_m`` (0 mask where the
     source does not label a topic), ``asp`` (-1 where no polarity is labeled)."""
-    sent = np.array([schema.SENTIMENTS.index(s) if s in schema.SENTIMENTS else -1
-                     for s in rows["sentiment"]], dtype=np.int64)
+    sent = np.array(
+        [schema.SENTIMENTS.index(s) if s in schema.SENTIMENTS else -1 for s in rows["sentiment"]],
+        dtype=np.int64,
+    )
     topic_y = np.zeros((len(rows), len(topic_ids)), np.float32)
     topic_m = np.zeros_like(topic_y)
     asp = np.full((len(rows), len(topic_ids)), -1, np.int64)
-    for i, (scope, topics, aspects) in enumerate(zip(rows["topic_scope"], rows["topics"],
-                                                     rows["aspects"], strict=True)):
+    for i, (scope, topics, aspects) in enumerate(
+        zip(rows["topic_scope"], rows["topics"], rows["aspects"], strict=True)
+    ):
         for j, topic in enumerate(topic_ids):
             topic_m[i, j] = float(topic in scope)
             topic_y[i, j] = float(topic in topics)
@@ -66,8 +69,13 @@ def class_weights(sent: np.ndarray) -> np.ndarray:
     return np.minimum(weights, 5.0).astype(np.float32)
 
 
-def joint_loss(outputs: tuple[Any, Any, Any], y: dict[str, Any], weights: Any,
-               topic_weight: float, aspect_weight: float) -> Any:
+def joint_loss(
+    outputs: tuple[Any, Any, Any],
+    y: dict[str, Any],
+    weights: Any,
+    topic_weight: float,
+    aspect_weight: float,
+) -> Any:
     """Sum of the three losses over the rows each applies to (torch tensors)."""
     import torch
     from torch.nn import functional
@@ -75,13 +83,16 @@ def joint_loss(outputs: tuple[Any, Any, Any], y: dict[str, Any], weights: Any,
     sent_logits, topic_logits, asp_logits = (o.float() for o in outputs)
     loss = torch.zeros(())
     if bool((y["sent"] >= 0).any()):
-        loss = loss + functional.cross_entropy(sent_logits, y["sent"], weight=weights,
-                                               ignore_index=-1)
+        loss = loss + functional.cross_entropy(
+            sent_logits, y["sent"], weight=weights, ignore_index=-1
+        )
     if float(y["topic_m"].sum()) > 0:
-        bce = functional.binary_cross_entropy_with_logits(topic_logits, y["topic_y"],
-                                                          reduction="none")
+        bce = functional.binary_cross_entropy_with_logits(
+            topic_logits, y["topic_y"], reduction="none"
+        )
         loss = loss + topic_weight * (bce * y["topic_m"]).sum() / y["topic_m"].sum()
     if bool((y["asp"] >= 0).any()):
         loss = loss + aspect_weight * functional.cross_entropy(
-            asp_logits.reshape(-1, N_SENT), y["asp"].reshape(-1), ignore_index=-1)
+            asp_logits.reshape(-1, N_SENT), y["asp"].reshape(-1), ignore_index=-1
+        )
     return loss

@@ -43,11 +43,16 @@ class TrainingReport:
             for origin, res in self.metrics.get(split, {}).items():
                 sent = res.get("sentiment", {}).get("macro_f1")
                 topic = res.get("topics", {}).get("micro_f1")
-                asp = res.get("aspects_given_gold_topics", {}).get("polarity_accuracy_on_found_topics")
+                asp = res.get("aspects_given_gold_topics", {}).get(
+                    "polarity_accuracy_on_found_topics"
+                )
                 parts = [f"{split:<4} {origin:<9} n={res['n']:<5}"]
                 if sent is not None:
-                    parts.append(f"sentiment macro-F1 {sent:.3f} (ru {res.get('sentiment_macro_f1_ru', float('nan')):.3f}, "
-                                 f"en {res.get('sentiment_macro_f1_en', float('nan')):.3f})")
+                    parts.append(
+                        f"sentiment macro-F1 {sent:.3f} (ru "
+                        f"{res.get('sentiment_macro_f1_ru', float('nan')):.3f}, "
+                        f"en {res.get('sentiment_macro_f1_en', float('nan')):.3f})"
+                    )
                 parts.append(f"topics micro-F1 {topic:.3f}")
                 if asp is not None:
                     parts.append(f"aspect polarity acc {asp:.3f}")
@@ -55,7 +60,9 @@ class TrainingReport:
         return "\n".join(lines)
 
 
-def training_frame(data_paths: list[Path] | None, shared_dir: Path | None, seed: int) -> pd.DataFrame:
+def training_frame(
+    data_paths: list[Path] | None, shared_dir: Path | None, seed: int
+) -> pd.DataFrame:
     """The corpus plus a capped, seeded sample of each mapped public set."""
     corpus = load_corpus(data_paths)
     shared = load_shared(shared_dir)
@@ -65,8 +72,13 @@ def training_frame(data_paths: list[Path] | None, shared_dir: Path | None, seed:
         train = sub[sub["split"] == "train"]
         if len(train) > cap:
             train = train.sample(n=cap, random_state=seed)
-        parts += [train, *(_eval_sample(sub[sub["split"] == split], n, seed)
-                           for split, n in SHARED_EVAL_ROWS[origin].items())]
+        parts += [
+            train,
+            *(
+                _eval_sample(sub[sub["split"] == split], n, seed)
+                for split, n in SHARED_EVAL_ROWS[origin].items()
+            ),
+        ]
     return pd.concat([p for p in parts if len(p)], ignore_index=True)[list(LABEL_COLUMNS)]
 
 
@@ -86,8 +98,9 @@ def clean_texts(texts: list[str], nlp: Any, mask_pii: bool = True) -> list[str]:
     return normalize_frame(frame, mask_pii=mask_pii, resources=nlp)[schema.TEXT_CLEAN].tolist()
 
 
-def run_training(settings: Settings, data_paths: list[Path] | None, out: Path | None,
-                 shared_dir: Path | None) -> TrainingReport:
+def run_training(
+    settings: Settings, data_paths: list[Path] | None, out: Path | None, shared_dir: Path | None
+) -> TrainingReport:
     """Train every head and write it to ``out`` (default: ``<models_dir>/heads``)."""
     from cx_text.models.encoder import Encoder
     from cx_text.models.inference import check_precision
@@ -101,8 +114,9 @@ def run_training(settings: Settings, data_paths: list[Path] | None, out: Path | 
     taxonomy = load_taxonomy(settings.taxonomy_path)
     meta = {"encoder": encoder.info.as_dict(), "taxonomy_version": taxonomy.version}
     embed = cached_embedder(encoder, settings.cache_dir / "embeddings")
-    result = train_heads(data, embed, out_dir, taxonomy.topic_ids, seed=settings.seed,
-                         extra_meta=meta)
+    result = train_heads(
+        data, embed, out_dir, taxonomy.topic_ids, seed=settings.seed, extra_meta=meta
+    )
     return TrainingReport(result.out_dir, result.metrics)
 
 
@@ -129,7 +143,9 @@ def read_labeled(path: Path, split: str | None = None) -> pd.DataFrame:
     if path.is_dir():
         data = load_corpus(sorted(path.glob("*.jsonl")) or None)
     elif not path.is_file():
-        raise IngestError(f"labeled file {path} does not exist.", "Pass --data with a CSV/XLSX/JSONL file.")
+        raise IngestError(
+            f"labeled file {path} does not exist.", "Pass --data with a CSV/XLSX/JSONL file."
+        )
     elif path.suffix.lower() == ".jsonl":
         data = load_corpus([path])
     else:
@@ -137,25 +153,37 @@ def read_labeled(path: Path, split: str | None = None) -> pd.DataFrame:
         data["split"] = ""
     if split:
         data = data[data["split"] == split]
-    gold = pd.DataFrame({
-        schema.ID: data["id"].astype(str).to_numpy() if "id" in data else range(len(data)),
-        schema.TEXT: data["text"].to_numpy(),
-        schema.LANG: data.get("lang", pd.Series([""] * len(data))).to_numpy(),
-        schema.SENTIMENT: data["sentiment"].to_numpy() if "sentiment" in data else "",
-        schema.TOPICS: [list(t) for t in data["topics"]],
-        schema.ASPECT_SENTIMENTS: [[{"topic": k, "polarity": v} for k, v in a.items()] for a in data["aspects"]],
-    })
+    gold = pd.DataFrame(
+        {
+            schema.ID: data["id"].astype(str).to_numpy() if "id" in data else range(len(data)),
+            schema.TEXT: data["text"].to_numpy(),
+            schema.LANG: data.get("lang", pd.Series([""] * len(data))).to_numpy(),
+            schema.SENTIMENT: data["sentiment"].to_numpy() if "sentiment" in data else "",
+            schema.TOPICS: [list(t) for t in data["topics"]],
+            schema.ASPECT_SENTIMENTS: [
+                [{"topic": k, "polarity": v} for k, v in a.items()] for a in data["aspects"]
+            ],
+        }
+    )
     return gold.reset_index(drop=True)
 
 
-def evaluate_file(settings: Settings, path: Path, split: str | None = None) -> tuple[dict[str, Any], str]:
+def evaluate_file(
+    settings: Settings, path: Path, split: str | None = None
+) -> tuple[dict[str, Any], str]:
     """Tag the texts of a labeled file with the full pipeline and score against its labels."""
     from cx_text.classify.tagger import Resources, tag_frame
 
     gold = read_labeled(path, split)
     res = Resources.load(settings)
-    frame = pd.DataFrame({schema.ID: gold[schema.ID], schema.TEXT: gold[schema.TEXT],
-                          schema.ROW_STATUS: schema.STATUS_OK, schema.ROW_ISSUES: [[] for _ in range(len(gold))]})
+    frame = pd.DataFrame(
+        {
+            schema.ID: gold[schema.ID],
+            schema.TEXT: gold[schema.TEXT],
+            schema.ROW_STATUS: schema.STATUS_OK,
+            schema.ROW_ISSUES: [[] for _ in range(len(gold))],
+        }
+    )
     tagged = tag_frame(frame, res)
     if (gold[schema.LANG] == "").all():
         gold[schema.LANG] = tagged[schema.LANG].to_numpy()
@@ -174,20 +202,29 @@ class FinetuneReport:
 
     def render(self) -> str:
         f = self.facts
-        lines = [f"adapter written to {self.adapter_dir}: {f['adapter_bytes'] / 1e6:.2f} MB, "
-                 f"{f['steps']}/{f['planned_steps']} steps in {f['train_seconds']} s "
-                 f"({f['seconds_per_step']} s/step), loss {f['loss_first']:.3f} -> "
-                 f"{f['loss_last']:.3f}" + (" — stopped by the time budget"
-                                            if f["stopped_by_budget"] else ""),
-                 f"registry entry [encoder.{f['name']}] pinned in {f['registry']}"]
+        lines = [
+            f"adapter written to {self.adapter_dir}: {f['adapter_bytes'] / 1e6:.2f} MB, "
+            f"{f['steps']}/{f['planned_steps']} steps in {f['train_seconds']} s "
+            f"({f['seconds_per_step']} s/step), loss {f['loss_first']:.3f} -> "
+            f"{f['loss_last']:.3f}"
+            + (" — stopped by the time budget" if f["stopped_by_budget"] else ""),
+            f"registry entry [encoder.{f['name']}] pinned in {f['registry']}",
+        ]
         if self.heads is not None:
             lines.append(self.heads.render())
         return "\n".join(lines)
 
 
-def run_finetune(settings: Settings, data_paths: list[Path] | None, shared_dir: Path | None,
-                 out: Path | None, recipe: Any, *, heads: bool = True,
-                 log: Any = print) -> FinetuneReport:
+def run_finetune(
+    settings: Settings,
+    data_paths: list[Path] | None,
+    shared_dir: Path | None,
+    out: Path | None,
+    recipe: Any,
+    *,
+    heads: bool = True,
+    log: Any = print,
+) -> FinetuneReport:
     """Fine-tune the encoder (LoRA), pin the adapter in ``<out>/registry.toml``, then (unless
     ``heads`` is False) re-train the heads on the merged encoder's embeddings.
 
@@ -211,12 +248,25 @@ def run_finetune(settings: Settings, data_paths: list[Path] | None, shared_dir: 
     set_threads(settings.num_threads)
     resolved, base = resolve_encoder(recipe.base, settings)
     adapter_dir = models_dir / ADAPTERS_SUBDIR / FINETUNED_ENCODER
-    result = finetune(resolved.path, rows, topic_ids, adapter_dir, recipe,
-                      prefix=text_prefix(base, resolved.path), log=log)
-    entry = {"kind": "encoder", "base": recipe.base, "base_checksum": base.checksum,
-             "adapter": f"{ADAPTERS_SUBDIR}/{FINETUNED_ENCODER}",
-             "version": f"{base.version}+lora{recipe.lora_r}", "recipe": recipe.summary(),
-             "license": "MIT", "sha256": adapter_hashes(adapter_dir)}
+    result = finetune(
+        resolved.path,
+        rows,
+        topic_ids,
+        adapter_dir,
+        recipe,
+        prefix=text_prefix(base, resolved.path),
+        log=log,
+    )
+    entry = {
+        "kind": "encoder",
+        "base": recipe.base,
+        "base_checksum": base.checksum,
+        "adapter": f"{ADAPTERS_SUBDIR}/{FINETUNED_ENCODER}",
+        "version": f"{base.version}+lora{recipe.lora_r}",
+        "recipe": recipe.summary(),
+        "license": "MIT",
+        "sha256": adapter_hashes(adapter_dir),
+    }
     registry = write_encoder_entry(models_dir, FINETUNED_ENCODER, entry)
     facts = {**result.facts, "name": FINETUNED_ENCODER, "registry": str(registry)}
     report = None
@@ -226,8 +276,9 @@ def run_finetune(settings: Settings, data_paths: list[Path] | None, shared_dir: 
     return FinetuneReport(adapter_dir, facts, report)
 
 
-def evaluate_loso(settings: Settings, shared_dir: Path, data_paths: list[Path] | None = None,
-                  log: Any = print) -> tuple[dict[str, Any], str]:
+def evaluate_loso(
+    settings: Settings, shared_dir: Path, data_paths: list[Path] | None = None, log: Any = print
+) -> tuple[dict[str, Any], str]:
     """``cx-text evaluate --loso``: the leave-one-source-out report of the current encoder."""
     from cx_text.models.encoder import Encoder
     from cx_text.models.inference import check_precision
@@ -237,8 +288,10 @@ def evaluate_loso(settings: Settings, shared_dir: Path, data_paths: list[Path] |
 
     sources = [s for s in LOSO_SOURCES if s in available_sources(shared_dir)]
     if not sources:
-        raise IngestError(f"no real data set found under {shared_dir}.",
-                          "Pass --shared-data with the dir holding cebab/, goemotions/, mams_acsa/ …")
+        raise IngestError(
+            f"no real data set found under {shared_dir}.",
+            "Pass --shared-data with the dir holding cebab/, goemotions/, mams_acsa/ …",
+        )
     topic_ids = load_taxonomy(settings.taxonomy_path).topic_ids
     data = load_sources(shared_dir, topic_ids, sources, corpus_paths=data_paths)
     nlp = NlpResources.load()

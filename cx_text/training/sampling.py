@@ -38,12 +38,14 @@ def _quotas(sizes: Mapping[object, int], n: int, rng: np.random.Generator) -> di
     return quota
 
 
-def capped(data: pd.DataFrame, caps: Mapping[str, int], seed: int,
-           column: str = "origin") -> pd.DataFrame:
+def capped(
+    data: pd.DataFrame, caps: Mapping[str, int], seed: int, column: str = "origin"
+) -> pd.DataFrame:
     """Rows of ``data``; each value of ``column`` listed in ``caps`` cut to a seeded sample."""
     parts = []
     for value, part in data.groupby(column, sort=True):
         cap = caps.get(str(value))
-        parts.append(part.sample(n=cap, random_state=seed) if cap is not None and len(part) > cap
-                     else part)
+        parts.append(
+            part.sample(n=cap, random_state=seed) if cap is not None and len(part) > cap else part
+        )
     return pd.concat(parts).sort_index() if parts else data

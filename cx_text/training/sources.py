@@ -36,29 +36,74 @@ SEED = 13
 BANKING77_TEST_ROWS = 1001
 
 GOEMOTIONS_GROUPS = {0: "ambiguous", 1: "negative", 2: "neutral", 3: "positive"}
-_POSITIVE = ("admiration", "amusement", "approval", "caring", "desire", "excitement",
-             "gratitude", "joy", "love", "optimism", "pride", "relief")
-_NEGATIVE = ("anger", "annoyance", "disappointment", "disapproval", "disgust", "embarrassment",
-             "fear", "grief", "nervousness", "remorse", "sadness")
+_POSITIVE = (
+    "admiration",
+    "amusement",
+    "approval",
+    "caring",
+    "desire",
+    "excitement",
+    "gratitude",
+    "joy",
+    "love",
+    "optimism",
+    "pride",
+    "relief",
+)
+_NEGATIVE = (
+    "anger",
+    "annoyance",
+    "disappointment",
+    "disapproval",
+    "disgust",
+    "embarrassment",
+    "fear",
+    "grief",
+    "nervousness",
+    "remorse",
+    "sadness",
+)
 _AMBIGUOUS = ("confusion", "curiosity", "realization", "surprise")
 #: the GoEmotions paper's sentiment grouping of its 28 emotions (for ru_goemotions' names)
-EMOTION_GROUPS = {**dict.fromkeys(_POSITIVE, "positive"), **dict.fromkeys(_NEGATIVE, "negative"),
-                  **dict.fromkeys(_AMBIGUOUS, "ambiguous"), "neutral": "neutral"}
+EMOTION_GROUPS = {
+    **dict.fromkeys(_POSITIVE, "positive"),
+    **dict.fromkeys(_NEGATIVE, "negative"),
+    **dict.fromkeys(_AMBIGUOUS, "ambiguous"),
+    "neutral": "neutral",
+}
 CEBAB_STARS = {"1": "negative", "2": "negative", "3": "neutral", "4": "positive", "5": "positive"}
 CEBAB_ASPECTS = {"food": "quality", "service": "staff"}  # ambiance, noise: no topic of ours
 CEBAB_POLARITY = {"Positive": "positive", "Negative": "negative"}
-MAMS_TOPICS = {"food": "quality", "menu": "quality", "service": "staff", "staff": "staff",
-               "price": "pricing"}  # ambience, place, miscellaneous: ignored (not "other")
+MAMS_TOPICS = {
+    "food": "quality",
+    "menu": "quality",
+    "service": "staff",
+    "staff": "staff",
+    "price": "pricing",
+}  # ambience, place, miscellaneous: ignored (not "other")
 CFPB_TOPICS = {"Debt collection": "support", "Credit reporting, repair, or other": "support"}
-XED_GROUPS = {1: "negative", 2: "ambiguous", 3: "negative", 4: "negative", 5: "positive",
-              6: "negative", 7: "ambiguous", 8: "positive"}
+XED_GROUPS = {
+    1: "negative",
+    2: "ambiguous",
+    3: "negative",
+    4: "negative",
+    5: "positive",
+    6: "negative",
+    7: "ambiguous",
+    8: "positive",
+}
 SCOPES: dict[str, tuple[str, ...]] = {
-    "corpus": (ALL_TOPICS,), "banking77": (ALL_TOPICS,), "mams": ("staff", "pricing", "quality"),
-    "cebab": ("staff", "quality"), "cfpb": ("support",),
+    "corpus": (ALL_TOPICS,),
+    "banking77": (ALL_TOPICS,),
+    "mams": ("staff", "pricing", "quality"),
+    "cebab": ("staff", "quality"),
+    "cfpb": ("support",),
 }
 #: sources that are one family (the same comments): held out together
-FAMILIES = {"goemotions": ("goemotions", "ru_goemotions"),
-            "ru_goemotions": ("goemotions", "ru_goemotions")}
+FAMILIES = {
+    "goemotions": ("goemotions", "ru_goemotions"),
+    "ru_goemotions": ("goemotions", "ru_goemotions"),
+}
 
 
 def split_by_hash(key: str, dev: int = 15, test: int = 15) -> str:
@@ -84,15 +129,22 @@ def held_out(source: str) -> tuple[str, ...]:
 
 def _frame(rows: list[dict[str, Any]], source: str, lang: str) -> pd.DataFrame:
     out = pd.DataFrame(rows)
-    defaults: dict[str, Any] = {"lang": lang, "channel": "", "sentiment": "", "split": "train",
-                                "counterfactual": False}
+    defaults: dict[str, Any] = {
+        "lang": lang,
+        "channel": "",
+        "sentiment": "",
+        "split": "train",
+        "counterfactual": False,
+    }
     for col in COLUMNS:
         if col not in out:
             out[col] = [defaults.get(col, "") for _ in range(len(out))]
-    out["topics"] = pd.Series([v if isinstance(v, list) else [] for v in out["topics"]],
-                              index=out.index, dtype=object)
-    out["aspects"] = pd.Series([v if isinstance(v, dict) else {} for v in out["aspects"]],
-                               index=out.index, dtype=object)
+    out["topics"] = pd.Series(
+        [v if isinstance(v, list) else [] for v in out["topics"]], index=out.index, dtype=object
+    )
+    out["aspects"] = pd.Series(
+        [v if isinstance(v, dict) else {} for v in out["aspects"]], index=out.index, dtype=object
+    )
     out["origin"] = source
     out["id"] = [f"{source}-{i}" for i in range(len(out))]
     out["topic_scope"] = [SCOPES.get(source, ())] * len(out)
@@ -103,8 +155,15 @@ def load_goemotions(directory: Path) -> pd.DataFrame:
     """GoEmotions (Apache-2.0), official train/dev/test: group ids -> sentiment."""
     rows = []
     for split in ("train", "dev", "test"):
-        data = pd.read_csv(directory / f"{split}.tsv", sep="\t", header=None, quoting=3,
-                           names=["text", "ids", "cid"], dtype=str, keep_default_na=False)
+        data = pd.read_csv(
+            directory / f"{split}.tsv",
+            sep="\t",
+            header=None,
+            quoting=3,
+            names=["text", "ids", "cid"],
+            dtype=str,
+            keep_default_na=False,
+        )
         for text, ids in zip(data["text"], data["ids"], strict=True):
             sent = merge_groups(GOEMOTIONS_GROUPS[int(i)] for i in ids.split(","))
             if sent and text.strip():
@@ -147,13 +206,20 @@ def load_cebab(directory: Path) -> pd.DataFrame:
 
 
 def _cebab_row(rec: dict[str, Any], split: str) -> dict[str, Any]:
-    aspects = {topic: CEBAB_POLARITY[rec[f"{asp}_aspect_majority"]]
-               for asp, topic in CEBAB_ASPECTS.items()
-               if rec.get(f"{asp}_aspect_majority") in CEBAB_POLARITY}
-    return {"split": split, "text": str(rec["description"]).strip(),
-            "sentiment": CEBAB_STARS.get(str(rec["review_majority"]), ""),
-            "topics": sorted(aspects), "aspects": aspects,
-            "counterfactual": not rec["is_original"], "channel": "restaurant_review"}
+    aspects = {
+        topic: CEBAB_POLARITY[rec[f"{asp}_aspect_majority"]]
+        for asp, topic in CEBAB_ASPECTS.items()
+        if rec.get(f"{asp}_aspect_majority") in CEBAB_POLARITY
+    }
+    return {
+        "split": split,
+        "text": str(rec["description"]).strip(),
+        "sentiment": CEBAB_STARS.get(str(rec["review_majority"]), ""),
+        "topics": sorted(aspects),
+        "aspects": aspects,
+        "counterfactual": not rec["is_original"],
+        "channel": "restaurant_review",
+    }
 
 
 def load_mams(directory: Path) -> pd.DataFrame:
@@ -168,11 +234,20 @@ def load_mams(directory: Path) -> pd.DataFrame:
             for cat in sent.iter("aspectCategory"):
                 if topic := MAMS_TOPICS.get(cat.get("category", "")):
                     pols.setdefault(topic, set()).add(cat.get("polarity", ""))
-            aspects = {t: next(iter(p)) for t, p in pols.items()
-                       if len(p) == 1 and next(iter(p)) in schema.SENTIMENTS}
-            rows.append({"split": split, "text": (sent.findtext("text") or "").strip(),
-                         "topics": sorted(pols), "aspects": aspects,
-                         "channel": "restaurant_review"})
+            aspects = {
+                t: next(iter(p))
+                for t, p in pols.items()
+                if len(p) == 1 and next(iter(p)) in schema.SENTIMENTS
+            }
+            rows.append(
+                {
+                    "split": split,
+                    "text": (sent.findtext("text") or "").strip(),
+                    "topics": sorted(pols),
+                    "aspects": aspects,
+                    "channel": "restaurant_review",
+                }
+            )
     return _frame(rows, "mams", "en")
 
 
@@ -180,18 +255,25 @@ def load_banking77(directory: Path, seed: int = SEED) -> pd.DataFrame:
     """banking77 (CC BY 4.0): train -> train / dev (every 7th row); test -> a seeded sample
     stratified by intent (:data:`BANKING77_TEST_ROWS`). Topics only, no sentiment claimed."""
     train = pd.read_csv(directory / "train.csv", dtype=str)
-    test = stratified_sample(pd.read_csv(directory / "test.csv", dtype=str), "category",
-                             BANKING77_TEST_ROWS, seed)
-    rows = [_b77_row(t, c, "dev" if i % 7 == 0 else "train")
-            for i, (t, c) in enumerate(zip(train["text"], train["category"], strict=True))]
+    test = stratified_sample(
+        pd.read_csv(directory / "test.csv", dtype=str), "category", BANKING77_TEST_ROWS, seed
+    )
+    rows = [
+        _b77_row(t, c, "dev" if i % 7 == 0 else "train")
+        for i, (t, c) in enumerate(zip(train["text"], train["category"], strict=True))
+    ]
     rows += [_b77_row(t, c, "test") for t, c in zip(test["text"], test["category"], strict=True)]
     return _frame(rows, "banking77", "en")
 
 
 def _b77_row(text: str, intent: str, split: str) -> dict[str, Any]:
     topic = BANKING77_TOPICS.get(intent)
-    return {"split": split, "text": str(text).strip(), "topics": [topic] if topic else [],
-            "channel": "support_chat"}  # requests: no polarity claimed
+    return {
+        "split": split,
+        "text": str(text).strip(),
+        "topics": [topic] if topic else [],
+        "channel": "support_chat",
+    }  # requests: no polarity claimed
 
 
 def load_cfpb(directory: Path) -> pd.DataFrame:
@@ -199,12 +281,20 @@ def load_cfpb(directory: Path) -> pd.DataFrame:
     reporting / debt collection products, the others unlabeled for topics. Hash split 70/15/15."""
     data = pd.read_csv(directory / "complaints_sample.csv", dtype=str, keep_default_na=False)
     rows = []
-    for i, (product, text) in enumerate(zip(data["Product"], data["Consumer complaint narrative"],
-                                             strict=True)):
+    for i, (product, text) in enumerate(
+        zip(data["Product"], data["Consumer complaint narrative"], strict=True)
+    ):
         topic = CFPB_TOPICS.get(product)
-        rows.append({"split": split_by_hash(f"cfpb-{i}"), "text": text.strip(),
-                     "sentiment": "negative", "topics": [topic] if topic else [],
-                     "labeled": topic is not None, "channel": "email"})
+        rows.append(
+            {
+                "split": split_by_hash(f"cfpb-{i}"),
+                "text": text.strip(),
+                "sentiment": "negative",
+                "topics": [topic] if topic else [],
+                "labeled": topic is not None,
+                "channel": "email",
+            }
+        )
     frame = _frame(rows, "cfpb", "en")
     frame["topic_scope"] = [SCOPES["cfpb"] if r["labeled"] else () for r in rows]
     return frame
@@ -220,16 +310,20 @@ def load_xed_ru(directory: Path) -> pd.DataFrame:
         text, ids = line.rsplit("\t", 1)
         sent = merge_groups(XED_GROUPS[int(v)] for v in ids.split(",") if v.strip())
         if sent and text.strip():
-            rows.append({"split": split_by_hash(f"xed-{i}"), "text": text.strip(),
-                         "sentiment": sent})
+            rows.append(
+                {"split": split_by_hash(f"xed-{i}"), "text": text.strip(), "sentiment": sent}
+            )
     return _frame(rows, "xed_ru", "ru")
 
 
 #: loader and sub-directory of every real source
 LOADERS: dict[str, tuple[Callable[[Path], pd.DataFrame], str]] = {
-    "cebab": (load_cebab, "cebab"), "goemotions": (load_goemotions, "goemotions"),
-    "ru_goemotions": (load_ru_goemotions, "ru_goemotions"), "mams": (load_mams, "mams_acsa"),
-    "banking77": (load_banking77, "banking77"), "cfpb": (load_cfpb, "cfpb_sample"),
+    "cebab": (load_cebab, "cebab"),
+    "goemotions": (load_goemotions, "goemotions"),
+    "ru_goemotions": (load_ru_goemotions, "ru_goemotions"),
+    "mams": (load_mams, "mams_acsa"),
+    "banking77": (load_banking77, "banking77"),
+    "cfpb": (load_cfpb, "cfpb_sample"),
     "xed_ru": (load_xed_ru, "xed_ru"),
 }
 #: the sources the leave-one-source-out report scores (xed_ru trains only)
@@ -243,9 +337,12 @@ def available_sources(shared_dir: Path | None) -> list[str]:
     return [name for name, (_, sub) in LOADERS.items() if (shared_dir / sub).is_dir()]
 
 
-def load_sources(shared_dir: Path | None, topic_ids: Sequence[str],
-                 names: Iterable[str] | None = None,
-                 corpus_paths: list[Path] | None = None) -> pd.DataFrame:
+def load_sources(
+    shared_dir: Path | None,
+    topic_ids: Sequence[str],
+    names: Iterable[str] | None = None,
+    corpus_paths: list[Path] | None = None,
+) -> pd.DataFrame:
     """The project corpus plus every real source found (or named), with :data:`COLUMNS`."""
     parts = [corpus_frame(corpus_paths)]
     wanted = list(names) if names is not None else available_sources(shared_dir)
@@ -254,8 +351,9 @@ def load_sources(shared_dir: Path | None, topic_ids: Sequence[str],
         if shared_dir is not None and (shared_dir / sub).is_dir():
             parts.append(loader(shared_dir / sub))
     data = pd.concat(parts, ignore_index=True)
-    data["topic_scope"] = [tuple(topic_ids) if ALL_TOPICS in s else tuple(s)
-                           for s in data["topic_scope"]]
+    data["topic_scope"] = [
+        tuple(topic_ids) if ALL_TOPICS in s else tuple(s) for s in data["topic_scope"]
+    ]
     return data
 
 

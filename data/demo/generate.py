@@ -5,7 +5,8 @@
 
 Writes ``demo_export.csv`` (RU+EN customer feedback of the fictional retailer Polka, 12 months) and
 ``customers.csv`` (signup, churn date, LTV). ``story.yaml`` is the input: dates, multipliers, mixes.
-Phrases are hand-written pools in ``phrases/*.yaml``. Deterministic for a seed; needs pandas + pyyaml.
+Phrases are hand-written pools in ``phrases/*.yaml``. Deterministic for a seed; needs pandas +
+pyyaml.
 """
 
 from __future__ import annotations
@@ -26,33 +27,112 @@ import yaml
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_SEED = 7
-EXPORT_COLUMNS = ["review_id", "created_at", "channel", "source", "text", "nps", "csat", "ces",
-                  "rating", "customer_id", "segment"]
+EXPORT_COLUMNS = [
+    "review_id",
+    "created_at",
+    "channel",
+    "source",
+    "text",
+    "nps",
+    "csat",
+    "ces",
+    "rating",
+    "customer_id",
+    "segment",
+]
 TRUTH_COLUMNS = ["_lang", "_sentiment", "_aspects", "_subtopic", "_messy"]
 CUSTOMER_COLUMNS = ["customer_id", "signup", "churned_at", "ltv"]
 CHANNELS = ("app_review", "marketplace_review", "support_chat", "email", "nps_comment")
 CHANNEL_AFFINITY = {  # P(channel | topic), same order as CHANNELS
-    "delivery": (10, 15, 35, 10, 30), "staff": (5, 10, 40, 10, 35), "support": (5, 5, 50, 25, 15),
-    "pricing": (25, 15, 10, 5, 45), "usability": (55, 5, 20, 5, 15), "quality": (10, 45, 20, 10, 15),
-    "other": (30, 15, 5, 5, 45), "none": (10, 5, 50, 20, 15),
+    "delivery": (10, 15, 35, 10, 30),
+    "staff": (5, 10, 40, 10, 35),
+    "support": (5, 5, 50, 25, 15),
+    "pricing": (25, 15, 10, 5, 45),
+    "usability": (55, 5, 20, 5, 15),
+    "quality": (10, 45, 20, 10, 15),
+    "other": (30, 15, 5, 5, 45),
+    "none": (10, 5, 50, 20, 15),
 }
 LENGTH_MIX = {  # short, medium, long
-    "app_review": (12, 58, 30), "marketplace_review": (6, 52, 42), "support_chat": (8, 55, 37),
-    "email": (0, 30, 70), "nps_comment": (19, 58, 23),
+    "app_review": (12, 58, 30),
+    "marketplace_review": (6, 52, 42),
+    "support_chat": (8, 55, 37),
+    "email": (0, 30, 70),
+    "nps_comment": (19, 58, 23),
 }
 ANONYMOUS = {"app_review": 0.45, "marketplace_review": 0.25, "email": 0.04}
 HOURS = (6, 3, 2, 1, 1, 2, 5, 10, 16, 22, 26, 27, 27, 26, 25, 25, 25, 26, 28, 30, 30, 27, 20, 12)
-SECOND_TOPIC = {"delivery": 3, "staff": 2.5, "support": 1.5, "pricing": 1.5, "quality": 1.5,
-                "usability": 1}
-KEYBOARD = {"ru": ("йцукенгшщзхъ", "фывапролджэ", "ячсмитьбю"),
-            "en": ("qwertyuiop", "asdfghjkl", "zxcvbnm")}
-TRANSLIT = dict(zip("абвгдеёжзийклмнопрстуфхцчшщъыьэюя",
-                    ("a", "b", "v", "g", "d", "e", "e", "zh", "z", "i", "y", "k", "l", "m", "n", "o",
-                     "p", "r", "s", "t", "u", "f", "h", "ts", "ch", "sh", "sch", "", "y", "", "e", "yu",
-                     "ya"), strict=True))
+SECOND_TOPIC = {
+    "delivery": 3,
+    "staff": 2.5,
+    "support": 1.5,
+    "pricing": 1.5,
+    "quality": 1.5,
+    "usability": 1,
+}
+KEYBOARD = {
+    "ru": ("йцукенгшщзхъ", "фывапролджэ", "ячсмитьбю"),
+    "en": ("qwertyuiop", "asdfghjkl", "zxcvbnm"),
+}
+TRANSLIT = dict(
+    zip(
+        "абвгдеёжзийклмнопрстуфхцчшщъыьэюя",
+        (
+            "a",
+            "b",
+            "v",
+            "g",
+            "d",
+            "e",
+            "e",
+            "zh",
+            "z",
+            "i",
+            "y",
+            "k",
+            "l",
+            "m",
+            "n",
+            "o",
+            "p",
+            "r",
+            "s",
+            "t",
+            "u",
+            "f",
+            "h",
+            "ts",
+            "ch",
+            "sh",
+            "sch",
+            "",
+            "y",
+            "",
+            "e",
+            "yu",
+            "ya",
+        ),
+        strict=True,
+    )
+)
 STORY_SUBTOPICS = ("new_partner", "recovered", "price_rise", "checkout_new")
-MEMO_SLOTS = ("product", "product_nom", "courier", "operator", "order", "orderno", "city", "pvz",
-              "window", "hours", "days", "first_name", "last_name", "first_name_en", "last_name_en")
+MEMO_SLOTS = (
+    "product",
+    "product_nom",
+    "courier",
+    "operator",
+    "order",
+    "orderno",
+    "city",
+    "pvz",
+    "window",
+    "hours",
+    "days",
+    "first_name",
+    "last_name",
+    "first_name_en",
+    "last_name_en",
+)
 QUOTED = re.compile(r"\n\n(?:-----Original Message-----|[\d.]+ [\d:]+, \S+ <support@)")
 ALT = re.compile(r"\[([^\[\]]*\|[^\[\]]*)\]")
 SLOT = re.compile(r"\{(\w+)\}")
@@ -78,10 +158,14 @@ class Pools:
         for path in sorted(folder.glob("*.yaml")):
             lang = path.stem.split("_")[0]
             if lang in leaves:
-                leaves[lang].update({k: _lines(v) for k, v in yaml.safe_load(path.read_text()).items()})
+                leaves[lang].update(
+                    {k: _lines(v) for k, v in yaml.safe_load(path.read_text()).items()}
+                )
         short = yaml.safe_load((folder / "short.yaml").read_text())
         shorts = {lang: {k: _lines(v) for k, v in short[lang].items()} for lang in ("ru", "en")}
-        slang = {lang: {k: _lines(v) for k, v in pols.items()} for lang, pols in short["slang"].items()}
+        slang = {
+            lang: {k: _lines(v) for k, v in pols.items()} for lang, pols in short["slang"].items()
+        }
         return cls(leaves, shorts, slang, yaml.safe_load((folder / "common.yaml").read_text()))
 
     def text_block(self, *path: str) -> list[str]:
@@ -96,7 +180,9 @@ def _d(value: Any) -> date:
 
 
 # ----------------------------------------------------------------------------------- the story
-def effects_on(story: dict[str, Any], day: date) -> dict[str, tuple[float, dict[str, float] | None]]:
+def effects_on(
+    story: dict[str, Any], day: date
+) -> dict[str, tuple[float, dict[str, float] | None]]:
     """{aspect: (multiplier, subtopic override)} of all story events and background on ``day``."""
     out: dict[str, tuple[float, dict[str, float] | None]] = {}
 
@@ -167,7 +253,8 @@ class Customer:
 
 
 def make_customers(rnd: random.Random, story: dict[str, Any]) -> list[Customer]:
-    """Customers sorted by signup, with increasing ids, a tier, a language and an activity weight."""
+    """Customers sorted by signup, with increasing ids, a tier, a language and an activity
+    weight."""
     start, end = _d(story["period"]["start"]), _d(story["period"]["end"])
     langs = story["languages"]
     bi = 2 * langs["mixed"]
@@ -175,8 +262,9 @@ def make_customers(rnd: random.Random, story: dict[str, Any]) -> list[Customer]:
     signups = []
     for _ in range(int(story["customers"])):
         if rnd.random() < 0.35:
-            signups.append(start - timedelta(days=60) + timedelta(days=rnd.randrange(
-                (end - start).days + 45)))
+            signups.append(
+                start - timedelta(days=60) + timedelta(days=rnd.randrange((end - start).days + 45))
+            )
         else:
             signups.append(start - timedelta(days=61 + int(rnd.betavariate(1.2, 2.5) * 2400)))
     signups.sort()
@@ -212,19 +300,25 @@ def _clip(value: float, low: int, high: int) -> int:
     return int(min(high, max(low, round(value))))
 
 
-def scores_for(rnd: random.Random, valence: float, topic: str, metrics: list[str]) -> dict[str, int | None]:
+def scores_for(
+    rnd: random.Random, valence: float, topic: str, metrics: list[str]
+) -> dict[str, int | None]:
     """NPS 0-10, CSAT/rating 1-5, CES 1-7 (7 = very easy) consistent with the text's valence."""
     v = valence
     out: dict[str, int | None] = {}
     if "nps" in metrics:
         mean = 7.5 + 2.2 * v + (0.8 if v > 0.3 else 0) if v >= 0 else 7.5 + 7.5 * v
-        out["nps"] = rnd.randint(0, 10) if rnd.random() < 0.04 else _clip(rnd.gauss(mean, 1.0), 0, 10)
+        out["nps"] = (
+            rnd.randint(0, 10) if rnd.random() < 0.04 else _clip(rnd.gauss(mean, 1.0), 0, 10)
+        )
     for name in ("rating", "csat"):
         if name in metrics:
             mean = 3.9 + 1.3 * v if v >= 0 else 3.9 + 3.2 * v
             out[name] = _clip(rnd.gauss(mean, 0.6), 1, 5)
     if "ces" in metrics:
-        mean = (5.3 + 1.7 * v if v >= 0 else 5.3 + 4.5 * v) - (0.8 if topic == "support" and v < 0 else 0)
+        mean = (5.3 + 1.7 * v if v >= 0 else 5.3 + 4.5 * v) - (
+            0.8 if topic == "support" and v < 0 else 0
+        )
         out["ces"] = _clip(rnd.gauss(mean, 0.9), 1, 7)
     return out
 
@@ -235,8 +329,10 @@ class Writer:
 
     def __init__(self, pools: Pools, rnd: random.Random) -> None:
         self.pools, self.rnd = pools, rnd
-        self.slots = {lang: {k: _lines(v) for k, v in block.items()}
-                      for lang, block in pools.common["slots"].items()}
+        self.slots = {
+            lang: {k: _lines(v) for k, v in block.items()}
+            for lang, block in pools.common["slots"].items()
+        }
         self.memo: dict[tuple[str, str], str] = {}
 
     def start_message(self) -> None:
@@ -269,45 +365,89 @@ class Writer:
         if name == "phone":
             d = [rnd.randint(0, 9) for _ in range(7)]
             code = rnd.choice(("916", "903", "925", "977", "985", "999", "926", "968"))
-            return rnd.choice((f"+7 {code} {d[0]}{d[1]}{d[2]}-{d[3]}{d[4]}-{d[5]}{d[6]}",
-                               f"8 ({code}) {d[0]}{d[1]}{d[2]}-{d[3]}{d[4]}-{d[5]}{d[6]}",
-                               f"8{code}{''.join(map(str, d))}", f"+7{code}{''.join(map(str, d))}"))
+            return rnd.choice(
+                (
+                    f"+7 {code} {d[0]}{d[1]}{d[2]}-{d[3]}{d[4]}-{d[5]}{d[6]}",
+                    f"8 ({code}) {d[0]}{d[1]}{d[2]}-{d[3]}{d[4]}-{d[5]}{d[6]}",
+                    f"8{code}{''.join(map(str, d))}",
+                    f"+7{code}{''.join(map(str, d))}",
+                )
+            )
         if name == "email":
-            user = rnd.choice(("anna", "ivanov", "kate.s", "dmitry", "olga", "mike", "zakupki",
-                               "office", "alex", "lena", "sergey.p", "mari"))
+            user = rnd.choice(
+                (
+                    "anna",
+                    "ivanov",
+                    "kate.s",
+                    "dmitry",
+                    "olga",
+                    "mike",
+                    "zakupki",
+                    "office",
+                    "alex",
+                    "lena",
+                    "sergey.p",
+                    "mari",
+                )
+            )
             return f"{user}{rnd.randint(1, 999)}@" + rnd.choice(
-                ("mail.ru", "yandex.ru", "gmail.com", "bk.ru", "inbox.ru", "list.ru"))
+                ("mail.ru", "yandex.ru", "gmail.com", "bk.ru", "inbox.ru", "list.ru")
+            )
         if name in ("price", "fee"):
-            value = rnd.randint(8, 90) * 100 - 1 if name == "price" else rnd.choice((149, 199, 249, 299, 349, 399))
+            value = (
+                rnd.randint(8, 90) * 100 - 1
+                if name == "price"
+                else rnd.choice((149, 199, 249, 299, 349, 399))
+            )
             shown = f"{value:,}".replace(",", " " if ru else ",")
-            return shown + rnd.choice((" ₽", " руб", " р.", " рублей") if ru else (" RUB", " rubles", "₽"))
+            return shown + rnd.choice(
+                (" ₽", " руб", " р.", " рублей") if ru else (" RUB", " rubles", "₽")
+            )
         if name == "percent":
-            return f"{rnd.choice((5, 10, 15, 20, 25, 30))}" + ("%" if rnd.random() < 0.8 or not ru else " процентов")
+            return f"{rnd.choice((5, 10, 15, 20, 25, 30))}" + (
+                "%" if rnd.random() < 0.8 or not ru else " процентов"
+            )
         if name == "promo":
-            return rnd.choice(("VESNA", "SALE", "POLKA", "HELLO", "LETO", "OSEN", "DRUG")) + str(rnd.choice((10, 15, 20, 300, 500)))
+            return rnd.choice(("VESNA", "SALE", "POLKA", "HELLO", "LETO", "OSEN", "DRUG")) + str(
+                rnd.choice((10, 15, 20, 300, 500))
+            )
         if name == "version":
             return f"5.{rnd.randint(10, 24)}.{rnd.randint(0, 3)}"
         if name == "ticket":
             return rnd.choice(("#", "CX-", "№")) + str(rnd.randint(1_000_000, 9_999_999))
         if name == "last_name":  # Петров / Петрова after a female first name
             first = self.memo.get(("first_name", "ru"), "")
-            return rnd.choice(_lines(self.pools.common["names"]["ru_last"])) + ("а" if first[-1:] in "ая" and first else "")
+            return rnd.choice(_lines(self.pools.common["names"]["ru_last"])) + (
+                "а" if first[-1:] in "ая" and first else ""
+            )
         names = self.pools.common["names"]
-        key = {"first_name": "ru_first", "last_name": "ru_last", "first_name_en": "en_first",
-               "last_name_en": "en_last", "company": "company", "company_en": "company_en"}[name]
+        key = {
+            "first_name": "ru_first",
+            "last_name": "ru_last",
+            "first_name_en": "en_first",
+            "last_name_en": "en_last",
+            "company": "company",
+            "company_en": "company_en",
+        }[name]
         return rnd.choice(_lines(names[key]))
 
     def leaf(self, lang: str, key: str) -> list[str]:
-        """Templates of ``topic/polarity/sub``; else of its everyday siblings (never story-only ones)."""
+        """Templates of ``topic/polarity/sub``; else of its everyday siblings (never story-only
+        ones)."""
         pool = self.pools.leaves[lang]
         if key in pool:
             return pool[key]
         prefix = key.rsplit("/", 1)[0] + "/"
-        return [t for k, v in pool.items()
-                if k.startswith(prefix) and k.rsplit("/", 1)[1] not in STORY_SUBTOPICS for t in v]
+        return [
+            t
+            for k, v in pool.items()
+            if k.startswith(prefix) and k.rsplit("/", 1)[1] not in STORY_SUBTOPICS
+            for t in v
+        ]
 
-    def sentences(self, lang: str, aspect: str, sub: str, n: int,
-                  mix: dict[str, float] | None = None) -> list[str]:
+    def sentences(
+        self, lang: str, aspect: str, sub: str, n: int, mix: dict[str, float] | None = None
+    ) -> list[str]:
         """``n`` different sentences: the first about ``sub``, later ones often about another
         subtopic drawn from the day's mix (so story-only subtopics appear only in their window)."""
         picked = [self.rnd.choice(self.leaf(lang, f"{aspect}/{sub}"))]
@@ -351,8 +491,11 @@ def score_sentence(rnd: random.Random, lang: str, scores: dict[str, int | None])
     """'Ставлю 3.' / '4 stars because' — only where it matches the row's score."""
     if scores.get("nps") is not None:
         n = scores["nps"]
-        return rnd.choice((f"Ставлю {n}.", f"{n} из 10.", f"Оценка {n}.") if lang == "ru"
-                          else (f"{n}/10.", f"Giving {n}.", f"{n} out of 10."))
+        return rnd.choice(
+            (f"Ставлю {n}.", f"{n} из 10.", f"Оценка {n}.")
+            if lang == "ru"
+            else (f"{n}/10.", f"Giving {n}.", f"{n} out of 10.")
+        )
     n = scores.get("rating") or 3
     if lang == "ru":
         word = "звезду" if n == 1 else "звезды" if n < 5 else "звёзд"
@@ -369,11 +512,15 @@ def typo(rnd: random.Random, word: str, lang: str) -> str:
         row = next((r for r in KEYBOARD[lang] if word[i].lower() in r), "")
         if row:
             j = row.index(word[i].lower())
-            return word[:i] + row[max(0, j - 1) if rnd.random() < 0.5 else min(len(row) - 1, j + 1)] + word[i + 1:]
+            return (
+                word[:i]
+                + row[max(0, j - 1) if rnd.random() < 0.5 else min(len(row) - 1, j + 1)]
+                + word[i + 1 :]
+            )
     if op < 0.65:
-        return word[:i] + word[i + 1] + word[i] + word[i + 2:]
+        return word[:i] + word[i + 1] + word[i] + word[i + 2 :]
     if op < 0.85:
-        return word[:i] + word[i + 1:]
+        return word[:i] + word[i + 1 :]
     return word[:i] + word[i] + word[i:]
 
 
@@ -390,10 +537,12 @@ def stretch(rnd: random.Random, text: str) -> str:
     if not vowels:
         return text
     i = rnd.choice(vowels)
-    return text[:i] + text[i] * rnd.randint(3, 6) + text[i + 1:]
+    return text[:i] + text[i] * rnd.randint(3, 6) + text[i + 1 :]
 
 
-def noisy(rnd: random.Random, pools: Pools, text: str, lang: str, channel: str, valence: float) -> str:
+def noisy(
+    rnd: random.Random, pools: Pools, text: str, lang: str, channel: str, valence: float
+) -> str:
     """The human layer: typos, case, punctuation, emoji, slang; lighter in e-mails."""
     p = 0.35 if channel == "email" else 1.0
     key = "ru" if lang in ("ru", "mixed") else "en"
@@ -414,7 +563,9 @@ def noisy(rnd: random.Random, pools: Pools, text: str, lang: str, channel: str, 
     if valence < -0.6 and rnd.random() < 0.12:
         text = text.rstrip(".!") + rnd.choice(("!!!", "!!", "?!", "!!!!!"))
     mood = "positive" if valence > 0.3 else "negative" if valence < -0.3 else "neutral"
-    if rnd.random() < {"app_review": 0.18, "nps_comment": 0.12, "support_chat": 0.1}.get(channel, 0.05):
+    if rnd.random() < {"app_review": 0.18, "nps_comment": 0.12, "support_chat": 0.1}.get(
+        channel, 0.05
+    ):
         emoji = rnd.choice(_lines(pools.common["emoji"][mood])) * rnd.choice((1, 1, 2, 3))
         text = f"{emoji} {text}" if rnd.random() < 0.1 else f"{text} {emoji}"
     if key == "ru" and mood == "positive" and channel != "email" and rnd.random() < 0.08:
@@ -465,18 +616,37 @@ class Msg:
         return self.aspect.split("/")[0]
 
 
-METRIC_RATES = {"app_review": {"rating": 1.0}, "marketplace_review": {"rating": 1.0},
-                "support_chat": {"csat": 0.65, "ces": 0.55}, "email": {"csat": 0.2},
-                "nps_comment": {"nps": 1.0, "csat": 0.15}}
-LANG_OF = {"ru": (("ru", 0.962), ("translit", 0.038)), "en": (("en", 1.0),),
-           "bi": (("mixed", 0.5), ("ru", 0.3), ("en", 0.2))}
-WORD_SWAP = {"курьер": "courier", "доставка": "delivery", "доставку": "delivery", "приложение": "app",
-             "заказ": "order", "поддержка": "support", "промокод": "promo code", "возврат": "refund",
-             "корзине": "cart", "скидка": "discount", "оформление заказа": "checkout", "оплату": "payment"}
+METRIC_RATES = {
+    "app_review": {"rating": 1.0},
+    "marketplace_review": {"rating": 1.0},
+    "support_chat": {"csat": 0.65, "ces": 0.55},
+    "email": {"csat": 0.2},
+    "nps_comment": {"nps": 1.0, "csat": 0.15},
+}
+LANG_OF = {
+    "ru": (("ru", 0.962), ("translit", 0.038)),
+    "en": (("en", 1.0),),
+    "bi": (("mixed", 0.5), ("ru", 0.3), ("en", 0.2)),
+}
+WORD_SWAP = {
+    "курьер": "courier",
+    "доставка": "delivery",
+    "доставку": "delivery",
+    "приложение": "app",
+    "заказ": "order",
+    "поддержка": "support",
+    "промокод": "promo code",
+    "возврат": "refund",
+    "корзине": "cart",
+    "скидка": "discount",
+    "оформление заказа": "checkout",
+    "оплату": "payment",
+}
 
 
-def plan_one(rnd: random.Random, story: dict[str, Any], picker: CustomerPicker, m: Msg,
-             subtopics: Subtopics) -> None:
+def plan_one(
+    rnd: random.Random, story: dict[str, Any], picker: CustomerPicker, m: Msg, subtopics: Subtopics
+) -> None:
     """Fill channel, time, customer, language, length, a second opinion, valence and scores."""
     m.channel = rnd.choices(CHANNELS, CHANNEL_AFFINITY[m.topic])[0]
     sources = story["channels"][m.channel]["sources"]
@@ -492,7 +662,10 @@ def plan_one(rnd: random.Random, story: dict[str, Any], picker: CustomerPicker, 
     m.length = rnd.choices(("short", "medium", "long"), LENGTH_MIX[m.channel])[0]
     if m.length != "short" and m.polarity != "neutral" and rnd.random() < 0.28:
         topics = [t for t in SECOND_TOPIC if t != m.topic]
-        weights = [SECOND_TOPIC[t] * (3 if m.aspect == "delivery/negative" and t == "staff" else 1) for t in topics]
+        weights = [
+            SECOND_TOPIC[t] * (3 if m.aspect == "delivery/negative" and t == "staff" else 1)
+            for t in topics
+        ]
         flip = rnd.random() < (0.55 if m.polarity == "negative" else 0.35)
         pol = {"negative": "positive", "positive": "negative"}[m.polarity] if flip else m.polarity
         aspect = f"{rnd.choices(topics, weights)[0]}/{pol}"
@@ -555,20 +728,31 @@ def email(w: Writer, lang: str, parts: list[str]) -> str:
         text += "\n\n" + w.fill(rnd.choice(w.pools.text_block("signatures", lang)), lang)
     if rnd.random() < 0.15:
         subject = "Тема" if lang == "ru" else "Subject"
-        text = f"{subject}: {'Заказ' if lang == 'ru' else 'Order'} {w.slot('order', lang)}\n\n{text}"
+        text = (
+            f"{subject}: {'Заказ' if lang == 'ru' else 'Order'} {w.slot('order', lang)}\n\n{text}"
+        )
     if rnd.random() < 0.25:
         reply = w.fill(rnd.choice(w.pools.text_block("quoted_reply", lang)), lang)
-        when = f"{rnd.randint(1, 28)}.{rnd.randint(1, 12):02d}.2026 {rnd.randint(9, 20)}:{rnd.randint(10, 59)}"
+        when = (
+            f"{rnd.randint(1, 28)}.{rnd.randint(1, 12):02d}.2026 "
+            f"{rnd.randint(9, 20)}:{rnd.randint(10, 59)}"
+        )
         if rnd.random() < 0.5:
-            text += f"\n\n{when}, {w.slot('brand', lang)} <support@polka.market>:\n> " + reply.replace(". ", ".\n> ")
+            text += (
+                f"\n\n{when}, {w.slot('brand', lang)} <support@polka.market>:\n> "
+                + reply.replace(". ", ".\n> ")
+            )
         else:
-            text += ("\n\n-----Original Message-----\nFrom: Polka Support <support@polka.market>\n"
-                     f"Sent: {when}\nSubject: Re: {w.slot('order', lang)}\n\n{reply}")
+            text += (
+                "\n\n-----Original Message-----\nFrom: Polka Support <support@polka.market>\n"
+                f"Sent: {when}\nSubject: Re: {w.slot('order', lang)}\n\n{reply}"
+            )
     return text
 
 
 def compose_mixed(w: Writer, m: Msg) -> str:
-    """Code-switching: a hand-written mixed sentence, RU and EN sentences side by side, or RU with EN words."""
+    """Code-switching: a hand-written mixed sentence, RU and EN sentences side by side, or RU with
+    EN words."""
     rnd, key = w.rnd, f"{m.aspect}/{m.sub}"
     pool = w.leaf("mixed", key)
     roll = rnd.random()
@@ -582,11 +766,12 @@ def compose_mixed(w: Writer, m: Msg) -> str:
     if roll < 0.8 and m.topic != "none":
         first, second = rnd.sample(("ru", "en"), 2)
         parts = w.sentences(first, m.aspect, m.sub, 1) + (
-            w.sentences(second, *m.second, 1) if m.second else [w.closer(second, m.polarity)])
+            w.sentences(second, *m.second, 1) if m.second else [w.closer(second, m.polarity)]
+        )
         return " ".join(parts)
     text = compose_native(w, m, "ru")
     cut = QUOTED.search(text)  # never switch words inside a quoted support reply
-    head, tail = (text[:cut.start()], text[cut.start():]) if cut else (text, "")
+    head, tail = (text[: cut.start()], text[cut.start() :]) if cut else (text, "")
     for ru, en in WORD_SWAP.items():
         if ru in head and rnd.random() < 0.6:
             head = head.replace(ru, en, 1)
@@ -609,29 +794,49 @@ def compose(w: Writer, pools: Pools, m: Msg) -> str:
 
 # ----------------------------------------------------------------------------------- messy rows
 MESSY = (  # kind, share of the messy rows, rows eligible (a metric that must be present)
-    ("empty_text", 18, None), ("blank_text", 5, None), ("emoji_only", 18, None),
-    ("very_long_text", 2, None), ("long_text", 3, None), ("nps_out_of_range", 10, "nps"),
-    ("csat_not_a_number", 10, "csat"), ("rating_out_of_range", 8, "rating"),
-    ("ces_bad", 6, "ces"), ("bad_date", 4, None), ("pii_only", 3, None), ("html", 6, None),
-    ("unknown_customer", 3, "customer_id"), ("duplicate_row", 2, None),
+    ("empty_text", 18, None),
+    ("blank_text", 5, None),
+    ("emoji_only", 18, None),
+    ("very_long_text", 2, None),
+    ("long_text", 3, None),
+    ("nps_out_of_range", 10, "nps"),
+    ("csat_not_a_number", 10, "csat"),
+    ("rating_out_of_range", 8, "rating"),
+    ("ces_bad", 6, "ces"),
+    ("bad_date", 4, None),
+    ("pii_only", 3, None),
+    ("html", 6, None),
+    ("unknown_customer", 3, "customer_id"),
+    ("duplicate_row", 2, None),
 )
-BAD_VALUES = {"nps": ("11", "-1", "100", "12"), "csat": ("good", "отлично", "5/5", "плохо", "n/a"),
-              "rating": ("0", "6", "five", "10"), "ces": ("9", "0", "очень легко")}
+BAD_VALUES = {
+    "nps": ("11", "-1", "100", "12"),
+    "csat": ("good", "отлично", "5/5", "плохо", "n/a"),
+    "rating": ("0", "6", "five", "10"),
+    "ces": ("9", "0", "очень легко"),
+}
 
 
 def long_text(w: Writer, chars: int) -> str:
     """An e-mail thread pasted over and over — a real export's monster row."""
     out: list[str] = []
     while sum(map(len, out)) < chars:
-        aspect, sub = w.rnd.choice((("delivery/negative", "late"), ("support/negative", "unresolved"),
-                                    ("support/negative", "returns"), ("quality/negative", "defect")))
+        aspect, sub = w.rnd.choice(
+            (
+                ("delivery/negative", "late"),
+                ("support/negative", "unresolved"),
+                ("support/negative", "returns"),
+                ("quality/negative", "defect"),
+            )
+        )
         out.append(" ".join(w.sentences("ru", aspect, sub, 3)))
         out.append("> " + w.fill(w.rnd.choice(w.pools.text_block("quoted_reply", "ru")), "ru"))
     return "\n".join(out)[:chars]
 
 
 def make_messy(w: Writer, rows: list[dict[str, str]], share: float) -> list[dict[str, str]]:
-    """Spoil ~share of the rows on purpose (kept in place, marked in ``_messy``); append duplicates."""
+    """Spoil ~share of the rows on purpose (kept in place, marked in ``_messy``); append
+    duplicates."""
     rnd = w.rnd
     total = sum(n for _, n, _ in MESSY)
     free = list(range(len(rows)))
@@ -659,14 +864,24 @@ def make_messy(w: Writer, rows: list[dict[str, str]], share: float) -> list[dict
 def spoil_text(w: Writer, kind: str, row: dict[str, str]) -> str:
     rnd = w.rnd
     if kind == "bad_date":
-        row["created_at"] = rnd.choice(("", "N/A", "2026-02-30 12:00:00",
-                                        datetime.fromisoformat(row["created_at"]).strftime("%d.%m.%Y %H:%M")))
+        row["created_at"] = rnd.choice(
+            (
+                "",
+                "N/A",
+                "2026-02-30 12:00:00",
+                datetime.fromisoformat(row["created_at"]).strftime("%d.%m.%Y %H:%M"),
+            )
+        )
         return row["text"]
     makers: dict[str, Callable[[], str]] = {
-        "empty_text": lambda: "", "blank_text": lambda: rnd.choice(("   ", "\n", " \t ")),
+        "empty_text": lambda: "",
+        "blank_text": lambda: rnd.choice(("   ", "\n", " \t ")),
         "emoji_only": lambda: rnd.choice(("👍", "👍👍", "😡😡😡", "🔥🔥", "🤬", "❤️", "🙄", "👎")),
-        "very_long_text": lambda: long_text(w, 25_000), "long_text": lambda: long_text(w, 5_000),
-        "pii_only": lambda: rnd.choice((w.slot("phone", "ru"), w.slot("email", "ru"), "4276 3800 1234 5678")),
+        "very_long_text": lambda: long_text(w, 25_000),
+        "long_text": lambda: long_text(w, 5_000),
+        "pii_only": lambda: rnd.choice(
+            (w.slot("phone", "ru"), w.slot("email", "ru"), "4276 3800 1234 5678")
+        ),
         "html": lambda: f"<p>{row['text']}</p>&nbsp;<br/>".replace('"', "&quot;"),
     }
     return makers[kind]()
@@ -674,7 +889,8 @@ def spoil_text(w: Writer, kind: str, row: dict[str, str]) -> str:
 
 # ----------------------------------------------------------------------------------- churn + LTV
 def plant_churn(rnd: random.Random, story: dict[str, Any], customers: list[Customer]) -> None:
-    """Churn more after delivery complaints during the spike, after any complaint, if a detractor."""
+    """Churn more after delivery complaints during the spike, after any complaint, if a
+    detractor."""
     spec, start, end = story["churn"], _d(story["period"]["start"]), _d(story["period"]["end"])
     spike = next(e for e in story["events"] if e["id"] == "delivery_spike")
     s0, s1 = _d(spike["start"]), _d(spike["recovery"])
@@ -698,23 +914,36 @@ def plant_churn(rnd: random.Random, story: dict[str, Any], customers: list[Custo
         if rnd.random() >= 1 / (1 + math.exp(-logit)):
             continue
         first = max(start, c.signup)
-        when = (min(triggers) + timedelta(days=spec["days_after_trigger"]["min"] + round(
-            rnd.expovariate(1 / spec["days_after_trigger"]["mean_extra"]))) if triggers
-                else first + timedelta(days=rnd.randint(0, max(0, (end - first).days))))
+        when = (
+            min(triggers)
+            + timedelta(
+                days=spec["days_after_trigger"]["min"]
+                + round(rnd.expovariate(1 / spec["days_after_trigger"]["mean_extra"]))
+            )
+            if triggers
+            else first + timedelta(days=rnd.randint(0, max(0, (end - first).days)))
+        )
         last = max((d for d, _, _ in c.events), default=c.signup)
         when = max(when, last + timedelta(days=rnd.randint(1, 20)))
         c.churned_at = when if when <= end else None
 
 
-def customer_rows(rnd: random.Random, story: dict[str, Any], customers: list[Customer]) -> pd.DataFrame:
+def customer_rows(
+    rnd: random.Random, story: dict[str, Any], customers: list[Customer]
+) -> pd.DataFrame:
     end = _d(story["period"]["end"])
     rows = []
     for c in customers:
         months = max(0.3, ((c.churned_at or end) - c.signup).days / 30.44)
         monthly = rnd.lognormvariate(math.log(story["ltv_monthly_rub"][c.tier]), 0.6)
-        rows.append({"customer_id": c.id, "signup": c.signup.isoformat(),
-                     "churned_at": c.churned_at.isoformat() if c.churned_at else "",
-                     "ltv": str(round(monthly * months))})
+        rows.append(
+            {
+                "customer_id": c.id,
+                "signup": c.signup.isoformat(),
+                "churned_at": c.churned_at.isoformat() if c.churned_at else "",
+                "ltv": str(round(monthly * months)),
+            }
+        )
     return pd.DataFrame(rows, columns=CUSTOMER_COLUMNS)
 
 
@@ -729,16 +958,30 @@ def message_row(m: Msg) -> dict[str, str]:
     segment = ""
     if m.customer:
         segment = "new" if (m.day - m.customer.signup).days < 90 else m.customer.tier
-    return {"created_at": m.created, "channel": m.channel, "source": m.source, "text": m.text,
-            "nps": cell(m.scores.get("nps")), "csat": cell(m.scores.get("csat")),
-            "ces": cell(m.scores.get("ces")), "rating": cell(m.scores.get("rating")),
-            "customer_id": m.customer.id if m.customer else "", "segment": segment,
-            "_lang": m.lang, "_sentiment": m.polarity, "_aspects": ";".join(aspects),
-            "_subtopic": f"{m.topic}/{m.sub}", "_messy": ""}
+    return {
+        "created_at": m.created,
+        "channel": m.channel,
+        "source": m.source,
+        "text": m.text,
+        "nps": cell(m.scores.get("nps")),
+        "csat": cell(m.scores.get("csat")),
+        "ces": cell(m.scores.get("ces")),
+        "rating": cell(m.scores.get("rating")),
+        "customer_id": m.customer.id if m.customer else "",
+        "segment": segment,
+        "_lang": m.lang,
+        "_sentiment": m.polarity,
+        "_aspects": ";".join(aspects),
+        "_subtopic": f"{m.topic}/{m.sub}",
+        "_messy": "",
+    }
 
 
-def generate(seed: int = DEFAULT_SEED, story_path: Path = HERE / "story.yaml",
-             phrases: Path = HERE / "phrases") -> tuple[pd.DataFrame, pd.DataFrame]:
+def generate(
+    seed: int = DEFAULT_SEED,
+    story_path: Path = HERE / "story.yaml",
+    phrases: Path = HERE / "phrases",
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The export (with ``_``-prefixed ground-truth columns) and the customers table."""
     rnd = random.Random(seed)
     story = yaml.safe_load(story_path.read_text(encoding="utf-8"))
@@ -763,7 +1006,9 @@ def generate(seed: int = DEFAULT_SEED, story_path: Path = HERE / "story.yaml",
     for i, row in enumerate(rows):
         row["review_id"] = str(5_400_001 + i)
     for dup in make_messy(writer, rows, float(story["messy_share"])):
-        rows.insert(rows.index(next(r for r in rows if r["review_id"] == dup["review_id"])) + 1, dup)
+        rows.insert(
+            rows.index(next(r for r in rows if r["review_id"] == dup["review_id"])) + 1, dup
+        )
     plant_churn(rnd, story, customers)
     frame = pd.DataFrame(rows, columns=EXPORT_COLUMNS + TRUTH_COLUMNS)
     return frame, customer_rows(rnd, story, customers)
@@ -777,7 +1022,9 @@ def write(out: Path, seed: int = DEFAULT_SEED, truth: Path | None = None) -> lis
     frame[EXPORT_COLUMNS].to_csv(paths[0], index=False, encoding="utf-8", lineterminator="\n")
     customers.to_csv(paths[1], index=False, encoding="utf-8", lineterminator="\n")
     if truth:
-        frame[["review_id", *TRUTH_COLUMNS]].to_csv(truth, index=False, encoding="utf-8", lineterminator="\n")
+        frame[["review_id", *TRUTH_COLUMNS]].to_csv(
+            truth, index=False, encoding="utf-8", lineterminator="\n"
+        )
         paths.append(truth)
     return paths
 
@@ -786,8 +1033,12 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help="random seed (default 7)")
     parser.add_argument("--out", type=Path, default=HERE, help="output folder (default data/demo)")
-    parser.add_argument("--truth", type=Path, default=None,
-                        help="also write the planted labels (lang, sentiment, aspects) to this CSV")
+    parser.add_argument(
+        "--truth",
+        type=Path,
+        default=None,
+        help="also write the planted labels (lang, sentiment, aspects) to this CSV",
+    )
     args = parser.parse_args(argv)
     for path in write(args.out, args.seed, args.truth):
         print(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB)")

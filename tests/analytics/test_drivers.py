@@ -25,8 +25,16 @@ def _impact_rows() -> list[dict]:
     rows = []
     for i in range(60):
         if i % 3 == 0:
-            rows.append(row(i, nps=i % 4, csat=1, ces=2, sentiment="negative",
-                            aspects=(("delivery", "negative"),)))
+            rows.append(
+                row(
+                    i,
+                    nps=i % 4,
+                    csat=1,
+                    ces=2,
+                    sentiment="negative",
+                    aspects=(("delivery", "negative"),),
+                )
+            )
         elif i % 3 == 1:
             rows.append(row(i, nps=9 + i % 2, csat=5, ces=6, aspects=(("staff", "positive"),)))
         else:
@@ -50,7 +58,10 @@ def test_drivers_impact_matches_hand_computation_and_sign(tmp_path: Path) -> Non
     csat_all = 100 * np.mean([r["csat"] >= 4 for r in rows])
     csat_wo = 100 * np.mean([r["csat"] >= 4 for r in rows if r["sentiment"] != "negative"])
     assert _impact(impact, "delivery", "csat_impact") == pytest.approx(csat_all - csat_wo)
-    ces_all, ces_wo = np.mean([r["ces"] for r in rows]), np.mean([r["ces"] for r in rows if r["ces"] != 2])
+    ces_all, ces_wo = (
+        np.mean([r["ces"] for r in rows]),
+        np.mean([r["ces"] for r in rows if r["ces"] != 2]),
+    )
     assert _impact(impact, "delivery", "ces_impact") == pytest.approx(ces_all - ces_wo)
     assert set(impact["key"]) == {"delivery"}  # no negative staff/pricing mention -> no impact row
 
@@ -66,7 +77,9 @@ def test_drivers_impact_is_seeded_and_ci_contains_the_estimate(tmp_path: Path) -
 
 
 @pytest.mark.parametrize("sentiment", ["negative", "positive"])
-def test_drivers_impact_falls_back_to_message_sentiment_without_aspects(tmp_path: Path, sentiment: str) -> None:
+def test_drivers_impact_falls_back_to_message_sentiment_without_aspects(
+    tmp_path: Path, sentiment: str
+) -> None:
     rows = [row(i, nps=1, topics=["delivery"], sentiment=sentiment) for i in range(10)]
     rows += [row(100 + i, nps=10, topics=["staff"], sentiment="positive") for i in range(10)]
     with open_store(build_store(tmp_path / "s.duckdb", rows)) as st:
@@ -128,17 +141,32 @@ def test_drivers_key_drivers_from_store_explains_itself(tmp_path: Path) -> None:
 def _churn_customers() -> pd.DataFrame:
     ids = [f"c{i}" for i in range(20)]
     churned = ["2026-04-01" if (i < 10 and i % 2 == 0) or i == 15 else "" for i in range(20)]
-    return pd.DataFrame({"customer_id": ids, "signup": "2025-01-01", "churned_at": churned,
-                         "ltv": [float(100 * (i + 1)) for i in range(20)]})
+    return pd.DataFrame(
+        {
+            "customer_id": ids,
+            "signup": "2025-01-01",
+            "churned_at": churned,
+            "ltv": [float(100 * (i + 1)) for i in range(20)],
+        }
+    )
 
 
 def test_drivers_churn_of_complainers_vs_others(tmp_path: Path) -> None:
-    rows = [row(i, nps=3 if i < 6 else 8, customer=f"c{i}", day="2026-03-01",
-                aspects=(("delivery", "negative" if i < 10 else "positive"),)) for i in range(20)]
+    rows = [
+        row(
+            i,
+            nps=3 if i < 6 else 8,
+            customer=f"c{i}",
+            day="2026-03-01",
+            aspects=(("delivery", "negative" if i < 10 else "positive"),),
+        )
+        for i in range(20)
+    ]
     path = build_store(tmp_path / "s.duckdb", rows, _churn_customers())
     with open_store(path) as st:
-        out = churn_and_revenue(st, Filters(start=date(2026, 3, 1), end=date(2026, 4, 30)),
-                                Settings(min_n=5)).set_index("key")
+        out = churn_and_revenue(
+            st, Filters(start=date(2026, 3, 1), end=date(2026, 4, 30)), Settings(min_n=5)
+        ).set_index("key")
     d = out.loc["delivery"]
     assert d["customers"] == 10
     assert d["churn_complained"] == pytest.approx(50.0)  # c0 c2 c4 c6 c8 of c0..c9

@@ -29,18 +29,40 @@ TEXTS = {
 }
 
 
-def row(i: int, *, nps: float | None = None, csat: float | None = None, ces: float | None = None,
-        aspects: tuple[tuple[str, str], ...] = (), topics: list[str] | None = None,
-        sentiment: str = "neutral", day: str = "2026-03-02", channel: str = "app_review",
-        segment: str = "b2c", lang: str = "ru", customer: str | None = None) -> dict[str, Any]:
+def row(
+    i: int,
+    *,
+    nps: float | None = None,
+    csat: float | None = None,
+    ces: float | None = None,
+    aspects: tuple[tuple[str, str], ...] = (),
+    topics: list[str] | None = None,
+    sentiment: str = "neutral",
+    day: str = "2026-03-02",
+    channel: str = "app_review",
+    segment: str = "b2c",
+    lang: str = "ru",
+    customer: str | None = None,
+) -> dict[str, Any]:
     """One tagged message; ``aspects`` = ((topic, polarity), …) and topics default to theirs."""
     topics = [t for t, _ in aspects] if topics is None else topics
     first = topics[0] if topics else "delivery"
-    return {"id": str(i), "text": TEXTS.get(first, TEXTS["delivery"])[i % 2], "created_at": day,
-            "channel": channel, "segment": segment, "lang": lang, "nps": nps, "csat": csat,
-            "ces": ces, "customer_id": customer, "sentiment": sentiment, "topics": topics,
-            "subtopics": [f"{t}/late" for t in topics],
-            "aspect_sentiments": [{"topic": t, "polarity": p, "score": 0.0} for t, p in aspects]}
+    return {
+        "id": str(i),
+        "text": TEXTS.get(first, TEXTS["delivery"])[i % 2],
+        "created_at": day,
+        "channel": channel,
+        "segment": segment,
+        "lang": lang,
+        "nps": nps,
+        "csat": csat,
+        "ces": ces,
+        "customer_id": customer,
+        "sentiment": sentiment,
+        "topics": topics,
+        "subtopics": [f"{t}/late" for t in topics],
+        "aspect_sentiments": [{"topic": t, "polarity": p, "score": 0.0} for t, p in aspects],
+    }
 
 
 def tagged_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
@@ -50,7 +72,9 @@ def tagged_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     return frame
 
 
-def build_store(path: Path, rows: list[dict[str, Any]], customers: pd.DataFrame | None = None) -> Path:
+def build_store(
+    path: Path, rows: list[dict[str, Any]], customers: pd.DataFrame | None = None
+) -> Path:
     """A store with one complete run holding ``rows`` (and optionally a customers table)."""
     with open_store(path) as st:
         run = st.begin_run({"test": True})
@@ -80,9 +104,10 @@ def value(long: pd.DataFrame, metric: str, key: str = "all", col: str = "value")
         ({"ces": [2, 2, 5, 7]}, "ces", 4.0),
     ],
 )
-def test_metrics_scores_match_hand_computation(tmp_path: Path, scores: dict[str, list[float]],
-                                               metric: str, expected: float) -> None:
-    (col, values), = scores.items()
+def test_metrics_scores_match_hand_computation(
+    tmp_path: Path, scores: dict[str, list[float]], metric: str, expected: float
+) -> None:
+    ((col, values),) = scores.items()
     rows = [row(i, **{col: v}) for i, v in enumerate(values)]
     with open_store(build_store(tmp_path / "s.duckdb", rows)) as st:
         long = metrics_by(st)
@@ -92,7 +117,9 @@ def test_metrics_scores_match_hand_computation(tmp_path: Path, scores: dict[str,
 
 def test_metrics_nps_ci_is_the_multinomial_wald_interval(tmp_path: Path) -> None:
     nps = [10] * 50 + [8] * 30 + [3] * 20
-    with open_store(build_store(tmp_path / "s.duckdb", [row(i, nps=v) for i, v in enumerate(nps)])) as st:
+    with open_store(
+        build_store(tmp_path / "s.duckdb", [row(i, nps=v) for i, v in enumerate(nps)])
+    ) as st:
         long = metrics_by(st)
     p_pro, p_det = 0.5, 0.2
     half = 1.959964 * np.sqrt((p_pro + p_det - (p_pro - p_det) ** 2) / 100)
@@ -102,9 +129,16 @@ def test_metrics_nps_ci_is_the_multinomial_wald_interval(tmp_path: Path) -> None
     assert value(long, "nps", col="ci_method") == "multinomial-wald"
 
 
-@pytest.mark.parametrize("sentiments", [["negative", "negative", "neutral", "positive"],
-                                        ["negative", "", "positive", "positive", "positive"]])
-def test_metrics_negative_share_counts_only_rows_with_a_sentiment(tmp_path: Path, sentiments: list[str]) -> None:
+@pytest.mark.parametrize(
+    "sentiments",
+    [
+        ["negative", "negative", "neutral", "positive"],
+        ["negative", "", "positive", "positive", "positive"],
+    ],
+)
+def test_metrics_negative_share_counts_only_rows_with_a_sentiment(
+    tmp_path: Path, sentiments: list[str]
+) -> None:
     rows = [row(i, sentiment=s) for i, s in enumerate(sentiments)]
     with open_store(build_store(tmp_path / "s.duckdb", rows)) as st:
         long = metrics_by(st)
@@ -129,9 +163,11 @@ def test_metrics_ci_coverage_is_near_nominal() -> None:
 
 
 def test_metrics_by_topic_counts_a_message_in_each_of_its_topics(tmp_path: Path) -> None:
-    rows = [row(0, nps=10, aspects=(("delivery", "negative"), ("staff", "positive"))),
-            row(1, nps=2, aspects=(("delivery", "negative"),)),
-            row(2, nps=9, aspects=(("pricing", "neutral"),))]
+    rows = [
+        row(0, nps=10, aspects=(("delivery", "negative"), ("staff", "positive"))),
+        row(1, nps=2, aspects=(("delivery", "negative"),)),
+        row(2, nps=9, aspects=(("pricing", "neutral"),)),
+    ]
     with open_store(build_store(tmp_path / "s.duckdb", rows)) as st:
         long = metrics_by(st, "topic")
     assert value(long, "volume", "delivery") == 2 and value(long, "volume", "staff") == 1
@@ -141,8 +177,12 @@ def test_metrics_by_topic_counts_a_message_in_each_of_its_topics(tmp_path: Path)
     assert value(long, "topic_neg_share", "staff") == pytest.approx(0.0)
 
 
-@pytest.mark.parametrize(("min_n", "small_low", "big_low"), [(30, True, False), (3, False, False), (50, True, True)])
-def test_metrics_min_n_guard_marks_small_groups(tmp_path: Path, min_n: int, small_low: bool, big_low: bool) -> None:
+@pytest.mark.parametrize(
+    ("min_n", "small_low", "big_low"), [(30, True, False), (3, False, False), (50, True, True)]
+)
+def test_metrics_min_n_guard_marks_small_groups(
+    tmp_path: Path, min_n: int, small_low: bool, big_low: bool
+) -> None:
     rows = [row(i, nps=9, segment="vip") for i in range(5)]
     rows += [row(100 + i, nps=i % 11, segment="b2c") for i in range(40)]
     with open_store(build_store(tmp_path / "s.duckdb", rows)) as st:
@@ -153,11 +193,13 @@ def test_metrics_min_n_guard_marks_small_groups(tmp_path: Path, min_n: int, smal
 
 
 def _filter_rows() -> list[dict[str, Any]]:
-    return [row(0, nps=10, day="2026-02-27", channel="chat", segment="vip", lang="ru"),
-            row(1, nps=0, day="2026-03-01", channel="chat", segment="b2c", lang="en"),
-            row(2, nps=5, day="2026-03-15", channel="email", segment="b2c", lang="ru"),
-            row(3, nps=9, day="2026-03-31 23:59", channel="app_review", segment="vip", lang="en"),
-            row(4, nps=7, day="2026-04-01", channel="chat", segment="b2b", lang="ru")]
+    return [
+        row(0, nps=10, day="2026-02-27", channel="chat", segment="vip", lang="ru"),
+        row(1, nps=0, day="2026-03-01", channel="chat", segment="b2c", lang="en"),
+        row(2, nps=5, day="2026-03-15", channel="email", segment="b2c", lang="ru"),
+        row(3, nps=9, day="2026-03-31 23:59", channel="app_review", segment="vip", lang="en"),
+        row(4, nps=7, day="2026-04-01", channel="chat", segment="b2b", lang="ru"),
+    ]
 
 
 @pytest.mark.parametrize(
@@ -172,7 +214,9 @@ def _filter_rows() -> list[dict[str, Any]]:
         (Filters(end=date(2026, 3, 31), channels=("chat",), langs=("ru",)), [0]),
     ],
 )
-def test_metrics_filters_restrict_messages(tmp_path: Path, filters: Filters, ids: list[int]) -> None:
+def test_metrics_filters_restrict_messages(
+    tmp_path: Path, filters: Filters, ids: list[int]
+) -> None:
     rows = _filter_rows()
     with open_store(build_store(tmp_path / "s.duckdb", rows)) as st:
         long = metrics_by(st, "overall", filters)
@@ -196,12 +240,21 @@ def test_metrics_filters_reject_reversed_dates(bad: dict[str, date]) -> None:
 
 
 def _customers() -> pd.DataFrame:
-    return pd.DataFrame({
-        "customer_id": ["c1", "c2", "c3", "c4", "c5", "c6"],
-        "signup": ["2025-01-01", "2025-06-01", "2025-06-01", "2026-03-10", "2025-01-01", ""],
-        "churned_at": ["2026-03-20", "", "2026-04-02", "2026-03-25", "2026-02-01", "2026-03-05"],
-        "ltv": [100.0, 200.0, 300.0, 400.0, 500.0, 600.0],
-    })
+    return pd.DataFrame(
+        {
+            "customer_id": ["c1", "c2", "c3", "c4", "c5", "c6"],
+            "signup": ["2025-01-01", "2025-06-01", "2025-06-01", "2026-03-10", "2025-01-01", ""],
+            "churned_at": [
+                "2026-03-20",
+                "",
+                "2026-04-02",
+                "2026-03-25",
+                "2026-02-01",
+                "2026-03-05",
+            ],
+            "ltv": [100.0, 200.0, 300.0, 400.0, 500.0, 600.0],
+        }
+    )
 
 
 def test_metrics_overall_churn_is_lost_over_active_at_start(tmp_path: Path) -> None:
@@ -209,7 +262,8 @@ def test_metrics_overall_churn_is_lost_over_active_at_start(tmp_path: Path) -> N
     path = build_store(tmp_path / "s.duckdb", rows, _customers())
     with open_store(path) as st:
         long = metrics_by(st, "overall", Filters(start=date(2026, 3, 1), end=date(2026, 3, 31)))
-    # active at 2026-03-01: c1 c2 c3 c6 (c4 signed up later, c5 churned before); lost in March: c1 c6
+    # active at 2026-03-01: c1 c2 c3 c6 (c4 signed up later, c5 churned before);
+    # lost in March: c1 c6
     assert value(long, "churn_rate") == pytest.approx(50.0)
     assert value(long, "churn_rate", col="n") == 4
     assert value(long, "ltv") == pytest.approx(600.0)  # distinct writers c1, c2, c3
@@ -221,7 +275,8 @@ def test_metrics_churn_by_month_uses_each_period(tmp_path: Path) -> None:
     with open_store(build_store(tmp_path / "s.duckdb", rows, _customers())) as st:
         w = wide(metrics_by(st, "month")).set_index("key")
     assert list(w.index) == ["2026-02", "2026-03", "2026-04"]
-    # Feb: active c1 c2 c3 c5 c6 -> lost c5 (2026-02-01); Mar: c1 c2 c3 c6 -> lost c1 c6; Apr: c2 c3 -> c3
+    # Feb: active c1 c2 c3 c5 c6 -> lost c5 (2026-02-01); Mar: c1 c2 c3 c6 -> lost c1 c6;
+    # Apr: c2 c3 -> c3
     assert w["churn_rate"].tolist() == pytest.approx([20.0, 50.0, 50.0])
     assert w.loc["2026-02", "volume"] == 1 and w.loc["2026-04", "volume"] == 1
     assert np.isnan(w.loc["2026-03", "volume"])  # no message in March, churn still measured
@@ -231,11 +286,16 @@ def _add_themes(st: Any, members: dict[str, str], status: str = "active") -> Non
     """Themes (one per value) and their members (message id -> theme id) in the latest run."""
     (run,) = st.con.execute("SELECT run_id FROM runs").fetchone()
     for theme in sorted(set(members.values())):
-        st.con.execute("INSERT INTO themes (theme_id, topic, label, status) VALUES (?, 'delivery', ?, ?)",
-                       [theme, theme, status])
+        st.con.execute(
+            "INSERT INTO themes (theme_id, topic, label, status) VALUES (?, 'delivery', ?, ?)",
+            [theme, theme, status],
+        )
     for i, theme in members.items():
-        st.con.execute("INSERT INTO theme_memberships (theme_run_id, run_id, id, topic, theme_id) "
-                       "VALUES ('tr1', ?, ?, 'delivery', ?)", [run, i, theme])
+        st.con.execute(
+            "INSERT INTO theme_memberships (theme_run_id, run_id, id, topic, theme_id) "
+            "VALUES ('tr1', ?, ?, 'delivery', ?)",
+            [run, i, theme],
+        )
 
 
 def test_metrics_theme_dimension_reads_the_store_theme_members(tmp_path: Path) -> None:
@@ -248,7 +308,9 @@ def test_metrics_theme_dimension_reads_the_store_theme_members(tmp_path: Path) -
         assert value(long, "volume", "fast") == 1
         st.con.execute("UPDATE themes SET status = 'retired' WHERE theme_id = 'fast'")
         st.con.execute("INSERT INTO theme_edits VALUES (1, now(), 'retire', 'fast', NULL, NULL)")
-        assert set(metrics_by(st, "theme")["key"]) == {"late-courier"}  # the cached members follow edits
+        assert set(metrics_by(st, "theme")["key"]) == {
+            "late-courier"
+        }  # the cached members follow edits
 
 
 def test_metrics_theme_dimension_without_theme_view_says_run_themes(tmp_path: Path) -> None:
@@ -267,10 +329,14 @@ def test_metrics_empty_store_says_what_to_do(tmp_path: Path) -> None:
 
 
 def test_metrics_cli_by_topic_prints_table_with_impact_and_formulas(tmp_path: Path) -> None:
-    rows = [row(i, nps=2 if i % 2 else 10, aspects=(("delivery", "negative" if i % 2 else "positive"),))
-            for i in range(40)]
+    rows = [
+        row(i, nps=2 if i % 2 else 10, aspects=(("delivery", "negative" if i % 2 else "positive"),))
+        for i in range(40)
+    ]
     path = build_store(tmp_path / "s.duckdb", rows)
-    result = CliRunner().invoke(cli, ["metrics", "--db", str(path), "--by", "topic", "--min-n", "5"])
+    result = CliRunner().invoke(
+        cli, ["metrics", "--db", str(path), "--by", "topic", "--min-n", "5"]
+    )
     assert result.exit_code == 0, result.output
     assert "delivery" in result.output and "NPS impact" in result.output
     assert "Formulas:" in result.output and "promoters (9–10)" in result.output

@@ -25,8 +25,16 @@ from tests.analytics.test_metrics import build_store, row
 
 def _series(volumes: list[int], negs: list[int], key: str = "delivery") -> pd.DataFrame:
     periods = pd.date_range("2026-01-05", periods=len(volumes), freq="7D")
-    return pd.DataFrame({"period": periods, "key": key, "volume": volumes, "n_neg": negs,
-                         "total": [v * 4 for v in volumes], "days": 7})
+    return pd.DataFrame(
+        {
+            "period": periods,
+            "key": key,
+            "volume": volumes,
+            "n_neg": negs,
+            "total": [v * 4 for v in volumes],
+            "days": 7,
+        }
+    )
 
 
 def _noise(seed: int, weeks: int = 30, rate: float = 40, share: float = 0.25) -> pd.DataFrame:
@@ -43,11 +51,14 @@ def test_trends_flat_noise_rarely_alerts() -> None:
     assert len(found) <= 2  # 30 × 6 topics × 30 weeks of Poisson/binomial noise: ~5,000 checks
 
 
-@pytest.mark.parametrize(("week", "volume", "neg", "metric"), [
-    (15, 110, 28, "volume"),       # 2.7× the usual volume, usual negative share
-    (20, 42, 30, "neg_share"),     # usual volume, 71% negative instead of 25%
-    (12, 120, 90, "volume"),       # both at once: volume reported …
-])
+@pytest.mark.parametrize(
+    ("week", "volume", "neg", "metric"),
+    [
+        (15, 110, 28, "volume"),  # 2.7× the usual volume, usual negative share
+        (20, 42, 30, "neg_share"),  # usual volume, 71% negative instead of 25%
+        (12, 120, 90, "volume"),  # both at once: volume reported …
+    ],
+)
 def test_trends_alert_fires_on_planted_spike(week: int, volume: int, neg: int, metric: str) -> None:
     frame = _noise(0)
     assert detect_alerts(frame).empty  # precondition: the noise alone is quiet
@@ -82,9 +93,11 @@ def _weekly_rows(spike_week: int | None) -> list[dict]:
 
 
 def test_trends_series_from_store_fill_empty_periods(tmp_path: Path) -> None:
-    rows = [row(0, day="2026-01-05", aspects=(("delivery", "negative"),)),
-            row(1, day="2026-01-06", aspects=(("delivery", "positive"),)),
-            row(2, day="2026-01-21", aspects=(("pricing", "negative"),))]
+    rows = [
+        row(0, day="2026-01-05", aspects=(("delivery", "negative"),)),
+        row(1, day="2026-01-06", aspects=(("delivery", "positive"),)),
+        row(2, day="2026-01-21", aspects=(("pricing", "negative"),)),
+    ]
     with open_store(build_store(tmp_path / "s.duckdb", rows)) as st:
         t = topic_trends(st, period="week")
     assert len(t) == 6  # 3 weeks × 2 topics, the empty middle week included
@@ -127,14 +140,19 @@ def test_trends_compare_groups_finds_the_unhappy_segment(tmp_path: Path) -> None
         none = compare_groups(st, Filters(segments=("b2c", "vip")), dimension="segment")
     nps = out[out["metric"] == "nps"].set_index("key")
     assert nps.loc["smb", "significant"] and nps.loc["smb", "diff"] < -50
-    assert nps.loc["smb", "rest"] == pytest.approx(100 * 80 / 120)  # 8, 9, 10 cycling: 2/3 promoters
+    assert nps.loc["smb", "rest"] == pytest.approx(
+        100 * 80 / 120
+    )  # 8, 9, 10 cycling: 2/3 promoters
     assert not none[none["metric"] == "nps"]["significant"].any()
 
 
-@pytest.mark.parametrize(("p", "expected"), [
-    ([0.01, 0.04, 0.03], [0.03, 0.06, 0.06]),
-    ([0.5, float("nan"), 0.01], [0.5, float("nan"), 0.02]),
-])
+@pytest.mark.parametrize(
+    ("p", "expected"),
+    [
+        ([0.01, 0.04, 0.03], [0.03, 0.06, 0.06]),
+        ([0.5, float("nan"), 0.01], [0.5, float("nan"), 0.02]),
+    ],
+)
 def test_trends_holm_adjustment_by_hand(p: list[float], expected: list[float]) -> None:
     from cx_text.analytics.stats import holm
 

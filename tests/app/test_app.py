@@ -20,8 +20,17 @@ from tests.app.test_app_support import build_demo_store, build_empty_store
 
 REPO = Path(__file__).resolve().parents[2]
 APP_DIR = REPO / "cx_text" / "app" / "streamlit"
-PAGES = ("overview", "themes", "trends", "segments", "verbatims", "review", "upload", "loop",
-         "models")
+PAGES = (
+    "overview",
+    "themes",
+    "trends",
+    "segments",
+    "verbatims",
+    "review",
+    "upload",
+    "loop",
+    "models",
+)
 TIMEOUT = 120
 
 
@@ -67,19 +76,26 @@ def metric_value(at: AppTest, label: str) -> str:
 
 
 @pytest.mark.parametrize("page", PAGES)
-def test_app_page_renders_on_demo_store(page: str, demo_db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_app_page_renders_on_demo_store(
+    page: str, demo_db: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     at = app_on(demo_db, monkeypatch, page)
     assert_clean(at)
     assert at.title and at.title[0].value
 
 
 @pytest.mark.parametrize("page", PAGES)
-def test_app_page_on_empty_store_says_what_to_do(page: str, empty_db: Path,
-                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_app_page_on_empty_store_says_what_to_do(
+    page: str, empty_db: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     at = app_on(empty_db, monkeypatch, page)
     assert_clean(at)
     shown = " ".join(i.value for i in at.info)
-    assert ("no tagged messages" in shown) or ("Choose a file" in shown) or ("register is empty" in shown)
+    assert (
+        ("no tagged messages" in shown)
+        or ("Choose a file" in shown)
+        or ("register is empty" in shown)
+    )
 
 
 def test_app_overview_kpis_and_alerts(demo_db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -90,10 +106,12 @@ def test_app_overview_kpis_and_alerts(demo_db: Path, monkeypatch: pytest.MonkeyP
     assert any("delivery" in w.value and "negative share" in w.value for w in at.warning)
 
 
-@pytest.mark.parametrize("key, values", [("f_channels", ["email"]), ("f_langs", ["en"]),
-                                         ("f_segments", ["vip", "b2b"])])
-def test_app_sidebar_filters_change_results(key: str, values: list[str], demo_db: Path,
-                                            monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize(
+    "key, values", [("f_channels", ["email"]), ("f_langs", ["en"]), ("f_segments", ["vip", "b2b"])]
+)
+def test_app_sidebar_filters_change_results(
+    key: str, values: list[str], demo_db: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     at = app_on(demo_db, monkeypatch)
     before = int(metric_value(at, "Messages").replace(",", ""))
     at.sidebar.multiselect(key=key).set_value(values).run()
@@ -102,7 +120,9 @@ def test_app_sidebar_filters_change_results(key: str, values: list[str], demo_db
     assert 0 < after < before
 
 
-def test_app_filter_matching_nothing_shows_a_message(demo_db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_app_filter_matching_nothing_shows_a_message(
+    demo_db: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     at = app_on(demo_db, monkeypatch)
     at.sidebar.multiselect(key="f_channels").set_value(["letter"]).run()  # only in January
     assert_clean(at)
@@ -130,7 +150,9 @@ def test_app_labels_have_both_languages_for_every_key_used() -> None:
     assert used and not used - set(labels), sorted(used - set(labels))
 
 
-def test_app_verbatims_search_highlights_and_pages(demo_db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_app_verbatims_search_highlights_and_pages(
+    demo_db: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     at = app_on(demo_db, monkeypatch, "verbatims")
     at.text_input(key="vb_search").input("courier").run()
     assert_clean(at)
@@ -184,11 +206,17 @@ def test_app_theme_opens_a_register_item(own_db: Path, monkeypatch: pytest.Monke
         assert store.query("SELECT status FROM loop_items")["status"].tolist() == ["acknowledged"]
 
 
-def test_app_upload_maps_previews_tags_and_stores(own_db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    data = ("Отзыв;Дата;Канал\nКурьер не позвонил и не приехал;2026-07-01;чат\n"
-            "Great app, fast delivery;2026-07-02;витрина\nThe courier never came;2026-07-03;почта\n")
+def test_app_upload_maps_previews_tags_and_stores(
+    own_db: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = (
+        "Отзыв;Дата;Канал\nКурьер не позвонил и не приехал;2026-07-01;чат\n"
+        "Great app, fast delivery;2026-07-02;витрина\nThe courier never came;2026-07-03;почта\n"
+    )
     at = app_on(own_db, monkeypatch, "upload")
-    at.file_uploader(key="up_file").set_value(("feedback.csv", data.encode("utf-8"), "text/csv")).run()
+    at.file_uploader(key="up_file").set_value(
+        ("feedback.csv", data.encode("utf-8"), "text/csv")
+    ).run()
     assert_clean(at)
     assert at.selectbox(key="up_map_text").value == "Отзыв"
     preview = at.dataframe[0].value
@@ -200,15 +228,22 @@ def test_app_upload_maps_previews_tags_and_stores(own_db: Path, monkeypatch: pyt
 
     app_store.clear()
     with open_store(own_db, read_only=True) as store:
-        rows = store.query("SELECT channel, sentiment, lang FROM tagged WHERE channel IN "
-                           "('чат', 'витрина', 'почта') ORDER BY created_at")
-    assert rows.values.tolist() == [["чат", "negative", "ru"], ["витрина", "positive", "en"],
-                                    ["почта", "negative", "en"]]
+        rows = store.query(
+            "SELECT channel, sentiment, lang FROM tagged WHERE channel IN "
+            "('чат', 'витрина', 'почта') ORDER BY created_at"
+        )
+    assert rows.values.tolist() == [
+        ["чат", "negative", "ru"],
+        ["витрина", "positive", "en"],
+        ["почта", "negative", "en"],
+    ]
 
 
 def test_app_broken_upload_is_a_message(own_db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     at = app_on(own_db, monkeypatch, "upload")
-    at.file_uploader(key="up_file").set_value(("broken.xlsx", b"this is not a workbook", "application/vnd.ms-excel")).run()
+    at.file_uploader(key="up_file").set_value(
+        ("broken.xlsx", b"this is not a workbook", "application/vnd.ms-excel")
+    ).run()
     assert not at.exception
     assert at.error and "no text column" in at.error[0].value
     assert at.selectbox(key="up_map_text").options  # the mapping is offered, so the user can fix it

@@ -21,9 +21,18 @@ from tests.app_server import free_port, wait_http
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "artifacts"
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
-CHROME_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                "--disable-dev-shm-usage", "--window-size=1400,1000")
+CHROME_FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+    "--window-size=1400,1000",
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -32,10 +41,31 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 def app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     db = build_demo_store(tmp_path_factory.mktemp("browser") / "demo.duckdb")
     port = free_port()
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "CX_TEXT_APP_TAGGER": "tests.app.test_app_support:keyword_tagger"}
-    cmd = [sys.executable, "-m", "cx_text", "app", "--db", str(db), "--port", str(port), "--host", "127.0.0.1"]
-    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            start_new_session=True)
+    env = {
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        "CX_TEXT_APP_TAGGER": "tests.app.test_app_support:keyword_tagger",
+    }
+    cmd = [
+        sys.executable,
+        "-m",
+        "cx_text",
+        "app",
+        "--db",
+        str(db),
+        "--port",
+        str(port),
+        "--host",
+        "127.0.0.1",
+    ]
+    proc = subprocess.Popen(
+        cmd,
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     try:
         wait_http(f"http://127.0.0.1:{port}", proc)
         yield f"http://127.0.0.1:{port}"
@@ -81,7 +111,8 @@ def _render(driver: object, url: str, expect: str, shot: Path) -> str:
     WebDriverWait(driver, 120).until(ready)
     time.sleep(1.5)  # charts draw after the script finishes
     height = driver.execute_script(  # type: ignore[attr-defined]
-        "return document.querySelector('[data-testid=\"stMain\"]').scrollHeight")
+        "return document.querySelector('[data-testid=\"stMain\"]').scrollHeight"
+    )
     driver.set_window_size(1400, max(1000, min(int(height) + 80, 4000)))  # type: ignore[attr-defined]
     time.sleep(0.5)
     ARTIFACTS.mkdir(exist_ok=True)
@@ -91,7 +122,15 @@ def _render(driver: object, url: str, expect: str, shot: Path) -> str:
 
 def test_app_browser_overview_and_themes_render(app_url: str, browser: object) -> None:
     text = _render(browser, app_url, "% negative", ARTIFACTS / "app_overview.png")
-    for label in ("NPS", "CSAT", "CES (1–7)", "Messages", "% negative", "Churn", "What costs the score"):
+    for label in (
+        "NPS",
+        "CSAT",
+        "CES (1–7)",
+        "Messages",
+        "% negative",
+        "Churn",
+        "What costs the score",
+    ):
         assert label in text
     assert "Something went wrong" not in text and "Traceback" not in text
     assert (ARTIFACTS / "app_overview.png").stat().st_size > 20_000

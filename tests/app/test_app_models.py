@@ -26,12 +26,17 @@ def setup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Settin
     db = build_demo_store(tmp_path / "demo.duckdb", n=300, themes=False)
     settings = Settings(cache_dir=tmp_path / "cache")
     labels = org_labels()
-    labels["topics"] = [["delivery"] if t else t for t in labels["topics"]]   # the default taxonomy
-    labels["aspects"] = [{"delivery": next(iter(a.values()))} if a else {} for a in labels["aspects"]]
+    labels["topics"] = [["delivery"] if t else t for t in labels["topics"]]  # the default taxonomy
+    labels["aspects"] = [
+        {"delivery": next(iter(a.values()))} if a else {} for a in labels["aspects"]
+    ]
     retrain(settings, normalize_labels(labels), base_frame(), fake_embed, name="acme-1")
-    for key, value in (("CX_TEXT_DB", str(db)), ("CX_TEXT_CACHE", str(settings.cache_dir)),
-                       ("CX_TEXT_APP_TAGGER", "tests.app.test_app_support:keyword_tagger"),
-                       ("CX_TEXT_APP_EMBED", "tests.app.test_app_support:fake_embed")):
+    for key, value in (
+        ("CX_TEXT_DB", str(db)),
+        ("CX_TEXT_CACHE", str(settings.cache_dir)),
+        ("CX_TEXT_APP_TAGGER", "tests.app.test_app_support:keyword_tagger"),
+        ("CX_TEXT_APP_EMBED", "tests.app.test_app_support:fake_embed"),
+    ):
         monkeypatch.setenv(key, value)
     return db, settings
 
@@ -59,9 +64,9 @@ def test_app_models_switch_retag_and_go_back(setup: tuple[Path, Settings]) -> No
     assert runs["model_version"].iloc[0] == "acme-1" and "shipped" in runs["model_version"].tolist()
     with open_store(db, read_only=True) as store:
         count = store.query("SELECT count(*) AS n FROM messages")["n"].iloc[0]
-    assert count == 300                                             # re-tagging loses no message
+    assert count == 300  # re-tagging loses no message
     at.button(key="mv_back").click().run()
     assert at.session_state["model_version"] == "shipped"
-    shutil.rmtree(setup[1].cache_dir / "versions" / "acme-1")     # a user can always go back
+    shutil.rmtree(setup[1].cache_dir / "versions" / "acme-1")  # a user can always go back
     at.run()
     assert not at.exception and at.selectbox(key="mv_choice").options == ["shipped"]

@@ -23,20 +23,40 @@ def _fixtures(folder: Path) -> dict[str, str]:
     corpus = folder / "corpus.jsonl"
     with corpus.open("w", encoding="utf-8") as fh:
         for row in base_frame().to_dict("records"):
-            fh.write(json.dumps({k: row[k] for k in ("id", "text", "lang", "sentiment", "topics", "aspects")},
-                                ensure_ascii=False) + "\n")
-    return {"CX_TEXT_TRAIN_DATA": str(corpus), "CX_TEXT_CACHE": str(folder / "cache"),
-            "CX_TEXT_APP_TAGGER": "tests.app.test_app_support:keyword_tagger",
-            "CX_TEXT_APP_EMBED": "tests.app.test_app_support:fake_embed"}
+            fh.write(
+                json.dumps(
+                    {k: row[k] for k in ("id", "text", "lang", "sentiment", "topics", "aspects")},
+                    ensure_ascii=False,
+                )
+                + "\n"
+            )
+    return {
+        "CX_TEXT_TRAIN_DATA": str(corpus),
+        "CX_TEXT_CACHE": str(folder / "cache"),
+        "CX_TEXT_APP_TAGGER": "tests.app.test_app_support:keyword_tagger",
+        "CX_TEXT_APP_EMBED": "tests.app.test_app_support:fake_embed",
+    }
 
 
 def _labels(folder: Path) -> Path:
-    texts = [("Курьер опоздал на два часа", "negative", "delivery"), ("Доставили быстро, спасибо", "positive", "delivery"),
-             ("The courier never came", "negative", "delivery"), ("Great app, easy to use", "positive", ""),
-             ("Цены не изменились", "neutral", "")]
-    rows = [{"id": f"lab-{i}", "text": f"{t} #{i}", "sentiment": s, "topics": topic,
-             "aspect_sentiments": f"{topic}:{s}" if topic else ""} for i in range(40)
-            for t, s, topic in [texts[i % len(texts)]]]
+    texts = [
+        ("Курьер опоздал на два часа", "negative", "delivery"),
+        ("Доставили быстро, спасибо", "positive", "delivery"),
+        ("The courier never came", "negative", "delivery"),
+        ("Great app, easy to use", "positive", ""),
+        ("Цены не изменились", "neutral", ""),
+    ]
+    rows = [
+        {
+            "id": f"lab-{i}",
+            "text": f"{t} #{i}",
+            "sentiment": s,
+            "topics": topic,
+            "aspect_sentiments": f"{topic}:{s}" if topic else "",
+        }
+        for i in range(40)
+        for t, s, topic in [texts[i % len(texts)]]
+    ]
     path = folder / "labels.csv"
     pd.DataFrame(rows).to_csv(path, index=False)
     return path
@@ -75,7 +95,8 @@ def test_app_models_browser_retrains_from_labels_file(tmp_path: Path, browser: o
         time.sleep(1.0)  # the grids draw after the script finished
         grids = driver.find_elements(By.CSS_SELECTOR, "[data-testid='stDataFrame']")  # type: ignore[attr-defined]
         height = driver.execute_script(  # type: ignore[attr-defined]
-            "return document.querySelector('[data-testid=\"stMain\"]').scrollHeight")
+            "return document.querySelector('[data-testid=\"stMain\"]').scrollHeight"
+        )
         driver.set_window_size(1400, max(1000, min(int(height) + 80, 4000)))  # type: ignore[attr-defined]
         time.sleep(0.5)
         ARTIFACTS.mkdir(exist_ok=True)
@@ -83,7 +104,7 @@ def test_app_models_browser_retrains_from_labels_file(tmp_path: Path, browser: o
     assert "model version 'org-" in body and "held-back labels" in body
     versions = sorted((tmp_path / "cache" / "versions").iterdir())
     assert len(versions) == 1 and versions[0].name.startswith("org-") and versions[0].name in body
-    assert len(grids) == 3                  # versions, runs by version, before/after (canvas grids)
+    assert len(grids) == 3  # versions, runs by version, before/after (canvas grids)
     assert "Something went wrong" not in body and "Traceback" not in body
     assert seconds < 60, seconds
     driver.set_window_size(1400, 1000)  # type: ignore[attr-defined]

@@ -30,19 +30,25 @@ def app_db(tmp_path_factory: pytest.TempPathFactory) -> q.AppStore:
     store.close()
 
 
-@pytest.mark.parametrize("preset, first, last, expected", [
-    ("30d", date(2026, 1, 1), date(2026, 6, 30), (date(2026, 6, 1), date(2026, 6, 30))),
-    ("90d", date(2026, 5, 1), date(2026, 6, 30), (date(2026, 5, 1), date(2026, 6, 30))),
-    ("all", date(2026, 1, 1), date(2026, 6, 30), (date(2026, 1, 1), date(2026, 6, 30))),
-    ("custom", date(2026, 1, 1), date(2026, 6, 30), (date(2026, 2, 1), date(2026, 2, 5))),
-])
+@pytest.mark.parametrize(
+    "preset, first, last, expected",
+    [
+        ("30d", date(2026, 1, 1), date(2026, 6, 30), (date(2026, 6, 1), date(2026, 6, 30))),
+        ("90d", date(2026, 5, 1), date(2026, 6, 30), (date(2026, 5, 1), date(2026, 6, 30))),
+        ("all", date(2026, 1, 1), date(2026, 6, 30), (date(2026, 1, 1), date(2026, 6, 30))),
+        ("custom", date(2026, 1, 1), date(2026, 6, 30), (date(2026, 2, 1), date(2026, 2, 5))),
+    ],
+)
 def test_app_queries_preset_window_counts_back_from_the_newest_message(
-        preset: str, first: date, last: date, expected: tuple[date, date]) -> None:
+    preset: str, first: date, last: date, expected: tuple[date, date]
+) -> None:
     assert q.preset_window(preset, first, last, (date(2026, 2, 1), date(2026, 2, 5))) == expected
 
 
 def test_app_queries_previous_window_is_as_long_and_just_before() -> None:
-    prev = q.previous_filters(Filters(start=date(2026, 3, 1), end=date(2026, 3, 10), channels=("email",)))
+    prev = q.previous_filters(
+        Filters(start=date(2026, 3, 1), end=date(2026, 3, 10), channels=("email",))
+    )
     assert prev == Filters(start=date(2026, 2, 19), end=date(2026, 2, 28), channels=("email",))
     assert q.previous_filters(Filters()) is None
 
@@ -53,13 +59,19 @@ def test_app_queries_kpi_delta_is_value_minus_previous_window(app_db: q.AppStore
     kpis = q.kpi_summary(app_db.store, Filters(start=start, end=end), SETTINGS).set_index("metric")
     prev = q.kpi_summary(app_db.store, q.previous_filters(Filters(start=start, end=end)), SETTINGS)
     assert list(kpis.index) == list(q.KPI_METRICS)
-    assert kpis.loc["volume", "delta"] == kpis.loc["volume", "value"] - prev.set_index("metric").loc["volume", "value"]
+    assert (
+        kpis.loc["volume", "delta"]
+        == kpis.loc["volume", "value"] - prev.set_index("metric").loc["volume", "value"]
+    )
     assert kpis.loc["neg_share", "delta"] > 10  # the planted spike of delivery complaints
 
 
-@pytest.mark.parametrize("rank_by, column, ascending", [("impact", "nps_impact", True), ("volume", "volume", False)])
-def test_app_queries_themes_ranked_by_impact_or_volume(app_db: q.AppStore, rank_by: str, column: str,
-                                                       ascending: bool) -> None:
+@pytest.mark.parametrize(
+    "rank_by, column, ascending", [("impact", "nps_impact", True), ("volume", "volume", False)]
+)
+def test_app_queries_themes_ranked_by_impact_or_volume(
+    app_db: q.AppStore, rank_by: str, column: str, ascending: bool
+) -> None:
     themes = q.themes_overview(app_db.store, Filters(), SETTINGS, rank_by=rank_by)
     values = themes[column].dropna().tolist()
     assert len(values) >= 3 and values == sorted(values, reverse=not ascending)
@@ -75,14 +87,27 @@ def test_app_queries_theme_detail_has_trend_mix_groups_and_quotes(app_db: q.AppS
     assert len(info.quotes) >= 1
 
 
-@pytest.mark.parametrize("query, check", [
-    (v.VerbatimQuery(search="courier"), lambda f: f["text"].str.lower().str.contains("courier").all()),
-    (v.VerbatimQuery(topic="pricing"), lambda f: f["topics"].map(lambda t: "pricing" in list(t)).all()),
-    (v.VerbatimQuery(sentiment="positive", score="nps", score_min=9, score_max=10),
-     lambda f: (f["sentiment"] == "positive").all() and f["nps"].between(9, 10).all()),
-    (v.VerbatimQuery(search="100%_"), lambda f: f.empty),
-])
-def test_app_queries_verbatims_filters_and_pages(app_db: q.AppStore, query: v.VerbatimQuery, check) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize(
+    "query, check",
+    [
+        (
+            v.VerbatimQuery(search="courier"),
+            lambda f: f["text"].str.lower().str.contains("courier").all(),
+        ),
+        (
+            v.VerbatimQuery(topic="pricing"),
+            lambda f: f["topics"].map(lambda t: "pricing" in list(t)).all(),
+        ),
+        (
+            v.VerbatimQuery(sentiment="positive", score="nps", score_min=9, score_max=10),
+            lambda f: (f["sentiment"] == "positive").all() and f["nps"].between(9, 10).all(),
+        ),
+        (v.VerbatimQuery(search="100%_"), lambda f: f.empty),
+    ],
+)
+def test_app_queries_verbatims_filters_and_pages(
+    app_db: q.AppStore, query: v.VerbatimQuery, check
+) -> None:  # type: ignore[no-untyped-def]
     page, total = v.verbatims_page(app_db.store, Filters(), query, 1, 10)
     assert len(page) == min(10, total) and check(page)
     assert page["created_at"].is_monotonic_decreasing
@@ -92,51 +117,96 @@ def test_app_queries_verbatims_filters_and_pages(app_db: q.AppStore, query: v.Ve
 
 
 def test_app_queries_verbatims_page_never_exceeds_the_last_page(app_db: q.AppStore) -> None:
-    page, total = v.verbatims_page(app_db.store, Filters(), v.VerbatimQuery(topic="support"), 10_000, 25)
+    page, total = v.verbatims_page(
+        app_db.store, Filters(), v.VerbatimQuery(topic="support"), 10_000, 25
+    )
     assert 0 < len(page) <= 25 and total > 25
 
 
-@pytest.mark.parametrize("text, spans, expected", [
-    ("Курьер не позвонил.", [{"start": 0, "end": 18, "terms": ["позвонил"]}], "Курьер не <mark>позвонил</mark>."),
-    ("The <b>box</b> was damaged", [{"start": 0, "end": 26, "terms": ["damaged"]}],
-     "The &lt;b&gt;box&lt;/b&gt; was <mark>damaged</mark>"),
-    ("Late. Rude driver", [{"start": 6, "end": 17, "terms": []}], "Late. <mark>Rude driver</mark>"),
-    ("no evidence", [], "no evidence"),
-])
-def test_app_queries_highlight_escapes_and_marks_terms(text: str, spans: list[dict], expected: str) -> None:
+@pytest.mark.parametrize(
+    "text, spans, expected",
+    [
+        (
+            "Курьер не позвонил.",
+            [{"start": 0, "end": 18, "terms": ["позвонил"]}],
+            "Курьер не <mark>позвонил</mark>.",
+        ),
+        (
+            "The <b>box</b> was damaged",
+            [{"start": 0, "end": 26, "terms": ["damaged"]}],
+            "The &lt;b&gt;box&lt;/b&gt; was <mark>damaged</mark>",
+        ),
+        (
+            "Late. Rude driver",
+            [{"start": 6, "end": 17, "terms": []}],
+            "Late. <mark>Rude driver</mark>",
+        ),
+        ("no evidence", [], "no evidence"),
+    ],
+)
+def test_app_queries_highlight_escapes_and_marks_terms(
+    text: str, spans: list[dict], expected: str
+) -> None:
     assert v.highlight_html(text, spans) == expected
 
 
 def test_app_queries_export_neutralises_formulas(app_db: q.AppStore, tmp_path: Path) -> None:
-    path, rows = v.export_verbatims(app_db.store, Filters(), v.VerbatimQuery(sentiment="negative"),
-                                    tmp_path / "x.csv", limit=50)
+    path, rows = v.export_verbatims(
+        app_db.store, Filters(), v.VerbatimQuery(sentiment="negative"), tmp_path / "x.csv", limit=50
+    )
     frame = pd.read_csv(path, encoding="utf-8-sig")
     assert rows == 50 and len(frame) == 50 and (frame["sentiment"] == "negative").all()
 
 
-@pytest.mark.parametrize("name, data, message", [
-    ("notes.docx", b"x", ".docx"), ("empty.csv", b"", "empty"),
-])
-def test_app_queries_save_upload_rejects_bad_files(tmp_path: Path, name: str, data: bytes, message: str) -> None:
+@pytest.mark.parametrize(
+    "name, data, message",
+    [
+        ("notes.docx", b"x", ".docx"),
+        ("empty.csv", b"", "empty"),
+    ],
+)
+def test_app_queries_save_upload_rejects_bad_files(
+    tmp_path: Path, name: str, data: bytes, message: str
+) -> None:
     with raises_code("CX-E020", message):
         up.save_upload(name, data, tmp_path)
 
 
 def test_app_queries_tag_upload_keeps_every_row_and_reports_progress(tmp_path: Path) -> None:
-    src = up.save_upload("fb.csv", ("text,nps\n" + "\n".join(
-        f"Курьер не позвонил {i},{i % 11}" if i % 2 else f"Great app {i},10" for i in range(23))).encode(), tmp_path)
+    src = up.save_upload(
+        "fb.csv",
+        (
+            "text,nps\n"
+            + "\n".join(
+                f"Курьер не позвонил {i},{i % 11}" if i % 2 else f"Great app {i},10"
+                for i in range(23)
+            )
+        ).encode(),
+        tmp_path,
+    )
     seen: list[tuple[int, int | None]] = []
     with open_store(tmp_path / "s.duckdb") as store:
-        result = up.tag_upload(src, store, keyword_tagger, SETTINGS.with_(chunk_size=10), tmp_path / "out.parquet",
-                               on_progress=lambda done, total: seen.append((done, total)))
+        result = up.tag_upload(
+            src,
+            store,
+            keyword_tagger,
+            SETTINGS.with_(chunk_size=10),
+            tmp_path / "out.parquet",
+            on_progress=lambda done, total: seen.append((done, total)),
+        )
         stored = store.query("SELECT count(*) AS n FROM tagged")["n"].iloc[0]
     assert result.rows == stored == 23 and [d for d, _ in seen] == [10, 20, 23]
     assert len(pd.read_parquet(tmp_path / "out.parquet")) == 23
 
 
-def test_app_queries_interrupted_upload_resumes_and_a_failing_model_fails_the_run(tmp_path: Path) -> None:
-    src = up.save_upload("fb.csv", ("text\n" + "\n".join(f"Курьер не позвонил {i}" for i in range(23))).encode(),
-                         tmp_path)
+def test_app_queries_interrupted_upload_resumes_and_a_failing_model_fails_the_run(
+    tmp_path: Path,
+) -> None:
+    src = up.save_upload(
+        "fb.csv",
+        ("text\n" + "\n".join(f"Курьер не позвонил {i}" for i in range(23))).encode(),
+        tmp_path,
+    )
     calls = {"n": 0}
 
     def dying(chunk: pd.DataFrame) -> pd.DataFrame:
@@ -159,7 +229,12 @@ def test_app_queries_interrupted_upload_resumes_and_a_failing_model_fails_the_ru
 
         failed = up.tag_upload(src, store, broken, settings, tmp_path / "again.parquet")
         assert failed.status == "failed" and "23 of 23 rows" in (failed.status_note or "")
-        assert store.query("SELECT count(*) AS n FROM messages WHERE sentiment = 'negative'")["n"].iloc[0] == 23
+        assert (
+            store.query("SELECT count(*) AS n FROM messages WHERE sentiment = 'negative'")[
+                "n"
+            ].iloc[0]
+            == 23
+        )
 
 
 def test_app_queries_load_callable_says_what_is_wrong() -> None:
@@ -174,14 +249,18 @@ def test_app_queries_writable_swaps_back_to_read_only(tmp_path: Path) -> None:
     app = q.AppStore(build_demo_store(tmp_path / "w.duckdb", n=100, themes=False))
     with app.writable() as store:
         store.con.execute("UPDATE feedback SET channel = 'x' WHERE id = 'm00001'")
-    assert app.store.query("SELECT channel FROM feedback WHERE id = 'm00001'")["channel"].iloc[0] == "x"
+    assert (
+        app.store.query("SELECT channel FROM feedback WHERE id = 'm00001'")["channel"].iloc[0]
+        == "x"
+    )
     with pytest.raises(Exception, match="read-only"):
         app.store.con.execute("DELETE FROM feedback")
     app.close()
 
 
-def test_app_queries_cli_app_starts_streamlit_headless(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                       capsys: pytest.CaptureFixture[str]) -> None:
+def test_app_queries_cli_app_starts_streamlit_headless(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     calls: list[list[str]] = []
 
     def execv(path: str, cmd: list[str]) -> None:
@@ -194,14 +273,21 @@ def test_app_queries_cli_app_starts_streamlit_headless(tmp_path: Path, monkeypat
     assert done.value.code == 0
     cmd = calls[0]
     assert cmd[1:4] == ["-m", "streamlit", "run"] and cmd[4].endswith("main.py")
-    assert cmd[cmd.index("--server.headless") + 1] == "true" and cmd[-2:] == ["--db", str(tmp_path / "x.duckdb")]
+    assert cmd[cmd.index("--server.headless") + 1] == "true" and cmd[-2:] == [
+        "--db",
+        str(tmp_path / "x.duckdb"),
+    ]
     assert "http://localhost:8600" in capsys.readouterr().out
 
 
-def test_app_queries_streamlit_command_hides_deploy_button_and_developer_menu(tmp_path: Path) -> None:
+def test_app_queries_streamlit_command_hides_deploy_button_and_developer_menu(
+    tmp_path: Path,
+) -> None:
     from streamlit import config
 
     cmd = q.streamlit_command(tmp_path / "x.duckdb")
-    streamlit_args = cmd[:cmd.index("--")]  # after "--" the arguments go to the app, not streamlit
+    streamlit_args = cmd[: cmd.index("--")]  # after "--" the arguments go to the app, not streamlit
     assert streamlit_args[streamlit_args.index("--client.toolbarMode") + 1] == "viewer"
-    assert '"viewer"' in config.get_config_options()["client.toolbarMode"].description  # a real option
+    assert (
+        '"viewer"' in config.get_config_options()["client.toolbarMode"].description
+    )  # a real option

@@ -25,36 +25,55 @@ from tests.error_codes import raises_code
 
 REPO = Path(__file__).resolve().parents[2]
 APP_MAIN = REPO / "cx_text" / "app" / "streamlit" / "main.py"
-ENV = {**os.environ, "PYTHONPATH": str(REPO), "HF_HUB_OFFLINE": "1",
-       "CX_TEXT_TAGGER": "cx_text.testing:keyword_tagger"}
+ENV = {
+    **os.environ,
+    "PYTHONPATH": str(REPO),
+    "HF_HUB_OFFLINE": "1",
+    "CX_TEXT_TAGGER": "cx_text.testing:keyword_tagger",
+}
 
 
 def _export(path: Path, n: int, start: int = 0) -> Path:
-    pd.DataFrame({"id": [f"m{start + i}" for i in range(n)],
-                  "text": [f"Курьер не приехал {i}" if i % 2 else f"Great app {i}" for i in range(n)],
-                  "date": ["2026-11-01"] * n}).to_csv(path, index=False)
+    pd.DataFrame(
+        {
+            "id": [f"m{start + i}" for i in range(n)],
+            "text": [f"Курьер не приехал {i}" if i % 2 else f"Great app {i}" for i in range(n)],
+            "date": ["2026-11-01"] * n,
+        }
+    ).to_csv(path, index=False)
     return path
 
 
 def _store(tmp_path: Path, n: int = 5) -> Path:
     db = tmp_path / "shared.duckdb"
-    cx_text.tag_file(_export(tmp_path / "first.csv", n), tmp_path / "first_out.csv", db=db,
-                     tagger=fake_tagger())
+    cx_text.tag_file(
+        _export(tmp_path / "first.csv", n), tmp_path / "first_out.csv", db=db, tagger=fake_tagger()
+    )
     return db
 
 
 def _cli_tag(src: Path, out: Path, db: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "cx_text", "tag", str(src), "-o", str(out), "--db", str(db)],
-                          env=ENV, cwd=src.parent, capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "cx_text", "tag", str(src), "-o", str(out), "--db", str(db)],
+        env=ENV,
+        cwd=src.parent,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 @contextmanager
-def _held(db: Path, read_only: bool, seconds: float = 60, write: bool = False) -> Iterator[subprocess.Popen[str]]:
+def _held(
+    db: Path, read_only: bool, seconds: float = 60, write: bool = False
+) -> Iterator[subprocess.Popen[str]]:
     """Another process holding ``db`` (read-write or read-only, having written a change or not)
     until the block ends."""
     change = "con.execute(\"UPDATE feedback SET channel = 'y'\")\n" if write else ""
-    code = (f"import duckdb, sys, time\ncon = duckdb.connect({str(db)!r}, read_only={read_only})\n"
-            f"{change}print('held', flush=True)\ntime.sleep({seconds})")
+    code = (
+        f"import duckdb, sys, time\ncon = duckdb.connect({str(db)!r}, read_only={read_only})\n"
+        f"{change}print('held', flush=True)\ntime.sleep({seconds})"
+    )
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None and proc.stdout.readline().strip() == "held"
@@ -68,13 +87,17 @@ def _messages(at: AppTest) -> str:
     return " ".join(c.value for c in at.sidebar.caption)
 
 
-def test_app_sharing_cli_tag_runs_while_the_app_is_open(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_app_sharing_cli_tag_runs_while_the_app_is_open(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     db = _store(tmp_path, 5)
     monkeypatch.setenv("CX_TEXT_DB", str(db))
     at = AppTest.from_file(str(APP_MAIN), default_timeout=120)
     at.run()
     assert not at.exception and "5 messages" in _messages(at)
-    done = _cli_tag(_export(tmp_path / "nightly.csv", 7, start=100), tmp_path / "nightly_out.csv", db)
+    done = _cli_tag(
+        _export(tmp_path / "nightly.csv", 7, start=100), tmp_path / "nightly_out.csv", db
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     time.sleep(snapshot.CHECK_EVERY_S)
     at.run()  # the next interaction (or a browser refresh) shows the new data
@@ -96,11 +119,11 @@ def test_app_sharing_app_reads_a_snapshot_while_another_process_writes(tmp_path:
 
 
 def test_app_sharing_app_write_says_busy_when_a_writer_keeps_the_store(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     app = AppStore(_store(tmp_path, 3), check_every=0)
     monkeypatch.setattr(snapshot, "WRITE_WAIT_S", 0.5)
-    with (_held(app.path, read_only=False), raises_code("CX-E060", "busy"),
-          app.writable()):
+    with _held(app.path, read_only=False), raises_code("CX-E060", "busy"), app.writable():
         pass
     app.close()
 
@@ -121,7 +144,9 @@ def test_app_sharing_upload_writes_chunk_by_chunk(tmp_path: Path) -> None:
 
     app = AppStore(_store(tmp_path, 2), check_every=0)
     src = _export(tmp_path / "up.csv", 9, start=50)
-    result = tag_upload(src, ShortWrites(app), keyword_tagger, Settings(chunk_size=4), tmp_path / "up_out.csv")
+    result = tag_upload(
+        src, ShortWrites(app), keyword_tagger, Settings(chunk_size=4), tmp_path / "up_out.csv"
+    )
     app.refresh(force=True)
     with app.lock:
         assert result.rows == 9
@@ -137,7 +162,9 @@ def test_app_sharing_duckdb_rule_the_design_relies_on(tmp_path: Path) -> None:
     con = duckdb.connect(str(db), read_only=True)
     try:
         code = f"import duckdb\nduckdb.connect({str(db)!r})"
-        proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+        proc = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, timeout=60
+        )
         assert proc.returncode != 0 and "lock" in proc.stderr.lower()
     finally:
         con.close()

@@ -2,7 +2,8 @@
 
 The store holds 26 weeks of RU/EN feedback over four channels and segments, with NPS/CSAT/CES,
 customers, evidence clauses and themes (discovered with a tiny deterministic embedder, as in
-tests/themes/test_themes.py). Delivery complaints ("the courier did not call") spike in the last weeks,
+tests/themes/test_themes.py). Delivery complaints ("the courier did not call") spike in the last
+weeks,
 so alerts and trends have something to show. ``keyword_tagger`` tags uploads without models.
 """
 
@@ -23,28 +24,50 @@ from cx_text.testing import keyword_tagger
 from cx_text.themes.service import discover_themes
 
 CLAUSES: dict[tuple[str, str], dict[str, list[str]]] = {
-    ("delivery", "no_call"): {"ru": ["Курьер не позвонил", "Курьер так и не позвонил мне"],
-                              "en": ["The courier did not call", "Courier never called me"]},
-    ("delivery", "damaged"): {"ru": ["Коробка пришла помятая", "Посылка помятая и разбита"],
-                              "en": ["The box arrived damaged", "Parcel damaged and crushed"]},
-    ("pricing", "refund"): {"ru": ["Деньги за возврат не вернули", "Возврат денег так и не пришёл"],
-                            "en": ["Refund money never came back", "My refund money was never returned"]},
-    ("support", "wait"): {"ru": ["В поддержке ждал ответа час", "Оператор не отвечал в чате"],
-                          "en": ["Support kept me waiting an hour", "The agent never answered the chat"]},
+    ("delivery", "no_call"): {
+        "ru": ["Курьер не позвонил", "Курьер так и не позвонил мне"],
+        "en": ["The courier did not call", "Courier never called me"],
+    },
+    ("delivery", "damaged"): {
+        "ru": ["Коробка пришла помятая", "Посылка помятая и разбита"],
+        "en": ["The box arrived damaged", "Parcel damaged and crushed"],
+    },
+    ("pricing", "refund"): {
+        "ru": ["Деньги за возврат не вернули", "Возврат денег так и не пришёл"],
+        "en": ["Refund money never came back", "My refund money was never returned"],
+    },
+    ("support", "wait"): {
+        "ru": ["В поддержке ждал ответа час", "Оператор не отвечал в чате"],
+        "en": ["Support kept me waiting an hour", "The agent never answered the chat"],
+    },
 }
-PRAISE = {"ru": ["Всё пришло вовремя, спасибо", "Отличный магазин, удобное приложение"],
-          "en": ["Everything arrived on time, thanks", "Great shop and a handy app"]}
-TERMS = {"no_call": {"ru": "позвонил", "en": "call"}, "damaged": {"ru": "помятая", "en": "damaged"},
-         "refund": {"ru": "возврат", "en": "refund"}, "wait": {"ru": "поддержке", "en": "support"}}
-FILLERS = {"ru": ["", "опять", "вчера", "сегодня", "снова"], "en": ["", "again", "yesterday", "today", "once more"]}
+PRAISE = {
+    "ru": ["Всё пришло вовремя, спасибо", "Отличный магазин, удобное приложение"],
+    "en": ["Everything arrived on time, thanks", "Great shop and a handy app"],
+}
+TERMS = {
+    "no_call": {"ru": "позвонил", "en": "call"},
+    "damaged": {"ru": "помятая", "en": "damaged"},
+    "refund": {"ru": "возврат", "en": "refund"},
+    "wait": {"ru": "поддержке", "en": "support"},
+}
+FILLERS = {
+    "ru": ["", "опять", "вчера", "сегодня", "снова"],
+    "en": ["", "again", "yesterday", "today", "once more"],
+}
 CHANNELS = ["app_review", "support_chat", "email", "nps_comment"]
 SEGMENTS = ["regular", "vip", "b2b", "new", None]
 START = datetime(2026, 1, 5)
 WEEKS = 26
-CONCEPTS = {"call": ("позвон", "call"), "courier": ("курьер", "courier"),
-            "damaged": ("помят", "разбит", "damag", "crush"), "box": ("коробк", "посылк", "box", "parcel"),
-            "refund": ("возврат", "деньг", "refund", "money"), "wait": ("ждал", "отвеч", "wait", "answer"),
-            "support": ("поддерж", "оператор", "support", "agent", "chat", "чат")}
+CONCEPTS = {
+    "call": ("позвон", "call"),
+    "courier": ("курьер", "courier"),
+    "damaged": ("помят", "разбит", "damag", "crush"),
+    "box": ("коробк", "посылк", "box", "parcel"),
+    "refund": ("возврат", "деньг", "refund", "money"),
+    "wait": ("ждал", "отвеч", "wait", "answer"),
+    "support": ("поддерж", "оператор", "support", "agent", "chat", "чат"),
+}
 _STEMS = sorted(((s, c) for c, stems in CONCEPTS.items() for s in stems), key=lambda p: -len(p[0]))
 
 
@@ -65,19 +88,41 @@ def _message(i: int, rng: np.random.Generator) -> dict[str, Any]:
     lang = "ru" if rng.random() < 0.6 else "en"
     spike = week >= WEEKS - 2
     complaint = rng.random() < (0.9 if spike else 0.4)
-    key = ("delivery", "no_call") if complaint and spike and rng.random() < 0.85 else \
-        list(CLAUSES)[int(rng.integers(len(CLAUSES)))]
-    text = CLAUSES[key][lang][int(rng.integers(2))] if complaint else PRAISE[lang][int(rng.integers(2))]
+    key = (
+        ("delivery", "no_call")
+        if complaint and spike and rng.random() < 0.85
+        else list(CLAUSES)[int(rng.integers(len(CLAUSES)))]
+    )
+    text = (
+        CLAUSES[key][lang][int(rng.integers(2))]
+        if complaint
+        else PRAISE[lang][int(rng.integers(2))]
+    )
     text = f"{text} {FILLERS[lang][i % len(FILLERS[lang])]}".strip()
     topic, group = key if complaint else ("delivery", "")
     nps = float(rng.integers(0, 6) if complaint else rng.integers(8, 11))
-    channel = CHANNELS[i % 4] if i else "letter"  # one old letter: a filter that matches nothing lately
-    return {"id": f"m{i:05d}", "text": text + ".", "created_at": START + timedelta(days=7 * week + i % 7, hours=9),
-            "channel": channel, "segment": SEGMENTS[i % 5], "customer_id": f"C{i % 300:04d}",
-            "nps": nps if channel == "nps_comment" or rng.random() < 0.5 else None,
-            "csat": float(rng.integers(1, 3) if complaint else rng.integers(4, 6)) if channel == "support_chat" else None,
-            "ces": float(rng.integers(1, 4) if complaint else rng.integers(5, 8)) if channel == "support_chat" else None,
-            "lang": lang, "sentiment": "negative" if complaint else "positive", "topic": topic, "group": group}
+    channel = (
+        CHANNELS[i % 4] if i else "letter"
+    )  # one old letter: a filter that matches nothing lately
+    return {
+        "id": f"m{i:05d}",
+        "text": text + ".",
+        "created_at": START + timedelta(days=7 * week + i % 7, hours=9),
+        "channel": channel,
+        "segment": SEGMENTS[i % 5],
+        "customer_id": f"C{i % 300:04d}",
+        "nps": nps if channel == "nps_comment" or rng.random() < 0.5 else None,
+        "csat": float(rng.integers(1, 3) if complaint else rng.integers(4, 6))
+        if channel == "support_chat"
+        else None,
+        "ces": float(rng.integers(1, 4) if complaint else rng.integers(5, 8))
+        if channel == "support_chat"
+        else None,
+        "lang": lang,
+        "sentiment": "negative" if complaint else "positive",
+        "topic": topic,
+        "group": group,
+    }
 
 
 def demo_frame(n: int = 1200, seed: int = 5) -> pd.DataFrame:
@@ -86,21 +131,49 @@ def demo_frame(n: int = 1200, seed: int = 5) -> pd.DataFrame:
     rows = [_message(i, rng) for i in range(n)]
     frame = pd.DataFrame(rows)
     polarity = frame["sentiment"]
-    terms = [[TERMS[g][lang]] if g else [] for g, lang in zip(frame["group"], frame["lang"], strict=True)]
+    terms = [
+        [TERMS[g][lang]] if g else [] for g, lang in zip(frame["group"], frame["lang"], strict=True)
+    ]
     return frame.drop(columns=["topic", "group"]).assign(
-        text_clean=frame["text"], lang_confidence=0.98, row_status="ok", row_issues=[[] for _ in rows],
-        sentiment_score=np.where(polarity == "negative", -0.8, 0.8), topics=[[t] for t in frame["topic"]],
-        aspect_sentiments=[[{"topic": t, "polarity": p, "score": -0.8 if p == "negative" else 0.8}]
-                           for t, p in zip(frame["topic"], polarity, strict=True)],
-        evidence=[[{"topic": t, "clause": x.rstrip("."), "start": 0, "end": len(x) - 1, "terms": tm,
-                    "source": "rule"}] for t, x, tm in zip(frame["topic"], frame["text"], terms, strict=True)])
+        text_clean=frame["text"],
+        lang_confidence=0.98,
+        row_status="ok",
+        row_issues=[[] for _ in rows],
+        sentiment_score=np.where(polarity == "negative", -0.8, 0.8),
+        topics=[[t] for t in frame["topic"]],
+        aspect_sentiments=[
+            [{"topic": t, "polarity": p, "score": -0.8 if p == "negative" else 0.8}]
+            for t, p in zip(frame["topic"], polarity, strict=True)
+        ],
+        evidence=[
+            [
+                {
+                    "topic": t,
+                    "clause": x.rstrip("."),
+                    "start": 0,
+                    "end": len(x) - 1,
+                    "terms": tm,
+                    "source": "rule",
+                }
+            ]
+            for t, x, tm in zip(frame["topic"], frame["text"], terms, strict=True)
+        ],
+    )
 
 
 def customers_frame() -> pd.DataFrame:
     ids = [f"C{i:04d}" for i in range(300)]
-    churned = [(START + timedelta(days=40 + 3 * i)).date() if i % 7 == 0 else None for i in range(300)]
-    return pd.DataFrame({"customer_id": ids, "signup": [datetime(2025, 6, 1).date()] * 300,
-                         "churned_at": churned, "ltv": [1000.0 + 10 * i for i in range(300)]})
+    churned = [
+        (START + timedelta(days=40 + 3 * i)).date() if i % 7 == 0 else None for i in range(300)
+    ]
+    return pd.DataFrame(
+        {
+            "customer_id": ids,
+            "signup": [datetime(2025, 6, 1).date()] * 300,
+            "churned_at": churned,
+            "ltv": [1000.0 + 10 * i for i in range(300)],
+        }
+    )
 
 
 def build_demo_store(path: Path, n: int = 1200, themes: bool = True) -> Path:
@@ -109,7 +182,7 @@ def build_demo_store(path: Path, n: int = 1200, themes: bool = True) -> Path:
         run = store.begin_run({"tagger": "demo"}, "demo.csv", "fp-demo", rows_in=n)
         frame = demo_frame(n)
         for k, start in enumerate(range(0, n, 500)):
-            store.append_chunk(run, k, frame.iloc[start:start + 500], first_row=start)
+            store.append_chunk(run, k, frame.iloc[start : start + 500], first_row=start)
         store.finish_run(run, {"rows": n})
         store.load_customers(customers_frame())
         if themes:

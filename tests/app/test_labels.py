@@ -45,16 +45,35 @@ def test_labels_page_shows_corrections_beside_the_model(tmp_path: Path) -> None:
     db = tmp_path / "cx.duckdb"
     tag_run(db, TEXTS)
     with open_store(db) as store:
-        save_correction(store, "export_a", "1", sentiment="neutral", topics=["delivery", "staff"],
-                        polarity={"delivery": "negative", "staff": "positive"}, who="a", topic_ids=TOPIC_IDS)
-        page = pd.DataFrame({"source": ["export_a", "export_a"], "id": ["1", "2"],
-                             "sentiment": ["negative", "negative"], "topics": [["delivery"], ["delivery"]]})
+        save_correction(
+            store,
+            "export_a",
+            "1",
+            sentiment="neutral",
+            topics=["delivery", "staff"],
+            polarity={"delivery": "negative", "staff": "positive"},
+            who="a",
+            topic_ids=TOPIC_IDS,
+        )
+        page = pd.DataFrame(
+            {
+                "source": ["export_a", "export_a"],
+                "id": ["1", "2"],
+                "sentiment": ["negative", "negative"],
+                "topics": [["delivery"], ["delivery"]],
+            }
+        )
         shown = with_corrections(store, page)
         item = reviewed(store, "export_a", "1")
     assert shown["sentiment"].tolist() == ["neutral", "negative"]
     assert shown["model_sentiment"].tolist() == ["negative", "negative"]
     assert shown["topics"][0] == ["delivery", "staff"] and shown["corrected"][1] == ()
-    assert set(shown["corrected"][0]) == {"sentiment", "topics", "polarity:delivery", "polarity:staff"}
+    assert set(shown["corrected"][0]) == {
+        "sentiment",
+        "topics",
+        "polarity:delivery",
+        "polarity:staff",
+    }
     assert item is not None and item.polarity == {"delivery": "negative", "staff": "positive"}
     assert item.model_sentiment == "negative" and item.model_topics == ("delivery",)
 
@@ -63,8 +82,16 @@ def test_labels_confirm_keeps_earlier_corrections(tmp_path: Path) -> None:
     db = tmp_path / "cx.duckdb"
     tag_run(db, TEXTS)
     with open_store(db) as store:
-        save_correction(store, "export_a", "2", sentiment="positive", topics=["staff"],
-                        polarity={"staff": "positive"}, who="a", topic_ids=TOPIC_IDS)
+        save_correction(
+            store,
+            "export_a",
+            "2",
+            sentiment="positive",
+            topics=["staff"],
+            polarity={"staff": "positive"},
+            who="a",
+            topic_ids=TOPIC_IDS,
+        )
         confirm_shown(store, "export_a", "2", who="b")
         found = corrections(store)[("export_a", "2")]
         history = label_history(store)
@@ -82,7 +109,9 @@ def test_labels_queue_page_serves_unlabelled_messages(own_db: Path) -> None:
     assert queue["id"][0] not in after["id"].tolist()
 
 
-def test_labels_verbatims_correct_in_place_asks_the_name_once(own_db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_labels_verbatims_correct_in_place_asks_the_name_once(
+    own_db: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     at = app_on(own_db, monkeypatch, "verbatims")
     assert_clean(at)
     source, mid = at.selectbox(key="vb_fix_pick").value
@@ -104,14 +133,20 @@ def test_labels_verbatims_correct_in_place_asks_the_name_once(own_db: Path, monk
     assert not any(ti.key == "lb_name_input" for ti in at.text_input)
 
 
-def test_labels_review_page_confirms_and_counts(own_db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_labels_review_page_confirms_and_counts(
+    own_db: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     at = app_on(own_db, monkeypatch, "review")
     assert_clean(at)
     at.text_input(key="lb_name_input").input("Boris").run()
-    confirm = next(b for b in at.button if b.key and b.key.startswith("rq_") and b.key.endswith("_confirm"))
+    confirm = next(
+        b for b in at.button if b.key and b.key.startswith("rq_") and b.key.endswith("_confirm")
+    )
     confirm.click().run()
     assert_clean(at)
-    confirm = next(b for b in at.button if b.key and b.key.startswith("rq_") and b.key.endswith("_confirm"))
+    confirm = next(
+        b for b in at.button if b.key and b.key.startswith("rq_") and b.key.endswith("_confirm")
+    )
     confirm.click().run()
     assert_clean(at)
     labelled = next(m.value for m in at.metric if m.label == "Labelled messages")

@@ -50,7 +50,9 @@ def wait_for(driver: Any, check: Callable[[Any], bool], seconds: float = 240) ->
 
     def ready(d: Any) -> bool:
         try:
-            return check(d) and not d.find_elements(By.CSS_SELECTOR, "[data-testid='stStatusWidget']")
+            return check(d) and not d.find_elements(
+                By.CSS_SELECTOR, "[data-testid='stStatusWidget']"
+            )
         except StaleElementReferenceException:
             return False
 
@@ -98,7 +100,9 @@ def click_button(driver: Any, text: str) -> None:
 def _click_button(driver: Any, text: str) -> None:
     from selenium.webdriver.common.by import By
 
-    button = next(b for b in driver.find_elements(By.CSS_SELECTOR, "button") if b.text.strip().endswith(text))
+    button = next(
+        b for b in driver.find_elements(By.CSS_SELECTOR, "button") if b.text.strip().endswith(text)
+    )
     driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", button)
     button.click()
 
@@ -111,16 +115,27 @@ def pick_option(driver: Any, css: str, option: str) -> None:
 def _pick_option(driver: Any, css: str, option: str) -> None:
     from selenium.webdriver.common.by import By
 
-    opener = driver.find_element(By.CSS_SELECTOR, f"{css} [role='combobox'] ~ button, {css} button[aria-haspopup]")
+    opener = driver.find_element(
+        By.CSS_SELECTOR, f"{css} [role='combobox'] ~ button, {css} button[aria-haspopup]"
+    )
     driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", opener)
     opener.click()
     wait_for(driver, lambda d: bool(d.find_elements(By.CSS_SELECTOR, "[role='option']")), 20)
-    next(o for o in driver.find_elements(By.CSS_SELECTOR, "[role='option']") if o.text.strip() == option).click()
+    next(
+        o
+        for o in driver.find_elements(By.CSS_SELECTOR, "[role='option']")
+        if o.text.strip() == option
+    ).click()
 
 
 def first_row_sentiment(driver: Any) -> str:
-    return str(retry(lambda: driver.execute_script(
-        "return document.querySelector('.cx-vb tbody tr td:nth-child(3)').innerText")))
+    return str(
+        retry(
+            lambda: driver.execute_script(
+                "return document.querySelector('.cx-vb tbody tr td:nth-child(3)').innerText"
+            )
+        )
+    )
 
 
 def stored_labels(db: Path) -> int:
@@ -165,9 +180,14 @@ def test_labels_browser_correct_retag_and_review(tmp_path: Path, browser: Any) -
         assert new in shown and "✎" in shown, shown
         with open_store(db, read_only=True) as store:
             assert corrections(store)[key]["sentiment"] == new
-            assert store.query("SELECT count(*) AS n FROM runs WHERE status = 'complete'")["n"].iloc[0] == 2
-            row = store.query("SELECT sentiment, analyst_sentiment FROM messages WHERE source = ? AND id = ?",
-                              list(key)).iloc[0]
+            assert (
+                store.query("SELECT count(*) AS n FROM runs WHERE status = 'complete'")["n"].iloc[0]
+                == 2
+            )
+            row = store.query(
+                "SELECT sentiment, analyst_sentiment FROM messages WHERE source = ? AND id = ?",
+                list(key),
+            ).iloc[0]
         assert row["analyst_sentiment"] == new and row["sentiment"] != new
 
         type_name(browser, "Anna")  # a fresh page is a new session: asked once more, then kept

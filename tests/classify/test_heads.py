@@ -15,12 +15,18 @@ def _head(kind: str = "softmax", hidden: bool = False) -> Head:
     rng = np.random.default_rng(0)
     layers = [(rng.normal(size=(3, 8)).astype(np.float32), rng.normal(size=3).astype(np.float32))]
     if hidden:
-        layers = [(rng.normal(size=(5, 8)).astype(np.float32), np.zeros(5, np.float32)),
-                  (rng.normal(size=(3, 5)).astype(np.float32), np.zeros(3, np.float32))]
-    return Head("h", kind, ("a", "b", "c"), tuple(layers), temperature=1.5, thresholds=(0.4, 0.5, 0.6))  # type: ignore[arg-type]
+        layers = [
+            (rng.normal(size=(5, 8)).astype(np.float32), np.zeros(5, np.float32)),
+            (rng.normal(size=(3, 5)).astype(np.float32), np.zeros(3, np.float32)),
+        ]
+    return Head(
+        "h", kind, ("a", "b", "c"), tuple(layers), temperature=1.5, thresholds=(0.4, 0.5, 0.6)
+    )  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize(("kind", "hidden"), [("softmax", False), ("softmax", True), ("sigmoid", False)])
+@pytest.mark.parametrize(
+    ("kind", "hidden"), [("softmax", False), ("softmax", True), ("sigmoid", False)]
+)
 def test_heads_round_trip_keeps_predictions(tmp_path: Path, kind: str, hidden: bool) -> None:
     head = _head(kind, hidden)
     save_head(head, tmp_path)
@@ -77,9 +83,15 @@ def test_heads_of_another_encoder_are_named_not_silently_used():
 
     meta = {"encoder": {"name": "e5-small-cx", "checksum": "sha256:aaaa"}}
     heads = {"sentiment": SimpleNamespace(meta=meta), "topics": SimpleNamespace(meta=meta)}
-    ours = ModelInfo(name="e5-small-cx", kind="encoder", source="x", version="1", checksum="sha256:aaaa")
-    other = ModelInfo(name="e5-small", kind="encoder", source="x", version="1", checksum="sha256:bbbb")
+    ours = ModelInfo(
+        name="e5-small-cx", kind="encoder", source="x", version="1", checksum="sha256:aaaa"
+    )
+    other = ModelInfo(
+        name="e5-small", kind="encoder", source="x", version="1", checksum="sha256:bbbb"
+    )
     assert heads_encoder_mismatch(heads, ours) is None
     message = heads_encoder_mismatch(heads, other)
     assert message is not None and "e5-small-cx" in message and "cx-text train --out" in message
-    assert heads_encoder_mismatch({"s": SimpleNamespace(meta={})}, other) is None  # unknown: no claim
+    assert (
+        heads_encoder_mismatch({"s": SimpleNamespace(meta={})}, other) is None
+    )  # unknown: no claim

@@ -26,9 +26,14 @@ def resources():  # type: ignore[no-untyped-def]
 def _tag(resources, texts: list[str]) -> pd.DataFrame:  # type: ignore[no-untyped-def]
     from cx_text.classify.tagger import tag_frame
 
-    frame = pd.DataFrame({schema.ID: [str(i) for i in range(len(texts))], schema.TEXT: texts,
-                          schema.ROW_STATUS: ["empty" if not t.strip() else "ok" for t in texts],
-                          schema.ROW_ISSUES: [[] for _ in texts]})
+    frame = pd.DataFrame(
+        {
+            schema.ID: [str(i) for i in range(len(texts))],
+            schema.TEXT: texts,
+            schema.ROW_STATUS: ["empty" if not t.strip() else "ok" for t in texts],
+            schema.ROW_ISSUES: [[] for _ in texts],
+        }
+    )
     return tag_frame(frame, resources)
 
 
@@ -56,11 +61,19 @@ def test_pipeline_clear_messages(resources, text: str, sentiment: str, topic: st
     ("text", "expected"),
     [
         ("Курьер вежливый, но опоздал на 3 часа", {"staff": "positive", "delivery": "negative"}),
-        ("The food was delicious but the prices are ridiculous", {"quality": "positive", "pricing": "negative"}),
-        ("Доставка быстрая, однако товар пришёл с браком", {"delivery": "positive", "quality": "negative"}),
+        (
+            "The food was delicious but the prices are ridiculous",
+            {"quality": "positive", "pricing": "negative"},
+        ),
+        (
+            "Доставка быстрая, однако товар пришёл с браком",
+            {"delivery": "positive", "quality": "negative"},
+        ),
     ],
 )
-def test_pipeline_contrast_clauses_get_their_own_polarity(resources, text: str, expected: dict[str, str]) -> None:  # type: ignore[no-untyped-def]
+def test_pipeline_contrast_clauses_get_their_own_polarity(
+    resources, text: str, expected: dict[str, str]
+) -> None:  # type: ignore[no-untyped-def]
     row = _tag(resources, [text]).iloc[0]
     polarity = {a["topic"]: a["polarity"] for a in row[schema.ASPECT_SENTIMENTS]}
     for topic, pol in expected.items():
@@ -80,7 +93,10 @@ def test_pipeline_negation(resources, text: str, sentiment: str) -> None:  # typ
 
 
 def test_pipeline_mixed_language_and_masking(resources) -> None:  # type: ignore[no-untyped-def]
-    out = _tag(resources, ["Приложение постоянно crashes при оплате, please fix. Мой номер +7 916 123-45-67"])
+    out = _tag(
+        resources,
+        ["Приложение постоянно crashes при оплате, please fix. Мой номер +7 916 123-45-67"],
+    )
     row = out.iloc[0]
     assert row[schema.LANG] == "mixed"
     assert "[PHONE]" in row[schema.TEXT_CLEAN] and "916" not in row[schema.TEXT_CLEAN]
@@ -108,13 +124,19 @@ def test_pipeline_contract_columns_and_flat_output(resources, tmp_path) -> None:
         assert col in out.columns
     path = write_frame(out, tmp_path / "t.csv")
     flat = pd.read_csv(path, encoding="utf-8-sig", keep_default_na=False)
-    assert ";" in flat[schema.TOPICS].iloc[0] or flat[schema.TOPICS].iloc[0] in {"delivery", "staff"}
+    assert ";" in flat[schema.TOPICS].iloc[0] or flat[schema.TOPICS].iloc[0] in {
+        "delivery",
+        "staff",
+    }
     assert ":" in flat[schema.ASPECT_SENTIMENTS].iloc[0]
 
 
-@pytest.mark.xfail(strict=True, reason="known weakness: Russian idiom and litotes (the second one is "
-                   "borderline for e5-small-cx: negative when batched with other texts, positive alone — "
-                   "the int8 build's dynamic activation scales depend on the batch); docs/ROADMAP.md §1")
+@pytest.mark.xfail(
+    strict=True,
+    reason="known weakness: Russian idiom and litotes (the second one is "
+    "borderline for e5-small-cx: negative when batched with other texts, positive alone — "
+    "the int8 build's dynamic activation scales depend on the batch); docs/ROADMAP.md §1",
+)
 @pytest.mark.parametrize(
     ("text", "sentiment"),
     [
@@ -133,13 +155,22 @@ def test_pipeline_known_hard_cases(resources, text: str, sentiment: str) -> None
         ("Цены выросли в два раза, ухожу к конкурентам", "negative", {"pricing": "negative"}, ()),
         ("Курьер опоздал на два часа", "negative", {"delivery": "negative"}, ()),
         ("курьер хамил", None, {"staff": "negative"}, ()),
-        ("Приложение не глючит, не тормозит", "positive", {"usability": "positive"},
-         ("usability/crash", "usability/speed")),
+        (
+            "Приложение не глючит, не тормозит",
+            "positive",
+            {"usability": "positive"},
+            ("usability/crash", "usability/speed"),
+        ),
         ("Доставили без опозданий", None, {"delivery": "positive"}, ("delivery/late",)),
     ],
 )
-def test_pipeline_rules_regression_table(resources, text: str, sentiment: str | None,  # type: ignore[no-untyped-def]
-                                         aspects: dict[str, str], no_subtopics: tuple[str, ...]) -> None:
+def test_pipeline_rules_regression_table(
+    resources,
+    text: str,
+    sentiment: str | None,  # type: ignore[no-untyped-def]
+    aspects: dict[str, str],
+    no_subtopics: tuple[str, ...],
+) -> None:
     row = _tag(resources, [text]).iloc[0]
     if sentiment:
         assert row[schema.SENTIMENT] == sentiment
@@ -156,8 +187,16 @@ def test_pipeline_prepare_ahead_worker_gives_identical_output(tmp_path) -> None:
     from cx_text.engines.local import tag_file
 
     src = tmp_path / "in.csv"
-    texts = ["Курьер вежливый, но опоздал", "Checkout crashes again", "", "Цены выросли", "ok 👍"] * 24
-    pd.DataFrame({"id": [f"m{i}" for i in range(len(texts))], "text": texts}).to_csv(src, index=False)
+    texts = [
+        "Курьер вежливый, но опоздал",
+        "Checkout crashes again",
+        "",
+        "Цены выросли",
+        "ok 👍",
+    ] * 24
+    pd.DataFrame({"id": [f"m{i}" for i in range(len(texts))], "text": texts}).to_csv(
+        src, index=False
+    )
     outs = []
     for workers in (1, 2):
         settings = Settings(workers=workers, chunk_size=30)

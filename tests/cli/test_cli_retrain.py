@@ -1,5 +1,6 @@
 """`cx-text train --labels`, `cx-text evaluate --labels --model-version`, `cx-text models list`
-and `cx-text tag --model-version` through click's CliRunner (fake embedder and tagging, no model)."""
+and `cx-text tag --model-version` through click's CliRunner (fake embedder and tagging, no
+model)."""
 
 from __future__ import annotations
 
@@ -19,8 +20,13 @@ def _fake_tag(settings: Settings, frame: pd.DataFrame) -> pd.DataFrame:
     """Knows the new topic only in a trained version (what retraining is for)."""
     knows = settings.model_version != "shipped"
     topics = [["loyalty"] if knows and "points" in t else [] for t in frame["text"]]
-    return pd.DataFrame({"sentiment": ["neutral"] * len(frame), "topics": topics,
-                         "aspect_sentiments": [[] for _ in range(len(frame))]})
+    return pd.DataFrame(
+        {
+            "sentiment": ["neutral"] * len(frame),
+            "topics": topics,
+            "aspect_sentiments": [[] for _ in range(len(frame))],
+        }
+    )
 
 
 @pytest.fixture()
@@ -36,28 +42,57 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
 
 def _labels_file(tmp_path: Path) -> Path:
     frame = org_labels()
-    flat = pd.DataFrame({"id": frame["id"], "text": frame["text"], "sentiment": frame["sentiment"],
-                         "topics": [list(t or []) for t in frame["topics"]],
-                         "aspect_sentiments": [[{"topic": k, "polarity": v} for k, v in a.items()]
-                                               for a in frame["aspects"]]})
+    flat = pd.DataFrame(
+        {
+            "id": frame["id"],
+            "text": frame["text"],
+            "sentiment": frame["sentiment"],
+            "topics": [list(t or []) for t in frame["topics"]],
+            "aspect_sentiments": [
+                [{"topic": k, "polarity": v} for k, v in a.items()] for a in frame["aspects"]
+            ],
+        }
+    )
     return write_frame(flat, tmp_path / "labels.xlsx")
 
 
-def test_cli_train_labels_makes_a_version_and_prints_before_after(tmp_path: Path, env: dict[str, str]) -> None:
+def test_cli_train_labels_makes_a_version_and_prints_before_after(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
     labels, taxonomy = _labels_file(tmp_path), loyalty_taxonomy(tmp_path)
-    res = CliRunner().invoke(cli, ["train", "--labels", str(labels), "--name", "acme-1",
-                                   "--taxonomy", str(taxonomy)], env=env)
+    res = CliRunner().invoke(
+        cli,
+        ["train", "--labels", str(labels), "--name", "acme-1", "--taxonomy", str(taxonomy)],
+        env=env,
+    )
     assert res.exit_code == 0, res.output
     assert "model version 'acme-1' written to" in res.output and "new topics: loyalty" in res.output
     assert "before (shipped) vs after (acme-1)" in res.output
-    loyalty = next(line for line in res.output.splitlines() if line.split()[:2] == ["topic", "loyalty"])
+    loyalty = next(
+        line for line in res.output.splitlines() if line.split()[:2] == ["topic", "loyalty"]
+    )
     assert loyalty.split()[-3:] == ["0.000", "1.000", "+1.000"]
 
     listed = CliRunner().invoke(cli, ["models", "list"], env=env)
-    assert "shipped" in listed.output and "acme-1" in listed.output and "model-version" in listed.output
+    assert (
+        "shipped" in listed.output
+        and "acme-1" in listed.output
+        and "model-version" in listed.output
+    )
 
-    again = CliRunner().invoke(cli, ["evaluate", "--labels", str(labels), "--model-version", "acme-1",
-                                     "--json", str(tmp_path / "ba.json")], env=env)
+    again = CliRunner().invoke(
+        cli,
+        [
+            "evaluate",
+            "--labels",
+            str(labels),
+            "--model-version",
+            "acme-1",
+            "--json",
+            str(tmp_path / "ba.json"),
+        ],
+        env=env,
+    )
     assert again.exit_code == 0, again.output
     table = pd.read_json(tmp_path / "ba.json")
     assert {"kind", "label", "n", "before", "after", "change"} <= set(table.columns)
@@ -68,11 +103,15 @@ def test_cli_evaluate_labels_needs_a_version(tmp_path: Path, env: dict[str, str]
     assert res.exit_code != 0 and "--model-version" in res.output
 
 
-def test_cli_tag_with_unknown_model_version_is_a_clear_error(tmp_path: Path, env: dict[str, str]) -> None:
+def test_cli_tag_with_unknown_model_version_is_a_clear_error(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
     src = tmp_path / "in.csv"
     src.write_text("text\nКурьер опоздал\n", encoding="utf-8")
     from cx_text.cli.main import main
 
     with pytest.raises(SystemExit) as exit_info:
-        main(["tag", str(src), "-o", str(tmp_path / "out.csv"), "--no-db", "--model-version", "nope"])
+        main(
+            ["tag", str(src), "-o", str(tmp_path / "out.csv"), "--no-db", "--model-version", "nope"]
+        )
     assert exit_info.value.code == 2

@@ -23,7 +23,11 @@ from tests.error_codes import raises_code
         ({"CX_TEXT_WORKERS": "2"}, "workers", 2),
         ({"CX_TEXT_MAX_ERROR_SHARE": "0.2"}, "max_error_share", 0.2),
         ({}, "max_error_share", 0.05),
-        ({"CX_TEXT_TAGGER": "tests.fault_taggers:keyword"}, "tagger", "tests.fault_taggers:keyword"),
+        (
+            {"CX_TEXT_TAGGER": "tests.fault_taggers:keyword"},
+            "tagger",
+            "tests.fault_taggers:keyword",
+        ),
         ({"CX_TEXT_TAGGER": ""}, "tagger", None),
     ],
 )
@@ -42,10 +46,15 @@ def test_config_overrides_beat_env_and_none_is_ignored() -> None:
     assert s.db_path == Path("b.duckdb") and s.encoder == default_encoder(s.models_dir)
 
 
-@pytest.mark.parametrize(("env", "message"), [({"CX_TEXT_THREADS": "two"}, "CX_TEXT_THREADS"),
-                                             ({"CX_TEXT_WORKERS": "0"}, "workers"),
-                                             ({"CX_TEXT_MAX_ERROR_SHARE": "5%"}, "CX_TEXT_MAX_ERROR_SHARE"),
-                                             ({"CX_TEXT_MAX_ERROR_SHARE": "5"}, "between 0 and 1")])  # the fix: the range
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"CX_TEXT_THREADS": "two"}, "CX_TEXT_THREADS"),
+        ({"CX_TEXT_WORKERS": "0"}, "workers"),
+        ({"CX_TEXT_MAX_ERROR_SHARE": "5%"}, "CX_TEXT_MAX_ERROR_SHARE"),
+        ({"CX_TEXT_MAX_ERROR_SHARE": "5"}, "between 0 and 1"),
+    ],
+)  # the fix: the range
 def test_config_bad_values_explain(env: dict[str, str], message: str) -> None:
     with raises_code("CX-E010", message):
         Settings.from_env(env)

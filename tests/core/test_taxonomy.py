@@ -34,7 +34,11 @@ def test_taxonomy_cue_patterns_include_subtopics() -> None:
 
 
 def _minimal(**topic: object) -> dict[str, object]:
-    base: dict[str, object] = {"id": "wifi", "names": {"ru": "Вайфай", "en": "Wi-Fi"}, "cues": {"en": ["wifi"]}}
+    base: dict[str, object] = {
+        "id": "wifi",
+        "names": {"ru": "Вайфай", "en": "Wi-Fi"},
+        "cues": {"en": ["wifi"]},
+    }
     base.update(topic)
     return {"version": "1", "topics": [base]}
 

@@ -1,4 +1,5 @@
-"""Faults, as a user meets them with `cx-text tag` in a shell (model-free tagger via CX_TEXT_TAGGER):
+"""Faults, as a user meets them with `cx-text tag` in a shell (model-free tagger via
+CX_TEXT_TAGGER):
 
 * kill -9 at several points, then ``--resume`` -> the output file and store of an uninterrupted run;
 * an export edited after the kill (same size) refuses to resume;
@@ -26,42 +27,99 @@ from tests.error_codes import cli_error
 
 REPO = Path(__file__).resolve().parents[2]
 ROWS, CHUNK = 240, 20  # 12 chunks
-TEXTS = ["Курьер не позвонил", "Great app, fast checkout", "", "Доставка ужас, курьер опоздал",
-         "Support never answered", "ок"]
+TEXTS = [
+    "Курьер не позвонил",
+    "Great app, fast checkout",
+    "",
+    "Доставка ужас, курьер опоздал",
+    "Support never answered",
+    "ок",
+]
 KILLS = int(os.environ.get("CX_TEXT_FAULT_KILLS", "5"))  # docs/RELIABILITY.md runs more
 SEED = int(os.environ.get("CX_TEXT_FAULT_SEED", "20261206"))
-STORE_SQL = {"messages": "SELECT * EXCLUDE (run_id, tagged_at) FROM messages ORDER BY source, id",
-             "message_topics": "SELECT * EXCLUDE (run_id) FROM message_topics ORDER BY ALL",
-             "tags": "SELECT * EXCLUDE (run_id) FROM tags ORDER BY row_index",
-             "runs": "SELECT source, status, rows_in, rows_out, errors FROM runs ORDER BY started_at"}
+STORE_SQL = {
+    "messages": "SELECT * EXCLUDE (run_id, tagged_at) FROM messages ORDER BY source, id",
+    "message_topics": "SELECT * EXCLUDE (run_id) FROM message_topics ORDER BY ALL",
+    "tags": "SELECT * EXCLUDE (run_id) FROM tags ORDER BY row_index",
+    "runs": "SELECT source, status, rows_in, rows_out, errors FROM runs ORDER BY started_at",
+}
 
 
 def _export(path: Path, rows: int = ROWS, pad: int = 0) -> Path:
     ids = [f"r{i}" for i in range(rows)]
     ids[rows - 1] = "r0"  # a repeated id in another chunk: kept as r0#2
-    pd.DataFrame({"id": ids, "text": [f"{TEXTS[i % len(TEXTS)]} {i}{' ' + 'ж' * pad if pad else ''}"
-                                      if i % len(TEXTS) != 2 else "" for i in range(rows)]}
-                 ).to_csv(path, index=False)
+    pd.DataFrame(
+        {
+            "id": ids,
+            "text": [
+                f"{TEXTS[i % len(TEXTS)]} {i}{' ' + 'ж' * pad if pad else ''}"
+                if i % len(TEXTS) != 2
+                else ""
+                for i in range(rows)
+            ],
+        }
+    ).to_csv(path, index=False)
     return path
 
 
 def _env(tagger: str = "killing", **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CX_TEST_")}
-    return {**env, "PYTHONPATH": str(REPO), "CX_TEXT_TAGGER": f"tests.fault_taggers:{tagger}", **extra}
+    return {
+        **env,
+        "PYTHONPATH": str(REPO),
+        "CX_TEXT_TAGGER": f"tests.fault_taggers:{tagger}",
+        **extra,
+    }
 
 
-def _tag(src: Path, out: Path, db: Path, *flags: str, env: dict[str, str] | None = None,
-         ) -> subprocess.CompletedProcess[str]:
-    args = [sys.executable, "-m", "cx_text", "tag", str(src), "-o", str(out), "--db", str(db),
-            "--chunk-size", str(CHUNK), *flags]
-    return subprocess.run(args, capture_output=True, text=True, timeout=300, env=env or _env(), cwd=src.parent)
+def _tag(
+    src: Path,
+    out: Path,
+    db: Path,
+    *flags: str,
+    env: dict[str, str] | None = None,
+) -> subprocess.CompletedProcess[str]:
+    args = [
+        sys.executable,
+        "-m",
+        "cx_text",
+        "tag",
+        str(src),
+        "-o",
+        str(out),
+        "--db",
+        str(db),
+        "--chunk-size",
+        str(CHUNK),
+        *flags,
+    ]
+    return subprocess.run(
+        args, capture_output=True, text=True, timeout=300, env=env or _env(), cwd=src.parent
+    )
 
 
 def _popen(src: Path, out: Path, db: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
-    args = [sys.executable, "-m", "cx_text", "tag", str(src), "-o", str(out), "--db", str(db),
-            "--chunk-size", str(CHUNK)]
-    return subprocess.Popen(args, env=env, cwd=src.parent, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, start_new_session=True)
+    args = [
+        sys.executable,
+        "-m",
+        "cx_text",
+        "tag",
+        str(src),
+        "-o",
+        str(out),
+        "--db",
+        str(db),
+        "--chunk-size",
+        str(CHUNK),
+    ]
+    return subprocess.Popen(
+        args,
+        env=env,
+        cwd=src.parent,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
 
 
 def _store(db: Path) -> dict[str, pd.DataFrame]:
@@ -87,8 +145,12 @@ def _kill_points() -> list[tuple[str, int]]:
     parts exist — the outside kill lands anywhere (part write, store transaction, assembly …)."""
     rng = random.Random(SEED)
     chunks = ROWS // CHUNK
-    return [("tagger-call", rng.randrange(chunks)) if i % 5 < 3 else ("after-parts", rng.randrange(1, chunks - 1))
-            for i in range(KILLS)]
+    return [
+        ("tagger-call", rng.randrange(chunks))
+        if i % 5 < 3
+        else ("after-parts", rng.randrange(1, chunks - 1))
+        for i in range(KILLS)
+    ]
 
 
 def _killed_run(src: Path, out: Path, db: Path, how: str, at: int) -> None:
@@ -105,11 +167,17 @@ def _killed_run(src: Path, out: Path, db: Path, how: str, at: int) -> None:
     proc.wait()
 
 
-@pytest.mark.parametrize(("how", "at"), _kill_points(), ids=[f"{h}-{a}-{i}" for i, (h, a) in
-                                                             enumerate(_kill_points())])
+@pytest.mark.parametrize(
+    ("how", "at"), _kill_points(), ids=[f"{h}-{a}-{i}" for i, (h, a) in enumerate(_kill_points())]
+)
 def test_engine_faults_kill_9_then_resume_equals_an_uninterrupted_run(
-        reference: dict[str, object], tmp_path: Path, how: str, at: int) -> None:
-    src, out, db = _export(tmp_path / "export.csv"), tmp_path / "out.parquet", tmp_path / "cx.duckdb"
+    reference: dict[str, object], tmp_path: Path, how: str, at: int
+) -> None:
+    src, out, db = (
+        _export(tmp_path / "export.csv"),
+        tmp_path / "out.parquet",
+        tmp_path / "cx.duckdb",
+    )
     _killed_run(src, out, db, how, at)
     assert not out.exists() or not PartsDir(out).path.exists()
     resumed = _tag(src, out, db, "--resume")
@@ -137,7 +205,11 @@ def test_engine_faults_edited_input_refuses_to_resume(tmp_path: Path) -> None:
 
 
 def test_engine_faults_failed_model_keeps_the_previous_tags(tmp_path: Path) -> None:
-    src, out, db = _export(tmp_path / "export.csv", rows=40), tmp_path / "out.parquet", tmp_path / "cx.duckdb"
+    src, out, db = (
+        _export(tmp_path / "export.csv", rows=40),
+        tmp_path / "out.parquet",
+        tmp_path / "cx.duckdb",
+    )
     assert _tag(src, out, db).returncode == 0
     before = _store(db)["messages"]
     failed = _tag(src, tmp_path / "again.parquet", db, env=_env("failing"))
@@ -146,8 +218,13 @@ def test_engine_faults_failed_model_keeps_the_previous_tags(tmp_path: Path) -> N
     after = _store(db)
     pd.testing.assert_frame_equal(after["messages"], before)
     assert after["runs"]["status"].tolist() == ["complete", "failed"]
-    listed = subprocess.run([sys.executable, "-m", "cx_text", "runs", "list", "--db", str(db)],
-                            capture_output=True, text=True, timeout=120, env=_env())
+    listed = subprocess.run(
+        [sys.executable, "-m", "cx_text", "runs", "list", "--db", str(db)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=_env(),
+    )
     assert "failed" in listed.stdout and "40 of 40 rows" in listed.stdout
 
 
@@ -160,16 +237,25 @@ def test_engine_faults_second_writer_fails_cleanly_and_writes_nothing(tmp_path: 
         assert first.poll() is None, first.communicate()[1][-2000:]
         time.sleep(0.02)
     cli = [sys.executable, "-m", "cx_text"]
-    others = [subprocess.Popen(cmd, env=_env(), cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               text=True)
-              for cmd in ([*cli, "tag", str(src), "-o", str(tmp_path / "b.parquet"), "--db", str(db)],
-                          [*cli, "runs", "list", "--db", str(db)])]
+    others = [
+        subprocess.Popen(
+            cmd, env=_env(), cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        for cmd in (
+            [*cli, "tag", str(src), "-o", str(tmp_path / "b.parquet"), "--db", str(db)],
+            [*cli, "runs", "list", "--db", str(db)],
+        )
+    ]
     results = [(proc.wait(timeout=300), proc.communicate()[1]) for proc in others]
-    assert first.poll() is None  # both waited out LOCK_WAIT_S, then were refused, while it still wrote
+    assert (
+        first.poll() is None
+    )  # both waited out LOCK_WAIT_S, then were refused, while it still wrote
     assert first.wait(timeout=300) == 0, first.communicate()[1][-2000:]
     for code, err in results:
         assert code == 2 and "Traceback" not in err, err[-2000:]
         assert "in use by another process" in err and "wait for the other" in err
-    assert not (tmp_path / "b.parquet").exists() and not PartsDir(tmp_path / "b.parquet").path.exists()
+    assert (
+        not (tmp_path / "b.parquet").exists() and not PartsDir(tmp_path / "b.parquet").path.exists()
+    )
     runs = _store(db)["runs"]
     assert runs["status"].tolist() == ["complete"] and runs["rows_out"].tolist() == [ROWS]

@@ -1,4 +1,5 @@
-"""Local streaming engine: rows in = rows out, order, failing rows isolated, resume after a crash."""
+"""Local streaming engine: rows in = rows out, order, failing rows isolated, resume after a
+crash."""
 
 from __future__ import annotations
 
@@ -15,8 +16,18 @@ from cx_text.store.store import open_store
 from cx_text.testing import KeywordTagger
 from tests.error_codes import raises_code
 
-TEXTS = ["Курьер опоздал на 3 часа", "Great app, fast checkout", "", "😡😡😡", "ok", "Цены кусаются",
-         "Support never answered", "Доставили быстро, спасибо", "meh", "Приложение вылетает"] * 5
+TEXTS = [
+    "Курьер опоздал на 3 часа",
+    "Great app, fast checkout",
+    "",
+    "😡😡😡",
+    "ok",
+    "Цены кусаются",
+    "Support never answered",
+    "Доставили быстро, спасибо",
+    "meh",
+    "Приложение вылетает",
+] * 5
 
 
 TAGGER = KeywordTagger(every_type=True)  # every nested type goes through the parts and the store
@@ -25,14 +36,21 @@ TAGGER = KeywordTagger(every_type=True)  # every nested type goes through the pa
 @pytest.fixture
 def export(tmp_path: Path) -> Path:
     path = tmp_path / "export.csv"
-    pd.DataFrame({"review_id": [f"r{i}" for i in range(len(TEXTS))], "text": TEXTS,
-                  "nps": [i % 11 for i in range(len(TEXTS))]}).to_csv(path, index=False)
+    pd.DataFrame(
+        {
+            "review_id": [f"r{i}" for i in range(len(TEXTS))],
+            "text": TEXTS,
+            "nps": [i % 11 for i in range(len(TEXTS))],
+        }
+    ).to_csv(path, index=False)
     return path
 
 
 def _run(export: Path, out: Path, tagger=TAGGER, **kw: object) -> object:
     settings = Settings(chunk_size=7)
-    return tag_file(export, out, tagger, settings, manifest={"fingerprint": "toy"}, progress=False, **kw)
+    return tag_file(
+        export, out, tagger, settings, manifest={"fingerprint": "toy"}, progress=False, **kw
+    )
 
 
 def test_engine_local_rows_in_equal_rows_out_in_order(export: Path, tmp_path: Path) -> None:
@@ -58,7 +76,9 @@ def test_engine_local_failing_row_gets_error_status(export: Path, tmp_path: Path
     assert (back[back[schema.TEXT] != "meh"][schema.ROW_STATUS].isin(["ok", "empty"])).all()
 
 
-def test_engine_local_resume_after_crash_gives_identical_output(export: Path, tmp_path: Path) -> None:
+def test_engine_local_resume_after_crash_gives_identical_output(
+    export: Path, tmp_path: Path
+) -> None:
     calls = {"n": 0}
 
     def crashing(chunk: pd.DataFrame) -> pd.DataFrame:
@@ -74,7 +94,9 @@ def test_engine_local_resume_after_crash_gives_identical_output(export: Path, tm
     with open_store(tmp_path / "cx.duckdb") as st:
         assert st.runs()["status"].tolist() == ["interrupted"]
         assert st.runs()["status_note"].iloc[0].startswith("KeyboardInterrupt")
-        assert st.query("SELECT count(*) n FROM messages")["n"].iloc[0] == 0  # never visible half-done
+        assert (
+            st.query("SELECT count(*) n FROM messages")["n"].iloc[0] == 0
+        )  # never visible half-done
     with raises_code("CX-E080", "--resume"):
         _run(export, out, db_path=tmp_path / "cx.duckdb")
     summary = _run(export, out, resume=True, db_path=tmp_path / "cx.duckdb")
@@ -89,7 +111,9 @@ def test_engine_local_resume_after_crash_gives_identical_output(export: Path, tm
         stored = st.query("SELECT topics, subtopics FROM tags ORDER BY row_index")
         assert stored["topics"].map(list).tolist() == ref_frame[schema.TOPICS].map(list).tolist()
         assert stored["subtopics"].map(len).sum() == 10  # the courier and delivery messages
-        assert st.query("SELECT count(*) n FROM aspects")["n"].iloc[0] == len(TEXTS)  # one per message
+        assert st.query("SELECT count(*) n FROM aspects")["n"].iloc[0] == len(
+            TEXTS
+        )  # one per message
         assert st.query("SELECT count(*) n FROM evidence")["n"].iloc[0] == 10
 
 
@@ -102,13 +126,21 @@ def test_engine_local_tag_safely_keeps_user_errors_loud() -> None:
 
 
 @pytest.mark.parametrize(("share", "status"), [(0.10, "complete"), (0.05, "failed")])
-def test_engine_local_too_many_failed_rows_fail_the_run(export: Path, tmp_path: Path, share: float,
-                                                        status: str) -> None:
+def test_engine_local_too_many_failed_rows_fail_the_run(
+    export: Path, tmp_path: Path, share: float, status: str
+) -> None:
     fragile = KeywordTagger(fail_on="meh", every_type=True)  # 5 of 50 rows fail: 10 %
     db = tmp_path / "cx.duckdb"
     _run(export, tmp_path / "first.parquet", db_path=db)
-    summary = tag_file(export, tmp_path / "out.parquet", fragile, Settings(chunk_size=7, max_error_share=share),
-                       manifest={"fingerprint": "toy"}, progress=False, db_path=db)
+    summary = tag_file(
+        export,
+        tmp_path / "out.parquet",
+        fragile,
+        Settings(chunk_size=7, max_error_share=share),
+        manifest={"fingerprint": "toy"},
+        progress=False,
+        db_path=db,
+    )
     assert summary.status == status and summary.rows_out == len(TEXTS)
     assert ("5 of 50 rows (10.0%) failed" in (summary.status_note or "")) is (status == "failed")
     with open_store(db) as st:
@@ -125,8 +157,9 @@ def test_engine_local_messages_keyed_by_source(export: Path, tmp_path: Path) -> 
     second = _run(export, tmp_path / "b.parquet", db_path=db, source="Second Export")
     assert (first.source, second.source) == ("export", "second_export")  # type: ignore[attr-defined]
     with open_store(db) as st:
-        assert st.query("SELECT source, count(*) AS n FROM messages GROUP BY 1 ORDER BY 1").values.tolist() == [
-            ["export", len(TEXTS)], ["second_export", len(TEXTS)]]
+        assert st.query(
+            "SELECT source, count(*) AS n FROM messages GROUP BY 1 ORDER BY 1"
+        ).values.tolist() == [["export", len(TEXTS)], ["second_export", len(TEXTS)]]
         manifest = st.query("SELECT manifest FROM runs ORDER BY started_at")["manifest"].iloc[1]
         assert '"source": "second_export"' in manifest and '"input_sha256"' in manifest
 
@@ -148,20 +181,30 @@ def test_engine_local_resume_refuses_other_source(export: Path, tmp_path: Path) 
 
 
 @pytest.mark.parametrize("suffix", ["parquet", "csv"])
-def test_engine_local_first_chunk_all_errors_still_writes_every_row(export: Path, tmp_path: Path,
-                                                                  suffix: str) -> None:
+def test_engine_local_first_chunk_all_errors_still_writes_every_row(
+    export: Path, tmp_path: Path, suffix: str
+) -> None:
     def cold_start(chunk: pd.DataFrame) -> pd.DataFrame:  # the model fails on the first chunk only
         if chunk.index.max() < 7:  # every retry of a piece of chunk 0 fails too
             raise RuntimeError("model not warmed up")
         return TAGGER(chunk)
 
     out = tmp_path / f"tagged.{suffix}"
-    summary = tag_file(export, out, cold_start, Settings(chunk_size=7, max_error_share=0.5),
-                       manifest={"fingerprint": "toy"}, progress=False, db_path=tmp_path / "cx.duckdb")
+    summary = tag_file(
+        export,
+        out,
+        cold_start,
+        Settings(chunk_size=7, max_error_share=0.5),
+        manifest={"fingerprint": "toy"},
+        progress=False,
+        db_path=tmp_path / "cx.duckdb",
+    )
     back = pd.read_parquet(out) if suffix == "parquet" else pd.read_csv(out, encoding="utf-8-sig")
     assert len(back) == len(TEXTS) == summary.rows_out
     assert back[schema.ROW_STATUS].astype(str).str.startswith("error").sum() == 7
-    assert back[schema.LANG].notna().sum() == len(TEXTS) - 7  # the model's columns kept for the rest
+    assert (
+        back[schema.LANG].notna().sum() == len(TEXTS) - 7
+    )  # the model's columns kept for the rest
     assert summary.status == "complete"
 
 
@@ -200,21 +243,25 @@ def _interrupted_run(export: Path, tmp_path: Path) -> tuple[Path, PartsDir, str]
     return db, PartsDir(out), run_id
 
 
-def test_engine_local_discard_removes_the_runs_rows_and_work_folder(export: Path, tmp_path: Path,
-                                                                    capsys: pytest.CaptureFixture[str]) -> None:
+def test_engine_local_discard_removes_the_runs_rows_and_work_folder(
+    export: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     from cx_text.cli.main import main
 
     db, work, run_id = _interrupted_run(export, tmp_path)
     assert work.indexes() == [0, 1]
     main(["runs", "discard", run_id, "--db", str(db)])
     said = capsys.readouterr().out
-    assert f"discarded run {run_id}: removed feedback 14" in said and "removed the work folder" in said
+    assert (
+        f"discarded run {run_id}: removed feedback 14" in said and "removed the work folder" in said
+    )
     assert not work.path.exists() and (tmp_path / "export.csv").exists()
 
 
 @pytest.mark.parametrize("tamper", ["foreign-file", "other-run", "symlink"])
-def test_engine_local_discard_keeps_a_work_folder_it_does_not_own(export: Path, tmp_path: Path,
-                                                                  tamper: str) -> None:
+def test_engine_local_discard_keeps_a_work_folder_it_does_not_own(
+    export: Path, tmp_path: Path, tamper: str
+) -> None:
     from cx_text.engines.base import discard_run
 
     db, work, run_id = _interrupted_run(export, tmp_path)

@@ -86,6 +86,7 @@ def same_values(a: pd.Series, b: pd.Series) -> bool:
 
 # --------------------------------------------------------------------------- fixtures
 
+
 @pytest.fixture(scope="module")
 def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     if shutil.which("java") is None:
@@ -96,10 +97,15 @@ def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     os.environ["PYSPARK_PYTHON"] = sys.executable
     os.environ["PYSPARK_DRIVER_PYTHON"] = sys.executable
     cloudpickle.register_pickle_by_value(sys.modules[__name__])  # tests/ is not installed
-    builder = (SparkSession.builder.master("local[2]").appName("cx-text tests")
-               .config("spark.ui.enabled", "false").config("spark.sql.shuffle.partitions", "2")
-               .config("spark.default.parallelism", "2").config("spark.driver.memory", "1g")
-               .config("spark.sql.warehouse.dir", str(tmp_path_factory.mktemp("warehouse"))))
+    builder = (
+        SparkSession.builder.master("local[2]")
+        .appName("cx-text tests")
+        .config("spark.ui.enabled", "false")
+        .config("spark.sql.shuffle.partitions", "2")
+        .config("spark.default.parallelism", "2")
+        .config("spark.driver.memory", "1g")
+        .config("spark.sql.warehouse.dir", str(tmp_path_factory.mktemp("warehouse")))
+    )
     for key, value in session_conf(Settings()).items():
         builder = builder.config(key, value)
     session = builder.getOrCreate()
@@ -113,15 +119,19 @@ def export(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("export") / "export.csv"
     ids = [f"r{i}" for i in range(ROWS)]
     ids[17] = "r3"  # a duplicate id: flagged by ingest, the same in both engines
-    frame = pd.DataFrame({
-        "review_id": ids,
-        "comment": [TEXTS[i % len(TEXTS)] for i in range(ROWS)],
-        "date": [f"2026-0{1 + i % 9}-{1 + i % 28:02d} 10:{i % 60:02d}" if i % 97 else "вчера"
-                 for i in range(ROWS)],
-        "nps": [str(i % 12) if i % 13 else "" for i in range(ROWS)],
-        "channel": [("app", "chat", "email")[i % 3] for i in range(ROWS)],
-        "region": [("Москва", "", "London", "Казань")[i % 4] for i in range(ROWS)],
-    })
+    frame = pd.DataFrame(
+        {
+            "review_id": ids,
+            "comment": [TEXTS[i % len(TEXTS)] for i in range(ROWS)],
+            "date": [
+                f"2026-0{1 + i % 9}-{1 + i % 28:02d} 10:{i % 60:02d}" if i % 97 else "вчера"
+                for i in range(ROWS)
+            ],
+            "nps": [str(i % 12) if i % 13 else "" for i in range(ROWS)],
+            "channel": [("app", "chat", "email")[i % 3] for i in range(ROWS)],
+            "region": [("Москва", "", "London", "Казань")[i % 4] for i in range(ROWS)],
+        }
+    )
     frame.to_csv(path, index=False)
     return path
 
@@ -132,15 +142,29 @@ def runs(spark: Any, export: Path, tmp_path_factory: pytest.TempPathFactory) -> 
     base = tmp_path_factory.mktemp("runs")
     markers = base / "markers"
     markers.mkdir()
-    local = tag_file(export, base / "local.parquet", TAGGER, SETTINGS, progress=False,
-                     db_path=base / "local.duckdb", **TOY)
+    local = tag_file(
+        export,
+        base / "local.parquet",
+        TAGGER,
+        SETTINGS,
+        progress=False,
+        db_path=base / "local.duckdb",
+        **TOY,
+    )
     spark_summary = spark_files.tag_file_spark(
-        export, base / "spark.parquet", SETTINGS, db_path=base / "spark.duckdb",
-        make_tagger=CountingFactory(str(markers)), progress=False, **TOY)
+        export,
+        base / "spark.parquet",
+        SETTINGS,
+        db_path=base / "spark.duckdb",
+        make_tagger=CountingFactory(str(markers)),
+        progress=False,
+        **TOY,
+    )
     return {"base": base, "local": local, "spark": spark_summary, "markers": markers}
 
 
 # --------------------------------------------------------------------------- same as local
+
 
 @pytest.mark.spark
 def test_engine_spark_output_matches_local_engine(runs: dict[str, Any]) -> None:
@@ -162,7 +186,8 @@ def test_engine_spark_parquet_schema_matches_local_engine(runs: dict[str, Any]) 
     assert spark.equals(local), f"\nlocal: {local}\nspark: {spark}"
     # both engines assemble the output from the same kind of parts: identical tables
     assert pq.read_table(runs["base"] / "spark.parquet").equals(
-        pq.read_table(runs["base"] / "local.parquet"))
+        pq.read_table(runs["base"] / "local.parquet")
+    )
 
 
 @pytest.mark.spark
@@ -222,9 +247,15 @@ def test_engine_spark_loads_models_once_per_worker(runs: dict[str, Any]) -> None
 def test_engine_spark_empty_export_gives_empty_output(spark: Any, tmp_path: Path) -> None:
     export = tmp_path / "empty.csv"
     export.write_text("review_id,comment,nps\n", encoding="utf-8")
-    summary = spark_files.tag_file_spark(export, tmp_path / "out.parquet", Settings(),
-                                         mapping={"text": "comment"}, make_tagger=lambda s: TAGGER,
-                                         progress=False, db_path=tmp_path / "cx.duckdb")
+    summary = spark_files.tag_file_spark(
+        export,
+        tmp_path / "out.parquet",
+        Settings(),
+        mapping={"text": "comment"},
+        make_tagger=lambda s: TAGGER,
+        progress=False,
+        db_path=tmp_path / "cx.duckdb",
+    )
     out = read_frame(tmp_path / "out.parquet")
     assert (summary.rows_in, summary.rows_out, len(out)) == (0, 0, 0)
     assert {schema.ID, "comment", schema.TOPICS, schema.EVIDENCE} <= set(out.columns)
@@ -246,8 +277,14 @@ WAREHOUSE = [
 def test_engine_spark_dataframe_tags_warehouse_table(spark: Any) -> None:
     sdf = spark.createDataFrame(WAREHOUSE, "ticket string, body string, score int, src string")
     tagged = spark_engine.tag_spark_dataframe(
-        sdf.repartition(3), Settings(), make_tagger=lambda s: TAGGER, text_col="body",
-        id_col="ticket", mapping={"nps": "score", "channel": "src"}, batch_rows=2)
+        sdf.repartition(3),
+        Settings(),
+        make_tagger=lambda s: TAGGER,
+        text_col="body",
+        id_col="ticket",
+        mapping={"nps": "score", "channel": "src"},
+        batch_rows=2,
+    )
     got = tagged.toPandas().sort_values(spark_engine.ROW_INDEX)
     assert len(got) == len(WAREHOUSE)
     assert not [c for c in got.columns if c.startswith("input|")]  # no internal raw copies
@@ -271,8 +308,15 @@ def test_engine_spark_dataframe_declares_nested_types(spark: Any) -> None:
     tagged = spark_engine.tag_spark_dataframe(sdf, Settings(), make_tagger=lambda s: TAGGER)
     types = {f.name: f.dataType for f in tagged.schema.fields}
     contract = spark_engine.contract_types()
-    for col in (schema.TOPICS, schema.ASPECT_SENTIMENTS, schema.EVIDENCE, schema.TOPIC_SCORES,
-                schema.LANG_CONFIDENCE, schema.SENTIMENT_SCORE, schema.ROW_ISSUES):
+    for col in (
+        schema.TOPICS,
+        schema.ASPECT_SENTIMENTS,
+        schema.EVIDENCE,
+        schema.TOPIC_SCORES,
+        schema.LANG_CONFIDENCE,
+        schema.SENTIMENT_SCORE,
+        schema.ROW_ISSUES,
+    ):
         assert types[col] == contract[col], col
     assert isinstance(types[spark_engine.ROW_INDEX], T.LongType)
     assert types[schema.ID] == T.StringType()  # generated ids: row-<n>
@@ -286,32 +330,42 @@ def test_engine_spark_dataframe_without_text_column_says_what_to_do(spark: Any) 
 
     sdf = spark.createDataFrame([("a", 1)], "ticket string, score int")
     with raises_code("CX-E020", "text-col"):
-        spark_engine.tag_spark_dataframe(sdf, Settings(), make_tagger=lambda s: TAGGER,
-                                         text_col="body")
+        spark_engine.tag_spark_dataframe(
+            sdf, Settings(), make_tagger=lambda s: TAGGER, text_col="body"
+        )
 
 
 # --------------------------------------------------------------------------- no Spark needed
 
-@pytest.mark.parametrize(("value", "expected"), [
-    (np.array(["доставка", "staff"], dtype=object), ["доставка", "staff"]),
-    (np.array([{"topic": "app", "score": np.float64(-1.0), "terms": np.array(["crash"])}]),
-     [{"topic": "app", "score": -1.0, "terms": ["crash"]}]),
-    (("a", "b"), ["a", "b"]),
-    ({"negative": np.float32(0.5)}, {"negative": 0.5}),
-    (float("nan"), None),
-    (None, None),
-    ([], []),
-    ("Курьер опоздал", "Курьер опоздал"),
-])
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (np.array(["доставка", "staff"], dtype=object), ["доставка", "staff"]),
+        (
+            np.array([{"topic": "app", "score": np.float64(-1.0), "terms": np.array(["crash"])}]),
+            [{"topic": "app", "score": -1.0, "terms": ["crash"]}],
+        ),
+        (("a", "b"), ["a", "b"]),
+        ({"negative": np.float32(0.5)}, {"negative": 0.5}),
+        (float("nan"), None),
+        (None, None),
+        ([], []),
+        ("Курьер опоздал", "Курьер опоздал"),
+    ],
+)
 def test_engine_spark_plain_converts_nested_values(value: Any, expected: Any) -> None:
     assert spark_engine.plain(value) == expected
 
 
 def test_engine_spark_conform_keeps_rows_and_fills_missing_columns() -> None:
-    tagged = pd.DataFrame({schema.TEXT: ["Great app", "Доставка долгая"],
-                           schema.TOPICS: [np.array(["app"]), []]}, index=[7, 3])
-    out = spark_engine.conform(tagged, [schema.TEXT, schema.TOPICS, schema.EVIDENCE],
-                               [schema.TOPICS, schema.EVIDENCE])
+    tagged = pd.DataFrame(
+        {schema.TEXT: ["Great app", "Доставка долгая"], schema.TOPICS: [np.array(["app"]), []]},
+        index=[7, 3],
+    )
+    out = spark_engine.conform(
+        tagged, [schema.TEXT, schema.TOPICS, schema.EVIDENCE], [schema.TOPICS, schema.EVIDENCE]
+    )
     assert out[schema.TEXT].tolist() == ["Great app", "Доставка долгая"]
     assert out[schema.TOPICS].tolist() == [["app"], []]
     assert out[schema.EVIDENCE].tolist() == [None, None]
@@ -323,6 +377,7 @@ def test_engine_spark_batch_rows_bounded_by_chunk() -> None:
 
 
 # --------------------------------------------------------------------------- real pipeline
+
 
 def close(a: Any, b: Any, tol: float = 1e-4) -> bool:
     """Equal, with floats anywhere in the nesting compared to ``tol`` (thread counts differ)."""
@@ -338,21 +393,44 @@ def close(a: Any, b: Any, tol: float = 1e-4) -> bool:
 @pytest.mark.slow
 @pytest.mark.spark
 def test_engine_spark_real_pipeline_matches_local_engine(spark: Any, tmp_path: Path) -> None:
-    pipeline = pytest.importorskip("cx_text.classify.tagger", reason="the tagging pipeline is not built")
+    pipeline = pytest.importorskip(
+        "cx_text.classify.tagger", reason="the tagging pipeline is not built"
+    )
     settings = Settings(chunk_size=60)
     if not (settings.cache_dir / "models" / "e5-small").is_dir():
         pytest.skip("the e5-small encoder is not prepared: run `cx-text models prepare`")
     export = tmp_path / "export.csv"
-    pd.DataFrame({"id": [f"m{i}" for i in range(150)],
-                  "text": [TEXTS[i % len(TEXTS)] for i in range(150)]}).to_csv(export, index=False)
+    pd.DataFrame(
+        {"id": [f"m{i}" for i in range(150)], "text": [TEXTS[i % len(TEXTS)] for i in range(150)]}
+    ).to_csv(export, index=False)
     tagger = pipeline.build_tagger(settings)
-    tag_file(export, tmp_path / "local.parquet", tagger, settings, progress=False,
-             manifest=tagger.resources.manifest(), db_path=tmp_path / "local.duckdb")
-    main(["tag", str(export), "-o", str(tmp_path / "spark.parquet"), "--engine", "spark",
-          "--chunk-size", "60", "--db", str(tmp_path / "spark.duckdb")])
+    tag_file(
+        export,
+        tmp_path / "local.parquet",
+        tagger,
+        settings,
+        progress=False,
+        manifest=tagger.resources.manifest(),
+        db_path=tmp_path / "local.duckdb",
+    )
+    main(
+        [
+            "tag",
+            str(export),
+            "-o",
+            str(tmp_path / "spark.parquet"),
+            "--engine",
+            "spark",
+            "--chunk-size",
+            "60",
+            "--db",
+            str(tmp_path / "spark.duckdb"),
+        ]
+    )
     with open_store(tmp_path / "local.duckdb") as a, open_store(tmp_path / "spark.duckdb") as b:
-        manifests = [json.loads(st.query("SELECT manifest FROM runs")["manifest"].iloc[0])
-                     for st in (a, b)]
+        manifests = [
+            json.loads(st.query("SELECT manifest FROM runs")["manifest"].iloc[0]) for st in (a, b)
+        ]
     checksums = [sorted(m["checksum"] for m in man["models"]) for man in manifests]
     assert checksums[0] == checksums[1], "the models changed between the two runs"
     local = read_frame(tmp_path / "local.parquet")
@@ -364,7 +442,9 @@ def test_engine_spark_real_pipeline_matches_local_engine(spark: Any, tmp_path: P
         assert not bad, f"column {col} differs: {bad[:3]}"
     assert (got[schema.SENTIMENT] != "").sum() > 100
     names = {m["name"] for m in manifests[1]["models"]}
-    assert any(n.startswith("e5-small") for n in names) and any(n.startswith("head:") for n in names)
+    assert any(n.startswith("e5-small") for n in names) and any(
+        n.startswith("head:") for n in names
+    )
     assert manifests[1]["engine"] == "spark"
 
 
@@ -373,8 +453,11 @@ def test_engine_spark_rebased_moves_driver_install_paths(tmp_path: Path) -> None
     (here / "cx_text" / "taxonomies").mkdir(parents=True)
     (here / "cx_text" / "taxonomies" / "default.yaml").write_text("name: default\n")
     driver = Path("/opt/driver/venv/lib/python3.11/site-packages")
-    settings = Settings(taxonomy_path=driver / "cx_text" / "taxonomies" / "default.yaml",
-                        cache_dir=Path("./cx_cache"), models_dir=driver / "models")
+    settings = Settings(
+        taxonomy_path=driver / "cx_text" / "taxonomies" / "default.yaml",
+        cache_dir=Path("./cx_cache"),
+        models_dir=driver / "models",
+    )
     moved = spark_engine.rebased(settings, driver, here)
     assert moved.taxonomy_path == here / "cx_text" / "taxonomies" / "default.yaml"
     assert moved.models_dir == here / "models"
@@ -383,6 +466,7 @@ def test_engine_spark_rebased_moves_driver_install_paths(tmp_path: Path) -> None
 
 
 # --------------------------------------------------------------------------- resume
+
 
 class Killed(BaseException):
     """The driver dying mid-run (a BaseException, so nothing in cx_text can catch it)."""
@@ -404,11 +488,19 @@ def killed_on_call(owner: type, name: str, call: int) -> Iterator[None]:
         yield
 
 
-def tag_on_spark(export: Path, output: Path, db_path: Path | None = None, *,
-                 resume: bool = False, **changes: Any) -> RunSummary:
+def tag_on_spark(
+    export: Path, output: Path, db_path: Path | None = None, *, resume: bool = False, **changes: Any
+) -> RunSummary:
     options: dict[str, Any] = {"settings": SETTINGS, **TOY, **changes}
-    return spark_files.tag_file_spark(export, output, db_path=db_path, resume=resume,
-                                      make_tagger=lambda s: TAGGER, progress=False, **options)
+    return spark_files.tag_file_spark(
+        export,
+        output,
+        db_path=db_path,
+        resume=resume,
+        make_tagger=lambda s: TAGGER,
+        progress=False,
+        **options,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -439,8 +531,8 @@ KILLS = [
 @pytest.mark.spark
 @pytest.mark.parametrize(("owner", "name", "call", "done"), KILLS)
 def test_engine_spark_resume_after_kill_matches_uninterrupted_run(
-        runs: dict[str, Any], export: Path, tmp_path: Path, owner: type, name: str, call: int,
-        done: int) -> None:
+    runs: dict[str, Any], export: Path, tmp_path: Path, owner: type, name: str, call: int, done: int
+) -> None:
     import pyarrow.parquet as pq
 
     out, db = tmp_path / "out.parquet", tmp_path / "cx.duckdb"
@@ -460,7 +552,8 @@ def test_engine_spark_resume_after_kill_matches_uninterrupted_run(
 
 @pytest.mark.spark
 def test_engine_spark_resume_continues_a_local_engine_run(
-        runs: dict[str, Any], export: Path, tmp_path: Path) -> None:
+    runs: dict[str, Any], export: Path, tmp_path: Path
+) -> None:
     import pyarrow.parquet as pq
 
     out = tmp_path / "out.parquet"
@@ -473,14 +566,24 @@ def test_engine_spark_resume_continues_a_local_engine_run(
 
 @pytest.mark.spark
 def test_engine_spark_interrupted_run_resumes_on_the_local_engine(
-        runs: dict[str, Any], interrupted: Path, tmp_path: Path) -> None:
+    runs: dict[str, Any], interrupted: Path, tmp_path: Path
+) -> None:
     import pyarrow.parquet as pq
 
     copy_interrupted(interrupted, tmp_path)
-    summary = tag_file(tmp_path / "export.csv", tmp_path / "out.parquet", TAGGER, SETTINGS,
-                       progress=False, resume=True, **TOY)
+    summary = tag_file(
+        tmp_path / "export.csv",
+        tmp_path / "out.parquet",
+        TAGGER,
+        SETTINGS,
+        progress=False,
+        resume=True,
+        **TOY,
+    )
     assert (summary.resumed_chunks, summary.rows_out) == (2, ROWS)
-    assert pq.read_table(tmp_path / "out.parquet").equals(pq.read_table(runs["base"] / "spark.parquet"))
+    assert pq.read_table(tmp_path / "out.parquet").equals(
+        pq.read_table(runs["base"] / "spark.parquet")
+    )
 
 
 KILLED_DRIVER = """
@@ -511,8 +614,9 @@ def kill_driver_after_parts(args: list[str], work: PartsDir, parts: int, log: Pa
 
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
     with log.open("wb") as err:
-        proc = subprocess.Popen([sys.executable, *args], env=env, stdout=err, stderr=err,
-                                start_new_session=True)
+        proc = subprocess.Popen(
+            [sys.executable, *args], env=env, stdout=err, stderr=err, start_new_session=True
+        )
         deadline = time.monotonic() + 180
         try:
             while len(work.indexes()) < parts:
@@ -527,14 +631,16 @@ def kill_driver_after_parts(args: list[str], work: PartsDir, parts: int, log: Pa
 @pytest.mark.slow
 @pytest.mark.spark
 def test_engine_spark_resume_after_sigkill_of_the_driver(
-        runs: dict[str, Any], export: Path, tmp_path: Path) -> None:
+    runs: dict[str, Any], export: Path, tmp_path: Path
+) -> None:
     import pyarrow.parquet as pq
 
     out, db, script = tmp_path / "out.parquet", tmp_path / "cx.duckdb", tmp_path / "driver.py"
     script.write_text(KILLED_DRIVER, encoding="utf-8")
     work = PartsDir(out)
-    kill_driver_after_parts([str(script), str(export), str(out), str(db)], work, 4,
-                            tmp_path / "driver.log")
+    kill_driver_after_parts(
+        [str(script), str(export), str(out), str(db)], work, 4, tmp_path / "driver.log"
+    )
     assert work.indexes() == [0, 1, 2, 3] and not out.exists()
     summary = tag_on_spark(export, out, db, resume=True)
     assert (summary.resumed_chunks, summary.rows_out) == (4, ROWS)
@@ -544,8 +650,9 @@ def test_engine_spark_resume_after_sigkill_of_the_driver(
 
 def edit_row(export: Path) -> None:
     text = export.read_text(encoding="utf-8")
-    export.write_text(text.replace("Great app, fast checkout", "Great app, slow checkout", 1),
-                      encoding="utf-8")
+    export.write_text(
+        text.replace("Great app, fast checkout", "Great app, slow checkout", 1), encoding="utf-8"
+    )
 
 
 def add_row(export: Path) -> None:
@@ -565,8 +672,11 @@ CHANGES: list[Any] = [
 @pytest.mark.spark
 @pytest.mark.parametrize(("change", "options"), CHANGES)
 def test_engine_spark_resume_refuses_changed_input_or_settings(
-        interrupted: Path, tmp_path: Path, change: Callable[[Path], None] | None,
-        options: dict[str, Any]) -> None:
+    interrupted: Path,
+    tmp_path: Path,
+    change: Callable[[Path], None] | None,
+    options: dict[str, Any],
+) -> None:
     work = copy_interrupted(interrupted, tmp_path)
     if change is not None:
         change(tmp_path / "export.csv")
@@ -577,7 +687,8 @@ def test_engine_spark_resume_refuses_changed_input_or_settings(
 
 @pytest.mark.spark
 def test_engine_spark_without_resume_refuses_interrupted_run(
-        interrupted: Path, tmp_path: Path) -> None:
+    interrupted: Path, tmp_path: Path
+) -> None:
     work = copy_interrupted(interrupted, tmp_path)
     with raises_code("CX-E080", "--resume"):
         tag_on_spark(tmp_path / "export.csv", tmp_path / "out.parquet")
@@ -585,39 +696,71 @@ def test_engine_spark_without_resume_refuses_interrupted_run(
 
 
 def test_engine_spark_cli_refuses_leftover_run_before_spark_starts(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     export = tmp_path / "export.csv"
     pd.DataFrame({"text": ["Курьер опоздал", "Great support"]}).to_csv(export, index=False)
     PartsDir(tmp_path / "out.parquet").start("an-older-run", "run-1")
     monkeypatch.setattr(spark_files, "spark_session", None)  # must not be reached
     with pytest.raises(SystemExit) as exit_info:
-        main(["tag", str(export), "-o", str(tmp_path / "out.parquet"), "--engine", "spark",
-              "--no-db"])
+        main(
+            [
+                "tag",
+                str(export),
+                "-o",
+                str(tmp_path / "out.parquet"),
+                "--engine",
+                "spark",
+                "--no-db",
+            ]
+        )
     assert exit_info.value.code == 2
     assert cli_error(capsys.readouterr().err, "CX-E080", "--resume")
 
 
 @pytest.mark.parametrize("flags", [["--resume"], []])
-def test_engine_spark_cli_passes_resume(flags: list[str], tmp_path: Path,
-                                        monkeypatch: pytest.MonkeyPatch,
-                                        capsys: pytest.CaptureFixture[str]) -> None:
+def test_engine_spark_cli_passes_resume(
+    flags: list[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     seen: dict[str, Any] = {}
 
     def fake(path: Path, output: Path, settings: Settings, **kwargs: Any) -> RunSummary:
         seen.update(kwargs)
-        return RunSummary(run_id="run-7", input=str(path), output=str(output), rows_in=2,
-                          rows_out=2, resumed_chunks=1 if kwargs["resume"] else 0)
+        return RunSummary(
+            run_id="run-7",
+            input=str(path),
+            output=str(output),
+            rows_in=2,
+            rows_out=2,
+            resumed_chunks=1 if kwargs["resume"] else 0,
+        )
 
     monkeypatch.setattr(spark_files, "tag_file_spark", fake)
-    main(["tag", str(tmp_path / "in.csv"), "-o", str(tmp_path / "out.parquet"), "--engine",
-          "spark", "--master", "local[1]", "--no-db", *flags])
+    main(
+        [
+            "tag",
+            str(tmp_path / "in.csv"),
+            "-o",
+            str(tmp_path / "out.parquet"),
+            "--engine",
+            "spark",
+            "--master",
+            "local[1]",
+            "--no-db",
+            *flags,
+        ]
+    )
     assert seen["resume"] is bool(flags) and seen["master"] == "local[1]"
     assert ("resumed: 1 chunk(s)" in capsys.readouterr().out) is bool(flags)
 
 
 @pytest.mark.parametrize(("resume", "expected"), [(True, 3), (False, 16)])
-def test_engine_spark_resume_reuses_the_recorded_group_size(tmp_path: Path, resume: bool,
-                                                            expected: int) -> None:
+def test_engine_spark_resume_reuses_the_recorded_group_size(
+    tmp_path: Path, resume: bool, expected: int
+) -> None:
     from types import SimpleNamespace
 
     work = PartsDir(tmp_path / "out.parquet")
@@ -631,9 +774,13 @@ def test_engine_spark_resume_reuses_the_recorded_group_size(tmp_path: Path, resu
 def test_engine_spark_dataframe_keeps_extra_columns_by_name_and_type(spark: Any) -> None:
     from pyspark.sql import types as T
 
-    sdf = spark.createDataFrame([("Курьер опоздал", 7, "ru"), ("Great app", 3, "en")],
-                                "body string, region int, lang string")
-    tagged = spark_engine.tag_spark_dataframe(sdf, Settings(), make_tagger=lambda s: TAGGER, text_col="body")
+    sdf = spark.createDataFrame(
+        [("Курьер опоздал", 7, "ru"), ("Great app", 3, "en")],
+        "body string, region int, lang string",
+    )
+    tagged = spark_engine.tag_spark_dataframe(
+        sdf, Settings(), make_tagger=lambda s: TAGGER, text_col="body"
+    )
     types = {f.name: f.dataType for f in tagged.schema.fields}
     assert types["region"] == T.IntegerType() and "lang_input" in types  # `lang` is a tag column
     assert not [c for c in types if c.startswith("input|")]

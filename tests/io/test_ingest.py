@@ -25,8 +25,9 @@ REVIEWS = [
 HEADER_RU = ["Номер", "Дата", "Отзыв", "Оценка NPS"]
 
 
-def write_delimited(path: Path, rows: list[list[str]], sep: str, encoding: str,
-                    eol: str = "\r\n") -> Path:
+def write_delimited(
+    path: Path, rows: list[list[str]], sep: str, encoding: str, eol: str = "\r\n"
+) -> Path:
     path.write_bytes((eol.join(sep.join(r) for r in rows) + eol).encode(encoding))
     return path
 
@@ -34,10 +35,14 @@ def write_delimited(path: Path, rows: list[list[str]], sep: str, encoding: str,
 @pytest.fixture
 def excel_cp1251(tmp_path: Path) -> Path:
     """An Excel-style cp1251 ';' CSV with a quoted multi-line field and one broken row."""
-    lines = [";".join(HEADER_RU)] + [";".join(r) for r in REVIEWS[:2]] + [
-        '5;07.10.2026;"Курьер позвонил заранее;\r\nупаковка целая";8',
-        "6;08.10.2026;Приложение зависает при оплате; верните деньги;11",   # broken: unquoted ;
-    ]
+    lines = (
+        [";".join(HEADER_RU)]
+        + [";".join(r) for r in REVIEWS[:2]]
+        + [
+            '5;07.10.2026;"Курьер позвонил заранее;\r\nупаковка целая";8',
+            "6;08.10.2026;Приложение зависает при оплате; верните деньги;11",  # broken: unquoted ;
+        ]
+    )
     path = tmp_path / "export.csv"
     path.write_bytes(("\r\n".join(lines) + "\r\n").encode("cp1251"))
     return path
@@ -47,7 +52,12 @@ def test_ingest_cp1251_semicolon_excel_export(excel_cp1251: Path) -> None:
     result = read_export(excel_cp1251)
     frame, report = result.frame, result.report
     assert (report.encoding, report.delimiter) == ("cp1251", "';' (semicolon)")
-    assert report.mapping == {"id": "Номер", "text": "Отзыв", "created_at": "Дата", "nps": "Оценка NPS"}
+    assert report.mapping == {
+        "id": "Номер",
+        "text": "Отзыв",
+        "created_at": "Дата",
+        "nps": "Оценка NPS",
+    }
     assert frame[schema.ID].tolist() == ["1", "2", "5", "6"]
     assert frame[schema.SOURCE_ROW].tolist() == [2, 3, 4, 6]
     assert frame.loc[2, schema.TEXT] == "Курьер позвонил заранее;\r\nупаковка целая"
@@ -113,7 +123,7 @@ def workbook(tmp_path: Path) -> Path:
     second = book.add_worksheet("EN")
     second.write_row(0, 0, ["Review ID", "Feedback", "Stars"])
     second.write_row(1, 0, ["r-1", "Great support, quick answer", 5])
-    second.write_row(2, 0, ["r-2", "=HYPERLINK(\"x\")", 1])
+    second.write_row(2, 0, ["r-2", '=HYPERLINK("x")', 1])
     book.close()
     return path
 
@@ -145,8 +155,10 @@ def test_ingest_xlsx_missing_sheet_lists_sheets(workbook: Path) -> None:
 
 @pytest.mark.parametrize("wrap", ["array", "data", "items"])
 def test_ingest_json_shapes(tmp_path: Path, wrap: str) -> None:
-    records = [{"id": 7, "message": "Не могу войти в приложение", "user": {"id": "c1", "tier": "vip"}},
-               {"id": 8, "message": "Thanks for the fast refund!", "nps": "9"}]
+    records = [
+        {"id": 7, "message": "Не могу войти в приложение", "user": {"id": "c1", "tier": "vip"}},
+        {"id": 8, "message": "Thanks for the fast refund!", "nps": "9"},
+    ]
     data = records if wrap == "array" else {wrap: records, "total": 2}
     path = tmp_path / "export.json"
     path.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
@@ -159,8 +171,11 @@ def test_ingest_json_shapes(tmp_path: Path, wrap: str) -> None:
 
 def test_ingest_jsonl_keeps_broken_line_as_error_row(tmp_path: Path) -> None:
     path = tmp_path / "export.jsonl"
-    path.write_text('{"text": "Курьер вежливый", "channel": "app"}\n\n{"text": oops}\n'
-                    '{"text": "Slow delivery", "segment": "b2b"}\n', encoding="utf-8")
+    path.write_text(
+        '{"text": "Курьер вежливый", "channel": "app"}\n\n{"text": oops}\n'
+        '{"text": "Slow delivery", "segment": "b2b"}\n',
+        encoding="utf-8",
+    )
     frame = read_export(path).frame
     assert frame[schema.SOURCE_ROW].tolist() == [1, 3, 4]
     assert frame[schema.ROW_STATUS].tolist()[1].startswith(schema.STATUS_ERROR_PREFIX)
@@ -169,16 +184,22 @@ def test_ingest_jsonl_keeps_broken_line_as_error_row(tmp_path: Path) -> None:
 
 
 def test_ingest_parquet_keeps_types(tmp_path: Path) -> None:
-    src = pd.DataFrame({
-        "review_id": [1, 2], "body": ["Ужасная поддержка", "Love the new app"],
-        "created_at": pd.to_datetime(["2026-10-01T10:00:00+03:00", "2026-10-02T12:00:00+03:00"]),
-        "score": [2, 10], "amount": [10.5, 3.0],
-    })
+    src = pd.DataFrame(
+        {
+            "review_id": [1, 2],
+            "body": ["Ужасная поддержка", "Love the new app"],
+            "created_at": pd.to_datetime(
+                ["2026-10-01T10:00:00+03:00", "2026-10-02T12:00:00+03:00"]
+            ),
+            "score": [2, 10],
+            "amount": [10.5, 3.0],
+        }
+    )
     path = tmp_path / "export.parquet"
     src.to_parquet(path)
     frame = read_export(path).frame
     assert frame[schema.ID].tolist() == ["1", "2"]
-    assert frame.loc[0, schema.CREATED_AT] == pd.Timestamp("2026-10-01 07:00")   # UTC, naive
+    assert frame.loc[0, schema.CREATED_AT] == pd.Timestamp("2026-10-01 07:00")  # UTC, naive
     assert frame[schema.NPS].tolist() == [2.0, 10.0]
     assert frame[input_column("amount")].dtype == "float64"
     assert frame[input_column("score", "nps")].tolist() == [2, 10]  # the raw copy keeps its type
@@ -187,14 +208,37 @@ def test_ingest_parquet_keeps_types(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("header", "expected"),
     [
-        (["Текст отзыва", "Дата создания", "Канал", "Клиент", "Сегмент", "Звезды"],
-         {"text": "Текст отзыва", "created_at": "Дата создания", "channel": "Канал",
-          "customer_id": "Клиент", "segment": "Сегмент", "rating": "Звезды"}),
-        (["Message ID", "Customer Comment", "Created_At", "Likelihood to recommend", "CES",
-          "Client-ID", "Source"],
-         {"id": "Message ID", "text": "Customer Comment", "created_at": "Created_At",
-          "nps": "Likelihood to recommend", "ces": "CES", "customer_id": "Client-ID",
-          "source": "Source"}),
+        (
+            ["Текст отзыва", "Дата создания", "Канал", "Клиент", "Сегмент", "Звезды"],
+            {
+                "text": "Текст отзыва",
+                "created_at": "Дата создания",
+                "channel": "Канал",
+                "customer_id": "Клиент",
+                "segment": "Сегмент",
+                "rating": "Звезды",
+            },
+        ),
+        (
+            [
+                "Message ID",
+                "Customer Comment",
+                "Created_At",
+                "Likelihood to recommend",
+                "CES",
+                "Client-ID",
+                "Source",
+            ],
+            {
+                "id": "Message ID",
+                "text": "Customer Comment",
+                "created_at": "Created_At",
+                "nps": "Likelihood to recommend",
+                "ces": "CES",
+                "customer_id": "Client-ID",
+                "source": "Source",
+            },
+        ),
     ],
 )
 def test_ingest_maps_ru_and_en_names(tmp_path: Path, header: list[str], expected: dict) -> None:
@@ -203,26 +247,36 @@ def test_ingest_maps_ru_and_en_names(tmp_path: Path, header: list[str], expected
 
 
 def test_ingest_mapping_by_flags_and_errors(tmp_path: Path) -> None:
-    path = write_delimited(tmp_path / "x.csv", [["a", "b", "zz"], ["1", "Плохо", "x"]], ",", "utf-8")
+    path = write_delimited(
+        tmp_path / "x.csv", [["a", "b", "zz"], ["1", "Плохо", "x"]], ",", "utf-8"
+    )
     with raises_code("CX-E020", "--text-col"):
         read_export(path)
     frame = read_export(path, mapping={"text": "b", "id": "A"}).frame
-    assert frame[[schema.ID, schema.TEXT, input_column("zz")]].values.tolist() == [["1", "Плохо", "x"]]
+    assert frame[[schema.ID, schema.TEXT, input_column("zz")]].values.tolist() == [
+        ["1", "Плохо", "x"]
+    ]
     with raises_code("CX-E020", "'zz'"):
         read_export(path, mapping={"text": "missing"})
 
 
 def test_ingest_keeps_every_input_column_in_order(tmp_path: Path) -> None:
     header = ["город", "id", "отзыв", "row_status", "менеджер"]
-    path = write_delimited(tmp_path / "x.csv", [header, ["Омск", "1", "Хорошо", "new", "Иван"]],
-                           ";", "utf-8")
+    path = write_delimited(
+        tmp_path / "x.csv", [header, ["Омск", "1", "Хорошо", "new", "Иван"]], ";", "utf-8"
+    )
     frame = read_export(path).frame
-    extras = list(frame.columns[len(schema.CANONICAL_COLUMNS):-3])
-    assert extras == [input_column("город"), input_column("id", "id"), input_column("отзыв", "text"),
-                      input_column("row_status"), input_column("менеджер")]
+    extras = list(frame.columns[len(schema.CANONICAL_COLUMNS) : -3])
+    assert extras == [
+        input_column("город"),
+        input_column("id", "id"),
+        input_column("отзыв", "text"),
+        input_column("row_status"),
+        input_column("менеджер"),
+    ]
     assert frame[input_column("row_status")].tolist() == ["new"]
     assert frame[schema.ROW_STATUS].tolist() == ["ok"]
-    assert list(frame.columns[:len(schema.CANONICAL_COLUMNS)]) == list(schema.CANONICAL_COLUMNS)
+    assert list(frame.columns[: len(schema.CANONICAL_COLUMNS)]) == list(schema.CANONICAL_COLUMNS)
 
 
 def test_ingest_generated_ids_are_stable(tmp_path: Path) -> None:
@@ -230,7 +284,11 @@ def test_ingest_generated_ids_are_stable(tmp_path: Path) -> None:
     one = write_delimited(tmp_path / "a.csv", rows, ",", "utf-8")
     two = write_delimited(tmp_path / "copy.csv", rows, ",", "utf-8")
     ids = read_export(one).frame[schema.ID].tolist()
-    assert ids == read_export(one).frame[schema.ID].tolist() == read_export(two).frame[schema.ID].tolist()
+    assert (
+        ids
+        == read_export(one).frame[schema.ID].tolist()
+        == read_export(two).frame[schema.ID].tolist()
+    )
     assert len(set(ids)) == 3
     chunked = pd.concat(iter_export_chunks(one, chunk_size=1))[schema.ID].tolist()
     assert chunked == ids
@@ -239,15 +297,25 @@ def test_ingest_generated_ids_are_stable(tmp_path: Path) -> None:
 
 
 def test_ingest_duplicate_ids_reported_not_dropped(tmp_path: Path) -> None:
-    rows = [["id", "text"], ["17", "Не пришёл заказ"], ["18", "All good"], ["17", "Повтор"],
-            ["17", "Ещё раз"]]
+    rows = [
+        ["id", "text"],
+        ["17", "Не пришёл заказ"],
+        ["18", "All good"],
+        ["17", "Повтор"],
+        ["17", "Ещё раз"],
+    ]
     path = write_delimited(tmp_path / "d.csv", rows, ",", "utf-8")
     result = read_export(path)
     assert len(result.frame) == 4
     assert result.report.duplicate_ids == {"17": [2, 4, 5]}
     assert result.frame[schema.ROW_STATUS].tolist() == ["ok", "ok", "flagged", "flagged"]
     assert "first seen at line 2" in result.frame.loc[3, schema.ROW_ISSUES][0]
-    assert result.frame[schema.ID].tolist() == ["17", "18", "17#2", "17#3"]  # every row keeps a unique id
+    assert result.frame[schema.ID].tolist() == [
+        "17",
+        "18",
+        "17#2",
+        "17#3",
+    ]  # every row keeps a unique id
     assert "kept as '17#3'" in result.frame.loc[3, schema.ROW_ISSUES][0]
 
 
@@ -267,8 +335,9 @@ def test_ingest_duplicate_ids_reported_not_dropped(tmp_path: Path) -> None:
 def test_ingest_bad_rows_are_kept_and_flagged(
     tmp_path: Path, text: str, nps: str, status: str, issue: str | None
 ) -> None:
-    path = write_delimited(tmp_path / "b.csv", [["text", "nps"], ["Ок", "9"], [text, nps]], ";",
-                           "utf-8")
+    path = write_delimited(
+        tmp_path / "b.csv", [["text", "nps"], ["Ок", "9"], [text, nps]], ";", "utf-8"
+    )
     frame = read_export(path, settings=Settings(max_text_chars=20)).frame
     assert len(frame) == 2 and frame.loc[0, schema.ROW_STATUS] == schema.STATUS_OK
     assert frame.loc[1, schema.ROW_STATUS] == status
@@ -282,21 +351,36 @@ def test_ingest_bad_rows_are_kept_and_flagged(
 @pytest.mark.parametrize("chunk_size", [1, 3, 1000])
 def test_ingest_chunked_equals_whole(tmp_path: Path, suffix: str, chunk_size: int) -> None:
     texts = ["Курьер опоздал", "", "Great app", "12", "Оплата не прошла", "ok", "Спасибо!"]
-    src = pd.DataFrame({"id": ["a", "b", "a", "c", "", "d", "e"], "text": texts,
-                        "nps": ["9", "11", "x", "3", "0", "10", "7"], "note": list("pqrstuv")})
+    src = pd.DataFrame(
+        {
+            "id": ["a", "b", "a", "c", "", "d", "e"],
+            "text": texts,
+            "nps": ["9", "11", "x", "3", "0", "10", "7"],
+            "note": list("pqrstuv"),
+        }
+    )
     path = tmp_path / f"all{suffix}"
-    {".csv": lambda: src.to_csv(path, index=False),
-     ".jsonl": lambda: src.to_json(path, orient="records", lines=True, force_ascii=False),
-     ".json": lambda: src.to_json(path, orient="records", force_ascii=False),
-     ".xlsx": lambda: src.to_excel(path, index=False),
-     ".parquet": lambda: src.to_parquet(path)}[suffix]()
+    {
+        ".csv": lambda: src.to_csv(path, index=False),
+        ".jsonl": lambda: src.to_json(path, orient="records", lines=True, force_ascii=False),
+        ".json": lambda: src.to_json(path, orient="records", force_ascii=False),
+        ".xlsx": lambda: src.to_excel(path, index=False),
+        ".parquet": lambda: src.to_parquet(path),
+    }[suffix]()
     whole = read_export(path).frame
     chunks = list(iter_export_chunks(path, chunk_size=chunk_size))
     assert all(len(c) <= chunk_size for c in chunks)
     pd.testing.assert_frame_equal(pd.concat(chunks), whole)
     assert len(whole) == len(src)
-    assert whole[schema.ROW_STATUS].tolist() == ["ok", "empty", "flagged", "flagged", "flagged",
-                                                 "ok", "ok"]
+    assert whole[schema.ROW_STATUS].tolist() == [
+        "ok",
+        "empty",
+        "flagged",
+        "flagged",
+        "flagged",
+        "ok",
+        "ok",
+    ]
 
 
 def test_ingest_unclosed_quote_is_flagged(tmp_path: Path) -> None:
@@ -320,8 +404,9 @@ def test_ingest_header_only_file_gives_empty_frame(tmp_path: Path, suffix: str) 
     elif suffix == ".json":
         path.write_text('{"data": []}', encoding="utf-8")
     else:
-        pd.DataFrame({"id": pd.Series([], dtype="str"), "text": pd.Series([], dtype="str")}
-                     ).to_parquet(path)
+        pd.DataFrame(
+            {"id": pd.Series([], dtype="str"), "text": pd.Series([], dtype="str")}
+        ).to_parquet(path)
     frame = read_export(path).frame
     assert len(frame) == 0
     assert {schema.TEXT, schema.ROW_STATUS, schema.ROW_ISSUES} <= set(frame.columns)
@@ -373,7 +458,7 @@ def test_ingest_missing_file(tmp_path: Path) -> None:
 
 def test_ingest_count_rows(excel_cp1251: Path, workbook: Path, tmp_path: Path) -> None:
     assert count_rows(workbook) == 2
-    assert count_rows(excel_cp1251) == 4                # the quoted field spans 2 lines
+    assert count_rows(excel_cp1251) == 4  # the quoted field spans 2 lines
     path = tmp_path / "p.parquet"
     pd.DataFrame({"text": ["a"] * 7}).to_parquet(path)
     assert count_rows(path) == 7
@@ -395,9 +480,15 @@ def test_ingest_count_rows_matches_records_of_multiline_csv(tmp_path: Path, body
 
 def test_ingest_inspect_renders_detection(excel_cp1251: Path) -> None:
     text = inspect_file(excel_cp1251, preview_rows=2).render()
-    for expected in ("Encoding:    cp1251", "Delimiter:   ';' (semicolon)", "text         <- 'Отзыв'",
-                     "nps          <- 'Оценка NPS'", "line 6: flagged", "Preview (first 2 rows)",
-                     "Rows:        4  (ok 3, flagged 1)"):
+    for expected in (
+        "Encoding:    cp1251",
+        "Delimiter:   ';' (semicolon)",
+        "text         <- 'Отзыв'",
+        "nps          <- 'Оценка NPS'",
+        "line 6: flagged",
+        "Preview (first 2 rows)",
+        "Rows:        4  (ok 3, flagged 1)",
+    ):
         assert expected in text
 
 

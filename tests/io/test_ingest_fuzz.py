@@ -1,4 +1,5 @@
-"""Property tests: any bytes or CSV-ish text either loads with rows conserved or raises IngestError."""
+"""Property tests: any bytes or CSV-ish text either loads with rows conserved or raises
+IngestError."""
 
 from __future__ import annotations
 
@@ -15,8 +16,9 @@ from cx_text.core import schema
 from cx_text.core.errors import IngestError
 from cx_text.io.ingest import iter_export_chunks, read_export
 
-CELL = st.text(alphabet=st.characters(exclude_categories=("Cs",), exclude_characters="\x00"),
-               max_size=30)
+CELL = st.text(
+    alphabet=st.characters(exclude_categories=("Cs",), exclude_characters="\x00"), max_size=30
+)
 FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 

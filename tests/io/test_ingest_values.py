@@ -73,10 +73,18 @@ def test_ingest_values_slash_date_order_from_sample(
 @pytest.mark.parametrize(
     ("column", "value", "expected"),
     [
-        (schema.NPS, "9", 9.0), (schema.NPS, "9.0", 9.0), (schema.NPS, " 9 ", 9.0),
-        (schema.NPS, 10, 10.0), (schema.NPS, np.int64(0), 0.0), (schema.NPS, "7/10", 7.0),
-        (schema.CSAT, "4 из 5", 4.0), (schema.CSAT, "5,0", 5.0), (schema.CES, "6", 6.0),
-        (schema.RATING, "4.5", 4.5), (schema.RATING, "★★★", 3.0), (schema.RATING, "5 stars", 5.0),
+        (schema.NPS, "9", 9.0),
+        (schema.NPS, "9.0", 9.0),
+        (schema.NPS, " 9 ", 9.0),
+        (schema.NPS, 10, 10.0),
+        (schema.NPS, np.int64(0), 0.0),
+        (schema.NPS, "7/10", 7.0),
+        (schema.CSAT, "4 из 5", 4.0),
+        (schema.CSAT, "5,0", 5.0),
+        (schema.CES, "6", 6.0),
+        (schema.RATING, "4.5", 4.5),
+        (schema.RATING, "★★★", 3.0),
+        (schema.RATING, "5 stars", 5.0),
         (schema.RATING, "4 звезды", 4.0),
     ],
 )
@@ -87,11 +95,16 @@ def test_ingest_values_parse_metric(column: str, value: object, expected: float)
 @pytest.mark.parametrize(
     ("column", "value", "reason"),
     [
-        (schema.NPS, "11", "outside 0–10"), (schema.NPS, -1, "outside 0–10"),
-        (schema.NPS, "8.5", "not a whole number"), (schema.CSAT, "good", "not a number"),
-        (schema.CSAT, "6", "outside 1–5"), (schema.CSAT, "0", "outside 1–5"),
-        (schema.CES, "8", "outside 1–7"), (schema.RATING, "8/10", "not a number"),
-        (schema.NPS, True, "not a number"), (schema.NPS, float("inf"), "not a number"),
+        (schema.NPS, "11", "outside 0–10"),
+        (schema.NPS, -1, "outside 0–10"),
+        (schema.NPS, "8.5", "not a whole number"),
+        (schema.CSAT, "good", "not a number"),
+        (schema.CSAT, "6", "outside 1–5"),
+        (schema.CSAT, "0", "outside 1–5"),
+        (schema.CES, "8", "outside 1–7"),
+        (schema.RATING, "8/10", "not a number"),
+        (schema.NPS, True, "not a number"),
+        (schema.NPS, float("inf"), "not a number"),
     ],
 )
 def test_ingest_values_bad_metrics_are_cleared(column: str, value: object, reason: str) -> None:
@@ -118,10 +131,12 @@ def test_ingest_values_parse_text(value: object, status: str, text: str) -> None
 
 @pytest.mark.parametrize("encoding", ["cp1251", "koi8_r", "cp866"])
 def test_ingest_values_single_byte_encodings_not_misdetected(tmp_path: Path, encoding: str) -> None:
-    text = ("id;Отзыв\n1;Доставка опоздала, курьер был груб\n2;Приложение удобное, спасибо\n"
-            "3;Не могу оплатить заказ картой\n")
+    text = (
+        "id;Отзыв\n1;Доставка опоздала, курьер был груб\n2;Приложение удобное, спасибо\n"
+        "3;Не могу оплатить заказ картой\n"
+    )
     path = tmp_path / "x.csv"
-    path.write_bytes(("a;b\n" * 5000 + text).encode(encoding))     # Cyrillic only after 20 KB
+    path.write_bytes(("a;b\n" * 5000 + text).encode(encoding))  # Cyrillic only after 20 KB
     assert detect_encoding(path).name == encoding
 
 
@@ -143,10 +158,16 @@ def test_ingest_values_sniff_delimiter(sample: str, delimiter: str) -> None:
     ("columns", "mapping", "ambiguous"),
     [
         (["Отзыв", "Дата комментария"], {"text": "Отзыв", "created_at": "Дата комментария"}, []),
-        (["Текст отзыва", "Дата комментария"],
-         {"text": "Текст отзыва", "created_at": "Дата комментария"}, []),
-        (["Customer comment", "Channel / source"], {"text": "Customer comment"},
-         ["Channel / source"]),
+        (
+            ["Текст отзыва", "Дата комментария"],
+            {"text": "Текст отзыва", "created_at": "Дата комментария"},
+            [],
+        ),
+        (
+            ["Customer comment", "Channel / source"],
+            {"text": "Customer comment"},
+            ["Channel / source"],
+        ),
     ],
 )
 def test_ingest_values_contains_mapping_and_ambiguity(

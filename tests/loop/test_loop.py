@@ -21,39 +21,93 @@ from cx_text.store.store import Store, open_store
 from tests.error_codes import raises_code
 
 FIX = date(2026, 4, 15)
-COMPLAINTS = ["Курьер опоздал на три часа и не позвонил", "The courier was late again, parcel crushed",
-              "Посылку оставили у двери, хотя я просил позвонить", "Delivery took 9 days, tracking never updated"]
-NEUTRAL = ["Спасибо, всё пришло вовремя", "Great prices this week", "Приложение удобное", "Support was quick"]
+COMPLAINTS = [
+    "Курьер опоздал на три часа и не позвонил",
+    "The courier was late again, parcel crushed",
+    "Посылку оставили у двери, хотя я просил позвонить",
+    "Delivery took 9 days, tracking never updated",
+]
+NEUTRAL = [
+    "Спасибо, всё пришло вовремя",
+    "Great prices this week",
+    "Приложение удобное",
+    "Support was quick",
+]
 
 
-def feedback_row(i: int, day: date, *, member: bool, nps: float | None, customer: str | None = "auto",
-                 text: str | None = None, channel: str = "nps_comment", topic: str = "delivery") -> dict[str, Any]:
+def feedback_row(
+    i: int,
+    day: date,
+    *,
+    member: bool,
+    nps: float | None,
+    customer: str | None = "auto",
+    text: str | None = None,
+    channel: str = "nps_comment",
+    topic: str = "delivery",
+) -> dict[str, Any]:
     """One tagged message; ``member`` = a negative mention of ``topic``."""
     body = text or (COMPLAINTS if member else NEUTRAL)[i % 4]
-    return {"id": str(i), "text": body, "created_at": pd.Timestamp(day) + pd.Timedelta(hours=10),
-            "channel": channel, "nps": nps, "customer_id": f"CU{i:06d}" if customer == "auto" else customer,
-            "sentiment": "negative" if member else "positive",
-            "topics": [topic] if member else ["other"],
-            "aspects": [{"topic": topic if member else "other", "polarity": "negative" if member else "positive",
-                         "score": 0.9}],
-            "clause": body}
+    return {
+        "id": str(i),
+        "text": body,
+        "created_at": pd.Timestamp(day) + pd.Timedelta(hours=10),
+        "channel": channel,
+        "nps": nps,
+        "customer_id": f"CU{i:06d}" if customer == "auto" else customer,
+        "sentiment": "negative" if member else "positive",
+        "topics": [topic] if member else ["other"],
+        "aspects": [
+            {
+                "topic": topic if member else "other",
+                "polarity": "negative" if member else "positive",
+                "score": 0.9,
+            }
+        ],
+        "clause": body,
+    }
 
 
 def tagged_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     n = len(rows)
     frame = pd.DataFrame(rows)
-    return pd.DataFrame({
-        "id": frame["id"], "text": frame["text"], "text_clean": frame["text"],
-        "created_at": frame["created_at"], "channel": frame["channel"], "nps": frame["nps"],
-        "csat": [None] * n, "customer_id": frame["customer_id"], "segment": ["regular"] * n,
-        "lang": ["ru"] * n, "lang_confidence": [0.99] * n, "sentiment": frame["sentiment"],
-        "sentiment_score": [0.0] * n, "topics": frame["topics"], "subtopics": [[] for _ in range(n)],
-        "topic_scores": [{} for _ in range(n)], "pii_found": [[] for _ in range(n)],
-        "row_status": ["ok"] * n, "row_issues": [[] for _ in range(n)],
-        "aspect_sentiments": frame["aspects"],
-        "evidence": [[{"topic": a[0]["topic"], "clause": c, "start": 0, "end": len(c), "terms": [],
-                       "source": "rule"}] for a, c in zip(frame["aspects"], frame["clause"], strict=True)],
-    })
+    return pd.DataFrame(
+        {
+            "id": frame["id"],
+            "text": frame["text"],
+            "text_clean": frame["text"],
+            "created_at": frame["created_at"],
+            "channel": frame["channel"],
+            "nps": frame["nps"],
+            "csat": [None] * n,
+            "customer_id": frame["customer_id"],
+            "segment": ["regular"] * n,
+            "lang": ["ru"] * n,
+            "lang_confidence": [0.99] * n,
+            "sentiment": frame["sentiment"],
+            "sentiment_score": [0.0] * n,
+            "topics": frame["topics"],
+            "subtopics": [[] for _ in range(n)],
+            "topic_scores": [{} for _ in range(n)],
+            "pii_found": [[] for _ in range(n)],
+            "row_status": ["ok"] * n,
+            "row_issues": [[] for _ in range(n)],
+            "aspect_sentiments": frame["aspects"],
+            "evidence": [
+                [
+                    {
+                        "topic": a[0]["topic"],
+                        "clause": c,
+                        "start": 0,
+                        "end": len(c),
+                        "terms": [],
+                        "source": "rule",
+                    }
+                ]
+                for a, c in zip(frame["aspects"], frame["clause"], strict=True)
+            ],
+        }
+    )
 
 
 def fill(path: Path, rows: list[dict[str, Any]], mask_pii: bool = True) -> Path:
@@ -64,8 +118,15 @@ def fill(path: Path, rows: list[dict[str, Any]], mask_pii: bool = True) -> Path:
     return path
 
 
-def window_rows(start: int, first: date, days: int, n: int, k: int, nps_members: float = 2,
-                promoters: int | None = None) -> list[dict[str, Any]]:
+def window_rows(
+    start: int,
+    first: date,
+    days: int,
+    n: int,
+    k: int,
+    nps_members: float = 2,
+    promoters: int | None = None,
+) -> list[dict[str, Any]]:
     """``n`` messages spread over ``days`` days from ``first`` (first and last day included);
     the first ``k`` are theme complaints (NPS ``nps_members``); others split promoters/passives."""
     promoters = (n - k) // 2 if promoters is None else promoters
@@ -78,7 +139,9 @@ def window_rows(start: int, first: date, days: int, n: int, k: int, nps_members:
     return rows
 
 
-def story(before_k: int, after_k: int, n: int = 200, window: int = 28, gap: int = 7) -> list[dict[str, Any]]:
+def story(
+    before_k: int, after_k: int, n: int = 200, window: int = 28, gap: int = 7
+) -> list[dict[str, Any]]:
     before = window_rows(0, FIX - timedelta(days=window), window, n, before_k)
     after = window_rows(10_000, FIX + timedelta(days=gap), window, n, after_k)
     return before + after
@@ -93,10 +156,12 @@ def store(tmp_path: Path) -> Iterator[Store]:
 def _to_fixed(st: Store, item_id: int, fixed_at: date = FIX) -> loop.Item:
     loop.update_item(st, item_id, status="acknowledged")
     loop.update_item(st, item_id, status="in progress")
-    return loop.update_item(st, item_id, status="fixed", fixed_at=fixed_at, note="switched back to Strela")
+    return loop.update_item(
+        st, item_id, status="fixed", fixed_at=fixed_at, note="switched back to Strela"
+    )
 
 
-# -- status workflow ---------------------------------------------------------------------------------
+# -- status workflow -------------------------------------------------------------------------------
 def test_loop_status_walks_the_whole_workflow(store: Store) -> None:
     item = loop.open_item(store, topic="delivery", owner="Иван Петров", due=date(2026, 4, 30))
     assert (item.status, item.team) == ("new", "delivery")
@@ -109,14 +174,23 @@ def test_loop_status_walks_the_whole_workflow(store: Store) -> None:
     assert fields == ["opened", "status", "status", "status", "fixed_at", "status", "status"]
 
 
-@pytest.mark.parametrize(("path", "target", "allowed"), [
-    ([], "fixed", "acknowledged"),
-    ([], "verified", "acknowledged"),
-    (["acknowledged"], "customers_notified", "in_progress"),
-    (["acknowledged", "in_progress"], "new", "fixed"),
-    (["acknowledged", "in_progress", "fixed"], "acknowledged", "customers_notified, in_progress"),
-])
-def test_loop_invalid_move_names_allowed_states(store: Store, path: list[str], target: str, allowed: str) -> None:
+@pytest.mark.parametrize(
+    ("path", "target", "allowed"),
+    [
+        ([], "fixed", "acknowledged"),
+        ([], "verified", "acknowledged"),
+        (["acknowledged"], "customers_notified", "in_progress"),
+        (["acknowledged", "in_progress"], "new", "fixed"),
+        (
+            ["acknowledged", "in_progress", "fixed"],
+            "acknowledged",
+            "customers_notified, in_progress",
+        ),
+    ],
+)
+def test_loop_invalid_move_names_allowed_states(
+    store: Store, path: list[str], target: str, allowed: str
+) -> None:
     item = loop.open_item(store, topic="delivery")
     for status in path:
         loop.update_item(store, item.item_id, status=status)
@@ -146,13 +220,17 @@ def test_loop_reopen_after_fix_keeps_history(store: Store) -> None:
     assert loop.history(store, item.item_id)["note"].iloc[-1] == "жалобы вернулись"
 
 
-@pytest.mark.parametrize(("topic", "team"), [("delivery", "delivery"), ("delivery/late", "delivery")])
+@pytest.mark.parametrize(
+    ("topic", "team"), [("delivery", "delivery"), ("delivery/late", "delivery")]
+)
 def test_loop_open_routes_topic_to_owning_team(store: Store, topic: str, team: str) -> None:
     assert loop.open_item(store, topic=topic).team == team
 
 
-@pytest.mark.parametrize(("alias", "team"), [("logistics", "delivery"), ("App", "web_app"),
-                                             ("store_operations", "store_staff")])
+@pytest.mark.parametrize(
+    ("alias", "team"),
+    [("logistics", "delivery"), ("App", "web_app"), ("store_operations", "store_staff")],
+)
 def test_loop_team_aliases_resolve(alias: str, team: str) -> None:
     assert loop.load_teams().get(alias).id == team
 
@@ -175,7 +253,7 @@ def test_loop_verify_needs_a_fix_date(store: Store) -> None:
         loop.verify_item(store, item.item_id)
 
 
-# -- re-measurement ----------------------------------------------------------------------------------
+# -- re-measurement --------------------------------------------------------------------------------
 def _hand_share_test(k1: int, n1: int, k0: int, n0: int) -> tuple[float, float]:
     pooled = (k1 + k0) / (n1 + n0)
     z = (k1 / n1 - k0 / n0) / math.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n0))
@@ -195,22 +273,32 @@ def test_loop_verify_matches_hand_computation(store: Store) -> None:
     z, p = _hand_share_test(10, 200, 40, 200)
     assert m.before == (FIX - timedelta(days=28), FIX - timedelta(days=1))
     assert m.after == (FIX + timedelta(days=7), FIX + timedelta(days=34))
-    assert (m.share["k_before"], m.share["n_before"], m.share["k_after"], m.share["n_after"]) == (40, 200, 10, 200)
+    assert (m.share["k_before"], m.share["n_before"], m.share["k_after"], m.share["n_after"]) == (
+        40,
+        200,
+        10,
+        200,
+    )
     assert m.share["diff"] == pytest.approx(-15.0)
     assert m.share["z"] == pytest.approx(z) and m.share["p_value"] == pytest.approx(p)
     assert m.share["lo"] < -15.0 < m.share["hi"] < 0
     assert m.volume["ratio"] == pytest.approx(0.25) and m.volume["hi"] < 1
     assert m.volume["weekly_before"] == pytest.approx(40 / 4)
     before, after = _hand_impact(40, 200, 80), _hand_impact(10, 200, 95)
-    assert (m.nps_impact["before"], m.nps_impact["after"]) == (pytest.approx(before), pytest.approx(after))
+    assert (m.nps_impact["before"], m.nps_impact["after"]) == (
+        pytest.approx(before),
+        pytest.approx(after),
+    )
     assert m.nps_impact["diff"] == pytest.approx(after - before)
     assert m.nps_impact["lo"] < after - before < m.nps_impact["hi"]
     assert m.verdict == "improved"
     assert loop.latest_measurement(store, item.item_id) == m
 
 
-@pytest.mark.parametrize(("before_k", "after_k", "verdict"), [
-    (40, 10, "improved"), (12, 45, "worse"), (20, 22, "no change"), (3, 2, "too little data")])
+@pytest.mark.parametrize(
+    ("before_k", "after_k", "verdict"),
+    [(40, 10, "improved"), (12, 45, "worse"), (20, 22, "no change"), (3, 2, "too little data")],
+)
 def test_loop_verdicts(tmp_path: Path, before_k: int, after_k: int, verdict: str) -> None:
     with open_store(fill(tmp_path / "v.duckdb", story(before_k, after_k))) as st:
         item = _to_fixed(st, loop.open_item(st, topic="delivery").item_id)
@@ -219,7 +307,9 @@ def test_loop_verdicts(tmp_path: Path, before_k: int, after_k: int, verdict: str
 
 
 def test_loop_verify_too_soon_after_the_fix(store: Store) -> None:
-    item = _to_fixed(store, loop.open_item(store, topic="delivery").item_id, fixed_at=date(2026, 5, 15))
+    item = _to_fixed(
+        store, loop.open_item(store, topic="delivery").item_id, fixed_at=date(2026, 5, 15)
+    )
     _, m = loop.verify_item(store, item.item_id, window=28, gap=7)
     assert m.verdict == "too little data" and "day(s)" in m.reason
 
@@ -235,7 +325,7 @@ def test_loop_parse_days_rejects_nonsense(bad: str) -> None:
         loop.parse_days(bad)
 
 
-# -- inner loop ----------------------------------------------------------------------------------------
+# -- inner loop ------------------------------------------------------------------------------------
 FOLLOWUP_ROWS = [
     # (id, customer, nps, member, text)
     (1, "CU1", 2, True, "Курьер опоздал, звоните мне 8 (912) 345-67-89"),
@@ -248,8 +338,10 @@ FOLLOWUP_ROWS = [
 
 
 def _followup_store(tmp_path: Path, mask_pii: bool) -> Path:
-    rows = [feedback_row(i, date(2026, 3, 1) + timedelta(days=i), member=m, nps=nps, customer=c, text=t)
-            for i, c, nps, m, t in FOLLOWUP_ROWS]
+    rows = [
+        feedback_row(i, date(2026, 3, 1) + timedelta(days=i), member=m, nps=nps, customer=c, text=t)
+        for i, c, nps, m, t in FOLLOWUP_ROWS
+    ]
     return fill(tmp_path / "fu.duckdb", rows, mask_pii=mask_pii)
 
 
@@ -257,7 +349,10 @@ def test_loop_followup_lists_detractors_once_per_customer(tmp_path: Path) -> Non
     with open_store(_followup_store(tmp_path, mask_pii=True)) as st:
         item = loop.open_item(st, topic="delivery")
         fu = loop.followup(st, item.item_id)
-    assert fu.customers["customer_id"].tolist() == ["CU3", "CU1"]  # newest first; CU2 promoter, CU4 not a member
+    assert fu.customers["customer_id"].tolist() == [
+        "CU3",
+        "CU1",
+    ]  # newest first; CU2 promoter, CU4 not a member
     cu1 = fu.customers.set_index("customer_id").loc["CU1"]
     assert (cu1["messages"], cu1["score"], cu1["message_id"]) == (2, 4, "2")
     assert cu1["source"] == "export"  # (source, message_id) identifies the message in the store
@@ -265,7 +360,9 @@ def test_loop_followup_lists_detractors_once_per_customer(tmp_path: Path) -> Non
 
 
 @pytest.mark.parametrize(("show_pii", "phone_visible"), [(False, False), (True, True)])
-def test_loop_followup_masks_pii_unless_asked(tmp_path: Path, show_pii: bool, phone_visible: bool) -> None:
+def test_loop_followup_masks_pii_unless_asked(
+    tmp_path: Path, show_pii: bool, phone_visible: bool
+) -> None:
     with open_store(_followup_store(tmp_path, mask_pii=False)) as st:
         item = loop.open_item(st, topic="delivery")
         fu = loop.followup(st, item.item_id, end=date(2026, 3, 2), show_pii=show_pii)
@@ -287,8 +384,12 @@ def test_loop_followup_export_is_formula_safe(tmp_path: Path) -> None:
 
 def test_loop_register_notes_are_stored_masked(tmp_path: Path) -> None:
     with open_store(fill(tmp_path / "n.duckdb", story(40, 10))) as st:
-        item = loop.open_item(st, topic="delivery", notes="клиент просил перезвонить: 8 (912) 345-67-89")
-        loop.update_item(st, item.item_id, status="acknowledged", note="wrote to olga.k@example.com")
+        item = loop.open_item(
+            st, topic="delivery", notes="клиент просил перезвонить: 8 (912) 345-67-89"
+        )
+        loop.update_item(
+            st, item.item_id, status="acknowledged", note="wrote to olga.k@example.com"
+        )
         loop.update_item(st, item.item_id, note="escalated; card 4111 1111 1111 1111 charged twice")
         stored = st.con.execute("SELECT notes FROM loop_items").fetchall()
         stored += st.con.execute("SELECT old_value, new_value, note FROM loop_history").fetchall()
@@ -298,17 +399,22 @@ def test_loop_register_notes_are_stored_masked(tmp_path: Path) -> None:
     assert "[PHONE]" in dump and "[EMAIL]" in dump and "[CARD]" in dump and "escalated" in dump
 
 
-# -- CLI -------------------------------------------------------------------------------------------------
+# -- CLI -------------------------------------------------------------------------------------------
 def test_loop_cli_open_fix_verify(tmp_path: Path) -> None:
     db = str(fill(tmp_path / "cli.duckdb", story(40, 10)))
     run = CliRunner().invoke
-    assert "Opened #1" in run(cli, ["loop", "open", "--db", db, "--topic", "delivery", "--owner", "Olga"]).output
+    assert (
+        "Opened #1"
+        in run(cli, ["loop", "open", "--db", db, "--topic", "delivery", "--owner", "Olga"]).output
+    )
     bad = run(cli, ["loop", "update", "1", "--db", db, "--status", "fixed"])
     assert isinstance(bad.exception, LoopError) and bad.exception.code == "CX-E070"
     assert "acknowledged" in str(bad.exception)  # the allowed next status
     for status in ("acknowledged", "in_progress"):
         assert run(cli, ["loop", "update", "1", "--db", db, "--status", status]).exit_code == 0
-    out = run(cli, ["loop", "update", "1", "--db", db, "--status", "fixed", "--fixed-at", "2026-04-15"])
+    out = run(
+        cli, ["loop", "update", "1", "--db", db, "--status", "fixed", "--fixed-at", "2026-04-15"]
+    )
     assert "fixed 2026-04-15" in out.output
     verify = run(cli, ["loop", "verify", "1", "--db", db, "--window", "4w"])
     assert verify.exit_code == 0 and "IMPROVED" in verify.output and "20.00% " in verify.output

@@ -31,8 +31,12 @@ def _write_adapter(base_dir: Path, out: Path, seed: int = 1) -> None:
 
     torch.manual_seed(seed)
     base = transformers.BertModel.from_pretrained(base_dir, add_pooling_layer=False)
-    config = LoraConfig(r=4, lora_alpha=8, target_modules=["query", "key", "value", "dense"],
-                        init_lora_weights=False)
+    config = LoraConfig(
+        r=4,
+        lora_alpha=8,
+        target_modules=["query", "key", "value", "dense"],
+        init_lora_weights=False,
+    )
     get_peft_model(base, config).save_pretrained(str(out))
 
 
@@ -41,9 +45,18 @@ def _ship(settings: Settings, base_dir: Path) -> Path:
 
     adapter = settings.models_dir / "adapters" / FINETUNED_ENCODER
     _write_adapter(base_dir, adapter)
-    write_encoder_entry(settings.models_dir, FINETUNED_ENCODER, {
-        "kind": "encoder", "base": str(base_dir), "adapter": f"adapters/{FINETUNED_ENCODER}",
-        "version": "test", "recipe": "random r4", "sha256": adapter_hashes(adapter)})
+    write_encoder_entry(
+        settings.models_dir,
+        FINETUNED_ENCODER,
+        {
+            "kind": "encoder",
+            "base": str(base_dir),
+            "adapter": f"adapters/{FINETUNED_ENCODER}",
+            "version": "test",
+            "recipe": "random r4",
+            "sha256": adapter_hashes(adapter),
+        },
+    )
     return adapter
 
 
@@ -52,8 +65,13 @@ def shipped(tmp_path: Path, base_dir: Path) -> Settings:
     models_dir = tmp_path / "models"
     models_dir.mkdir()
     (models_dir / "registry.toml").write_text('[encoder.e5-small]\nkind = "encoder"\n')
-    settings = Settings(cache_dir=tmp_path / "cache", models_dir=models_dir, num_threads=1,
-                        batch_size=4, precision="fp32")
+    settings = Settings(
+        cache_dir=tmp_path / "cache",
+        models_dir=models_dir,
+        num_threads=1,
+        batch_size=4,
+        precision="fp32",
+    )
     _ship(settings, base_dir)
     return settings.with_(encoder=default_encoder(models_dir))
 
@@ -86,8 +104,9 @@ def test_adapters_default_encoder_switches_only_when_shipped(shipped: Settings, 
     assert Settings(models_dir=shipped.models_dir, encoder="e5-small").encoder == "e5-small"
 
 
-def test_adapters_merge_matches_peft_and_is_deterministic(shipped: Settings, base_dir: Path,
-                                                          tmp_path: Path):
+def test_adapters_merge_matches_peft_and_is_deterministic(
+    shipped: Settings, base_dir: Path, tmp_path: Path
+):
     from peft import PeftModel
 
     from cx_text.models.adapters import merge_lora
@@ -95,8 +114,9 @@ def test_adapters_merge_matches_peft_and_is_deterministic(shipped: Settings, bas
     adapter = shipped.models_dir / "adapters" / FINETUNED_ENCODER
     merge_lora(base_dir, adapter, tmp_path / "a")
     merge_lora(base_dir, adapter, tmp_path / "b")
-    assert (tmp_path / "a" / "model.safetensors").read_bytes() == \
-        (tmp_path / "b" / "model.safetensors").read_bytes()
+    assert (tmp_path / "a" / "model.safetensors").read_bytes() == (
+        tmp_path / "b" / "model.safetensors"
+    ).read_bytes()
     base = transformers.BertModel.from_pretrained(base_dir, add_pooling_layer=False)
     reference = PeftModel.from_pretrained(base, str(adapter)).merge_and_unload().eval()
     enc = _inputs(base_dir)
@@ -150,8 +170,11 @@ def test_adapters_cli_prepare_builds_merge_and_int8(shipped: Settings):
     pytest.importorskip("onnxruntime")
     from cx_text.cli.main import cli
 
-    env = {"CX_TEXT_CACHE": str(shipped.cache_dir), "CX_TEXT_MODELS_DIR": str(shipped.models_dir),
-           "CX_TEXT_THREADS": "1"}
+    env = {
+        "CX_TEXT_CACHE": str(shipped.cache_dir),
+        "CX_TEXT_MODELS_DIR": str(shipped.models_dir),
+        "CX_TEXT_THREADS": "1",
+    }
     result = CliRunner().invoke(cli, ["models", "prepare"], env=env)
     assert result.exit_code == 0, result.output
     assert f"{FINETUNED_ENCODER}: built" in result.output

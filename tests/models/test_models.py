@@ -19,6 +19,7 @@ from tests.tiny_models import CORPUS, TEXTS, save_tiny_bert, save_tiny_classifie
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
+
 @pytest.fixture(scope="module")
 def tiny_encoder_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return save_tiny_bert(tmp_path_factory.mktemp("tiny-encoder"))
@@ -31,8 +32,9 @@ def tiny_classifier_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture()
 def settings(tmp_path: Path) -> Settings:
-    return Settings(cache_dir=tmp_path / "cache", models_dir=tmp_path / "models", num_threads=1,
-                    batch_size=4)
+    return Settings(
+        cache_dir=tmp_path / "cache", models_dir=tmp_path / "models", num_threads=1, batch_size=4
+    )
 
 
 def _load_encoder(path: Path, settings: Settings, **kwargs: object):
@@ -52,8 +54,9 @@ def test_models_encoder_local_dir_shapes_and_norms(tiny_encoder_dir: Path, setti
 
 
 @pytest.mark.parametrize("precision", ["fp32", "bf16"])
-def test_models_encoder_batches_match_one_by_one(tiny_encoder_dir: Path, settings: Settings,
-                                                 precision: str):
+def test_models_encoder_batches_match_one_by_one(
+    tiny_encoder_dir: Path, settings: Settings, precision: str
+):
     """Length-sorted dynamic padding must not change any vector."""
     enc = _load_encoder(tiny_encoder_dir, settings, precision=precision, cache_size=0)
     batched = enc.encode(TEXTS, batch_size=3)
@@ -97,8 +100,7 @@ def test_models_encoder_truncates_long_text(tiny_encoder_dir: Path, settings: Se
     np.testing.assert_allclose(vectors[0], vectors[1], atol=1e-6)  # both cut at 16 tokens
 
 
-def test_models_encoder_missing_values_are_empty_text(tiny_encoder_dir: Path,
-                                                      settings: Settings):
+def test_models_encoder_missing_values_are_empty_text(tiny_encoder_dir: Path, settings: Settings):
     import pandas as pd
 
     enc = _load_encoder(tiny_encoder_dir, settings, precision="fp32")
@@ -122,8 +124,9 @@ def test_models_encoder_model_is_trainable_fp32(tiny_encoder_dir: Path, settings
 LABEL_MAP_YAML = "labels:\n  NEG: negative\n  NEU: neutral\n  POS: positive\n"
 
 
-def test_models_sentiment_local_dir_with_label_map(tiny_classifier_dir: Path,
-                                                   settings: Settings, tmp_path: Path):
+def test_models_sentiment_local_dir_with_label_map(
+    tiny_classifier_dir: Path, settings: Settings, tmp_path: Path
+):
     from cx_text.models.hf import HFSentimentModel
 
     label_map = tmp_path / "labels.yaml"
@@ -139,8 +142,9 @@ def test_models_sentiment_local_dir_with_label_map(tiny_classifier_dir: Path,
     assert model.predict(TEXTS) == [SENTIMENTS[i] for i in probs.argmax(axis=1)]
 
 
-def test_models_sentiment_ignored_label_is_renormalised(tiny_classifier_dir: Path,
-                                                        settings: Settings):
+def test_models_sentiment_ignored_label_is_renormalised(
+    tiny_classifier_dir: Path, settings: Settings
+):
     from cx_text.models.hf import HFSentimentModel
 
     mapping = {"NEG": "ignore", "NEU": "neutral", "POS": "positive"}
@@ -150,8 +154,9 @@ def test_models_sentiment_ignored_label_is_renormalised(tiny_classifier_dir: Pat
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-5)
 
 
-def test_models_sentiment_many_labels_sum_into_ours(tiny_classifier_dir: Path,
-                                                    settings: Settings, tmp_path: Path):
+def test_models_sentiment_many_labels_sum_into_ours(
+    tiny_classifier_dir: Path, settings: Settings, tmp_path: Path
+):
     from cx_text.models.hf import HFSentimentModel
 
     label_map = tmp_path / "labels.json"
@@ -162,14 +167,18 @@ def test_models_sentiment_many_labels_sum_into_ours(tiny_classifier_dir: Path,
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-5)
 
 
-@pytest.mark.parametrize(("content", "message"), [
-    ("NEG: negative\n", "POS, NEU"),  # the labels to add
-    ("NEG: negative\nNEU: meh\nPOS: positive\n", "meh"),
-    ("- just\n- a list\n", "mapping"),
-    ("NEG: [negative\n", "labels.yaml"),
-])
-def test_models_sentiment_bad_label_map(tiny_classifier_dir: Path, settings: Settings,
-                                        tmp_path: Path, content: str, message: str):
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("NEG: negative\n", "POS, NEU"),  # the labels to add
+        ("NEG: negative\nNEU: meh\nPOS: positive\n", "meh"),
+        ("- just\n- a list\n", "mapping"),
+        ("NEG: [negative\n", "labels.yaml"),
+    ],
+)
+def test_models_sentiment_bad_label_map(
+    tiny_classifier_dir: Path, settings: Settings, tmp_path: Path, content: str, message: str
+):
     from cx_text.models.hf import HFSentimentModel
 
     label_map = tmp_path / "labels.yaml"
@@ -193,8 +202,7 @@ def test_models_missing_dir(settings: Settings, tmp_path: Path):
         resolve(str(tmp_path / "no-such-model"), settings)
 
 
-def test_models_dir_without_safetensors(settings: Settings, tmp_path: Path,
-                                        tiny_encoder_dir: Path):
+def test_models_dir_without_safetensors(settings: Settings, tmp_path: Path, tiny_encoder_dir: Path):
     from cx_text.models.hf import resolve
 
     bad = tmp_path / "pickled"
@@ -208,10 +216,17 @@ def test_models_dir_without_safetensors(settings: Settings, tmp_path: Path,
         resolve(str(bad), settings)
 
 
-@pytest.mark.parametrize("hub_id", ["intfloat/multilingual-e5-small",
-                                    "blanchefort/rubert-base-cased-sentiment", "bert-base-cased"])
-def test_models_hub_id_refused_without_network(settings: Settings, hub_id: str,
-                                               monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
+@pytest.mark.parametrize(
+    "hub_id",
+    [
+        "intfloat/multilingual-e5-small",
+        "blanchefort/rubert-base-cased-sentiment",
+        "bert-base-cased",
+    ],
+)
+def test_models_hub_id_refused_without_network(
+    settings: Settings, hub_id: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+):
     from cx_text.models.encoder import Encoder
 
     def no_network(*args: object, **kwargs: object) -> None:
@@ -226,13 +241,17 @@ def test_models_hub_id_refused_without_network(settings: Settings, hub_id: str,
 
 
 # --------------------------------------------------------------------------- helpers
-@pytest.mark.parametrize(("lengths", "batch_size", "budget"), [
-    ([5, 60, 7, 7, 250, 3, 12], 3, 8192),
-    ([256] * 10 + [4] * 10, 64, 1024),
-    ([1], 8, 10),
-])
-def test_models_sorted_batches_cover_each_index_once(lengths: list[int], batch_size: int,
-                                                     budget: int):
+@pytest.mark.parametrize(
+    ("lengths", "batch_size", "budget"),
+    [
+        ([5, 60, 7, 7, 250, 3, 12], 3, 8192),
+        ([256] * 10 + [4] * 10, 64, 1024),
+        ([1], 8, 10),
+    ],
+)
+def test_models_sorted_batches_cover_each_index_once(
+    lengths: list[int], batch_size: int, budget: int
+):
     batches = list(sorted_batches(lengths, batch_size, budget))
     flat = np.concatenate(batches)
     assert sorted(flat.tolist()) == list(range(len(lengths)))

@@ -92,13 +92,17 @@ def test_models_e5_pruned_vocab_gives_same_pieces(e5_fp32):
         assert to_original[pruned_ids].tolist() == full.encode("query: " + text).ids, text
 
 
-@pytest.mark.parametrize(("query", "close", "far"), [
-    ("Курьер опоздал на два часа", "The courier was two hours late", "Great prices, cheap!"),
-    ("The app crashes at checkout", "Приложение падает при оплате", "Курьер был вежлив"),
-    ("Спасибо, всё понравилось", "Thank you, I loved everything", "The refund never came"),
-])
-def test_models_e5_translations_are_neighbours(e5_settings: Settings, query: str, close: str,
-                                               far: str):
+@pytest.mark.parametrize(
+    ("query", "close", "far"),
+    [
+        ("Курьер опоздал на два часа", "The courier was two hours late", "Great prices, cheap!"),
+        ("The app crashes at checkout", "Приложение падает при оплате", "Курьер был вежлив"),
+        ("Спасибо, всё понравилось", "Thank you, I loved everything", "The refund never came"),
+    ],
+)
+def test_models_e5_translations_are_neighbours(
+    e5_settings: Settings, query: str, close: str, far: str
+):
     from cx_text.models.encoder import Encoder
 
     vectors = Encoder.load(e5_settings).encode([query, close, far])

@@ -28,14 +28,22 @@ def tiny_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture()
 def settings(tmp_path: Path, tiny_dir: Path) -> Settings:
-    return Settings(cache_dir=tmp_path / "cache", models_dir=tmp_path / "models", num_threads=1,
-                    batch_size=4, encoder=str(tiny_dir))
+    return Settings(
+        cache_dir=tmp_path / "cache",
+        models_dir=tmp_path / "models",
+        num_threads=1,
+        batch_size=4,
+        encoder=str(tiny_dir),
+    )
 
 
 def _build_dirs(settings: Settings) -> list[Path]:
     root = settings.cache_dir / "onnx"
-    return sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")) \
-        if root.is_dir() else []
+    return (
+        sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+        if root.is_dir()
+        else []
+    )
 
 
 def test_onnx_int8_encoder_is_close_to_fp32_and_records_the_build(settings: Settings):
@@ -68,8 +76,9 @@ def test_onnx_int8_spans_pool_the_same_hidden_states(settings: Settings):
     assert not np.allclose(clauses[0][0], clauses[0][1])
 
 
-def test_onnx_int8_build_is_reused_and_rebuilt_when_tampered(settings: Settings,
-                                                             monkeypatch: pytest.MonkeyPatch):
+def test_onnx_int8_build_is_reused_and_rebuilt_when_tampered(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+):
     first = prepare_fast_path(settings)
     calls: list[Path] = []
     real_build = onnx_int8._build
@@ -81,8 +90,9 @@ def test_onnx_int8_build_is_reused_and_rebuilt_when_tampered(settings: Settings,
 
 
 @pytest.mark.parametrize("precision, falls_back", [("auto", True), ("onnx-int8", False)])
-def test_onnx_int8_without_onnxruntime(settings: Settings, monkeypatch: pytest.MonkeyPatch,
-                                       precision: str, falls_back: bool):
+def test_onnx_int8_without_onnxruntime(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch, precision: str, falls_back: bool
+):
     monkeypatch.setattr(onnx_int8, "available", lambda: False)
     if falls_back:
         assert Encoder.load(settings, precision=precision).precision in ("bf16", "fp32")
@@ -92,8 +102,9 @@ def test_onnx_int8_without_onnxruntime(settings: Settings, monkeypatch: pytest.M
             Encoder.load(settings, precision=precision)
 
 
-def test_onnx_int8_rejected_build_falls_back_and_is_not_retried(settings: Settings,
-                                                               monkeypatch: pytest.MonkeyPatch):
+def test_onnx_int8_rejected_build_falls_back_and_is_not_retried(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+):
     monkeypatch.setattr(onnx_int8, "MIN_COSINE", 1.01)  # no int8 build can pass this
     enc = Encoder.load(settings)
     assert enc.precision in ("bf16", "fp32") and enc.inference_model is not None
@@ -121,8 +132,9 @@ def test_onnx_int8_list_builds_and_models_list(settings: Settings, monkeypatch: 
     assert ":onnx-int8" in out and build.checksum[:19] in out
 
 
-def test_onnx_int8_a_new_recipe_replaces_old_builds(settings: Settings,
-                                                    monkeypatch: pytest.MonkeyPatch):
+def test_onnx_int8_a_new_recipe_replaces_old_builds(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+):
     old = prepare_fast_path(settings)
     monkeypatch.setattr(onnx_int8, "RECIPE", onnx_int8.RECIPE + 1)
     new = prepare_fast_path(settings)
@@ -130,8 +142,9 @@ def test_onnx_int8_a_new_recipe_replaces_old_builds(settings: Settings,
     assert [p.name for p in _build_dirs(settings)] == [Path(new.path).parent.name]
 
 
-def test_onnx_int8_keeps_outlier_ffn_layers_in_fp32(tiny_dir: Path, settings: Settings,
-                                                    monkeypatch: pytest.MonkeyPatch):
+def test_onnx_int8_keeps_outlier_ffn_layers_in_fp32(
+    tiny_dir: Path, settings: Settings, monkeypatch: pytest.MonkeyPatch
+):
     import onnx
 
     model = transformers.AutoModel.from_pretrained(tiny_dir, attn_implementation="eager").eval()
@@ -149,7 +162,8 @@ def test_onnx_int8_keeps_outlier_ffn_layers_in_fp32(tiny_dir: Path, settings: Se
 
 
 def test_onnx_int8_falls_back_to_fp32_attention_when_the_gate_fails(
-        settings: Settings, monkeypatch: pytest.MonkeyPatch):
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+):
     import onnx
 
     verify, calls = onnx_int8._verify, []
@@ -168,8 +182,9 @@ def test_onnx_int8_falls_back_to_fp32_attention_when_the_gate_fails(
     assert ops & {"MatMulInteger", "DynamicQuantizeMatMul"}  # the FFN is int8
 
 
-def test_onnx_int8_a_build_no_variant_passes_is_rejected(settings: Settings,
-                                                         monkeypatch: pytest.MonkeyPatch):
+def test_onnx_int8_a_build_no_variant_passes_is_rejected(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+):
     monkeypatch.setattr(onnx_int8, "MIN_COSINE", 1.01)
     build = prepare_fast_path(settings)
     assert not build.accepted and build.variant == onnx_quant.VARIANTS[-1]
@@ -184,14 +199,17 @@ def test_onnx_int8_verify_sample_is_bilingual_and_varied():
 
 
 @pytest.mark.parametrize("precision", ["onnx-int8", "fp32"])
-def test_spans_encode_a_repeated_text_once(settings: Settings, monkeypatch: pytest.MonkeyPatch,
-                                           precision: str):
+def test_spans_encode_a_repeated_text_once(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch, precision: str
+):
     enc = Encoder.load(settings, precision=precision, cache_size=0)
     texts = ["Спасибо!", "Курьер опоздал, но вежливый", "Спасибо!", "ok", "Спасибо!"]
     spans = [[(0, 8)], [(0, 15), (17, 27)], [(0, 8)], [(0, 2)], [(0, 3)]]  # last: other spans
     rows: list[int] = []
     real = enc.hidden_states
-    monkeypatch.setattr(enc, "hidden_states", lambda ids, mask: rows.append(len(ids)) or real(ids, mask))
+    monkeypatch.setattr(
+        enc, "hidden_states", lambda ids, mask: rows.append(len(ids)) or real(ids, mask)
+    )
     messages, clauses = encode_with_spans(enc, texts, spans)
     assert sum(rows) == 4  # "Спасибо!" with the same spans once; with other spans again
     np.testing.assert_array_equal(messages[0], messages[2])

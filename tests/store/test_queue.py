@@ -1,4 +1,5 @@
-"""The review queue: low margin first, near-duplicates dropped, spread over topics, labelled skipped."""
+"""The review queue: low margin first, near-duplicates dropped, spread over topics, labelled
+skipped."""
 
 from __future__ import annotations
 
@@ -26,16 +27,31 @@ THRESHOLDS = {"delivery": 0.8, "pricing": 0.6, "staff": 0.5}
 
 def store_with_rows(db: Path) -> Path:
     n = len(ROWS)
-    frame = pd.DataFrame({
-        "id": list(ROWS), "text": [r[0] for r in ROWS.values()], "text_clean": [r[0] for r in ROWS.values()],
-        "lang": ["ru"] * n, "sentiment": ["negative"] * n, "sentiment_score": [-0.3] * n,
-        "sentiment_probs": [{"negative": r[2], "neutral": r[3], "positive": r[4]} for r in ROWS.values()],
-        "topics": [[r[1]] for r in ROWS.values()], "topic_scores": [{r[1]: r[5]} for r in ROWS.values()],
-        "segment": ["vip"] * n, "row_status": ["ok"] * n, "row_issues": [[]] * n,
-        "aspect_sentiments": [[{"topic": r[1], "polarity": "negative", "score": -0.3}] for r in ROWS.values()],
-        "evidence": [[{"topic": r[1], "clause": r[0], "start": 0, "end": 5, "terms": [], "source": r[6]}]
-                     for r in ROWS.values()],
-    })
+    frame = pd.DataFrame(
+        {
+            "id": list(ROWS),
+            "text": [r[0] for r in ROWS.values()],
+            "text_clean": [r[0] for r in ROWS.values()],
+            "lang": ["ru"] * n,
+            "sentiment": ["negative"] * n,
+            "sentiment_score": [-0.3] * n,
+            "sentiment_probs": [
+                {"negative": r[2], "neutral": r[3], "positive": r[4]} for r in ROWS.values()
+            ],
+            "topics": [[r[1]] for r in ROWS.values()],
+            "topic_scores": [{r[1]: r[5]} for r in ROWS.values()],
+            "segment": ["vip"] * n,
+            "row_status": ["ok"] * n,
+            "row_issues": [[]] * n,
+            "aspect_sentiments": [
+                [{"topic": r[1], "polarity": "negative", "score": -0.3}] for r in ROWS.values()
+            ],
+            "evidence": [
+                [{"topic": r[1], "clause": r[0], "start": 0, "end": 5, "terms": [], "source": r[6]}]
+                for r in ROWS.values()
+            ],
+        }
+    )
     with open_store(db) as store:
         run = store.begin_run({}, "a.csv", "fp", source="a")
         store.append_chunk(run, 0, frame)
@@ -43,12 +59,16 @@ def store_with_rows(db: Path) -> Path:
     return db
 
 
-def test_queue_puts_low_margin_and_disagreement_first_and_drops_near_duplicates(tmp_path: Path) -> None:
+def test_queue_puts_low_margin_and_disagreement_first_and_drops_near_duplicates(
+    tmp_path: Path,
+) -> None:
     with open_store(store_with_rows(tmp_path / "cx.duckdb")) as store:
         queue = review_queue(store, n=10, thresholds=THRESHOLDS)
     ids = queue["id"].tolist()
     assert "sure" not in ids[:3] and ids[-1] == "sure"
-    assert sum(i.startswith("coin") for i in ids) == 1  # case, punctuation and digits aside: one text
+    assert (
+        sum(i.startswith("coin") for i in ids) == 1
+    )  # case, punctuation and digits aside: one text
     rule = queue.set_index("id").loc["rule"]
     assert rule["disagree"] == 1 and rule["group"] == "staff"
     assert queue.set_index("id").loc["edge", "topic_u"] > 0.9  # score 0.62 next to threshold 0.6
@@ -89,5 +109,9 @@ def test_queue_thresholds_come_from_the_topic_head(tmp_path: Path) -> None:
 
 
 def test_queue_normalise_text() -> None:
-    assert normalise_text("Курьер  опоздал!!! 3 раза") == normalise_text("курьер опоздал, 5 раза") == "курьер опоздал раза"
+    assert (
+        normalise_text("Курьер  опоздал!!! 3 раза")
+        == normalise_text("курьер опоздал, 5 раза")
+        == "курьер опоздал раза"
+    )
     assert normalise_text("The courier, LATE!") == "the courier late"

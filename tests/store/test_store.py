@@ -15,21 +15,44 @@ from tests.error_codes import raises_code
 
 def _tagged(ids: list[str], sentiment: str = "negative", topic: str = "delivery") -> pd.DataFrame:
     n = len(ids)
-    return pd.DataFrame({
-        "id": ids,
-        "text": [f"Курьер опоздал {i}" for i in ids],
-        "text_clean": [f"Курьер опоздал {i}, тел [PHONE]" for i in ids],
-        "created_at": pd.to_datetime(["2026-03-05"] * n),
-        "channel": ["app_review"] * n, "nps": [3] * n, "csat": [None] * n,
-        "customer_id": ["c1"] * n, "segment": ["vip"] * n, "order_no": ["A-1"] * n,
-        "lang": ["ru"] * n, "lang_confidence": [0.99] * n,
-        "sentiment": [sentiment] * n, "sentiment_score": [-0.8] * n,
-        "topics": [[topic]] * n, "subtopics": [[f"{topic}/late"]] * n, "topic_scores": [{topic: 0.9}] * n,
-        "pii_found": [["PHONE"]] * n, "row_status": ["ok"] * n, "row_issues": [[]] * n,
-        "aspect_sentiments": [[{"topic": topic, "polarity": sentiment, "score": -0.8}]] * n,
-        "evidence": [[{"topic": topic, "clause": "Курьер опоздал", "start": 0, "end": 14,
-                       "terms": ["опоздал"], "source": "rule"}]] * n,
-    })
+    return pd.DataFrame(
+        {
+            "id": ids,
+            "text": [f"Курьер опоздал {i}" for i in ids],
+            "text_clean": [f"Курьер опоздал {i}, тел [PHONE]" for i in ids],
+            "created_at": pd.to_datetime(["2026-03-05"] * n),
+            "channel": ["app_review"] * n,
+            "nps": [3] * n,
+            "csat": [None] * n,
+            "customer_id": ["c1"] * n,
+            "segment": ["vip"] * n,
+            "order_no": ["A-1"] * n,
+            "lang": ["ru"] * n,
+            "lang_confidence": [0.99] * n,
+            "sentiment": [sentiment] * n,
+            "sentiment_score": [-0.8] * n,
+            "topics": [[topic]] * n,
+            "subtopics": [[f"{topic}/late"]] * n,
+            "topic_scores": [{topic: 0.9}] * n,
+            "pii_found": [["PHONE"]] * n,
+            "row_status": ["ok"] * n,
+            "row_issues": [[]] * n,
+            "aspect_sentiments": [[{"topic": topic, "polarity": sentiment, "score": -0.8}]] * n,
+            "evidence": [
+                [
+                    {
+                        "topic": topic,
+                        "clause": "Курьер опоздал",
+                        "start": 0,
+                        "end": 14,
+                        "terms": ["опоздал"],
+                        "source": "rule",
+                    }
+                ]
+            ]
+            * n,
+        }
+    )
 
 
 def test_store_migrates_new_file_to_latest(tmp_path: Path) -> None:
@@ -50,13 +73,20 @@ def test_store_chunks_and_latest_run_views(tmp_path: Path) -> None:
         assert st.query("SELECT count(*) AS n FROM tagged")["n"].iloc[0] == 3
         r2 = st.begin_run({"model": "v2"}, "a.csv", "fp1", rows_in=1)
         st.append_chunk(r2, 0, _tagged(["1"], sentiment="positive", topic="staff"))
-        assert st.query("SELECT sentiment FROM tagged WHERE id = '1'")["sentiment"].iloc[0] == "negative"
+        assert (
+            st.query("SELECT sentiment FROM tagged WHERE id = '1'")["sentiment"].iloc[0]
+            == "negative"
+        )
         st.finish_run(r2, {"rows": 1})  # now complete: supersedes run 1 for id 1
         row = st.query("SELECT sentiment, topics, text, extra FROM tagged WHERE id = '1'").iloc[0]
         assert row["sentiment"] == "positive" and list(row["topics"]) == ["staff"]
         assert "[PHONE]" in row["text"] and "order_no" in row["extra"]
         asp = st.query("SELECT topic, polarity FROM latest_aspects ORDER BY id")
-        assert asp.values.tolist() == [["staff", "positive"], ["delivery", "negative"], ["delivery", "negative"]]
+        assert asp.values.tolist() == [
+            ["staff", "positive"],
+            ["delivery", "negative"],
+            ["delivery", "negative"],
+        ]
         assert st.query("SELECT count(*) AS n FROM latest_evidence")["n"].iloc[0] == 3
 
 
@@ -82,8 +112,16 @@ def test_store_failed_chunk_rolls_back(tmp_path: Path) -> None:
 
 def test_store_customers_and_export(tmp_path: Path) -> None:
     with open_store(tmp_path / "cx.duckdb") as st:
-        n = st.load_customers(pd.DataFrame({"customer_id": ["c1", "c2"], "signup": ["2025-01-02", "2025-02-03"],
-                                            "churned_at": ["", "2026-04-01"], "ltv": [1000, 2500.5]}))
+        n = st.load_customers(
+            pd.DataFrame(
+                {
+                    "customer_id": ["c1", "c2"],
+                    "signup": ["2025-01-02", "2025-02-03"],
+                    "churned_at": ["", "2026-04-01"],
+                    "ltv": [1000, 2500.5],
+                }
+            )
+        )
         assert n == 2
         run = st.begin_run({}, "a.csv", "fp")
         st.append_chunk(run, 0, _tagged(["1", "2"]))
@@ -94,7 +132,10 @@ def test_store_customers_and_export(tmp_path: Path) -> None:
 
 
 def test_store_read_only_missing_file_is_clear(tmp_path: Path) -> None:
-    with raises_code("CX-E060", "cx-text tag"), open_store(tmp_path / "none.duckdb", read_only=True):
+    with (
+        raises_code("CX-E060", "cx-text tag"),
+        open_store(tmp_path / "none.duckdb", read_only=True),
+    ):
         pass
 
 

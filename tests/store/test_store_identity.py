@@ -22,7 +22,9 @@ from tests.error_codes import cli_error, raises_code
 from tests.store.test_store import _tagged
 
 
-def _run(st: Store, source: str, frame: pd.DataFrame, status: str = "complete", chunk: int = 0) -> str:
+def _run(
+    st: Store, source: str, frame: pd.DataFrame, status: str = "complete", chunk: int = 0
+) -> str:
     run = st.begin_run({}, f"/exports/{source}.csv", f"fp-{source}", source=source)
     st.append_chunk(run, chunk, frame)
     st.finish_run(run, {}, status=status)
@@ -52,9 +54,14 @@ def test_store_identity_retagging_a_source_supersedes_only_its_own_tags(tmp_path
         _run(st, "a", _tagged(["1"], sentiment="positive", topic="staff"))
         got = st.query("SELECT source, id, sentiment FROM messages ORDER BY ALL").values.tolist()
         assert got == [["a", "1", "positive"], ["a", "2", "negative"], ["b", "1", "negative"]]
-        topics = st.query("SELECT source, id, topic, polarity FROM message_topics ORDER BY ALL").values.tolist()
-        assert topics == [["a", "1", "staff", "positive"], ["a", "2", "delivery", "negative"],
-                          ["b", "1", "delivery", "negative"]]
+        topics = st.query(
+            "SELECT source, id, topic, polarity FROM message_topics ORDER BY ALL"
+        ).values.tolist()
+        assert topics == [
+            ["a", "1", "staff", "positive"],
+            ["a", "2", "delivery", "negative"],
+            ["b", "1", "delivery", "negative"],
+        ]
 
 
 def test_store_identity_error_rows_never_replace_good_tags(tmp_path: Path) -> None:
@@ -71,7 +78,9 @@ def test_store_identity_error_rows_never_replace_good_tags(tmp_path: Path) -> No
 
 
 @pytest.mark.parametrize("status", ["failed", "running", "interrupted"])
-def test_store_identity_unfinished_or_failed_run_is_never_latest(tmp_path: Path, status: str) -> None:
+def test_store_identity_unfinished_or_failed_run_is_never_latest(
+    tmp_path: Path, status: str
+) -> None:
     with open_store(tmp_path / "s.duckdb") as st:
         _run(st, "a", _tagged(["1"]))
         _run(st, "a", _tagged(["1"], sentiment="positive"), status=status)
@@ -95,7 +104,13 @@ def test_store_identity_finish_records_counts_and_reason(tmp_path: Path) -> None
         st.append_chunk(run, 0, _tagged(["1", "2"]).assign(row_status=["ok", "error: x"]))
         st.finish_run(run, {"rows_in": 2}, status="failed", note="1 of 2 rows failed")
         row = st.list_runs().iloc[0]
-    assert (row["source"], row["status"], row["rows_in"], row["rows_out"], row["errors"]) == ("a", "failed", 2, 2, 1)
+    assert (row["source"], row["status"], row["rows_in"], row["rows_out"], row["errors"]) == (
+        "a",
+        "failed",
+        2,
+        2,
+        1,
+    )
     assert row["status_note"] == "1 of 2 rows failed"
 
 
@@ -116,25 +131,49 @@ def test_store_identity_discard_removes_a_failed_runs_rows(tmp_path: Path) -> No
 def _v4_store(path: Path) -> None:
     """A store as version 4 wrote it: one feedback row per id across exports (the old bug)."""
     con = duckdb.connect(str(path))
-    con.execute("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name VARCHAR, applied_at TIMESTAMP)")
+    con.execute(
+        "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name VARCHAR, applied_at "
+        "TIMESTAMP)"
+    )
     for version, name, sql in MIGRATIONS[:4]:
         assert isinstance(sql, str)
         con.execute(sql)
         con.execute("INSERT INTO schema_migrations VALUES (?, ?, now())", [version, name])
-    for run, file, started in (("r1", "/data/Export A.csv", "2026-01-01"), ("r2", "C:\\x\\export_b.xlsx", "2026-01-02"),
-                               ("r3", "", "2026-01-03")):
-        con.execute("INSERT INTO runs VALUES (?, ?, ?, 'complete', ?, 'fp', 2, '{}', '{}')", [run, started, started, file])
-    con.execute("INSERT INTO feedback VALUES ('1', 'text of B', '2026-01-01', 'app', 'zendesk', 3, NULL, NULL, NULL, "
-                "'c1', 'vip', '{\"order\": 7}', 'r1', 'r2'), ('2', 'only A', NULL, NULL, NULL, NULL, NULL, NULL, NULL, "
-                "NULL, NULL, NULL, 'r1', 'r1'), ('9', 'from r3', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, "
-                "NULL, 'r3', 'r3')")
+    for run, file, started in (
+        ("r1", "/data/Export A.csv", "2026-01-01"),
+        ("r2", "C:\\x\\export_b.xlsx", "2026-01-02"),
+        ("r3", "", "2026-01-03"),
+    ):
+        con.execute(
+            "INSERT INTO runs VALUES (?, ?, ?, 'complete', ?, 'fp', 2, '{}', '{}')",
+            [run, started, started, file],
+        )
+    con.execute(
+        "INSERT INTO feedback VALUES ('1', 'text of B', '2026-01-01', 'app', 'zendesk', 3, NULL, "
+        "NULL, NULL, "
+        "'c1', 'vip', '{\"order\": 7}', 'r1', 'r2'), ('2', 'only A', NULL, NULL, NULL, NULL, "
+        "NULL, NULL, NULL, "
+        "NULL, NULL, NULL, 'r1', 'r1'), ('9', 'from r3', NULL, NULL, NULL, NULL, NULL, NULL, "
+        "NULL, NULL, NULL, "
+        "NULL, 'r3', 'r3')"
+    )
     for run, ids in (("r1", ["1", "2"]), ("r2", ["1"]), ("r3", ["9"])):
         for k, i in enumerate(ids):
-            con.execute("INSERT INTO tags VALUES (?, ?, ?, 'ru', 0.9, 'negative', -0.5, ['delivery'], [], NULL, [], "
-                        "NULL, 'ok', [])", [run, i, k])
+            con.execute(
+                "INSERT INTO tags VALUES (?, ?, ?, 'ru', 0.9, 'negative', -0.5, ['delivery'], "
+                "[], NULL, [], "
+                "NULL, 'ok', [])",
+                [run, i, k],
+            )
             con.execute("INSERT INTO aspects VALUES (?, ?, 'delivery', 'negative', -0.5)", [run, i])
-    con.execute("INSERT INTO theme_memberships VALUES ('th1', 'r1', '2', 'delivery', 'c', 0, 1, 'ru', 'delivery:t001', 0.9)")
-    con.execute("INSERT INTO themes (theme_id, topic, label, status) VALUES ('delivery:t001', 'delivery', 'late', 'active')")
+    con.execute(
+        "INSERT INTO theme_memberships VALUES ('th1', 'r1', '2', 'delivery', 'c', 0, 1, 'ru', "
+        "'delivery:t001', 0.9)"
+    )
+    con.execute(
+        "INSERT INTO themes (theme_id, topic, label, status) VALUES ('delivery:t001', "
+        "'delivery', 'late', 'active')"
+    )
     con.close()
 
 
@@ -144,17 +183,36 @@ def test_store_identity_migrates_a_version_4_store_without_losing_rows(tmp_path:
     with open_store(path) as st:
         sources = dict(st.query("SELECT run_id, source FROM runs").values.tolist())
         assert sources == {"r1": "export_a", "r2": "export_b", "r3": "legacy"}
-        feedback = st.query("SELECT run_id, source, id, text, source_system, extra FROM feedback ORDER BY ALL")
+        feedback = st.query(
+            "SELECT run_id, source, id, text, source_system, extra FROM feedback ORDER BY ALL"
+        )
         assert len(feedback) == 4  # one row per (run, id) the store had tags for
-        assert feedback[["run_id", "id"]].values.tolist() == [["r1", "1"], ["r1", "2"], ["r2", "1"], ["r3", "9"]]
-        assert feedback["source_system"].iloc[0] == "zendesk" and json.loads(feedback["extra"].iloc[0]) == {"order": 7}
-        assert sorted(_texts(st)) == [("export_a", "1"), ("export_a", "2"), ("export_b", "1"), ("legacy", "9")]
-        assert st.query("SELECT source, id FROM theme_members").values.tolist() == [["export_a", "2"]]
+        assert feedback[["run_id", "id"]].values.tolist() == [
+            ["r1", "1"],
+            ["r1", "2"],
+            ["r2", "1"],
+            ["r3", "9"],
+        ]
+        assert feedback["source_system"].iloc[0] == "zendesk" and json.loads(
+            feedback["extra"].iloc[0]
+        ) == {"order": 7}
+        assert sorted(_texts(st)) == [
+            ("export_a", "1"),
+            ("export_a", "2"),
+            ("export_b", "1"),
+            ("legacy", "9"),
+        ]
+        assert st.query("SELECT source, id FROM theme_members").values.tolist() == [
+            ["export_a", "2"]
+        ]
         assert st.query("SELECT count(*) AS n FROM tags")["n"].iloc[0] == 4
 
 
 def _columns(st: Store, view: str) -> list[tuple[str, str]]:
-    return [(str(n), str(t)) for n, t in st.query(f"DESCRIBE {view}")[["column_name", "column_type"]].values]
+    return [
+        (str(n), str(t))
+        for n, t in st.query(f"DESCRIBE {view}")[["column_name", "column_type"]].values
+    ]
 
 
 @pytest.mark.parametrize("make", ["fresh", "migrated-from-v4"])
@@ -168,7 +226,9 @@ def test_store_identity_bi_views_keep_their_columns(tmp_path: Path, make: str) -
         assert _columns(st, "message_topics") == [*MESSAGE_TOPICS_COLUMNS, *LABELED_TOPICS_COLUMNS]
 
 
-def test_store_identity_migration_is_atomic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_store_identity_migration_is_atomic(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     path = tmp_path / "old.duckdb"
     _v4_store(path)
     import cx_text.store.upgrade as upgrade
@@ -187,7 +247,9 @@ def test_store_identity_migration_is_atomic(tmp_path: Path, monkeypatch: pytest.
     con.close()
 
 
-def test_store_identity_cli_runs_list_and_discard(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_store_identity_cli_runs_list_and_discard(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     from cx_text.cli.main import main
 
     db = tmp_path / "s.duckdb"
@@ -207,7 +269,9 @@ def test_store_identity_cli_runs_list_and_discard(tmp_path: Path, capsys: pytest
 
 
 def test_store_identity_error_rows_never_store_unmasked_text(tmp_path: Path) -> None:
-    failed = _tagged(["1", "2"]).drop(columns=["text_clean"]).assign(row_status="error: RuntimeError: x")
+    failed = (
+        _tagged(["1", "2"]).drop(columns=["text_clean"]).assign(row_status="error: RuntimeError: x")
+    )
     failed["text"] = ["Звоните +7 916 123-45-67", "mail me a@b.ru"]  # the model never masked these
     with open_store(tmp_path / "s.duckdb") as st:
         _run(st, "a", failed)

@@ -38,12 +38,22 @@ class Export:
     chunk: int
 
 
-exports = st.lists(st.builds(
-    Export,
-    source=st.sampled_from(("crm", "app_store", "survey")),
-    rows=st.lists(st.tuples(st.sampled_from([str(i) for i in range(1, 9)]), st.integers(0, len(TEXTS) - 1)),
-                  min_size=0, max_size=20).map(tuple),
-    chunk=st.integers(1, 50)), min_size=1, max_size=5)
+exports = st.lists(
+    st.builds(
+        Export,
+        source=st.sampled_from(("crm", "app_store", "survey")),
+        rows=st.lists(
+            st.tuples(
+                st.sampled_from([str(i) for i in range(1, 9)]), st.integers(0, len(TEXTS) - 1)
+            ),
+            min_size=0,
+            max_size=20,
+        ).map(tuple),
+        chunk=st.integers(1, 50),
+    ),
+    min_size=1,
+    max_size=5,
+)
 
 
 def unique(ids: list[str]) -> list[str]:
@@ -86,29 +96,53 @@ def tag_all(batch: list[Export], folder: Path) -> dict[tuple[str, str], str]:
     db = folder / "s.duckdb"
     for n, export in enumerate(batch):
         src = folder / f"export{n}.csv"
-        pd.DataFrame({"id": [i for i, _ in export.rows], "text": [_text(t, n) for _, t in export.rows]},
-                     columns=["id", "text"]).to_csv(src, index=False)
-        summary = tag_file(src, folder / f"out{n}.parquet", exploding,
-                           Settings(chunk_size=export.chunk, max_error_share=MAX_ERROR_SHARE),
-                           manifest={"fingerprint": "kw"}, db_path=db, progress=False, source=export.source)
+        pd.DataFrame(
+            {"id": [i for i, _ in export.rows], "text": [_text(t, n) for _, t in export.rows]},
+            columns=["id", "text"],
+        ).to_csv(src, index=False)
+        summary = tag_file(
+            src,
+            folder / f"out{n}.parquet",
+            exploding,
+            Settings(chunk_size=export.chunk, max_error_share=MAX_ERROR_SHARE),
+            manifest={"fingerprint": "kw"},
+            db_path=db,
+            progress=False,
+            source=export.source,
+        )
         assert summary.rows_in == summary.rows_out == len(export.rows)
         assert len(pd.read_parquet(folder / f"out{n}.parquet")) == len(export.rows)
     with open_store(db, read_only=True) as store:
         view = store.query("SELECT source, id, text_clean FROM messages")
-        stored = store.query("SELECT count(*) AS n FROM tags JOIN feedback USING (run_id, id)")["n"].iloc[0]
+        stored = store.query("SELECT count(*) AS n FROM tags JOIN feedback USING (run_id, id)")[
+            "n"
+        ].iloc[0]
     assert stored == sum(len(e.rows) for e in batch)  # every row of every run is in the store
     assert not view.duplicated(["source", "id"]).any()
-    return {(r.source, r.id): "" if pd.isna(r.text_clean) else str(r.text_clean)
-            for r in view.itertuples(index=False)}
+    return {
+        (r.source, r.id): "" if pd.isna(r.text_clean) else str(r.text_clean)
+        for r in view.itertuples(index=False)
+    }
 
 
 @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(exports)
-def test_store_property_every_row_fed_in_is_one_message_with_its_own_latest_tags(batch: list[Export]) -> None:
+def test_store_property_every_row_fed_in_is_one_message_with_its_own_latest_tags(
+    batch: list[Export],
+) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         got = tag_all(batch, Path(tmp))
     assert got == expected(batch)
     if LOG:
         with open(LOG, "a", encoding="utf-8") as fh:
-            fh.write(json.dumps({"exports": len(batch), "rows": sum(len(e.rows) for e in batch),
-                                 "messages": len(got), "sources": len({e.source for e in batch})}) + "\n")
+            fh.write(
+                json.dumps(
+                    {
+                        "exports": len(batch),
+                        "rows": sum(len(e.rows) for e in batch),
+                        "messages": len(got),
+                        "sources": len({e.source for e in batch}),
+                    }
+                )
+                + "\n"
+            )

@@ -156,7 +156,9 @@ def test_langid_frame_marks_failing_row(detector: LanguageDetector, monkeypatch)
         return real(text)
 
     monkeypatch.setattr(detector, "detect_one", flaky)
-    frame = pd.DataFrame({schema.TEXT_CLEAN: ["ok then", "boom", "норм"], schema.TEXT: ["a", "b", "c"]})
+    frame = pd.DataFrame(
+        {schema.TEXT_CLEAN: ["ok then", "boom", "норм"], schema.TEXT: ["a", "b", "c"]}
+    )
     out = detect_language_frame(frame, detector)
     assert out[schema.ROW_STATUS].tolist()[1].startswith(schema.STATUS_ERROR_PREFIX)
     assert out[schema.LANG].tolist() == ["en", "other", "ru"]

@@ -19,32 +19,62 @@ def res() -> NlpResources:
 @pytest.mark.parametrize(
     ("text", "lang", "clauses"),
     [
-        ("Курьер вежливый, но опоздал на 3 часа", "ru", ["Курьер вежливый,", "но опоздал на 3 часа"]),
-        ("Доставка быстрая, а упаковка порвана.", "ru", ["Доставка быстрая,", "а упаковка порвана."]),
+        (
+            "Курьер вежливый, но опоздал на 3 часа",
+            "ru",
+            ["Курьер вежливый,", "но опоздал на 3 часа"],
+        ),
+        (
+            "Доставка быстрая, а упаковка порвана.",
+            "ru",
+            ["Доставка быстрая,", "а упаковка порвана."],
+        ),
         ("Дорого, зато качественно", "ru", ["Дорого,", "зато качественно"]),
-        ("Приложение удобное, однако часто виснет", "ru", ["Приложение удобное,", "однако часто виснет"]),
+        (
+            "Приложение удобное, однако часто виснет",
+            "ru",
+            ["Приложение удобное,", "однако часто виснет"],
+        ),
         ("Ждал долго, хотя обещали к обеду", "ru", ["Ждал долго,", "хотя обещали к обеду"]),
         ("Цена высокая; качество отличное", "ru", ["Цена высокая;", "качество отличное"]),
         ("Курьер опоздал. Оператор помог.", "ru", ["Курьер опоздал.", "Оператор помог."]),
         ("Купил чехол, а также стекло", "ru", ["Купил чехол, а также стекло"]),
         ("Хотя бы позвонили", "ru", ["Хотя бы позвонили"]),
         ("Но это уже другая история", "ru", ["Но это уже другая история"]),
-        ("The food was great but the delivery was late", "en",
-         ["The food was great", "but the delivery was late"]),
+        (
+            "The food was great but the delivery was late",
+            "en",
+            ["The food was great", "but the delivery was late"],
+        ),
         ("Nice app, however it crashes a lot", "en", ["Nice app,", "however it crashes a lot"]),
-        ("Although the courier was polite, the box was damaged", "en",
-         ["Although the courier was polite, the box was damaged"]),
-        ("I liked the price, although shipping took ages", "en",
-         ["I liked the price,", "although shipping took ages"]),
+        (
+            "Although the courier was polite, the box was damaged",
+            "en",
+            ["Although the courier was polite, the box was damaged"],
+        ),
+        (
+            "I liked the price, although shipping took ages",
+            "en",
+            ["I liked the price,", "although shipping took ages"],
+        ),
         ("It was late, though.", "en", ["It was late, though."]),
-        ("Staff were rude whereas the manager apologized", "en",
-         ["Staff were rude", "whereas the manager apologized"]),
+        (
+            "Staff were rude whereas the manager apologized",
+            "en",
+            ["Staff were rude", "whereas the manager apologized"],
+        ),
         ("Cheap; works fine", "en", ["Cheap;", "works fine"]),
         ("Not only fast but also cheap", "en", ["Not only fast but also cheap"]),
-        ("Качество супер, but delivery was late", "mixed", ["Качество супер,", "but delivery was late"]),
+        (
+            "Качество супер, but delivery was late",
+            "mixed",
+            ["Качество супер,", "but delivery was late"],
+        ),
     ],
 )
-def test_nlp_clauses_split_on_contrast_markers(res: NlpResources, text: str, lang: str, clauses: list[str]) -> None:
+def test_nlp_clauses_split_on_contrast_markers(
+    res: NlpResources, text: str, lang: str, clauses: list[str]
+) -> None:
     analysis = analyze_one(text, res, lang)
     assert [analysis.clause_text(c.index) for c in analysis.clauses] == clauses
 
@@ -122,8 +152,14 @@ def matcher(res: NlpResources) -> CueMatcher:
         ("Доставили с опозданием", "ru", [("delivery/late", False, "опозданием")]),
         ("Курьер не опоздал, молодец", "ru", [("delivery/late", True, "опоздал")]),
         ("Курьер так и не приехал", "ru", [("delivery/no_show", False, "не приехал")]),
-        ("Не смог дозвониться до поддержки", "ru",
-         [("support/unreachable", False, "Не смог дозвониться"), ("support/unreachable", False, "поддержки")]),
+        (
+            "Не смог дозвониться до поддержки",
+            "ru",
+            [
+                ("support/unreachable", False, "Не смог дозвониться"),
+                ("support/unreachable", False, "поддержки"),
+            ],
+        ),
         ("Курьер был грубым", "ru", [("staff/rude", False, "грубым")]),
         ("Промокоды не работают", "ru", [("pricing/promo", False, "Промокоды")]),
         ("Late delivery again", "en", [("delivery/late", False, "Late delivery")]),
@@ -141,7 +177,11 @@ def matcher(res: NlpResources) -> CueMatcher:
     ],
 )
 def test_nlp_matcher_inflected_forms_and_negation(
-    res: NlpResources, matcher: CueMatcher, text: str, lang: str, expected: list[tuple[str, bool, str]]
+    res: NlpResources,
+    matcher: CueMatcher,
+    text: str,
+    lang: str,
+    expected: list[tuple[str, bool, str]],
 ) -> None:
     analysis = analyze_one(text, res, lang)
     matches = matcher.match([analysis])[0]
@@ -151,7 +191,9 @@ def test_nlp_matcher_inflected_forms_and_negation(
 def test_nlp_matcher_stays_inside_a_clause(res: NlpResources, matcher: CueMatcher) -> None:
     analysis = analyze_one("Доставка вовремя, но курьер нахамил", res, "ru")
     matches = matcher.match([analysis])[0]
-    assert [(m.label, m.clause_index, m.terms) for m in matches] == [("staff/rude", 1, ("нахамил",))]
+    assert [(m.label, m.clause_index, m.terms) for m in matches] == [
+        ("staff/rude", 1, ("нахамил",))
+    ]
 
 
 def test_nlp_matcher_batch_keeps_order(res: NlpResources, matcher: CueMatcher) -> None:
@@ -162,13 +204,18 @@ def test_nlp_matcher_batch_keeps_order(res: NlpResources, matcher: CueMatcher) -
 
 
 def test_nlp_readme_example(res: NlpResources) -> None:
-    frame = pd.DataFrame({"text": [
-        "Курьер Иван нахамил, но доставка быстрая. Мой телефон +7 912 345-67-89",
-        "The app crashes at checkout; card 4111 1111 1111 1111 was charged twice. Mail john@example.com",
-        "Приложение постоянно crashes, please fix it",
-        "ИНН 7707083893, верните деньги",
-        "",
-    ]})
+    frame = pd.DataFrame(
+        {
+            "text": [
+                "Курьер Иван нахамил, но доставка быстрая. Мой телефон +7 912 345-67-89",
+                "The app crashes at checkout; card 4111 1111 1111 1111 was charged twice. Mail "
+                "john@example.com",
+                "Приложение постоянно crashes, please fix it",
+                "ИНН 7707083893, верните деньги",
+                "",
+            ]
+        }
+    )
     out = prepare_text(frame, res)
     assert out["lang"].tolist() == ["ru", "en", "mixed", "ru", "other"]
     assert out["text_clean"].tolist() == [
@@ -182,7 +229,9 @@ def test_nlp_readme_example(res: NlpResources) -> None:
     assert out["row_status"].tolist() == ["ok", "ok", "ok", "ok", "empty"]
     first = out["analysis"].iloc[0]
     assert [first.clause_text(c.index) for c in first.clauses][:2] == [
-        "Курьер [PERSON] нахамил,", "но доставка быстрая."]
+        "Курьер [PERSON] нахамил,",
+        "но доставка быстрая.",
+    ]
     assert out["analysis"].iloc[4].clauses == ()
 
 
@@ -197,8 +246,13 @@ def test_nlp_analyze_frame_marks_failing_row(res: NlpResources, monkeypatch) -> 
         return real(texts, langs, r)
 
     monkeypatch.setattr(pipeline, "analyze", flaky)
-    frame = pd.DataFrame({schema.TEXT: ["a", "b"], schema.TEXT_CLEAN: ["Всё хорошо", "boom"],
-                          schema.LANG: ["ru", "en"]})
+    frame = pd.DataFrame(
+        {
+            schema.TEXT: ["a", "b"],
+            schema.TEXT_CLEAN: ["Всё хорошо", "boom"],
+            schema.LANG: ["ru", "en"],
+        }
+    )
     out = analyze_frame(frame, res)
     assert out[schema.ROW_STATUS].tolist()[0] == "ok"
     assert out[schema.ROW_STATUS].tolist()[1].startswith("error: analyze")

@@ -25,13 +25,15 @@ from tests.error_codes import raises_code
         ("ｆｕｌｌｗｉｄｔｈ ｔｅｘｔ", "fullwidth text"),
         ("𝐁𝐞𝐬𝐭 𝐬𝐡𝐨𝐩", "Best shop"),
         ("Заказ № 5 — ½ цены", "Заказ № 5 — ½ цены"),
-        ("didn’t “work”", "didn't \"work\""),
+        ("didn’t “work”", 'didn\'t "work"'),
         ("zero\u200bwidth\u00a0space", "zerowidth space"),
         ("Всё ещё жду", "Всё ещё жду"),
         ("Привет , как дела ?", "Привет, как дела?"),
         ("line one\r\n\r\n\r\n\r\nline two", "line one\n\nline two"),
-        ("<p>Товар <b>сломан</b></p><p>Верните&nbsp;деньги &amp; извинитесь</p>",
-         "Товар сломан\n\nВерните деньги & извинитесь"),
+        (
+            "<p>Товар <b>сломан</b></p><p>Верните&nbsp;деньги &amp; извинитесь</p>",
+            "Товар сломан\n\nВерните деньги & извинитесь",
+        ),
         ("<div>Hi<br>there</div><!-- tracking -->", "Hi\nthere"),
         ("Tom &amp; Jerry", "Tom & Jerry"),
         ("a < b and c > d", "a < b and c > d"),
@@ -45,15 +47,27 @@ def test_normalize_clean_text(raw: str, clean: str) -> None:
     ("raw", "clean"),
     [
         ("Заказ не пришёл.\n\nС уважением,\nИван Петров\n+7 912 345 67 89", "Заказ не пришёл."),
-        ("The box was empty.\n\nOn Mon, 3 Mar 2025 at 10:00, Shop <help@shop.com> wrote:\n> Hi!\n> How can we help?",
-         "The box was empty."),
-        ("Где возврат?\n\n-----Original Message-----\nFrom: support@shop.ru\nЗдравствуйте!", "Где возврат?"),
-        ("Верните деньги\n\n12.03.2025, 10:15, \"Магазин\" <info@shop.ru>:\n> ваш заказ", "Верните деньги"),
+        (
+            "The box was empty.\n\nOn Mon, 3 Mar 2025 at 10:00, Shop <help@shop.com> wrote:\n> "
+            "Hi!\n> How can we help?",
+            "The box was empty.",
+        ),
+        (
+            "Где возврат?\n\n-----Original Message-----\nFrom: support@shop.ru\nЗдравствуйте!",
+            "Где возврат?",
+        ),
+        (
+            'Верните деньги\n\n12.03.2025, 10:15, "Магазин" <info@shop.ru>:\n> ваш заказ',
+            "Верните деньги",
+        ),
         ("Не работает\n--\nSent from my iPhone", "Не работает"),
         ("Still broken.\n\nBest regards,\nJohn", "Still broken."),
         ("Всё плохо\n\nОтправлено из мобильной Почты Mail.ru", "Всё плохо"),
         ("> старое письмо\nНовый текст", "Новый текст"),
-        ("С уважением отношусь к курьерам, но этот нахамил", "С уважением отношусь к курьерам, но этот нахамил"),
+        (
+            "С уважением отношусь к курьерам, но этот нахамил",
+            "С уважением отношусь к курьерам, но этот нахамил",
+        ),
     ],
 )
 def test_normalize_strips_email_quoting_and_signatures(raw: str, clean: str) -> None:

@@ -178,7 +178,11 @@ NEW_PATTERNS = [
     ("IBAN", "refund to IBAN DE89 3704 0044 0532 0130 00 please", "refund to IBAN [IBAN] please"),
     ("IBAN", "GB82WEST12345698765432 is my account", "[IBAN] is my account"),
     ("IBAN", "заявка #GB82 WEST 1234 5698 7654 32", "заявка #[IBAN]"),
-    ("CARD", "обращение 4111 1111 1111 1111, деньги не вернули", "обращение [CARD], деньги не вернули"),
+    (
+        "CARD",
+        "обращение 4111 1111 1111 1111, деньги не вернули",
+        "обращение [CARD], деньги не вернули",
+    ),
     ("CARD", "#4111111111111111 was charged twice", "#[CARD] was charged twice"),
     ("CARD", "ticket 5555-5555-5555-4444", "ticket [CARD]"),
     ("CARD", "артикул 4111111111111111 не тот", "артикул [CARD] не тот"),

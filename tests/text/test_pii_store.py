@@ -26,18 +26,28 @@ RAW = {
 
 
 def _export(tmp_path: Path) -> Path:
-    frame = pd.DataFrame({
-        "ID": ["a1", "a2", "a3", "a4"],
-        "Текст отзыва": [f"Курьер не приехал, звоните {RAW['phone']}", "Всё отлично",
-                         f"refund to {RAW['iban']} please", f"карта {RAW['card']} списали дважды"],
-        "Оценка NPS": [2, 10, 5, "abc 89161112233"],
-        "E-mail клиента": [RAW["email"], "olga@example.com", "", "john.doe@gmail.com"],
-        "Телефон": ["8 (903) 111-22-33", "", "+7 916 555 44 33", "89998887766"],
-        "Комментарий оператора": [f"SSN {RAW['ssn']}", f"вернуть на {RAW['account']}",
-                                  f"call {RAW['us_phone']}", "клиент доволен"],
-        "Канал": ["email", "app", "app", "call"],
-        "Сумма": [1500, 2000, 0, 990],
-    })
+    frame = pd.DataFrame(
+        {
+            "ID": ["a1", "a2", "a3", "a4"],
+            "Текст отзыва": [
+                f"Курьер не приехал, звоните {RAW['phone']}",
+                "Всё отлично",
+                f"refund to {RAW['iban']} please",
+                f"карта {RAW['card']} списали дважды",
+            ],
+            "Оценка NPS": [2, 10, 5, "abc 89161112233"],
+            "E-mail клиента": [RAW["email"], "olga@example.com", "", "john.doe@gmail.com"],
+            "Телефон": ["8 (903) 111-22-33", "", "+7 916 555 44 33", "89998887766"],
+            "Комментарий оператора": [
+                f"SSN {RAW['ssn']}",
+                f"вернуть на {RAW['account']}",
+                f"call {RAW['us_phone']}",
+                "клиент доволен",
+            ],
+            "Канал": ["email", "app", "app", "call"],
+            "Сумма": [1500, 2000, 0, 990],
+        }
+    )
     path = tmp_path / "export.csv"
     frame.to_csv(path, index=False)
     return path
@@ -47,8 +57,12 @@ def _all_text(db: Path) -> str:
     """Every value of every column of every table in the store, as one string."""
     con = duckdb.connect(str(db), read_only=True)
     try:
-        tables = [r[0] for r in con.execute(
-            "SELECT table_name FROM information_schema.tables WHERE table_type = 'BASE TABLE'").fetchall()]
+        tables = [
+            r[0]
+            for r in con.execute(
+                "SELECT table_name FROM information_schema.tables WHERE table_type = 'BASE TABLE'"
+            ).fetchall()
+        ]
         cells = []
         for table in tables:
             for row in con.execute(f'SELECT * FROM "{table}"').fetchall():
@@ -63,15 +77,34 @@ def _digits(text: str) -> str:
 
 
 def test_pii_store_keeps_no_raw_value_in_any_table(tmp_path: Path) -> None:
-    customers = pd.DataFrame({"customer_id": ["c1"], "ltv": [10.0], "email": ["vip.client@yandex.ru"],
-                              "notes": ["звонить на 8 926 000 11 22"]})
-    cx_text.tag_file(_export(tmp_path), tmp_path / "out.csv", db=tmp_path / "s.duckdb",
-                     tagger=fake_tagger(), customers=customers)
+    customers = pd.DataFrame(
+        {
+            "customer_id": ["c1"],
+            "ltv": [10.0],
+            "email": ["vip.client@yandex.ru"],
+            "notes": ["звонить на 8 926 000 11 22"],
+        }
+    )
+    cx_text.tag_file(
+        _export(tmp_path),
+        tmp_path / "out.csv",
+        db=tmp_path / "s.duckdb",
+        tagger=fake_tagger(),
+        customers=customers,
+    )
     dump = _all_text(tmp_path / "s.duckdb")
     digits_only = _digits(dump)
-    raw_values = [*RAW.values(), "olga@example.com", "john.doe@gmail.com", "8 (903) 111-22-33",
-                  "+7 916 555 44 33", "89998887766", "89161112233", "vip.client@yandex.ru",
-                  "8 926 000 11 22"]
+    raw_values = [
+        *RAW.values(),
+        "olga@example.com",
+        "john.doe@gmail.com",
+        "8 (903) 111-22-33",
+        "+7 916 555 44 33",
+        "89998887766",
+        "89161112233",
+        "vip.client@yandex.ru",
+        "8 926 000 11 22",
+    ]
     for raw in raw_values:
         assert raw not in dump, raw
         if len(_digits(raw)) >= 9:
@@ -83,8 +116,9 @@ def test_pii_store_keeps_no_raw_value_in_any_table(tmp_path: Path) -> None:
 
 
 def test_pii_store_opt_out_keeps_values(tmp_path: Path) -> None:
-    tagged = fake_tagger().tag(pd.DataFrame({"text": ["мой телефон +7 912 345-67-89"],
-                                             "email": [RAW["email"]]}))
+    tagged = fake_tagger().tag(
+        pd.DataFrame({"text": ["мой телефон +7 912 345-67-89"], "email": [RAW["email"]]})
+    )
     with open_store(tmp_path / "s.duckdb") as store:
         run = store.begin_run({"settings": {"mask_pii": False}})
         store.append_chunk(run, 0, tagged)
@@ -112,12 +146,17 @@ def test_pii_identifier_columns(name: str, values: list[object], kind: str | Non
 
 
 def test_pii_store_view_masks_issues_evidence_and_labels() -> None:
-    frame = pd.DataFrame({
-        "id": ["1"], "text": ["x"], "text_clean": ["пишите a@b.ru"], "channel": ["звонок 89161234567"],
-        "row_issues": [["nps 'тел 8 916 123 45 67' is not a number; cleared"]],
-        "evidence": [[{"topic": "t", "clause": "пишите a@b.ru", "start": 0, "end": 10}]],
-        "note": ["ИНН 7707083893"],
-    })
+    frame = pd.DataFrame(
+        {
+            "id": ["1"],
+            "text": ["x"],
+            "text_clean": ["пишите a@b.ru"],
+            "channel": ["звонок 89161234567"],
+            "row_issues": [["nps 'тел 8 916 123 45 67' is not a number; cleared"]],
+            "evidence": [[{"topic": "t", "clause": "пишите a@b.ru", "start": 0, "end": 10}]],
+            "note": ["ИНН 7707083893"],
+        }
+    )
     out = store_view(frame, {"id", "text", "text_clean", "channel", "row_issues", "evidence"})
     assert out.loc[0, "text_clean"] == "пишите [EMAIL]"
     assert out.loc[0, "channel"] == "звонок [PHONE]"
@@ -136,19 +175,33 @@ def test_pii_summary_view_masks_ingest_examples() -> None:
 
 def test_pii_store_customer_id_that_is_personal_data_becomes_a_join_key(tmp_path: Path) -> None:
     export = tmp_path / "export.csv"
-    pd.DataFrame({"id": ["1", "2", "3", "4"],
-                  "text": ["Курьер не приехал", "Курьер опоздал", "Всё отлично", "ok"],
-                  "customer_id": ["Ivan.Petrov@Mail.ru", "+7 912 345-67-89", "C-1042", ""]}).to_csv(export, index=False)
-    customers = pd.DataFrame({"customer_id": ["ivan.petrov@mail.ru", "89123456789", "C-1042"],
-                              "ltv": [10.0, 20.0, 30.0]})
-    cx_text.tag_file(export, tmp_path / "out.csv", db=tmp_path / "s.duckdb", tagger=fake_tagger(),
-                     customers=customers)
+    pd.DataFrame(
+        {
+            "id": ["1", "2", "3", "4"],
+            "text": ["Курьер не приехал", "Курьер опоздал", "Всё отлично", "ok"],
+            "customer_id": ["Ivan.Petrov@Mail.ru", "+7 912 345-67-89", "C-1042", ""],
+        }
+    ).to_csv(export, index=False)
+    customers = pd.DataFrame(
+        {"customer_id": ["ivan.petrov@mail.ru", "89123456789", "C-1042"], "ltv": [10.0, 20.0, 30.0]}
+    )
+    cx_text.tag_file(
+        export,
+        tmp_path / "out.csv",
+        db=tmp_path / "s.duckdb",
+        tagger=fake_tagger(),
+        customers=customers,
+    )
     dump = _all_text(tmp_path / "s.duckdb")
     assert "petrov" not in dump.lower() and "9123456789" not in _digits(dump)
     with open_store(tmp_path / "s.duckdb", read_only=True) as store:
-        joined = store.query("SELECT f.id, f.customer_id, c.ltv FROM feedback f "
-                             "LEFT JOIN customers c USING (customer_id) ORDER BY f.id")
+        joined = store.query(
+            "SELECT f.id, f.customer_id, c.ltv FROM feedback f "
+            "LEFT JOIN customers c USING (customer_id) ORDER BY f.id"
+        )
     ids = joined["customer_id"].tolist()
-    assert ids[0].startswith("[EMAIL]:") and ids[1].startswith("[PHONE]:") and ids[2] == "C-1042"  # CRM id as given
+    assert (
+        ids[0].startswith("[EMAIL]:") and ids[1].startswith("[PHONE]:") and ids[2] == "C-1042"
+    )  # CRM id as given
     assert joined["ltv"].tolist()[:3] == [10.0, 20.0, 30.0]  # any spelling joins its customer
     assert customer_key("+7 (912) 345 67 89") == ids[1]  # how a CX team finds whom to call

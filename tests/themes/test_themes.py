@@ -62,29 +62,57 @@ def fake_embed(texts: Sequence[str]) -> np.ndarray:
     return out
 
 
-FILLERS = {"ru": ["", "опять", "вчера", "сегодня", "снова"],
-           "en": ["", "again", "yesterday", "today", "once more"]}
-GROUPS = {
-    "no_call": {"ru": ["Курьер не позвонил", "Курьер так и не позвонил мне",
-                       "Курьер не позвонил перед доставкой"],
-                "en": ["The courier did not call", "Courier never called me",
-                       "The courier did not call before delivery"]},
-    "damaged": {"ru": ["Коробка пришла помятая", "Посылка помятая и разбита",
-                       "Коробка помятая, товар повреждён"],
-                "en": ["The box arrived damaged", "Parcel damaged and crushed",
-                       "Box damaged, item broken"]},
-    "pickup_closed": {"ru": ["Пункт выдачи закрыт", "ПВЗ закрыт в рабочее время",
-                             "Пункт выдачи был закрыт днём"],
-                      "en": ["The pickup point was closed", "Pickup point closed during opening hours",
-                             "Pickup point shut in the afternoon"]},
+FILLERS = {
+    "ru": ["", "опять", "вчера", "сегодня", "снова"],
+    "en": ["", "again", "yesterday", "today", "once more"],
 }
-REFUND = {"ru": ["Деньги за возврат не вернули", "Возврат денег так и не пришёл",
-                 "Деньги за возврат не вернули до сих пор"],
-          "en": ["Refund money never came back", "My refund money was never returned",
-                 "Still no refund money"]}
+GROUPS = {
+    "no_call": {
+        "ru": [
+            "Курьер не позвонил",
+            "Курьер так и не позвонил мне",
+            "Курьер не позвонил перед доставкой",
+        ],
+        "en": [
+            "The courier did not call",
+            "Courier never called me",
+            "The courier did not call before delivery",
+        ],
+    },
+    "damaged": {
+        "ru": [
+            "Коробка пришла помятая",
+            "Посылка помятая и разбита",
+            "Коробка помятая, товар повреждён",
+        ],
+        "en": ["The box arrived damaged", "Parcel damaged and crushed", "Box damaged, item broken"],
+    },
+    "pickup_closed": {
+        "ru": ["Пункт выдачи закрыт", "ПВЗ закрыт в рабочее время", "Пункт выдачи был закрыт днём"],
+        "en": [
+            "The pickup point was closed",
+            "Pickup point closed during opening hours",
+            "Pickup point shut in the afternoon",
+        ],
+    },
+}
+REFUND = {
+    "ru": [
+        "Деньги за возврат не вернули",
+        "Возврат денег так и не пришёл",
+        "Деньги за возврат не вернули до сих пор",
+    ],
+    "en": [
+        "Refund money never came back",
+        "My refund money was never returned",
+        "Still no refund money",
+    ],
+}
 
 
-def _clauses(groups: dict[str, dict[str, list[str]]], prefix: str, fillers: slice = slice(0, 5)) -> list[tuple[str, str, str, str]]:
+def _clauses(
+    groups: dict[str, dict[str, list[str]]], prefix: str, fillers: slice = slice(0, 5)
+) -> list[tuple[str, str, str, str]]:
     """(id, clause, lang, group) rows: every template × filler, RU and EN."""
     rows = []
     for name, by_lang in groups.items():
@@ -96,18 +124,37 @@ def _clauses(groups: dict[str, dict[str, list[str]]], prefix: str, fillers: slic
     return rows
 
 
-def _tagged(rows: list[tuple[str, str, str, str]], topic: str = "delivery",
-            polarity: str = "negative") -> pd.DataFrame:
+def _tagged(
+    rows: list[tuple[str, str, str, str]], topic: str = "delivery", polarity: str = "negative"
+) -> pd.DataFrame:
     n = len(rows)
-    return pd.DataFrame({
-        "id": [r[0] for r in rows], "text": [r[1] for r in rows], "text_clean": [r[1] for r in rows],
-        "created_at": pd.to_datetime(["2026-03-05"] * n), "nps": [2.0] * n,
-        "lang": [r[2] for r in rows], "sentiment": [polarity] * n, "row_status": ["ok"] * n,
-        "topics": [[topic]] * n,
-        "aspect_sentiments": [[{"topic": topic, "polarity": polarity, "score": -0.8}]] * n,
-        "evidence": [[{"topic": topic, "clause": r[1], "start": 0, "end": len(r[1]),
-                       "terms": [], "source": "rule"}] for r in rows],
-    })
+    return pd.DataFrame(
+        {
+            "id": [r[0] for r in rows],
+            "text": [r[1] for r in rows],
+            "text_clean": [r[1] for r in rows],
+            "created_at": pd.to_datetime(["2026-03-05"] * n),
+            "nps": [2.0] * n,
+            "lang": [r[2] for r in rows],
+            "sentiment": [polarity] * n,
+            "row_status": ["ok"] * n,
+            "topics": [[topic]] * n,
+            "aspect_sentiments": [[{"topic": topic, "polarity": polarity, "score": -0.8}]] * n,
+            "evidence": [
+                [
+                    {
+                        "topic": topic,
+                        "clause": r[1],
+                        "start": 0,
+                        "end": len(r[1]),
+                        "terms": [],
+                        "source": "rule",
+                    }
+                ]
+                for r in rows
+            ],
+        }
+    )
 
 
 def _add_run(store: Store, frame: pd.DataFrame) -> None:
@@ -116,8 +163,11 @@ def _add_run(store: Store, frame: pd.DataFrame) -> None:
     store.finish_run(run, {})
 
 
-NOISE = [("n-1", "Ужасный сервис в целом.", "ru", "noise"), ("n-2", "Terrible overall experience.", "en", "noise"),
-         ("n-3", "Всё плохо, никогда больше.", "ru", "noise")]
+NOISE = [
+    ("n-1", "Ужасный сервис в целом.", "ru", "noise"),
+    ("n-2", "Terrible overall experience.", "en", "noise"),
+    ("n-3", "Всё плохо, никогда больше.", "ru", "noise"),
+]
 BASE = _clauses(GROUPS, "a", slice(0, 4)) + NOISE
 
 
@@ -140,8 +190,10 @@ def _group_of(theme: str, store: Store, rows: list[tuple[str, str, str, str]]) -
 
 def test_themes_separate_planted_groups_across_languages(store: Store) -> None:
     result = discover_themes(store, fake_embed)
-    members = _members(store).assign(group=lambda f: f["id"].map({r[0]: r[3] for r in BASE}),
-                                     lang=lambda f: f["id"].map({r[0]: r[2] for r in BASE}))
+    members = _members(store).assign(
+        group=lambda f: f["id"].map({r[0]: r[3] for r in BASE}),
+        lang=lambda f: f["id"].map({r[0]: r[2] for r in BASE}),
+    )
     planted = members[members["group"] != "noise"]
     assert planted["theme_id"].notna().all()
     assert planted.groupby("group")["theme_id"].nunique().eq(1).all()  # one theme per group
@@ -151,18 +203,26 @@ def test_themes_separate_planted_groups_across_languages(store: Store) -> None:
     assert set(list_themes(store)["status"]) == {"active"}
 
 
-@pytest.mark.parametrize(("group", "ru_term", "en_term", "name"), [
-    ("no_call", "не позвонил", "not call", "курьер не позвонил | courier did not call"),
-    ("damaged", "помятая", "damaged", "коробка помятая | box damaged"),
-    ("pickup_closed", "закрыт", "pickup", "пункт выдачи закрыт | pickup point was closed"),
-])
-def test_themes_labels_are_phrases_with_planted_terms(store: Store, group: str, ru_term: str, en_term: str,
-                                                      name: str) -> None:
+@pytest.mark.parametrize(
+    ("group", "ru_term", "en_term", "name"),
+    [
+        ("no_call", "не позвонил", "not call", "курьер не позвонил | courier did not call"),
+        ("damaged", "помятая", "damaged", "коробка помятая | box damaged"),
+        ("pickup_closed", "закрыт", "pickup", "пункт выдачи закрыт | pickup point was closed"),
+    ],
+)
+def test_themes_labels_are_phrases_with_planted_terms(
+    store: Store, group: str, ru_term: str, en_term: str, name: str
+) -> None:
     discover_themes(store, fake_embed)
     listed = list_themes(store).set_index("theme_id")
     theme = next(t for t in listed.index if _group_of(t, store, BASE) == group)
-    assert listed.loc[theme, "label"] == name == listed.loc[theme, "auto_label"]  # RU phrase | EN phrase
-    assert ru_term in listed.loc[theme, "top_terms"][:5]  # c-TF-IDF terms stay, as the secondary line
+    assert (
+        listed.loc[theme, "label"] == name == listed.loc[theme, "auto_label"]
+    )  # RU phrase | EN phrase
+    assert (
+        ru_term in listed.loc[theme, "top_terms"][:5]
+    )  # c-TF-IDF terms stay, as the secondary line
     assert en_term in " ".join(listed.loc[theme, "top_terms"])
     assert " · " in listed.loc[theme, "terms"] and ru_term in listed.loc[theme, "terms"]
     quotes = listed.loc[theme, "quotes"]
@@ -192,7 +252,9 @@ def test_themes_ids_stable_on_rerun(store: Store, tmp_path: Path) -> None:
     with open_store(tmp_path / "fresh.duckdb") as other:  # same data, new store: same ids
         _add_run(other, _tagged(BASE))
         discover_themes(other, fake_embed)
-        pd.testing.assert_frame_equal(first[["id", "theme_id"]], _members(other)[["id", "theme_id"]])
+        pd.testing.assert_frame_equal(
+            first[["id", "theme_id"]], _members(other)[["id", "theme_id"]]
+        )
 
 
 def test_themes_new_data_assigned_to_existing_themes(store: Store) -> None:
@@ -202,7 +264,9 @@ def test_themes_new_data_assigned_to_existing_themes(store: Store) -> None:
     _add_run(store, _tagged(later))
     result = discover_themes(store, fake_embed)
     assert result.new_theme_ids == ()
-    assert result.per_topic["embedded"].iloc[0] == len(later) + len(NOISE)  # kept ones not re-embedded
+    assert result.per_topic["embedded"].iloc[0] == len(later) + len(
+        NOISE
+    )  # kept ones not re-embedded
     members = _members(store).set_index("id")
     for rid, _, _, group in later:
         assert members.loc[rid, "theme_id"] in before
@@ -230,14 +294,17 @@ def test_themes_rename_merge_split_survive_rerun(store: Store) -> None:
     listed = list_themes(store)
     by_group = {_group_of(t, store, BASE): t for t in listed["theme_id"]}
     rename_theme(store, by_group["no_call"], "Courier did not call")
-    survivor = merge_themes(store, [by_group["damaged"], by_group["pickup_closed"]],
-                            into=by_group["damaged"])
+    survivor = merge_themes(
+        store, [by_group["damaged"], by_group["pickup_closed"]], into=by_group["damaged"]
+    )
     children = split_theme(store, by_group["no_call"], fake_embed, parts=2)
     _add_run(store, _tagged(_clauses(GROUPS, "d", slice(4, 5))))
     for _ in range(2):
         result = discover_themes(store, fake_embed, full=True)
         assert result.new_theme_ids == ()
-    themes = list_themes(store, statuses=("active", "proposed", "merged", "split")).set_index("theme_id")
+    themes = list_themes(store, statuses=("active", "proposed", "merged", "split")).set_index(
+        "theme_id"
+    )
     assert themes.loc[by_group["pickup_closed"], "status"] == "merged"
     assert themes.loc[by_group["no_call"], "status"] == "split"
     assert themes.loc[by_group["no_call"], "label"] == "Courier did not call"
@@ -283,8 +350,12 @@ def test_themes_positive_clauses_and_other_topics_ignored(tmp_path: Path) -> Non
 def test_themes_greetings_and_sign_offs_are_not_theme_material(tmp_path: Path) -> None:
     with open_store(tmp_path / "cx.duckdb") as st:
         _add_run(st, _tagged(BASE))
-        polite = [("g1", "Здравствуйте!", "ru", "greet"), ("g2", "Добрый день.", "ru", "greet"),
-                  ("g3", "Thanks, team", "en", "greet"), ("g4", "Отправлено с iPhone", "ru", "greet")]
+        polite = [
+            ("g1", "Здравствуйте!", "ru", "greet"),
+            ("g2", "Добрый день.", "ru", "greet"),
+            ("g3", "Thanks, team", "en", "greet"),
+            ("g4", "Отправлено с iPhone", "ru", "greet"),
+        ]
         _add_run(st, _tagged(polite))
         result = discover_themes(st, fake_embed, topic="delivery")
         assert result.clauses == len(BASE)
@@ -293,8 +364,10 @@ def test_themes_greetings_and_sign_offs_are_not_theme_material(tmp_path: Path) -
 
 def test_themes_members_view_joins_for_metrics(store: Store) -> None:
     discover_themes(store, fake_embed)
-    by_theme = store.query("SELECT theme_id, count(*) AS n, avg(nps) AS nps FROM theme_members "
-                           "JOIN tagged USING (id) GROUP BY theme_id ORDER BY theme_id")
+    by_theme = store.query(
+        "SELECT theme_id, count(*) AS n, avg(nps) AS nps FROM theme_members "
+        "JOIN tagged USING (id) GROUP BY theme_id ORDER BY theme_id"
+    )
     assert len(by_theme) == 3 and by_theme["n"].sum() == len(BASE) - len(NOISE)
     assert (by_theme["nps"] == 2.0).all()
 
@@ -311,12 +384,17 @@ def test_themes_edit_errors_say_what_to_do(store: Store) -> None:
         embed_clauses(lambda texts: np.zeros((1, 4)), ["a", "b"])
 
 
-@pytest.mark.parametrize(("text", "lang", "expected"), [
-    ("Курьер не позвонил!", "ru", ["курьер", "не позвонил", "курьер не позвонил"]),
-    ("The courier didn't call me", "en", ["courier", "not call", "courier not call"]),
-    ("Пункт выдачи [PHONE] закрыт", "ru", ["пункт", "выдачи", "закрыт"]),
-])
-def test_themes_terms_glue_negation_and_drop_stop_words(text: str, lang: str, expected: list[str]) -> None:
+@pytest.mark.parametrize(
+    ("text", "lang", "expected"),
+    [
+        ("Курьер не позвонил!", "ru", ["курьер", "не позвонил", "курьер не позвонил"]),
+        ("The courier didn't call me", "en", ["courier", "not call", "courier not call"]),
+        ("Пункт выдачи [PHONE] закрыт", "ru", ["пункт", "выдачи", "закрыт"]),
+    ],
+)
+def test_themes_terms_glue_negation_and_drop_stop_words(
+    text: str, lang: str, expected: list[str]
+) -> None:
     got = terms(simple_lemmatize(text, lang))
     assert all(t in got for t in expected)
     assert not {"the", "me", "[phone]"} & set(got)
@@ -342,7 +420,18 @@ def test_themes_cli_list_rename_merge(tmp_path: Path, capsys: pytest.CaptureFixt
         _add_run(st, _tagged(BASE))
         discover_themes(st, fake_embed)
     main(["themes", "rename", "delivery:t001", "Посылка повреждена", "--db", path])
-    main(["themes", "merge", "delivery:t002", "delivery:t003", "--into", "delivery:t002", "--db", path])
+    main(
+        [
+            "themes",
+            "merge",
+            "delivery:t002",
+            "delivery:t003",
+            "--into",
+            "delivery:t002",
+            "--db",
+            path,
+        ]
+    )
     main(["themes", "--db", path])
     main(["themes", "show", "delivery:t003", "--db", path, "-n", "2"])
     out = capsys.readouterr().out
@@ -357,7 +446,9 @@ def test_themes_cli_list_rename_merge(tmp_path: Path, capsys: pytest.CaptureFixt
     assert cli_error(capsys.readouterr().err, "CX-E060", "cx-text themes list")
 
 
-@pytest.mark.parametrize("command", ["list", "discover", "show", "rename", "merge", "split", "accept"])
+@pytest.mark.parametrize(
+    "command", ["list", "discover", "show", "rename", "merge", "split", "accept"]
+)
 def test_themes_cli_subcommands_have_help(command: str, capsys: pytest.CaptureFixture[str]) -> None:
     main(["themes", command, "--help"])
     assert "Usage: cx-text themes " + command in capsys.readouterr().out

@@ -13,8 +13,16 @@ import pandas as pd
 from cx_text.core.config import DEFAULT_TAXONOMY
 from cx_text.training.corpus import LABEL_COLUMNS
 
-TOPIC_WORD = {"delivery": "courier", "staff": "cashier", "pricing": "price", "usability": "app",
-              "quality": "taste", "support": "hotline", "other": "weather", "loyalty": "points"}
+TOPIC_WORD = {
+    "delivery": "courier",
+    "staff": "cashier",
+    "pricing": "price",
+    "usability": "app",
+    "quality": "taste",
+    "support": "hotline",
+    "other": "weather",
+    "loyalty": "points",
+}
 WORDS = ("bad", "fine", "great", *TOPIC_WORD.values())
 SENT_WORD = {"negative": "bad", "neutral": "fine", "positive": "great"}
 
@@ -31,22 +39,44 @@ def fake_embed(texts: Sequence[str], dim: int = len(WORDS) + 8) -> np.ndarray:
     return np.array(out, dtype=np.float32)
 
 
-def _row(i: int, prefix: str, sentiment: str, topics: list[str] | None, split: str,
-         polarity: str | None = None) -> dict[str, object]:
+def _row(
+    i: int,
+    prefix: str,
+    sentiment: str,
+    topics: list[str] | None,
+    split: str,
+    polarity: str | None = None,
+) -> dict[str, object]:
     words = [SENT_WORD[sentiment]] if sentiment else []
     words += [TOPIC_WORD[t] for t in topics or []]
     pol = polarity or sentiment or "neutral"
-    return {"id": f"{prefix}-{i}", "text": f"{prefix} {i} {' '.join(words)}", "lang": "en", "channel": "",
-            "sentiment": sentiment, "topics": topics, "aspects": {t: pol for t in topics or []},
-            "origin": "corpus", "split": split}
+    return {
+        "id": f"{prefix}-{i}",
+        "text": f"{prefix} {i} {' '.join(words)}",
+        "lang": "en",
+        "channel": "",
+        "sentiment": sentiment,
+        "topics": topics,
+        "aspects": {t: pol for t in topics or []},
+        "origin": "corpus",
+        "split": split,
+    }
 
 
 def base_frame(n: int = 210) -> pd.DataFrame:
     """Shipped-like training rows: the shipped topics, three sentiments, train/dev/test."""
     topics = tuple(t for t in TOPIC_WORD if t != "loyalty")
     sents = ("negative", "neutral", "positive")
-    rows = [_row(i, "base", sents[i % 3], [topics[(i // 3) % len(topics)]] if i % 4 else [],
-                 ("train", "train", "train", "dev", "test")[i % 5]) for i in range(n)]
+    rows = [
+        _row(
+            i,
+            "base",
+            sents[i % 3],
+            [topics[(i // 3) % len(topics)]] if i % 4 else [],
+            ("train", "train", "train", "dev", "test")[i % 5],
+        )
+        for i in range(n)
+    ]
     return pd.DataFrame(rows, columns=list(LABEL_COLUMNS))
 
 
@@ -63,9 +93,13 @@ def org_labels(n: int = 60, prefix: str = "msg") -> pd.DataFrame:
 def loyalty_taxonomy(folder: Path) -> Path:
     """A copy of the default taxonomy with a new topic ``loyalty`` and a few cues."""
     text = DEFAULT_TAXONOMY.read_text(encoding="utf-8")
-    text += ("  - id: loyalty\n    names: {ru: Программа лояльности, en: Loyalty programme}\n"
-             "    description:\n      ru: Бонусы и баллы.\n      en: Bonus points and the loyalty card.\n"
-             "    owner_team: marketing\n    cues:\n      ru: [бонусы, баллы]\n      en: [bonus points, loyalty card]\n")
+    text += (
+        "  - id: loyalty\n    names: {ru: Программа лояльности, en: Loyalty programme}\n"
+        "    description:\n      ru: Бонусы и баллы.\n      en: Bonus points and the loyalty "
+        "card.\n"
+        "    owner_team: marketing\n    cues:\n      ru: [бонусы, баллы]\n      en: [bonus "
+        "points, loyalty card]\n"
+    )
     path = folder / "acme.yaml"
     path.write_text(text, encoding="utf-8")
     return path

@@ -52,15 +52,20 @@ def test_evaluate_calibration_perfect_is_zero() -> None:
 
 
 def test_evaluate_frames_contract_columns_and_render() -> None:
-    gold = pd.DataFrame({
-        "text": ["Курьер вежливый, но опоздал", "ok"],
-        "lang": ["ru", "en"],
-        "sentiment": ["negative", "neutral"],
-        "topics": ["delivery;staff", ""],
-        "aspect_sentiments": ["staff:positive;delivery:negative", ""],
-    })
-    tagged = gold.assign(sentiment=["negative", "positive"], topics=[["delivery"], []],
-                         aspect_sentiments=[[{"topic": "delivery", "polarity": "negative"}], []])
+    gold = pd.DataFrame(
+        {
+            "text": ["Курьер вежливый, но опоздал", "ok"],
+            "lang": ["ru", "en"],
+            "sentiment": ["negative", "neutral"],
+            "topics": ["delivery;staff", ""],
+            "aspect_sentiments": ["staff:positive;delivery:negative", ""],
+        }
+    )
+    tagged = gold.assign(
+        sentiment=["negative", "positive"],
+        topics=[["delivery"], []],
+        aspect_sentiments=[[{"topic": "delivery", "polarity": "negative"}], []],
+    )
     rep = evaluate_frames(gold, tagged, ("delivery", "staff"))
     assert rep["topics"]["micro"]["recall"] == pytest.approx(0.5)
     assert rep["aspects"]["polarity_accuracy_on_found_topics"] == pytest.approx(1.0)

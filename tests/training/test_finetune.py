@@ -19,22 +19,46 @@ transformers = pytest.importorskip("transformers")
 pytest.importorskip("peft")
 
 TOPICS = ("delivery", "staff", "pricing", "usability")
-SENTS = ["negative", "positive", "negative", "negative", "negative", "positive", "negative",
-         "neutral"]
-GOLD_TOPICS = [["delivery", "staff"], ["staff"], ["usability"], ["pricing"], ["delivery"],
-               ["staff"], ["usability"], ["pricing"]]
+SENTS = [
+    "negative",
+    "positive",
+    "negative",
+    "negative",
+    "negative",
+    "positive",
+    "negative",
+    "neutral",
+]
+GOLD_TOPICS = [
+    ["delivery", "staff"],
+    ["staff"],
+    ["usability"],
+    ["pricing"],
+    ["delivery"],
+    ["staff"],
+    ["usability"],
+    ["pricing"],
+]
 
 
 def _rows(n_copies: int = 3) -> pd.DataFrame:
     n = len(CORPUS) * n_copies
-    return pd.DataFrame({
-        "text": CORPUS * n_copies, "sentiment": SENTS * n_copies,
-        "topics": GOLD_TOPICS * n_copies,
-        "aspects": [{t: s for t in ts} if s != "neutral" else {}
-                    for ts, s in zip(GOLD_TOPICS, SENTS, strict=True)] * n_copies,
-        "origin": (["corpus", "mams"] * n)[:n], "split": "train",
-        "topic_scope": [TOPICS, ("staff", "pricing")] * (n // 2),
-        "counterfactual": False})
+    return pd.DataFrame(
+        {
+            "text": CORPUS * n_copies,
+            "sentiment": SENTS * n_copies,
+            "topics": GOLD_TOPICS * n_copies,
+            "aspects": [
+                {t: s for t in ts} if s != "neutral" else {}
+                for ts, s in zip(GOLD_TOPICS, SENTS, strict=True)
+            ]
+            * n_copies,
+            "origin": (["corpus", "mams"] * n)[:n],
+            "split": "train",
+            "topic_scope": [TOPICS, ("staff", "pricing")] * (n // 2),
+            "counterfactual": False,
+        }
+    )
 
 
 @pytest.fixture(scope="module")
@@ -46,8 +70,9 @@ def _sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-RECIPE = FinetuneRecipe(base="tiny", steps=4, batch=4, lora_r=4, lora_alpha=8, lr=5e-3,
-                        head_lr=1e-2, max_len=32)
+RECIPE = FinetuneRecipe(
+    base="tiny", steps=4, batch=4, lora_r=4, lora_alpha=8, lr=5e-3, head_lr=1e-2, max_len=32
+)
 
 
 def test_finetune_is_seeded_and_changes_embeddings(base_dir: Path, tmp_path: Path):
@@ -58,10 +83,17 @@ def test_finetune_is_seeded_and_changes_embeddings(base_dir: Path, tmp_path: Pat
     finetune(base_dir, rows, TOPICS, tmp_path / "b", RECIPE, log=lambda _: None)
     for name in ("adapter_model.safetensors", "adapter_config.json"):
         assert _sha(tmp_path / "a" / name) == _sha(tmp_path / "b" / name), name
-    other = finetune(base_dir, rows, TOPICS, tmp_path / "c",
-                     FinetuneRecipe(**{**RECIPE.as_dict(), "seed": 7}), log=lambda _: None)
-    assert _sha(other.adapter_dir / "adapter_model.safetensors") != \
-        _sha(first.adapter_dir / "adapter_model.safetensors")
+    other = finetune(
+        base_dir,
+        rows,
+        TOPICS,
+        tmp_path / "c",
+        FinetuneRecipe(**{**RECIPE.as_dict(), "seed": 7}),
+        log=lambda _: None,
+    )
+    assert _sha(other.adapter_dir / "adapter_model.safetensors") != _sha(
+        first.adapter_dir / "adapter_model.safetensors"
+    )
     assert first.facts["steps"] == 4 and first.facts["adapter_bytes"] > 0
     assert not (first.adapter_dir / "README.md").exists()
     merge_lora(base_dir, first.adapter_dir, tmp_path / "merged")
@@ -88,9 +120,10 @@ def test_finetune_freezes_word_embeddings(base_dir: Path):
 
 
 def test_finetune_rows_are_capped_seeded_and_leave_families_out():
-    data = pd.concat([_rows(4).assign(origin=o) for o in ("corpus", "goemotions",
-                                                          "ru_goemotions", "cebab")],
-                     ignore_index=True)
+    data = pd.concat(
+        [_rows(4).assign(origin=o) for o in ("corpus", "goemotions", "ru_goemotions", "cebab")],
+        ignore_index=True,
+    )
     recipe = FinetuneRecipe(caps={"corpus": 10, "cebab": 5}, exclude=("goemotions",))
     rows = finetune_rows(data, recipe)
     counts = rows["origin"].value_counts().to_dict()
@@ -118,22 +151,39 @@ def test_finetune_run_pins_adapter_and_retrains_heads(base_dir: Path, tmp_path: 
 
     corpus = Path(__file__).resolve().parents[2] / "data" / "corpus"
     sample = tmp_path / "corpus.jsonl"
-    lines = [line for f in sorted(corpus.glob("*.jsonl"))
-             for line in f.read_text(encoding="utf-8").splitlines()[:60] if line.strip()]
+    lines = [
+        line
+        for f in sorted(corpus.glob("*.jsonl"))
+        for line in f.read_text(encoding="utf-8").splitlines()[:60]
+        if line.strip()
+    ]
     sample.write_text("\n".join(lines) + "\n", encoding="utf-8")
     long_base = tmp_path / "base"  # the encoder embeds up to 256 tokens
-    save_tiny_bert(long_base, tokenizer=transformers.AutoTokenizer.from_pretrained(base_dir),
-                   max_position_embeddings=256)
-    settings = Settings(cache_dir=tmp_path / "cache", models_dir=tmp_path / "unused",
-                        num_threads=1, batch_size=16, precision="fp32")
-    recipe = FinetuneRecipe(base=str(long_base), steps=2, batch=8, lora_r=4, lora_alpha=8,
-                            max_len=32)
+    save_tiny_bert(
+        long_base,
+        tokenizer=transformers.AutoTokenizer.from_pretrained(base_dir),
+        max_position_embeddings=256,
+    )
+    settings = Settings(
+        cache_dir=tmp_path / "cache",
+        models_dir=tmp_path / "unused",
+        num_threads=1,
+        batch_size=16,
+        precision="fp32",
+    )
+    recipe = FinetuneRecipe(
+        base=str(long_base), steps=2, batch=8, lora_r=4, lora_alpha=8, max_len=32
+    )
     out = tmp_path / "models"
     report = run_finetune(settings, [sample], None, out, recipe, log=lambda _: None)
     entry = load_registry(out)["encoder"][FINETUNED_ENCODER]
     assert entry["base"] == str(long_base) and set(entry["sha256"]) == {
-        "adapter_model.safetensors", "adapter_config.json"}
+        "adapter_model.safetensors",
+        "adapter_config.json",
+    }
     heads = load_heads(out / "heads")
     assert {"sentiment", "topics"} <= set(heads)
     assert heads["sentiment"].meta["encoder"]["name"] == FINETUNED_ENCODER
-    assert "e5-small-cx" in report.render() and Settings(models_dir=out).encoder == FINETUNED_ENCODER
+    assert (
+        "e5-small-cx" in report.render() and Settings(models_dir=out).encoder == FINETUNED_ENCODER
+    )

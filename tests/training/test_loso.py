@@ -14,17 +14,33 @@ TOPICS = ("delivery", "pricing")
 SENTS = ("negative", "neutral", "positive")
 
 
-def _source(name: str, n: int, rng: np.random.Generator, *, scope: tuple[str, ...],
-            with_sentiment: bool = True) -> pd.DataFrame:
+def _source(
+    name: str,
+    n: int,
+    rng: np.random.Generator,
+    *,
+    scope: tuple[str, ...],
+    with_sentiment: bool = True,
+) -> pd.DataFrame:
     rows = []
     for i in range(n):
         sent = SENTS[i % 3] if with_sentiment else ""
         topics = [TOPICS[i % 2]] if scope else []
-        rows.append({"id": f"{name}-{i}", "text": f"{name} {i} {sent} {' '.join(topics)}",
-                     "lang": "en", "channel": "", "sentiment": sent, "topics": topics,
-                     "aspects": {t: sent for t in topics if sent},
-                     "origin": name, "split": ("train", "train", "dev", "test")[(i // 2) % 4],
-                     "topic_scope": scope, "counterfactual": False})
+        rows.append(
+            {
+                "id": f"{name}-{i}",
+                "text": f"{name} {i} {sent} {' '.join(topics)}",
+                "lang": "en",
+                "channel": "",
+                "sentiment": sent,
+                "topics": topics,
+                "aspects": {t: sent for t in topics if sent},
+                "origin": name,
+                "split": ("train", "train", "dev", "test")[(i // 2) % 4],
+                "topic_scope": scope,
+                "counterfactual": False,
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -43,10 +59,15 @@ def _embed(texts):
 @pytest.fixture()
 def data() -> pd.DataFrame:
     rng = np.random.default_rng(0)
-    return pd.concat([_source("corpus", 240, rng, scope=TOPICS),
-                      _source("cebab", 160, rng, scope=("delivery",)),
-                      _source("goemotions", 160, rng, scope=()),
-                      _source("ru_goemotions", 160, rng, scope=())], ignore_index=True)
+    return pd.concat(
+        [
+            _source("corpus", 240, rng, scope=TOPICS),
+            _source("cebab", 160, rng, scope=("delivery",)),
+            _source("goemotions", 160, rng, scope=()),
+            _source("ru_goemotions", 160, rng, scope=()),
+        ],
+        ignore_index=True,
+    )
 
 
 def test_loso_table_shape_and_baselines(data: pd.DataFrame):
@@ -60,7 +81,10 @@ def test_loso_table_shape_and_baselines(data: pd.DataFrame):
         assert "sentiment" in row["heads"] and "sentiment" in row["majority"]
         assert row["majority"]["sentiment"]["macro_f1"] < row["heads"]["sentiment"]["macro_f1"]
     assert "topics" not in rows["goemotions"]["heads"]  # no topic labels, no topic figure
-    assert rows["cebab"]["heads"]["topics"]["micro_f1"] > rows["cebab"]["majority"]["topics"]["micro_f1"]
+    assert (
+        rows["cebab"]["heads"]["topics"]["micro_f1"]
+        > rows["cebab"]["majority"]["topics"]["micro_f1"]
+    )
     assert "polarity" in rows["cebab"]["heads"] and "polarity" in rows["cebab"]["majority"]
     text = render_loso(report)
     assert "in-distribution" in text and "held-out" in text and "cebab" in text
@@ -86,18 +110,34 @@ def test_loso_vader_scores_english_sentiment(data: pd.DataFrame):
     pytest.importorskip("vaderSentiment")
     from cx_text.training.loso import vader_scores
 
-    frame = pd.DataFrame({"text": ["I love it, great!", "Terrible, awful service.", "It is a box."],
-                          "sentiment": ["positive", "negative", "neutral"], "lang": "en"})
+    frame = pd.DataFrame(
+        {
+            "text": ["I love it, great!", "Terrible, awful service.", "It is a box."],
+            "sentiment": ["positive", "negative", "neutral"],
+            "lang": "en",
+        }
+    )
     scores = vader_scores(frame)
     assert scores is not None and scores["sentiment"]["accuracy"] == 1.0
 
 
 def test_loso_topic_scores_use_scope_only():
-    scores = topic_scores([["delivery"], ["other"]], [["delivery", "other"], ["other"]],
-                          [("delivery",), ("delivery",)])
+    scores = topic_scores(
+        [["delivery"], ["other"]],
+        [["delivery", "other"], ["other"]],
+        [("delivery",), ("delivery",)],
+    )
     assert scores["micro_f1"] == 1.0
-    empty = majority_scores(pd.DataFrame({"sentiment": ["negative"] * 3, "topics": [[]] * 3,
-                                          "aspects": [{}] * 3, "topic_scope": [()] * 3}))
+    empty = majority_scores(
+        pd.DataFrame(
+            {
+                "sentiment": ["negative"] * 3,
+                "topics": [[]] * 3,
+                "aspects": [{}] * 3,
+                "topic_scope": [()] * 3,
+            }
+        )
+    )
     assert empty["sentiment"]["accuracy"] == 1.0 and "macro_f1" not in empty["sentiment"]
 
 
@@ -120,11 +160,23 @@ def test_loso_evaluate_wiring_on_a_tiny_encoder(tmp_path):
     _banking(10).to_csv(shared / "banking77" / "test.csv", index=False)
     corpus = Path(__file__).resolve().parents[2] / "data" / "corpus"
     sample = tmp_path / "corpus.jsonl"
-    sample.write_text("\n".join(line for f in sorted(corpus.glob("*.jsonl"))
-                                for line in f.read_text(encoding="utf-8").splitlines()[:60]
-                                if line.strip()) + "\n", encoding="utf-8")
-    settings = Settings(cache_dir=tmp_path / "cache", models_dir=tmp_path / "models",
-                        encoder=str(base), precision="fp32", num_threads=1)
+    sample.write_text(
+        "\n".join(
+            line
+            for f in sorted(corpus.glob("*.jsonl"))
+            for line in f.read_text(encoding="utf-8").splitlines()[:60]
+            if line.strip()
+        )
+        + "\n",
+        encoding="utf-8",
+    )
+    settings = Settings(
+        cache_dir=tmp_path / "cache",
+        models_dir=tmp_path / "models",
+        encoder=str(base),
+        precision="fp32",
+        num_threads=1,
+    )
     report, text = evaluate_loso(settings, shared, [sample], log=lambda _: None)
     assert [r["source"] for r in report["rows"]] == ["banking77", "corpus"]
     assert report["rows"][0]["n"] == 50 and "topics" in report["rows"][0]["heads"]

@@ -39,8 +39,10 @@ def test_retrain_writes_a_version_with_checksums(settings: Settings) -> None:
     rec = result.record
     assert result.directory == settings.cache_dir / "versions" / "acme-1"
     assert rec["parent"] == "shipped" and rec["new_topics"] == ["loyalty"]
-    assert rec["labels"]["total"] == 60 and rec["labels"]["trained"] + rec["labels"]["held_back"] == 60
-    assert 9 <= rec["labels"]["held_back"] <= 15                     # ~20 %
+    assert (
+        rec["labels"]["total"] == 60 and rec["labels"]["trained"] + rec["labels"]["held_back"] == 60
+    )
+    assert 9 <= rec["labels"]["held_back"] <= 15  # ~20 %
     assert rec["trained_on"]["by_origin"]["labels"] > 0 and len(rec["trained_on"]["sha256"]) == 64
     assert "heads/topics.safetensors" in rec["files"] and "taxonomy.yaml" in rec["files"]
     registry = (result.directory / "registry.toml").read_text(encoding="utf-8")
@@ -59,12 +61,12 @@ def test_retrain_new_topic_gets_a_head_column(settings: Settings) -> None:
     heads = load_heads(result.directory / "heads")
     assert heads["topics"].labels[-1] == "loyalty"
     shipped = load_heads(SHIPPED_MODELS_DIR / "heads")
-    assert "loyalty" not in shipped["topics"].labels                  # shipped is untouched
+    assert "loyalty" not in shipped["topics"].labels  # shipped is untouched
     x = fake_embed(["great points", "bad courier"])
     decided = heads["topics"].decide(heads["topics"].predict_proba(x))
     col = heads["topics"].labels.index("loyalty")
     assert decided[0][col] and not decided[1][col]
-    assert "aspect_loyalty" in heads                                  # 20 trained polarity labels ≥ 10
+    assert "aspect_loyalty" in heads  # 20 trained polarity labels ≥ 10
 
 
 def test_retrain_held_back_split_is_stable_across_retrains(settings: Settings) -> None:
@@ -73,10 +75,12 @@ def test_retrain_held_back_split_is_stable_across_retrains(settings: Settings) -
     more = pd.concat([org_labels(), org_labels(30, prefix="new")], ignore_index=True)
     _train(settings, "acme-2", more)
     second = held_back_ids(settings, "acme-2")
-    assert first <= second                                            # once held back, always
-    trained_before = {k for k, v in label_roles(settings).items() if v != HELD_BACK and k.startswith("msg")}
-    assert not trained_before & second                                # once trained, never held back
-    assert any(i.startswith("new") for i in second)                   # new labels are split too
+    assert first <= second  # once held back, always
+    trained_before = {
+        k for k, v in label_roles(settings).items() if v != HELD_BACK and k.startswith("msg")
+    }
+    assert not trained_before & second  # once trained, never held back
+    assert any(i.startswith("new") for i in second)  # new labels are split too
 
 
 def test_retrain_split_roles_is_seeded_and_stratified() -> None:
@@ -84,7 +88,7 @@ def test_retrain_split_roles_is_seeded_and_stratified() -> None:
     a, b = split_roles(labels, {}, 0.2, 13), split_roles(labels, {}, 0.2, 13)
     assert a == b and split_roles(labels, {}, 0.2, 14) != a
     held = labels[labels["id"].map(a) == HELD_BACK]
-    assert sum(bool(t) and t[0] == "loyalty" for t in held["topics"]) in (6, 7)   # 20 % of 34
+    assert sum(bool(t) and t[0] == "loyalty" for t in held["topics"]) in (6, 7)  # 20 % of 34
 
 
 def test_retrain_refuses_unknown_topics_and_taken_names(settings: Settings) -> None:
@@ -102,40 +106,60 @@ def test_retrain_settings_pick_a_version_and_go_back(settings: Settings) -> None
     env = {"CX_TEXT_CACHE": str(settings.cache_dir), "CX_TEXT_MODEL_VERSION": "acme-1"}
     tuned = Settings.from_env(env)
     assert tuned.models_dir == settings.cache_dir / "versions" / "acme-1"
-    assert tuned.taxonomy_path.name == "taxonomy.yaml"               # its own taxonomy copy
+    assert tuned.taxonomy_path.name == "taxonomy.yaml"  # its own taxonomy copy
     assert check_version(tuned) is not None
     back = tuned.for_version("shipped")
     assert back.models_dir == SHIPPED_MODELS_DIR and back.taxonomy_path.name == "default.yaml"
     assert check_version(back) is None
     with pytest.raises(ModelError, match="does not exist"):
         check_version(settings.for_version("nope"))
-    other = tuned.with_(model_version="acme-2")                      # version to version
+    other = tuned.with_(model_version="acme-2")  # version to version
     assert other.models_dir == settings.cache_dir / "versions" / "acme-2"
     assert other.with_(model_version="shipped").models_dir == SHIPPED_MODELS_DIR
 
 
 def test_retrain_before_after_on_a_constructed_case() -> None:
-    gold = normalize_labels(pd.DataFrame({
-        "id": ["a", "b", "c", "d"], "text": ["t"] * 4,
-        "sentiment": ["negative", "positive", "", "negative"],
-        "topics": [["loyalty"], ["delivery"], None, []],
-        "aspects": [{"loyalty": "negative"}, {"delivery": "positive"}, {}, {}]}))
-    before = pd.DataFrame({"sentiment": ["positive", "positive", "neutral", "negative"],
-                           "topics": [[], ["delivery"], [], []],
-                           "aspect_sentiments": [[], [{"topic": "delivery", "polarity": "negative"}], [], []]})
-    after = pd.DataFrame({"sentiment": ["negative", "positive", "neutral", "negative"],
-                          "topics": [["loyalty"], ["delivery"], ["pricing"], []],
-                          "aspect_sentiments": [[{"topic": "loyalty", "polarity": "negative"}],
-                                                [{"topic": "delivery", "polarity": "positive"}], [], []]})
-    table = before_after(gold, before, after, ("delivery", "pricing", "loyalty")).set_index(["kind", "label"])
-    assert table.loc[("sentiment", "macro-F1"), "n"] == 3                # c has no sentiment label
+    gold = normalize_labels(
+        pd.DataFrame(
+            {
+                "id": ["a", "b", "c", "d"],
+                "text": ["t"] * 4,
+                "sentiment": ["negative", "positive", "", "negative"],
+                "topics": [["loyalty"], ["delivery"], None, []],
+                "aspects": [{"loyalty": "negative"}, {"delivery": "positive"}, {}, {}],
+            }
+        )
+    )
+    before = pd.DataFrame(
+        {
+            "sentiment": ["positive", "positive", "neutral", "negative"],
+            "topics": [[], ["delivery"], [], []],
+            "aspect_sentiments": [[], [{"topic": "delivery", "polarity": "negative"}], [], []],
+        }
+    )
+    after = pd.DataFrame(
+        {
+            "sentiment": ["negative", "positive", "neutral", "negative"],
+            "topics": [["loyalty"], ["delivery"], ["pricing"], []],
+            "aspect_sentiments": [
+                [{"topic": "loyalty", "polarity": "negative"}],
+                [{"topic": "delivery", "polarity": "positive"}],
+                [],
+                [],
+            ],
+        }
+    )
+    table = before_after(gold, before, after, ("delivery", "pricing", "loyalty")).set_index(
+        ["kind", "label"]
+    )
+    assert table.loc[("sentiment", "macro-F1"), "n"] == 3  # c has no sentiment label
     assert table.loc[("sentiment", "negative"), "before"] == pytest.approx(2 / 3)
     assert table.loc[("sentiment", "negative"), "after"] == pytest.approx(1.0)
     assert table.loc[("topic", "loyalty"), ["before", "after"]].tolist() == [0.0, 1.0]
-    assert table.loc[("topics", "micro-F1"), "n"] == 3                   # c's topics unlabelled
+    assert table.loc[("topics", "micro-F1"), "n"] == 3  # c's topics unlabelled
     assert table.loc[("polarity", "delivery"), ["before", "after"]].tolist() == [0.0, 1.0]
     assert table.loc[("polarity", "loyalty"), "change"] == pytest.approx(1.0)
-    assert ("topic", "pricing") not in table.index                       # no gold support
+    assert ("topic", "pricing") not in table.index  # no gold support
 
 
 def test_retrain_evaluate_version_compares_on_held_back_only(settings: Settings) -> None:
@@ -146,7 +170,9 @@ def test_retrain_evaluate_version_compares_on_held_back_only(settings: Settings)
     def tag(s: Settings, frame: pd.DataFrame) -> pd.DataFrame:
         seen.append((s.model_version, len(frame)))
         n = len(frame)
-        return pd.DataFrame({"sentiment": ["neutral"] * n, "topics": [[]] * n, "aspect_sentiments": [[]] * n})
+        return pd.DataFrame(
+            {"sentiment": ["neutral"] * n, "topics": [[]] * n, "aspect_sentiments": [[]] * n}
+        )
 
     report = evaluate_version(settings, labels, "acme-1", tag=tag)
     held = held_back_ids(settings, "acme-1")
@@ -156,13 +182,22 @@ def test_retrain_evaluate_version_compares_on_held_back_only(settings: Settings)
 
 
 def test_retrain_reads_labels_files(tmp_path: Path) -> None:
-    frame = pd.DataFrame({"id": ["1", "2"], "text": ["Баллы не начислили", "ok"],
-                          "sentiment": ["negative", ""], "topics": ["loyalty", ""],
-                          "aspect_sentiments": ["loyalty:negative", ""]})
+    frame = pd.DataFrame(
+        {
+            "id": ["1", "2"],
+            "text": ["Баллы не начислили", "ok"],
+            "sentiment": ["negative", ""],
+            "topics": ["loyalty", ""],
+            "aspect_sentiments": ["loyalty:negative", ""],
+        }
+    )
     path = tmp_path / "labels.csv"
     frame.to_csv(path, index=False)
     labels = read_labels(path)
-    assert labels["topics"].tolist() == [["loyalty"], []] and labels["sentiment"].tolist() == ["negative", ""]
+    assert labels["topics"].tolist() == [["loyalty"], []] and labels["sentiment"].tolist() == [
+        "negative",
+        "",
+    ]
     assert labels["aspects"][0] == {"loyalty": "negative"}
     with pytest.raises(IngestError, match="does not exist"):
         read_labels(tmp_path / "missing.xlsx")

@@ -21,8 +21,12 @@ INTENTS = ["card_arrival", "exchange_rate", "request_refund", "lost_card", "top_
 
 def _banking(n_per_intent: int) -> pd.DataFrame:
     # sorted by intent, as the real files are
-    return pd.DataFrame({"text": [f"{i} query {k}" for i in INTENTS for k in range(n_per_intent)],
-                         "category": [i for i in INTENTS for _ in range(n_per_intent)]})
+    return pd.DataFrame(
+        {
+            "text": [f"{i} query {k}" for i in INTENTS for k in range(n_per_intent)],
+            "category": [i for i in INTENTS for _ in range(n_per_intent)],
+        }
+    )
 
 
 def test_sources_stratified_sample_is_seeded_and_even():
@@ -50,7 +54,9 @@ def test_sources_banking77_eval_splits_are_stratified(tmp_path: Path):
     _banking(40).to_csv(tmp_path / "test.csv", index=False)
     frame = corpus_banking77(tmp_path)
     test = _eval_sample(frame[frame["split"] == "test"], 100, seed=13)
-    assert len(test) == 100 and test["intent"].value_counts().to_dict() == dict.fromkeys(INTENTS, 20)
+    assert len(test) == 100 and test["intent"].value_counts().to_dict() == dict.fromkeys(
+        INTENTS, 20
+    )
     dev = _eval_sample(frame[frame["split"] == "dev"], 50, seed=13)
     assert dev["intent"].nunique() == len(INTENTS)
     real = load_banking77(tmp_path)
@@ -75,10 +81,16 @@ def test_sources_mams_scope_and_disagreeing_polarity(tmp_path: Path):
     assert sorted(frame["split"]) == ["dev", "test", "train"]
 
 
-@pytest.mark.parametrize(("groups", "expected"), [
-    (["positive", "neutral"], "positive"), (["negative", "ambiguous"], "negative"),
-    (["positive", "negative"], ""), (["neutral"], "neutral"), (["ambiguous"], ""),
-])
+@pytest.mark.parametrize(
+    ("groups", "expected"),
+    [
+        (["positive", "neutral"], "positive"),
+        (["negative", "ambiguous"], "negative"),
+        (["positive", "negative"], ""),
+        (["neutral"], "neutral"),
+        (["ambiguous"], ""),
+    ],
+)
 def test_sources_merge_groups(groups: list[str], expected: str):
     assert merge_groups(groups) == expected
 
@@ -87,7 +99,10 @@ def test_sources_families_and_corpus_scope():
     assert held_out("goemotions") == held_out("ru_goemotions") == ("goemotions", "ru_goemotions")
     assert held_out("cebab") == ("cebab",)
     data = load_sources(None, ("delivery", "staff"))
-    assert set(data["origin"]) == {"corpus"} and data["topic_scope"].iloc[0] == ("delivery", "staff")
+    assert set(data["origin"]) == {"corpus"} and data["topic_scope"].iloc[0] == (
+        "delivery",
+        "staff",
+    )
 
 
 def test_sources_capped_is_seeded():

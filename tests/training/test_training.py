@@ -25,19 +25,27 @@ def test_training_splits_are_fixed_by_id() -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not SHARED.is_dir(), reason="../shared/data (public training sets) is not beside the repo")
+@pytest.mark.skipif(
+    not SHARED.is_dir(), reason="../shared/data (public training sets) is not beside the repo"
+)
 def test_training_reproduces_committed_heads(tmp_path: Path) -> None:
     from cx_text.training.run import run_training
 
     report = run_training(Settings(), None, tmp_path, SHARED)
     fresh, committed = load_heads(tmp_path), load_heads(COMMITTED)
     assert set(fresh) == set(committed)
-    x = np.random.default_rng(0).normal(size=(64, committed["sentiment"].input_dim)).astype(np.float32)
+    x = (
+        np.random.default_rng(0)
+        .normal(size=(64, committed["sentiment"].input_dim))
+        .astype(np.float32)
+    )
     x /= np.linalg.norm(x, axis=1, keepdims=True)
     for name, head in committed.items():
         # up to the numeric noise of the embeddings: training embeds with bf16 autocast where the
         # CPU has it, and the prepared encoder's bytes follow the installed library versions
-        np.testing.assert_allclose(fresh[name].predict_proba(x), head.predict_proba(x), atol=2e-2, err_msg=name)
+        np.testing.assert_allclose(
+            fresh[name].predict_proba(x), head.predict_proba(x), atol=2e-2, err_msg=name
+        )
         agree = (fresh[name].predict_proba(x).argmax(1) == head.predict_proba(x).argmax(1)).mean()
         assert agree >= 0.95, name
         assert fresh[name].thresholds == pytest.approx(head.thresholds, abs=0.05)
@@ -51,17 +59,36 @@ def test_training_read_labeled_contract_files_any_format(tmp_path: Path, suffix:
     from cx_text.io.output import write_frame
     from cx_text.training.run import read_labeled
 
-    frame = pd.DataFrame({"id": ["a", "b"], "text": ["Курьер вежливый, но опоздал", "ok"],
-                          "sentiment": ["negative", "neutral"], "topics": [["delivery", "staff"], []],
-                          "aspect_sentiments": [[{"topic": "staff", "polarity": "positive"},
-                                                 {"topic": "delivery", "polarity": "negative"}], []]})
+    frame = pd.DataFrame(
+        {
+            "id": ["a", "b"],
+            "text": ["Курьер вежливый, но опоздал", "ok"],
+            "sentiment": ["negative", "neutral"],
+            "topics": [["delivery", "staff"], []],
+            "aspect_sentiments": [
+                [
+                    {"topic": "staff", "polarity": "positive"},
+                    {"topic": "delivery", "polarity": "negative"},
+                ],
+                [],
+            ],
+        }
+    )
     gold = read_labeled(write_frame(frame, tmp_path / f"gold{suffix}"))
-    assert gold["id"].tolist() == ["a", "b"] and gold["sentiment"].tolist() == ["negative", "neutral"]
+    assert gold["id"].tolist() == ["a", "b"] and gold["sentiment"].tolist() == [
+        "negative",
+        "neutral",
+    ]
     assert sorted(gold["topics"][0]) == ["delivery", "staff"] and list(gold["topics"][1]) == []
-    assert {a["topic"]: a["polarity"] for a in gold["aspect_sentiments"][0]} == {"staff": "positive", "delivery": "negative"}
+    assert {a["topic"]: a["polarity"] for a in gold["aspect_sentiments"][0]} == {
+        "staff": "positive",
+        "delivery": "negative",
+    }
 
 
-@pytest.mark.skipif(not SHARED.is_dir(), reason="../shared/data (public training sets) is not beside the repo")
+@pytest.mark.skipif(
+    not SHARED.is_dir(), reason="../shared/data (public training sets) is not beside the repo"
+)
 def test_training_frame_keeps_every_public_split() -> None:
     """Capped train rows of each public set, plus seeded dev/test samples (a refactor once dropped
     the train rows: MAMS topics fell from 0.76 to 0.62 and no test noticed)."""
@@ -72,5 +99,5 @@ def test_training_frame_keeps_every_public_split() -> None:
     for origin, cap in SHARED_CAPS.items():
         assert counts[(origin, "train")] == cap
         for split, n in SHARED_EVAL_ROWS[origin].items():
-            assert 0 < counts[(origin, split)] <= n       # MAMS test has only 400 sentences
+            assert 0 < counts[(origin, split)] <= n  # MAMS test has only 400 sentences
     assert counts[("banking77", "dev")] == SHARED_EVAL_ROWS["banking77"]["dev"]

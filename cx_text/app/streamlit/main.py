@@ -1,7 +1,8 @@
 """cx_text — the Streamlit app for CX analysts: page config, shared sidebar filters, navigation.
 
 Start it with ``cx-text app --db PATH`` (or ``streamlit run cx_text/app/streamlit/main.py -- --db
-PATH``). Pages live in ``views/`` beside this file; everything they compute comes from ``cx_text`` (see docs/APP.md).
+PATH``). Pages live in ``views/`` beside this file; everything they compute comes from ``cx_text``
+(see docs/APP.md).
 """
 
 from __future__ import annotations
@@ -18,11 +19,17 @@ from cx_text.app.streamlit.views import common
 from cx_text.app.streamlit.views.common import t
 from cx_text.core.errors import CxTextError
 
-PAGES = (("overview", ":material/dashboard:"), ("themes", ":material/topic:"),
-         ("trends", ":material/trending_up:"), ("segments", ":material/compare_arrows:"),
-         ("verbatims", ":material/format_quote:"), ("review", ":material/rate_review:"),
-         ("upload", ":material/upload_file:"), ("loop", ":material/sync:"),
-         ("models", ":material/model_training:"))
+PAGES = (
+    ("overview", ":material/dashboard:"),
+    ("themes", ":material/topic:"),
+    ("trends", ":material/trending_up:"),
+    ("segments", ":material/compare_arrows:"),
+    ("verbatims", ":material/format_quote:"),
+    ("review", ":material/rate_review:"),
+    ("upload", ":material/upload_file:"),
+    ("loop", ":material/sync:"),
+    ("models", ":material/model_training:"),
+)
 
 
 def db_argument(argv: list[str]) -> str | None:
@@ -35,12 +42,22 @@ def db_argument(argv: list[str]) -> str | None:
 def sidebar(options: FilterOptions) -> Filters:
     """Period, channel, segment and language filters shared by every page."""
     st.sidebar.header(t("filters"))
-    preset = st.sidebar.selectbox(t("period"), PRESETS, index=PRESETS.index("90d"), key="f_preset",
-                                  format_func=lambda p: t(f"preset_{p}"))
+    preset = st.sidebar.selectbox(
+        t("period"),
+        PRESETS,
+        index=PRESETS.index("90d"),
+        key="f_preset",
+        format_func=lambda p: t(f"preset_{p}"),
+    )
     custom = None
     if preset == "custom" and options.first_day and options.last_day:
-        picked = st.sidebar.date_input(t("custom_range"), (options.first_day, options.last_day),
-                                       min_value=options.first_day, max_value=options.last_day, key="f_dates")
+        picked = st.sidebar.date_input(
+            t("custom_range"),
+            (options.first_day, options.last_day),
+            min_value=options.first_day,
+            max_value=options.last_day,
+            key="f_dates",
+        )
         if isinstance(picked, tuple | list) and len(picked) == 2:
             custom = (picked[0], picked[1])
     start, end = preset_window(preset, options.first_day, options.last_day, custom)
@@ -49,18 +66,26 @@ def sidebar(options: FilterOptions) -> Filters:
     langs = st.sidebar.multiselect(t("language"), options.langs, key="f_langs")
     if start and end:
         st.sidebar.caption(t("window", start=start, end=end))
-    return Filters(start=start, end=end, channels=tuple(channels), segments=tuple(segments),
-                   langs=tuple(langs))
+    return Filters(
+        start=start, end=end, channels=tuple(channels), segments=tuple(segments), langs=tuple(langs)
+    )
 
 
 def main() -> None:
     st.set_page_config(page_title="cx_text", page_icon=":material/forum:", layout="wide")
     if "db_path" not in st.session_state:
         st.session_state["db_path"] = db_argument(sys.argv[1:])
-    st.sidebar.radio(t("ui_language"), common.UI_LANGS, key="ui_lang", horizontal=True,
-                     format_func=lambda code: {"en": "English", "ru": "Русский"}[code])
-    pages = [st.Page(f"views/{name}.py", title=t(f"page_{name}"), icon=icon, default=name == "overview")
-             for name, icon in PAGES]
+    st.sidebar.radio(
+        t("ui_language"),
+        common.UI_LANGS,
+        key="ui_lang",
+        horizontal=True,
+        format_func=lambda code: {"en": "English", "ru": "Русский"}[code],
+    )
+    pages = [
+        st.Page(f"views/{name}.py", title=t(f"page_{name}"), icon=icon, default=name == "overview")
+        for name, icon in PAGES
+    ]
     nav = st.navigation(pages)
     try:
         db = common.current_store()
@@ -68,7 +93,9 @@ def main() -> None:
         options = common.query(filter_options)
         st.session_state["cx_filters"] = sidebar(options) if options.rows else Filters()
         if db.busy:
-            st.sidebar.warning(t("store_busy", time=f"{db.snapshot_time:%H:%M:%S}" if db.snapshot_time else "—"))
+            st.sidebar.warning(
+                t("store_busy", time=f"{db.snapshot_time:%H:%M:%S}" if db.snapshot_time else "—")
+            )
         st.sidebar.caption(t("store_caption", db=common.settings().db_path, rows=options.rows))
         nav.run()
     except CxTextError as exc:

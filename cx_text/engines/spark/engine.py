@@ -64,6 +64,7 @@ def default_batch_rows(settings: Settings) -> int:
 
 # --------------------------------------------------------------------------- executor side
 
+
 @dataclass(frozen=True)
 class ExecutorJob:
     """Everything an executor needs to tag batches (pickled to the workers)."""
@@ -71,11 +72,11 @@ class ExecutorJob:
     settings: Settings
     make_tagger: TaggerFactory
     cache_key: str
-    list_columns: tuple[str, ...]           # input columns whose cells must be Python lists
-    mapping: ColumnMapping | None = None    # set when the input still needs canonicalising
-    columns: tuple[str, ...] = ()           # output columns in order (without ROW_INDEX)
-    nested: tuple[str, ...] = ()            # output columns of array/map/struct type
-    driver_root: str = str(PACKAGE_DIR)        # where cx_text is installed on the driver
+    list_columns: tuple[str, ...]  # input columns whose cells must be Python lists
+    mapping: ColumnMapping | None = None  # set when the input still needs canonicalising
+    columns: tuple[str, ...] = ()  # output columns in order (without ROW_INDEX)
+    nested: tuple[str, ...] = ()  # output columns of array/map/struct type
+    driver_root: str = str(PACKAGE_DIR)  # where cx_text is installed on the driver
 
 
 def executor_tagger(job: ExecutorJob) -> Tagger:
@@ -133,9 +134,17 @@ def _tag_frame(batch: pd.DataFrame, job: ExecutorJob) -> tuple[pd.DataFrame, np.
 
 def _canonicalize(frame: pd.DataFrame, mapping: ColumnMapping, settings: Settings) -> pd.DataFrame:
     """Raw table rows -> the canonical frame, exactly as ingest builds it from a file."""
-    ctx = RowContext(mapping=mapping, settings=settings, file_key="row", keep_extra_types=True,
-                     extras=extra_names([str(c) for c in frame.columns], mapping), row_label="row")
-    out = build_chunk(RawChunk(frame.reset_index(drop=True), [int(i) + 1 for i in frame.index]), ctx)
+    ctx = RowContext(
+        mapping=mapping,
+        settings=settings,
+        file_key="row",
+        keep_extra_types=True,
+        extras=extra_names([str(c) for c in frame.columns], mapping),
+        row_label="row",
+    )
+    out = build_chunk(
+        RawChunk(frame.reset_index(drop=True), [int(i) + 1 for i in frame.index]), ctx
+    )
     out.index = frame.index
     return out
 
@@ -173,8 +182,9 @@ def _probe_batches(batches: Iterator[pd.DataFrame], job: ExecutorJob) -> Iterato
         errors = tagged[schema.ROW_STATUS].astype(str).str.startswith(schema.STATUS_ERROR_PREFIX)
         payload = arrow_schema(tagged.reset_index(drop=True)).serialize().to_pybytes()
         manifest = json.dumps(tagger_manifest(executor_tagger(job)), default=str)
-        yield pd.DataFrame({"arrow_schema": [payload], "errors": [int(errors.sum())],
-                            "manifest": [manifest]})
+        yield pd.DataFrame(
+            {"arrow_schema": [payload], "errors": [int(errors.sum())], "manifest": [manifest]}
+        )
         break
     for _ in batches:  # drain the input, or Spark will not reuse this worker (and its models)
         pass
@@ -182,23 +192,46 @@ def _probe_batches(batches: Iterator[pd.DataFrame], job: ExecutorJob) -> Iterato
 
 # --------------------------------------------------------------------------- output schema
 
+
 def contract_types() -> dict[str, DataType]:
-    """Declared Spark types of the tag columns (as cx_text.core.schema and cx_text.io.output define)."""
+    """Declared Spark types of the tag columns (as cx_text.core.schema and cx_text.io.output
+    define)."""
     from pyspark.sql import types as T
 
     s, d, long_ = T.StringType(), T.DoubleType(), T.LongType()
     texts, scores = T.ArrayType(s), T.MapType(s, d)
-    aspect = T.StructType([T.StructField(n, t) for n, t in
-                           (("topic", s), ("polarity", s), ("score", d))])
-    evidence = T.StructType([T.StructField(n, t) for n, t in
-                             (("topic", s), ("clause", s), ("terms", texts), ("start", long_),
-                              ("end", long_), ("source", s))])
+    aspect = T.StructType(
+        [T.StructField(n, t) for n, t in (("topic", s), ("polarity", s), ("score", d))]
+    )
+    evidence = T.StructType(
+        [
+            T.StructField(n, t)
+            for n, t in (
+                ("topic", s),
+                ("clause", s),
+                ("terms", texts),
+                ("start", long_),
+                ("end", long_),
+                ("source", s),
+            )
+        ]
+    )
     return {
-        schema.TEXT_CLEAN: s, schema.DEDUPE_KEY: s, schema.PII_FOUND: texts, schema.LANG: s,
-        schema.LANG_CONFIDENCE: d, schema.SENTIMENT: s, schema.SENTIMENT_SCORE: d,
-        schema.SENTIMENT_PROBS: scores, schema.TOPICS: texts, schema.TOPIC_SCORES: scores,
-        schema.SUBTOPICS: texts, schema.ASPECT_SENTIMENTS: T.ArrayType(aspect),
-        schema.EVIDENCE: T.ArrayType(evidence), schema.THEMES: texts, schema.ROW_STATUS: s,
+        schema.TEXT_CLEAN: s,
+        schema.DEDUPE_KEY: s,
+        schema.PII_FOUND: texts,
+        schema.LANG: s,
+        schema.LANG_CONFIDENCE: d,
+        schema.SENTIMENT: s,
+        schema.SENTIMENT_SCORE: d,
+        schema.SENTIMENT_PROBS: scores,
+        schema.TOPICS: texts,
+        schema.TOPIC_SCORES: scores,
+        schema.SUBTOPICS: texts,
+        schema.ASPECT_SENTIMENTS: T.ArrayType(aspect),
+        schema.EVIDENCE: T.ArrayType(evidence),
+        schema.THEMES: texts,
+        schema.ROW_STATUS: s,
         schema.ROW_ISSUES: texts,
     }
 
@@ -233,15 +266,17 @@ def probe_job(sdf: DataFrame, job: ExecutorJob) -> tuple[ExecutorJob, StructType
     import pyarrow as pa
     from pyspark.sql import types as T
 
-    probe = sdf.limit(PROBE_ROWS).mapInPandas(partial(_probe_batches, job=job),
-                                              "arrow_schema binary, errors long, manifest string")
+    probe = sdf.limit(PROBE_ROWS).mapInPandas(
+        partial(_probe_batches, job=job), "arrow_schema binary, errors long, manifest string"
+    )
     rows = probe.collect()
     if not rows:
         raise SchemaError("the Spark DataFrame to tag has no rows.", "Give it at least one row.")
     names = {} if job.mapping is None else dict(extra_names(sdf.columns, job.mapping))  # raw copies
     inputs = {names[f.name]: f.dataType for f in sdf.schema.fields if f.name in names}
-    out = _output_schema(pa.ipc.read_schema(pa.py_buffer(rows[0]["arrow_schema"])),
-                         int(rows[0]["errors"]), inputs)
+    out = _output_schema(
+        pa.ipc.read_schema(pa.py_buffer(rows[0]["arrow_schema"])), int(rows[0]["errors"]), inputs
+    )
     kinds = (T.ArrayType, T.MapType, T.StructType)
     nested = tuple(f.name for f in out.fields if isinstance(f.dataType, kinds))
     job = replace(job, columns=tuple(out.names[:-1]), nested=nested)
@@ -250,15 +285,20 @@ def probe_job(sdf: DataFrame, job: ExecutorJob) -> tuple[ExecutorJob, StructType
 
 # --------------------------------------------------------------------------- driver side
 
+
 def executor_settings(settings: Settings, spark: SparkSession) -> Settings:
     """Settings for executor tasks: torch threads capped at ``spark.task.cpus``."""
     task_cpus = int(spark.sparkContext.getConf().get("spark.task.cpus", "1"))
     return settings.with_(num_threads=max(1, min(settings.num_threads, task_cpus)))
 
 
-def plan_job(sdf: DataFrame, settings: Settings, make_tagger: TaggerFactory | None,
-             mapping: Mapping[str, str] | None, batch_rows: int | None
-             ) -> tuple[DataFrame, ExecutorJob]:
+def plan_job(
+    sdf: DataFrame,
+    settings: Settings,
+    make_tagger: TaggerFactory | None,
+    mapping: Mapping[str, str] | None,
+    batch_rows: int | None,
+) -> tuple[DataFrame, ExecutorJob]:
     """Add the row index, resolve the column mapping and build the executor job (unprobed)."""
     from pyspark import cloudpickle
     from pyspark.sql import functions as F
@@ -271,8 +311,10 @@ def plan_job(sdf: DataFrame, settings: Settings, make_tagger: TaggerFactory | No
     canonical = all(c in columns for c in (*schema.CANONICAL_COLUMNS, *META_COLUMNS))
     factory = make_tagger or default_make_tagger
     settings = executor_settings(settings, spark)
-    key = hashlib.sha256(json.dumps(settings.as_dict(), sort_keys=True, default=str).encode()
-                         + cloudpickle.dumps(factory)).hexdigest()[:24]
+    key = hashlib.sha256(
+        json.dumps(settings.as_dict(), sort_keys=True, default=str).encode()
+        + cloudpickle.dumps(factory)
+    ).hexdigest()[:24]
     lists = tuple(f.name for f in sdf.schema.fields if isinstance(f.dataType, T.ArrayType))
     spark.conf.set(ARROW_BATCH_CONF, str(batch_rows or default_batch_rows(settings)))
     mapped = None if canonical else resolve_mapping(columns, mapping)
@@ -284,10 +326,16 @@ def run_job(sdf: DataFrame, job: ExecutorJob, out_schema: StructType) -> DataFra
     return sdf.mapInPandas(partial(_tag_batches, job=job), out_schema)
 
 
-def tag_spark_dataframe(sdf: DataFrame, settings: Settings, *,
-                        make_tagger: TaggerFactory | None = None, text_col: str = schema.TEXT,
-                        id_col: str | None = None, mapping: Mapping[str, str] | None = None,
-                        batch_rows: int | None = None) -> DataFrame:
+def tag_spark_dataframe(
+    sdf: DataFrame,
+    settings: Settings,
+    *,
+    make_tagger: TaggerFactory | None = None,
+    text_col: str = schema.TEXT,
+    id_col: str | None = None,
+    mapping: Mapping[str, str] | None = None,
+    batch_rows: int | None = None,
+) -> DataFrame:
     """Tag a Spark DataFrame; returns it (lazily) with the tag columns and ``row_index``.
 
     A canonical frame (every ``schema.CANONICAL_COLUMNS`` plus ``source_row``, ``row_status``,

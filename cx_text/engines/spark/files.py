@@ -68,11 +68,23 @@ GROUP_FILE = "spark.json"  # in the work folder: chunks per Spark job, reused by
 Piece = tuple[int, int, pd.DataFrame]  # (chunk index, first row, chunk)
 
 
-def tag_file_spark(path: Path, output: Path, settings: Settings, *, master: str = "local[2]",
-                   manifest: dict[str, Any] | None = None, mapping: Mapping[str, str] | None = None,
-                   sheet: str | None = None, db_path: Path | None = None, resume: bool = False,
-                   customers: pd.DataFrame | None = None, make_tagger: TaggerFactory | None = None,
-                   progress: bool = True, run_id: str | None = None, source: str | None = None) -> RunSummary:
+def tag_file_spark(
+    path: Path,
+    output: Path,
+    settings: Settings,
+    *,
+    master: str = "local[2]",
+    manifest: dict[str, Any] | None = None,
+    mapping: Mapping[str, str] | None = None,
+    sheet: str | None = None,
+    db_path: Path | None = None,
+    resume: bool = False,
+    customers: pd.DataFrame | None = None,
+    make_tagger: TaggerFactory | None = None,
+    progress: bool = True,
+    run_id: str | None = None,
+    source: str | None = None,
+) -> RunSummary:
     """Tag ``path`` on Spark into ``output`` (and the store at ``db_path``): the same rows,
     order, columns and store contents as :func:`cx_text.engines.local.tag_file`.
 
@@ -88,8 +100,9 @@ def tag_file_spark(path: Path, output: Path, settings: Settings, *, master: str 
     if parts.state() and not resume:  # fail before Spark starts, with the local engine's words
         claim_run(parts, "", resume, run_id)
     source = source_name(path, source)
-    stream = open_export(path, mapping=mapping, sheet=sheet, chunk_size=settings.chunk_size,
-                         settings=settings)
+    stream = open_export(
+        path, mapping=mapping, sheet=sheet, chunk_size=settings.chunk_size, settings=settings
+    )
     with spark_session(master, settings) as spark, open_optional_store(db_path) as store:
         chunks = iter(stream)
         per_group = _group_chunks(parts, resume, spark, settings)
@@ -97,9 +110,20 @@ def tag_file_spark(path: Path, output: Path, settings: Settings, *, master: str 
         plan = _make_plan(spark, group, settings, make_tagger, manifest)
         sha256 = file_sha256(path)
         run = FileRun.begin(
-            path, output, settings, store=store, manifest={**plan.manifest, "engine": "spark", "input": str(path)},
-            fingerprint=run_fingerprint(path, mapping, sheet, settings, plan.manifest, source, sha256),
-            sha256=sha256, source=source, resume=resume, run_id=run_id, db=str(db_path) if db_path else None)
+            path,
+            output,
+            settings,
+            store=store,
+            manifest={**plan.manifest, "engine": "spark", "input": str(path)},
+            fingerprint=run_fingerprint(
+                path, mapping, sheet, settings, plan.manifest, source, sha256
+            ),
+            sha256=sha256,
+            source=source,
+            resume=resume,
+            run_id=run_id,
+            db=str(db_path) if db_path else None,
+        )
         _record_group_chunks(parts, per_group)
         try:
             with ProgressReporter(count_total(path, sheet), enabled=progress) as prog:
@@ -118,8 +142,9 @@ def _group_chunks(parts: PartsDir, resume: bool, spark: SparkSession, settings: 
     recorded = parts.path / GROUP_FILE
     if resume and recorded.is_file():
         return int(json.loads(recorded.read_text(encoding="utf-8"))["group_chunks"])
-    return max(2, min(2 * spark.sparkContext.defaultParallelism,
-                      GROUP_MAX_ROWS // settings.chunk_size))
+    return max(
+        2, min(2 * spark.sparkContext.defaultParallelism, GROUP_MAX_ROWS // settings.chunk_size)
+    )
 
 
 def _record_group_chunks(parts: PartsDir, per_group: int) -> None:
@@ -130,15 +155,16 @@ def _record_group_chunks(parts: PartsDir, per_group: int) -> None:
 
 # --------------------------------------------------------------------------- plan
 
+
 @dataclass
 class FilePlan:
     """How every group of chunks is tagged; fixed by the first group of the export."""
 
-    fixed: pa.Schema | None = None      # input Arrow schema (None: an export without rows)
-    job: ExecutorJob | None = None      # the probed executor job
+    fixed: pa.Schema | None = None  # input Arrow schema (None: an export without rows)
+    job: ExecutorJob | None = None  # the probed executor job
     out_schema: StructType | None = None
     manifest: dict[str, Any] = field(default_factory=dict)
-    tagger: Tagger | None = None        # driver-side tagger of an export without rows
+    tagger: Tagger | None = None  # driver-side tagger of an export without rows
 
     def tag(self, spark: SparkSession, todo: Sequence[Piece]) -> Iterator[Piece]:
         """Tag ``todo`` in one Spark job; yields the tagged pieces in input order."""
@@ -156,8 +182,13 @@ class FilePlan:
         return _collect(run_job(sdf, self.job, self.out_schema).toArrow(), todo)
 
 
-def _make_plan(spark: SparkSession, group: list[pd.DataFrame], settings: Settings,
-               make_tagger: TaggerFactory | None, manifest: dict[str, Any] | None) -> FilePlan:
+def _make_plan(
+    spark: SparkSession,
+    group: list[pd.DataFrame],
+    settings: Settings,
+    make_tagger: TaggerFactory | None,
+    manifest: dict[str, Any] | None,
+) -> FilePlan:
     """Fix the input schema from the first group and probe its first rows on an executor."""
     from pyspark.sql.pandas.types import from_arrow_schema
 
@@ -172,6 +203,7 @@ def _make_plan(spark: SparkSession, group: list[pd.DataFrame], settings: Setting
 
 
 # --------------------------------------------------------------------------- run
+
 
 @dataclass
 class _FileRun:
@@ -202,7 +234,9 @@ class _FileRun:
 
 def _pieces(group: list[pd.DataFrame]) -> list[Piece]:
     starts = np.cumsum([0, *(len(chunk) for chunk in group[:-1])])
-    return [(i, int(start), chunk) for i, (start, chunk) in enumerate(zip(starts, group, strict=True))]
+    return [
+        (i, int(start), chunk) for i, (start, chunk) in enumerate(zip(starts, group, strict=True))
+    ]
 
 
 def _positions(todo: Sequence[Piece]) -> np.ndarray:
@@ -219,10 +253,14 @@ def _input_table(todo: Sequence[Piece], fixed: pa.Schema | None) -> pa.Table:
     frame = pd.concat([chunk for _, _, chunk in todo], ignore_index=True)
     frame[ROW_INDEX] = _positions(todo)
     try:
-        return pa.Table.from_pandas(frame, schema=fixed or arrow_schema(frame), preserve_index=False)
+        return pa.Table.from_pandas(
+            frame, schema=fixed or arrow_schema(frame), preserve_index=False
+        )
     except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError) as exc:
-        raise SchemaError(f"a column of the export changed type between chunks: {exc}.",
-                          "Raise --chunk-size or give the column one type.") from exc
+        raise SchemaError(
+            f"a column of the export changed type between chunks: {exc}.",
+            "Raise --chunk-size or give the column one type.",
+        ) from exc
 
 
 def _collect(result: pa.Table, todo: Sequence[Piece]) -> Iterator[Piece]:
@@ -232,13 +270,18 @@ def _collect(result: pa.Table, todo: Sequence[Piece]) -> Iterator[Piece]:
     result = result.sort_by(ROW_INDEX)
     expected = _positions(todo)
     if not np.array_equal(result.column(ROW_INDEX).to_numpy(), expected):
-        raise CxTextError(f"Spark returned {result.num_rows:,} rows for {len(expected):,}.",
-                          "This is a bug; please report it with the input file.")
+        raise CxTextError(
+            f"Spark returned {result.num_rows:,} rows for {len(expected):,}.",
+            "This is a bug; please report it with the input file.",
+        )
     nested = [f.name for f in result.schema if pa.types.is_nested(f.type)]
     start = 0
     for index, first_row, chunk in todo:
-        frame = result.slice(start, len(chunk)).drop_columns([ROW_INDEX]).to_pandas(
-            maps_as_pydicts="strict")
+        frame = (
+            result.slice(start, len(chunk))
+            .drop_columns([ROW_INDEX])
+            .to_pandas(maps_as_pydicts="strict")
+        )
         for col in nested:
             frame[col] = [plain(v) for v in frame[col]]
         frame.index = pd.RangeIndex(first_row, first_row + len(chunk))

@@ -21,11 +21,15 @@ PANDAS3_WARNING = "PySpark does not yet fully support pandas"
 
 def session_conf(settings: Settings, batch_rows: int | None = None) -> dict[str, str]:
     """Spark settings cx_text relies on (offline executors, Arrow batches, worker reuse)."""
-    conf = {"spark.ui.showConsoleProgress": "false", "spark.sql.session.timeZone": "UTC",
-            "spark.python.worker.reuse": "true", "spark.sql.execution.arrow.pyspark.enabled": "true",
-            ARROW_BATCH_CONF: str(batch_rows or default_batch_rows(settings)),
-            "spark.executorEnv.TOKENIZERS_PARALLELISM": "false",
-            "spark.executorEnv.PYTHONWARNINGS": f"ignore:{PANDAS3_WARNING}:FutureWarning"}
+    conf = {
+        "spark.ui.showConsoleProgress": "false",
+        "spark.sql.session.timeZone": "UTC",
+        "spark.python.worker.reuse": "true",
+        "spark.sql.execution.arrow.pyspark.enabled": "true",
+        ARROW_BATCH_CONF: str(batch_rows or default_batch_rows(settings)),
+        "spark.executorEnv.TOKENIZERS_PARALLELISM": "false",
+        "spark.executorEnv.PYTHONWARNINGS": f"ignore:{PANDAS3_WARNING}:FutureWarning",
+    }
     if not settings.allow_network:
         conf["spark.executorEnv.HF_HUB_OFFLINE"] = "1"
         conf["spark.executorEnv.TRANSFORMERS_OFFLINE"] = "1"
@@ -38,8 +42,10 @@ def spark_session(master: str, settings: Settings) -> Iterator[SparkSession]:
     try:
         from pyspark.sql import SparkSession
     except ImportError as exc:
-        raise CxTextError("the Spark engine needs pyspark.",
-                          "Install it with: pip install 'cx_text[spark]' (and Java 17+).") from exc
+        raise CxTextError(
+            "the Spark engine needs pyspark.",
+            "Install it with: pip install 'cx_text[spark]' (and Java 17+).",
+        ) from exc
     warnings.filterwarnings("ignore", message=PANDAS3_WARNING, category=FutureWarning)
     active = SparkSession.getActiveSession()
     if active is not None:

@@ -36,14 +36,18 @@ class Cues:
         """Read ``lang/cues.yaml`` for ru and en."""
 
         def phrases(kind: str) -> frozenset[tuple[str, ...]]:
-            return frozenset(tuple(p.split()) for lang in ("ru", "en") for p in cue_words(lang, kind))
+            return frozenset(
+                tuple(p.split()) for lang in ("ru", "en") for p in cue_words(lang, kind)
+            )
 
         def words(kind: str) -> frozenset[str]:
             return frozenset(p for lang in ("ru", "en") for p in cue_words(lang, kind))
 
         contrast, not_contrast = phrases("contrast"), phrases("not_contrast")
         longest = max(len(p) for p in contrast | not_contrast)
-        return cls(contrast, not_contrast, words("negation_forward"), words("negation_backward"), longest)
+        return cls(
+            contrast, not_contrast, words("negation_forward"), words("negation_backward"), longest
+        )
 
     def is_negation(self, token: Token) -> bool:
         """True for a negation cue token (``не``, ``not``, ``n't``, ``don't`` …)."""
@@ -120,6 +124,8 @@ def build_analysis(text: str, lang: str, sentences: Sequence[RawSentence], cues:
         for (lo, marker), (hi, _) in pairwise(bounds):
             part = mark_negation(tokens[lo:hi], cues)
             if part:
-                clauses.append(Clause(len(clauses), s_index, part[0].start, part[-1].end, part, marker))
+                clauses.append(
+                    Clause(len(clauses), s_index, part[0].start, part[-1].end, part, marker)
+                )
     spans = tuple(Sentence(s.start, s.end) for s in sentences)
     return Analysis(text=text, lang=lang, sentences=spans, clauses=tuple(clauses))

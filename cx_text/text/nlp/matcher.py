@@ -114,8 +114,17 @@ class CueMatcher:
             label, phrase, has_neg = self.cue_of[key]
             negated = not has_neg and _negated(tokens, clause_of, start, end, self.resources)
             span = tokens[start:end]
-            found.append(Match(label, clause_of[start], span[0].start, span[-1].end,
-                               tuple(t.text for t in span), negated, phrase))
+            found.append(
+                Match(
+                    label,
+                    clause_of[start],
+                    span[0].start,
+                    span[-1].end,
+                    tuple(t.text for t in span),
+                    negated,
+                    phrase,
+                )
+            )
         return _longest(found)
 
     def _multi_word_hits(self, tokens: Sequence[Token]) -> list[tuple[str, int, int]]:
@@ -129,19 +138,26 @@ class CueMatcher:
         out = []
         for start, lemma in enumerate(lemmas):
             for cue in self.multi_by_first.get(lemma, ()):
-                out += [(cue.key, start, end) for end in _ends(cue.words, 1, start + 1, lemmas, gap_ok)]
+                out += [
+                    (cue.key, start, end) for end in _ends(cue.words, 1, start + 1, lemmas, gap_ok)
+                ]
         return out
 
     def _doc(self, tokens: Sequence[Token]) -> Any:
         from spacy.tokens import Doc
 
         spaces = [a.end < b.start for a, b in pairwise(tokens)] + [False]
-        return Doc(self.vocab, words=[t.text for t in tokens], spaces=spaces,
-                   lemmas=[t.lemma for t in tokens])
+        return Doc(
+            self.vocab,
+            words=[t.text for t in tokens],
+            spaces=spaces,
+            lemmas=[t.lemma for t in tokens],
+        )
 
 
-def _ends(words: tuple[frozenset[str], ...], k: int, pos: int, lemmas: list[str],
-          gap_ok: list[bool]) -> set[int]:
+def _ends(
+    words: tuple[frozenset[str], ...], k: int, pos: int, lemmas: list[str], gap_ok: list[bool]
+) -> set[int]:
     """Token ends of matches of ``words[k:]`` starting at ``pos`` (optionally after one gap)."""
     if k == len(words):
         return {pos}
@@ -153,8 +169,9 @@ def _ends(words: tuple[frozenset[str], ...], k: int, pos: int, lemmas: list[str]
     return out
 
 
-def _negated(tokens: Sequence[Token], clause_of: list[int], start: int, end: int,
-             res: NlpResources) -> bool:
+def _negated(
+    tokens: Sequence[Token], clause_of: list[int], start: int, end: int, res: NlpResources
+) -> bool:
     """A negation cue before the match (forward scope) or ``нет`` after it, same clause."""
     cues = res.cues
     clause = clause_of[start]
@@ -174,9 +191,16 @@ def _negated(tokens: Sequence[Token], clause_of: list[int], start: int, end: int
 def _longest(matches: list[Match]) -> list[Match]:
     """Drop a match contained in another match of the same label; sort by position."""
     keep = [
-        m for m in matches
-        if not any(o is not m and o.label == m.label and o.start <= m.start and m.end <= o.end
-                   and (o.end - o.start) > (m.end - m.start) for o in matches)
+        m
+        for m in matches
+        if not any(
+            o is not m
+            and o.label == m.label
+            and o.start <= m.start
+            and m.end <= o.end
+            and (o.end - o.start) > (m.end - m.start)
+            for o in matches
+        )
     ]
     unique = {(m.label, m.start, m.end): m for m in keep}
     return sorted(unique.values(), key=lambda m: (m.start, m.end, m.label))

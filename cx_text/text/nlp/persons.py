@@ -84,7 +84,9 @@ class PersonFinder:
             return spans
         for start, end in _sentences(text):
             inside = [w for w in words if start <= w.start() < end]
-            if inside and (not self.gate or any(self._suggests_name(text, w, start) for w in inside)):
+            if inside and (
+                not self.gate or any(self._suggests_name(text, w, start) for w in inside)
+            ):
                 spans += self._ner_spans(text, start, end, inside)
         return spans
 
@@ -110,15 +112,21 @@ class PersonFinder:
             if span.type != "PER":
                 continue
             lo, hi = start + span.start, start + span.stop
-            found += [(w.start(), w.end()) for w in words if lo <= w.start() < hi and self._name_like(w.group())]
+            found += [
+                (w.start(), w.end())
+                for w in words
+                if lo <= w.start() < hi and self._name_like(w.group())
+            ]
         return found
 
     def _by_rules(self, text: str, words: list[re.Match[str]]) -> list[tuple[int, int]]:
         """Names NER tends to miss: after a role word ("курьер иван"), and patronymics."""
         spans = []
         for i, w in enumerate(words):
-            after_role = i > 0 and fold(words[i - 1].group()) in self.roles_ru and (
-                text[words[i - 1].end() : w.start()].strip(" ,:") == ""
+            after_role = (
+                i > 0
+                and fold(words[i - 1].group()) in self.roles_ru
+                and (text[words[i - 1].end() : w.start()].strip(" ,:") == "")
             )
             if not (after_role or w.group()[:1].isupper()):
                 continue
@@ -148,9 +156,16 @@ class PersonFinder:
         key = word.lower()
         prev = words[i - 1].group().lower() if i else ""
         gap = text[words[i - 1].end() : words[i].start()] if i else ""
-        context = bool(prev) and not _SENT_END.search(gap) and (
-            prev in _TITLES or prev in self.roles_en or fold(text[: words[i].start()]).rstrip(
-                " ,:").endswith(tuple(r for r in self.roles_en if " " in r))
+        context = (
+            bool(prev)
+            and not _SENT_END.search(gap)
+            and (
+                prev in _TITLES
+                or prev in self.roles_en
+                or fold(text[: words[i].start()])
+                .rstrip(" ,:")
+                .endswith(tuple(r for r in self.roles_en if " " in r))
+            )
         )
         if key in self.names_en:
             return True

@@ -49,12 +49,17 @@ def analyze_frame(frame: pd.DataFrame, resources: NlpResources) -> pd.DataFrame:
     try:
         analyses = analyze(texts, langs, resources)
     except Exception:
-        analyses = [_analyze_or_mark(out, pos, t, lang, resources) for pos, (t, lang) in enumerate(zip(texts, langs, strict=True))]
+        analyses = [
+            _analyze_or_mark(out, pos, t, lang, resources)
+            for pos, (t, lang) in enumerate(zip(texts, langs, strict=True))
+        ]
     out[schema.ANALYSIS] = pd.Series(analyses, index=out.index, dtype=object)
     return out
 
 
-def _analyze_or_mark(frame: pd.DataFrame, pos: int, text: str, lang: str, res: NlpResources) -> Analysis:
+def _analyze_or_mark(
+    frame: pd.DataFrame, pos: int, text: str, lang: str, res: NlpResources
+) -> Analysis:
     try:
         return analyze([text], [lang], res)[0]
     except Exception as exc:  # one bad row must not stop the chunk
@@ -62,7 +67,9 @@ def _analyze_or_mark(frame: pd.DataFrame, pos: int, text: str, lang: str, res: N
         return EMPTY_ANALYSIS
 
 
-def prepare_text(frame: pd.DataFrame, resources: NlpResources, *, mask_pii: bool = True) -> pd.DataFrame:
+def prepare_text(
+    frame: pd.DataFrame, resources: NlpResources, *, mask_pii: bool = True
+) -> pd.DataFrame:
     """normalize (+ PII masking) -> language ID -> analysis, in one call."""
     cleaned = normalize_frame(frame, mask_pii=mask_pii, resources=resources)
     with_lang = detect_language_frame(cleaned, resources.detector)

@@ -39,7 +39,9 @@ class NlpResources:
     options: dict[str, bool] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.overrides = {fold(k): fold(str(v)) for k, v in load_yaml("lemma_overrides.yaml").items()}
+        self.overrides = {
+            fold(k): fold(str(v)) for k, v in load_yaml("lemma_overrides.yaml").items()
+        }
         self.translit_lemma = lru_cache(maxsize=LEMMA_CACHE_SIZE)(self._translit_lemma)
         self.token_info = lru_cache(maxsize=LEMMA_CACHE_SIZE)(partial(token_info, self))
         self.ru_lemma = lru_cache(maxsize=LEMMA_CACHE_SIZE)(self._ru_lemma)

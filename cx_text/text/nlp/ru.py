@@ -24,7 +24,10 @@ def segment(text: str, res: NlpResources) -> list[tuple[int, int, list[tuple[str
     """Sentences as ``(start, end, [(token, start, end), …])`` with placeholders kept whole."""
     out = []
     for sent in res.segmenter.sentenize(text):
-        raw = [(t.text, sent.start + t.start, sent.start + t.stop) for t in res.segmenter.tokenize(sent.text)]
+        raw = [
+            (t.text, sent.start + t.start, sent.start + t.stop)
+            for t in res.segmenter.tokenize(sent.text)
+        ]
         out.append((sent.start, sent.stop, merge_placeholders(text, raw)))
     return out
 

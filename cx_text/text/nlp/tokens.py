@@ -37,8 +37,14 @@ def merge_placeholders(text: str, tokens: list[tuple[str, int, int]]) -> list[tu
 
 
 def make_token(
-    word: str, start: int, end: int, res: NlpResources,
-    *, ru_lemma: str | None = None, en_norm: str | None = None, translit: bool = False,
+    word: str,
+    start: int,
+    end: int,
+    res: NlpResources,
+    *,
+    ru_lemma: str | None = None,
+    en_norm: str | None = None,
+    translit: bool = False,
 ) -> Token:
     """A :class:`Token` with the lemma its script calls for (cached per word form)."""
     if ru_lemma is not None:

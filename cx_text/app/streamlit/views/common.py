@@ -1,4 +1,5 @@
-"""What every page shares: RU/EN labels, the cached store, settings, sidebar filters, cached queries.
+"""What every page shares: RU/EN labels, the cached store, settings, sidebar filters, cached
+queries.
 
 Pages only call library functions, through :func:`query` (cached per data version and
 arguments, read from the app's snapshot of the store) or :func:`write` / :func:`write_each`
@@ -52,8 +53,9 @@ def t(key: str, **values: Any) -> str:
 
 
 def settings() -> Settings:
-    return Settings.from_env(db_path=st.session_state.get("db_path"),
-                             model_version=st.session_state.get("model_version"))
+    return Settings.from_env(
+        db_path=st.session_state.get("db_path"), model_version=st.session_state.get("model_version")
+    )
 
 
 @st.cache_resource(show_spinner=False)
@@ -81,12 +83,21 @@ def version() -> str:
 def query(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     """``fn(store, *args, **kwargs)``, cached by store, data version and arguments."""
     key = repr((args, sorted(kwargs.items())))
-    return _cached(fn.__module__, fn.__qualname__, str(settings().db_path), version(), key, args, kwargs)
+    return _cached(
+        fn.__module__, fn.__qualname__, str(settings().db_path), version(), key, args, kwargs
+    )
 
 
 @st.cache_data(show_spinner=False, max_entries=400, ttl=6 * 3600)
-def _cached(module: str, name: str, path: str, data_version: str, key: str,
-            _args: tuple[Any, ...], _kwargs: dict[str, Any]) -> Any:
+def _cached(
+    module: str,
+    name: str,
+    path: str,
+    data_version: str,
+    key: str,
+    _args: tuple[Any, ...],
+    _kwargs: dict[str, Any],
+) -> Any:
     fn = getattr(importlib.import_module(module), name)
     db = app_store(path)
     with db.lock:
@@ -140,7 +151,9 @@ def names() -> dict[str, str]:
 
 
 def theme_names(themes: pd.DataFrame) -> dict[str, str]:
-    return {str(i): f"{lbl} ({i})" for i, lbl in zip(themes["theme_id"], themes["label"], strict=True)}
+    return {
+        str(i): f"{lbl} ({i})" for i, lbl in zip(themes["theme_id"], themes["label"], strict=True)
+    }
 
 
 def require_data() -> Any:
@@ -163,7 +176,11 @@ def stop_if_empty(frame: pd.DataFrame | None, message_key: str = "no_match") -> 
 def chart(figure: Any, extra: int = 120) -> None:
     """Show an Altair chart full-width, tall enough for its declared plot height plus titles."""
     height = getattr(figure, "height", None)
-    st.altair_chart(figure, width="stretch", height=int(height) + extra if isinstance(height, int) else "content")
+    st.altair_chart(
+        figure,
+        width="stretch",
+        height=int(height) + extra if isinstance(height, int) else "content",
+    )
 
 
 def fmt(value: Any, digits: int = 1, unit: str = "") -> str:

@@ -52,12 +52,18 @@ def show_done() -> None:
         st.success(st.session_state.pop(DONE))
 
 
-def pick_and_edit(keys: Sequence[tuple[str, str]], labels: dict[tuple[str, str], str], prefix: str) -> None:
+def pick_and_edit(
+    keys: Sequence[tuple[str, str]], labels: dict[tuple[str, str], str], prefix: str
+) -> None:
     """A selectbox over ``keys`` (source, id) and the editor of the chosen message."""
     if not keys:
         return
-    chosen = st.selectbox(t("correct_pick"), list(keys), key=f"{prefix}_pick",
-                          format_func=lambda k: labels.get(k, f"{k[0]}/{k[1]}"))
+    chosen = st.selectbox(
+        t("correct_pick"),
+        list(keys),
+        key=f"{prefix}_pick",
+        format_func=lambda k: labels.get(k, f"{k[0]}/{k[1]}"),
+    )
     if chosen is not None:
         edit(chosen[0], chosen[1], prefix)
 
@@ -69,37 +75,67 @@ def edit(source: str, message_id: str, prefix: str, skip: bool = False) -> None:
         return
     names = common.names()
     key = f"{prefix}_{source}_{message_id}"
-    st.caption(t("model_said", sentiment=t(f"sent_{item.model_sentiment}") if item.model_sentiment else "—",
-                 topics=topic_label(item.model_topics, names)))
+    st.caption(
+        t(
+            "model_said",
+            sentiment=t(f"sent_{item.model_sentiment}") if item.model_sentiment else "—",
+            topics=topic_label(item.model_topics, names),
+        )
+    )
     c1, c2 = st.columns([1, 2])
-    sentiment = c1.selectbox(t("sentiment"), SENTIMENTS, key=f"{key}_sent",
-                             index=SENTIMENTS.index(item.sentiment) if item.sentiment in SENTIMENTS else 1,
-                             format_func=lambda s: t(f"sent_{s}"))
+    sentiment = c1.selectbox(
+        t("sentiment"),
+        SENTIMENTS,
+        key=f"{key}_sent",
+        index=SENTIMENTS.index(item.sentiment) if item.sentiment in SENTIMENTS else 1,
+        format_func=lambda s: t(f"sent_{s}"),
+    )
     choices = list(dict.fromkeys([*topic_ids(), *item.topics]))
-    topics = c2.multiselect(t("topics_label"), choices, default=list(item.topics), key=f"{key}_topics",
-                            format_func=lambda k: names.get(k, k))
+    topics = c2.multiselect(
+        t("topics_label"),
+        choices,
+        default=list(item.topics),
+        key=f"{key}_topics",
+        format_func=lambda k: names.get(k, k),
+    )
     polarity = _polarities(item, topics, sentiment, key, names)
     name = who()
     b1, b2, b3 = st.columns([1, 1, 3])
     if b1.button(t("save_correction"), key=f"{key}_save", type="primary", disabled=not name):
-        _write(save_correction, source, message_id, item.key, sentiment=sentiment, topics=topics,
-               polarity=polarity, who=name, topic_ids=choices)
-    if b2.button(t("confirm_tags"), key=f"{key}_confirm", disabled=not name, icon=":material/check:"):
+        _write(
+            save_correction,
+            source,
+            message_id,
+            item.key,
+            sentiment=sentiment,
+            topics=topics,
+            polarity=polarity,
+            who=name,
+            topic_ids=choices,
+        )
+    if b2.button(
+        t("confirm_tags"), key=f"{key}_confirm", disabled=not name, icon=":material/check:"
+    ):
         _write(confirm_shown, source, message_id, item.key, who=name)
     if skip and b3.button(t("skip_item"), key=f"{key}_skip"):
         st.session_state.setdefault("rq_skipped", []).append(item.key)
         st.rerun()
 
 
-def _polarities(item: Reviewed, topics: Sequence[str], sentiment: str, key: str,
-                names: dict[str, str]) -> dict[str, str]:
+def _polarities(
+    item: Reviewed, topics: Sequence[str], sentiment: str, key: str, names: dict[str, str]
+) -> dict[str, str]:
     out: dict[str, str] = {}
     columns = st.columns(max(len(topics), 1))
     for column, topic in zip(columns, topics, strict=False):
         current = item.polarity.get(topic) or sentiment
-        out[topic] = column.selectbox(t("polarity_of", topic=names.get(topic, topic)), SENTIMENTS,
-                                      index=SENTIMENTS.index(current) if current in SENTIMENTS else 1,
-                                      key=f"{key}_pol_{topic}", format_func=lambda s: t(f"sent_{s}"))
+        out[topic] = column.selectbox(
+            t("polarity_of", topic=names.get(topic, topic)),
+            SENTIMENTS,
+            index=SENTIMENTS.index(current) if current in SENTIMENTS else 1,
+            key=f"{key}_pol_{topic}",
+            format_func=lambda s: t(f"sent_{s}"),
+        )
     return out
 
 

@@ -1,4 +1,5 @@
-"""Loop: the closing-the-loop register — items per team and status, moves, re-measurement, follow-up."""
+"""Loop: the closing-the-loop register — items per team and status, moves, re-measurement,
+follow-up."""
 
 from __future__ import annotations
 
@@ -14,23 +15,57 @@ from cx_text.loop import service as loop
 
 
 def item_table(items: pd.DataFrame) -> None:
-    cols = ["item_id", "title", "theme_id", "topic", "team", "owner", "status", "due_date", "fixed_at", "verdict"]
-    st.dataframe(items.reindex(columns=cols), hide_index=True, width="stretch", column_config={
-        "item_id": "#", "title": t("col_title"), "theme_id": t("theme"), "topic": t("topic"),
-        "team": t("team"), "owner": t("owner"), "status": t("status"), "due_date": t("due"),
-        "fixed_at": t("fixed_at"), "verdict": t("verdict")})
+    cols = [
+        "item_id",
+        "title",
+        "theme_id",
+        "topic",
+        "team",
+        "owner",
+        "status",
+        "due_date",
+        "fixed_at",
+        "verdict",
+    ]
+    st.dataframe(
+        items.reindex(columns=cols),
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "item_id": "#",
+            "title": t("col_title"),
+            "theme_id": t("theme"),
+            "topic": t("topic"),
+            "team": t("team"),
+            "owner": t("owner"),
+            "status": t("status"),
+            "due_date": t("due"),
+            "fixed_at": t("fixed_at"),
+            "verdict": t("verdict"),
+        },
+    )
 
 
 def move(item: Any) -> None:
     """Move the item to one of its allowed next statuses (with a note)."""
     nexts = loop.NEXT_STATUSES[item.status]
     c1, c2 = st.columns([1, 2])
-    target = c1.selectbox(t("move_to"), nexts, key=f"lp_to_{item.item_id}", format_func=lambda s: t(f"st_{s}"))
+    target = c1.selectbox(
+        t("move_to"), nexts, key=f"lp_to_{item.item_id}", format_func=lambda s: t(f"st_{s}")
+    )
     note = c2.text_input(t("note"), key=f"lp_note_{item.item_id}")
     if st.button(t("apply_move"), key=f"lp_move_{item.item_id}"):
-        act(lambda store: loop.update_item(store, item.item_id, status=target, note=note or None, actor="app"))
+        act(
+            lambda store: loop.update_item(
+                store, item.item_id, status=target, note=note or None, actor="app"
+            )
+        )
     if item.fixed_at and st.button(t("verify"), key=f"lp_verify_{item.item_id}"):
-        act(lambda store: loop.verify_item(store, item.item_id, settings=common.settings(), actor="app"))
+        act(
+            lambda store: loop.verify_item(
+                store, item.item_id, settings=common.settings(), actor="app"
+            )
+        )
 
 
 def act(job: Any) -> None:
@@ -45,8 +80,15 @@ def act(job: Any) -> None:
 def details(item_id: int) -> None:
     item = common.run(loop.get_item, item_id)
     st.subheader(f"#{item.item_id} {item.title}")
-    st.caption(t("item_caption", subject=item.subject, team=item.team, status=t(f"st_{item.status}"),
-                 nexts=", ".join(t(f"st_{s}") for s in loop.NEXT_STATUSES[item.status])))
+    st.caption(
+        t(
+            "item_caption",
+            subject=item.subject,
+            team=item.team,
+            status=t(f"st_{item.status}"),
+            nexts=", ".join(t(f"st_{s}") for s in loop.NEXT_STATUSES[item.status]),
+        )
+    )
     move(item)
     last = common.run(loop.latest_measurement, item_id)
     if last is not None:
@@ -68,6 +110,10 @@ if items.empty:
     st.info(t("loop_empty"))
 else:
     item_table(items)
-    picked = st.selectbox(t("pick_item"), items["item_id"].tolist(), key="lp_item",
-                          format_func=lambda i: f"#{i} {items.set_index('item_id').loc[i, 'title']}")
+    picked = st.selectbox(
+        t("pick_item"),
+        items["item_id"].tolist(),
+        key="lp_item",
+        format_func=lambda i: f"#{i} {items.set_index('item_id').loc[i, 'title']}",
+    )
     details(int(picked))

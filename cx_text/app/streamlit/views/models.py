@@ -40,11 +40,18 @@ def version_switch() -> None:
 
 def labels_source() -> Path | None:
     """The store itself, or an uploaded labels file (the data/corpus format)."""
-    kind = st.radio(t("models_labels_from"), ("store", "file"), horizontal=True, key="mv_from",
-                    format_func=lambda k: t(f"models_from_{k}"))
+    kind = st.radio(
+        t("models_labels_from"),
+        ("store", "file"),
+        horizontal=True,
+        key="mv_from",
+        format_func=lambda k: t(f"models_from_{k}"),
+    )
     if kind == "store":
         return Path(common.settings().db_path)
-    file = st.file_uploader(t("models_labels_file"), type=["xlsx", "csv", "jsonl", "parquet"], key="mv_file")
+    file = st.file_uploader(
+        t("models_labels_file"), type=["xlsx", "csv", "jsonl", "parquet"], key="mv_file"
+    )
     if file is None:
         return None
     marker = f"{file.name}:{file.size}:{getattr(file, 'file_id', '')}"
@@ -62,9 +69,13 @@ def retrain(source: Path) -> None:
     name = st.session_state.get("mv_name") or None
     with st.status(t("models_training"), expanded=True) as status:
         result, table = retrain_in_app(
-            settings, source, name=name, embed=load_callable(embed) if embed else None,
+            settings,
+            source,
+            name=name,
+            embed=load_callable(embed) if embed else None,
             tag=chunk_tag(load_callable(spec)) if spec else None,
-            on_step=lambda step: status.write(t(f"models_step_{step}")))
+            on_step=lambda step: status.write(t(f"models_step_{step}")),
+        )
         status.update(label=t("models_trained", version=result.name), state="complete")
     st.session_state["mv_result"] = (result.render(), table)
     st.rerun()  # the versions table then lists the new version
@@ -76,7 +87,13 @@ def show_result() -> None:
     if table is None:
         st.info(t("models_no_held_back"))
         return
-    st.markdown(f"**{t('models_before_after', version=table.version, held=table.n_held_back, trained=table.n_trained)}**")
+    heading = t(
+        "models_before_after",
+        version=table.version,
+        held=table.n_held_back,
+        trained=table.n_trained,
+    )
+    st.markdown(f"**{heading}**")
     st.dataframe(table.table.round(3), hide_index=True, width="stretch", key="mv_table")
 
 
@@ -86,11 +103,20 @@ def retag() -> None:
     bar = st.progress(0.0, text=t("tagging"))
 
     def progress(done: int, total: int | None) -> None:
-        bar.progress(min(done / total, 1.0) if total else 0.0, text=t("tagged_rows", done=done, total=total or "?"))
+        bar.progress(
+            min(done / total, 1.0) if total else 0.0,
+            text=t("tagged_rows", done=done, total=total or "?"),
+        )
 
     def job(store: Any) -> list[Any]:
-        return retag_store(store, tagger, settings, Path(tempfile.mkdtemp(prefix="cx_retag_")),
-                           manifest=manifest, on_progress=progress)
+        return retag_store(
+            store,
+            tagger,
+            settings,
+            Path(tempfile.mkdtemp(prefix="cx_retag_")),
+            manifest=manifest,
+            on_progress=progress,
+        )
 
     runs = common.write_each(job)
     bar.progress(1.0, text=t("models_retagged", runs=len(runs), version=settings.model_version))
@@ -101,19 +127,25 @@ st.title(t("page_models"))
 st.caption(t("models_caption"))
 try:
     st.subheader(t("models_versions"))
-    st.dataframe(versions_table(common.settings()), hide_index=True, width="stretch", key="mv_versions")
+    st.dataframe(
+        versions_table(common.settings()), hide_index=True, width="stretch", key="mv_versions"
+    )
     version_switch()
     st.subheader(t("models_runs"))
     runs = common.query(runs_by_version)
     if runs.empty:
         st.info(t("empty_store", db=common.settings().db_path))
     st.dataframe(runs, hide_index=True, width="stretch", key="mv_runs")
-    if not runs.empty and st.button(t("models_retag", version=common.settings().model_version), key="mv_retag"):
+    if not runs.empty and st.button(
+        t("models_retag", version=common.settings().model_version), key="mv_retag"
+    ):
         retag()
     st.subheader(t("models_retrain"))
     source = labels_source()
     st.text_input(t("models_name"), key="mv_name", placeholder="org-…")
-    if st.button(t("models_retrain_button"), type="primary", key="mv_retrain", disabled=source is None):
+    if st.button(
+        t("models_retrain_button"), type="primary", key="mv_retrain", disabled=source is None
+    ):
         retrain(source)  # type: ignore[arg-type]
     if "mv_result" in st.session_state:
         show_result()

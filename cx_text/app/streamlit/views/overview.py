@@ -1,4 +1,5 @@
-"""Overview: KPI tiles with period-over-period deltas and CIs, what costs NPS, alerts this period."""
+"""Overview: KPI tiles with period-over-period deltas and CIs, what costs NPS, alerts this
+period."""
 
 from __future__ import annotations
 
@@ -14,8 +15,12 @@ from cx_text.app.streamlit.views.common import fmt, t
 
 # metric -> (digits, unit suffix, delta colour: "normal" = up is good, "inverse" = up is bad)
 TILES: dict[str, tuple[int, str, Any]] = {
-    "nps": (1, "", "normal"), "csat": (1, "%", "normal"), "ces": (2, "", "normal"),
-    "volume": (0, "", "off"), "neg_share": (1, "%", "inverse"), "churn_rate": (1, "%", "inverse"),
+    "nps": (1, "", "normal"),
+    "csat": (1, "%", "normal"),
+    "ces": (2, "", "normal"),
+    "volume": (0, "", "off"),
+    "neg_share": (1, "%", "inverse"),
+    "churn_rate": (1, "%", "inverse"),
 }
 
 
@@ -25,9 +30,15 @@ def tile(row: Any, min_n: int) -> None:
     low = bool(row["low_n"]) if row["low_n"] == row["low_n"] else False
     value = t("too_few", n=min_n) if low else fmt(row["value"], digits, unit)
     delta = None if low or row["delta"] != row["delta"] else f"{row['delta']:+,.{digits}f}"
-    ci = "" if row["lo"] != row["lo"] else t("ci", lo=fmt(row["lo"], digits), hi=fmt(row["hi"], digits))
+    ci = (
+        ""
+        if row["lo"] != row["lo"]
+        else t("ci", lo=fmt(row["lo"], digits), hi=fmt(row["hi"], digits))
+    )
     help_text = f"{FORMULAS.get(row['metric'], '')}. {ci} n={fmt(row['n'], 0)}. {t('delta_help')}"
-    st.metric(t(f"kpi_{row['metric']}"), value, delta, delta_color=colour, help=help_text, border=True)
+    st.metric(
+        t(f"kpi_{row['metric']}"), value, delta, delta_color=colour, help=help_text, border=True
+    )
     st.caption(f"{ci} · n={fmt(row['n'], 0)}" if ci else f"n={fmt(row['n'], 0)}")
 
 
@@ -44,11 +55,21 @@ def kpi_row() -> None:
 
 def impact_section() -> None:
     st.subheader(t("impact_title"))
-    score = st.radio(t("score"), ("nps", "csat", "ces"), horizontal=True, key="ov_score",
-                     format_func=lambda s: t(f"kpi_{s}"))
+    score = st.radio(
+        t("score"),
+        ("nps", "csat", "ces"),
+        horizontal=True,
+        key="ov_score",
+        format_func=lambda s: t(f"kpi_{s}"),
+    )
     frame = common.query(impact, common.filters(), common.settings())
-    chart = viz.impact_chart(frame, f"{score}_impact", common.names(), title=t("impact_chart", score=t(f"kpi_{score}")),
-                             x_title=t(f"impact_axis_{score}"))
+    chart = viz.impact_chart(
+        frame,
+        f"{score}_impact",
+        common.names(),
+        title=t("impact_chart", score=t(f"kpi_{score}")),
+        x_title=t(f"impact_axis_{score}"),
+    )
     common.chart(chart)
     st.caption(t("impact_caption"))
 

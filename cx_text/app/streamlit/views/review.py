@@ -1,4 +1,5 @@
-"""Review queue: the messages whose labels would teach the model most, one at a time, with progress."""
+"""Review queue: the messages whose labels would teach the model most, one at a time, with
+progress."""
 
 from __future__ import annotations
 
@@ -16,8 +17,11 @@ queue, progress = common.query(queue_page, common.settings().models_dir)
 c1, c2, c3 = st.columns(3)
 c1.metric(t("review_labelled"), f"{progress.labelled:,}")
 c2.metric(t("review_left"), f"{progress.remaining:,}")
-c3.metric(t("review_uncertainty", n=progress.next_n), common.fmt(progress.next_uncertainty, 2),
-          help=t("review_uncertainty_help"))
+c3.metric(
+    t("review_uncertainty", n=progress.next_n),
+    common.fmt(progress.next_uncertainty, 2),
+    help=t("review_uncertainty_help"),
+)
 skipped = set(st.session_state.get("rq_skipped", []))
 todo = queue[[f"{s}/{i}" not in skipped for s, i in zip(queue["source"], queue["id"], strict=True)]]
 if todo.empty:
@@ -28,9 +32,19 @@ names = common.names()
 with st.container(border=True):
     st.markdown(f"**{item['source']} / {item['id']}** · {item['lang']} · {item['channel'] or ''}")
     st.text(str(item["text"]))
-    st.caption(t("review_item", u=float(item["uncertainty"]), group=names.get(item["group_label"], item["group_label"])))
+    st.caption(
+        t(
+            "review_item",
+            u=float(item["uncertainty"]),
+            group=names.get(item["group_label"], item["group_label"]),
+        )
+    )
     label_editor.edit(str(item["source"]), str(item["id"]), "rq", skip=True)
 st.markdown(f"**{t('review_next')}**")
-rest = todo.iloc[1:].assign(topics=todo["topics"].iloc[1:].map(lambda ts: topic_label(ts, names)),
-                            group=todo["group_label"].iloc[1:].map(lambda g: names.get(g, g)))
-st.dataframe(rest[["text", "sentiment", "topics", "uncertainty", "group"]], hide_index=True, width="stretch")
+rest = todo.iloc[1:].assign(
+    topics=todo["topics"].iloc[1:].map(lambda ts: topic_label(ts, names)),
+    group=todo["group_label"].iloc[1:].map(lambda g: names.get(g, g)),
+)
+st.dataframe(
+    rest[["text", "sentiment", "topics", "uncertainty", "group"]], hide_index=True, width="stretch"
+)

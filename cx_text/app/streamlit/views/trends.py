@@ -23,20 +23,40 @@ def level_names(level: str) -> dict[str, str]:
 
 def controls() -> tuple[str, str, str]:
     c1, c2, c3 = st.columns(3)
-    level = c1.radio(t("level"), ("topic", "subtopic", "theme"), horizontal=True, key="tr_level",
-                     format_func=lambda v: t(f"level_{v}"))
-    period = c2.radio(t("period_unit"), ("week", "month"), horizontal=True, key="tr_period",
-                      format_func=lambda p: t(f"per_{p}"))
-    value = c3.radio(t("measure"), VALUES, horizontal=True, key="tr_value", format_func=lambda v: t(f"value_{v}"))
+    level = c1.radio(
+        t("level"),
+        ("topic", "subtopic", "theme"),
+        horizontal=True,
+        key="tr_level",
+        format_func=lambda v: t(f"level_{v}"),
+    )
+    period = c2.radio(
+        t("period_unit"),
+        ("week", "month"),
+        horizontal=True,
+        key="tr_period",
+        format_func=lambda p: t(f"per_{p}"),
+    )
+    value = c3.radio(
+        t("measure"), VALUES, horizontal=True, key="tr_value", format_func=lambda v: t(f"value_{v}")
+    )
     return level, period, value
 
 
 def lines(data: TrendData, names: dict[str, str], value: str) -> None:
     totals = data.series.groupby("key")["volume"].sum().sort_values(ascending=False)
-    keys = st.multiselect(t("show_lines"), totals.index.tolist(), default=totals.index[:DEFAULT_LINES].tolist(),
-                          key="tr_keys", format_func=lambda k: names.get(k, k))
-    common.chart(viz.trend_chart(data.series, data.alerts, value, names, t("trend_title"),
-                                    t(f"value_{value}"), keys=keys))
+    keys = st.multiselect(
+        t("show_lines"),
+        totals.index.tolist(),
+        default=totals.index[:DEFAULT_LINES].tolist(),
+        key="tr_keys",
+        format_func=lambda k: names.get(k, k),
+    )
+    common.chart(
+        viz.trend_chart(
+            data.series, data.alerts, value, names, t("trend_title"), t(f"value_{value}"), keys=keys
+        )
+    )
     if data.alerts.empty:
         st.success(t("no_alerts"))
     for message in data.alerts["message"].tail(10) if len(data.alerts) else []:
@@ -50,20 +70,38 @@ def compare(level: str, period: str, names: dict[str, str], data: TrendData) -> 
         st.info(t("need_two_periods"))
         return
     current = st.selectbox(t("current_period"), periods[1:][::-1], key="tr_current")
-    picked: TrendData = common.query(trend_data, common.filters(), common.settings(), period, level,
-                                     str(current))
+    picked: TrendData = common.query(
+        trend_data, common.filters(), common.settings(), period, level, str(current)
+    )
     common.chart(viz.change_chart(picked.change, names, t("change_title", current=current)))
-    cols = ["key", "volume_prev", "volume_cur", "rate_ratio", "p_volume_adj", "neg_share_prev",
-            "neg_share_cur", "diff", "p_neg_adj"]
+    cols = [
+        "key",
+        "volume_prev",
+        "volume_cur",
+        "rate_ratio",
+        "p_volume_adj",
+        "neg_share_prev",
+        "neg_share_cur",
+        "diff",
+        "p_neg_adj",
+    ]
     table = picked.change[cols].assign(key=picked.change["key"].map(lambda k: names.get(k, k)))
-    st.dataframe(table, hide_index=True, width="stretch", column_config={
-        "key": t("group"), "volume_prev": t("mentions_before"), "volume_cur": t("mentions_now"),
-        "rate_ratio": st.column_config.NumberColumn(t("rate_ratio"), format="%.2f"),
-        "p_volume_adj": st.column_config.NumberColumn("p (Holm)", format="%.3g"),
-        "neg_share_prev": st.column_config.NumberColumn(t("neg_before"), format="%.1f%%"),
-        "neg_share_cur": st.column_config.NumberColumn(t("neg_now"), format="%.1f%%"),
-        "diff": st.column_config.NumberColumn(t("change_pts"), format="%+.1f"),
-        "p_neg_adj": st.column_config.NumberColumn("p (Holm)", format="%.3g")})
+    st.dataframe(
+        table,
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "key": t("group"),
+            "volume_prev": t("mentions_before"),
+            "volume_cur": t("mentions_now"),
+            "rate_ratio": st.column_config.NumberColumn(t("rate_ratio"), format="%.2f"),
+            "p_volume_adj": st.column_config.NumberColumn("p (Holm)", format="%.3g"),
+            "neg_share_prev": st.column_config.NumberColumn(t("neg_before"), format="%.1f%%"),
+            "neg_share_cur": st.column_config.NumberColumn(t("neg_now"), format="%.1f%%"),
+            "diff": st.column_config.NumberColumn(t("change_pts"), format="%+.1f"),
+            "p_neg_adj": st.column_config.NumberColumn("p (Holm)", format="%.3g"),
+        },
+    )
 
 
 common.require_data()

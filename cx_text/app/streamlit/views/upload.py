@@ -1,4 +1,5 @@
-"""Upload & tag: upload an export, map its columns with a preview, tag it into the store, download."""
+"""Upload & tag: upload an export, map its columns with a preview, tag it into the store,
+download."""
 
 from __future__ import annotations
 
@@ -23,14 +24,18 @@ from cx_text.app.upload import (
 from cx_text.core import schema
 from cx_text.core.errors import CxTextError
 
-MIME = {"csv": "text/csv", "parquet": "application/octet-stream",
-        "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
+MIME = {
+    "csv": "text/csv",
+    "parquet": "application/octet-stream",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+}
 
 
 def saved_upload() -> Path | None:
     """Save a new upload once (per file) to a private temp folder; None until one arrives."""
-    file = st.file_uploader(t("upload_file", mb=MAX_UPLOAD_MB), type=[s.lstrip(".") for s in SUFFIXES],
-                            key="up_file")
+    file = st.file_uploader(
+        t("upload_file", mb=MAX_UPLOAD_MB), type=[s.lstrip(".") for s in SUFFIXES], key="up_file"
+    )
     if file is None:
         return None
     marker = f"{file.name}:{file.size}:{getattr(file, 'file_id', '')}"
@@ -55,8 +60,13 @@ def mapping_controls(path: Path) -> dict[str, str]:
     for i, canonical in enumerate(schema.CANONICAL_COLUMNS):
         options = ("", *columns)
         default = options.index(detected[canonical]) if detected.get(canonical) in options else 0
-        value = grid[i % 4].selectbox(t(f"canon_{canonical}"), options, index=default, key=f"up_map_{canonical}",
-                                      format_func=lambda c: c or t("not_mapped"))
+        value = grid[i % 4].selectbox(
+            t(f"canon_{canonical}"),
+            options,
+            index=default,
+            key=f"up_map_{canonical}",
+            format_func=lambda c: c or t("not_mapped"),
+        )
         if value:
             chosen[canonical] = value
     return chosen
@@ -74,8 +84,16 @@ def run_tagging(path: Path, mapping: dict[str, str], kind: str) -> UploadResult:
     settings = common.settings()
 
     def job(store: Any) -> UploadResult:
-        return tag_upload(path, store, tagger, settings, output, mapping=mapping, manifest=manifest,
-                          on_progress=progress)
+        return tag_upload(
+            path,
+            store,
+            tagger,
+            settings,
+            output,
+            mapping=mapping,
+            manifest=manifest,
+            on_progress=progress,
+        )
 
     result: UploadResult = common.write_each(job)  # one short write per chunk
     bar.progress(1.0, text=t("tagged_rows", done=result.rows, total=result.rows))
@@ -83,20 +101,31 @@ def run_tagging(path: Path, mapping: dict[str, str], kind: str) -> UploadResult:
 
 
 def show_result(result: UploadResult) -> None:
-    status = ", ".join(f"{k} {v:,}" for k, v in sorted(result.by_status.items(), key=lambda kv: -kv[1]))
-    st.success(t("upload_done", rows=result.rows, run=result.run_id, seconds=result.seconds, status=status))
+    status = ", ".join(
+        f"{k} {v:,}" for k, v in sorted(result.by_status.items(), key=lambda kv: -kv[1])
+    )
+    st.success(
+        t("upload_done", rows=result.rows, run=result.run_id, seconds=result.seconds, status=status)
+    )
     if result.status != "complete":  # too many rows failed: the store keeps the previous tags
         st.warning(result.status_note or result.status)
     if result.output.is_file():
         kind = result.output.suffix.lstrip(".")
-        st.download_button(t("download_tagged"), result.output.read_bytes(), file_name=result.output.name,
-                           mime=MIME.get(kind), key="up_download")
+        st.download_button(
+            t("download_tagged"),
+            result.output.read_bytes(),
+            file_name=result.output.name,
+            mime=MIME.get(kind),
+            key="up_download",
+        )
     st.caption(t("after_upload"))
     if st.button(t("discover_themes"), key="up_themes_btn"):
         from cx_text.themes.service import discover_themes
 
         embed, lemmatize = actions.theme_tools()
-        found = common.write(lambda store: discover_themes(store, embed, lemmatize, settings=common.settings()))
+        found = common.write(
+            lambda store: discover_themes(store, embed, lemmatize, settings=common.settings())
+        )
         st.info(found.render())
 
 
