@@ -69,8 +69,9 @@ def embedder(settings: Settings, cache: Path) -> Any:
         need = sorted(set(texts) - set(store))
         if need:
             clean = clean_texts(need, NlpResources.load(), settings.mask_pii)
-            store.update(zip(need, Encoder.load(settings, precision="bf16").encode(clean),
-                             strict=True))
+            store.update(
+                zip(need, Encoder.load(settings, precision="bf16").encode(clean), strict=True)
+            )
             np.savez(cache, d=np.array(store, dtype=object))
         return np.stack([store[t] for t in texts])
 
@@ -91,15 +92,24 @@ def main() -> None:
     labeled = data["sentiment"].isin(schema.SENTIMENTS) & ~data["counterfactual"]
     dev = {s: data[(data["origin"] == s) & (data["split"] == "dev") & labeled] for s in CALIBRATION}
     dev = {s: d.sample(n=min(len(d), DEV_ROWS), random_state=settings.seed) for s, d in dev.items()}
-    test = {s: t[t["sentiment"].isin(schema.SENTIMENTS)]
-            for s in SCORED if len(t := test_rows(data, s, settings.seed))}
+    test = {
+        s: t[t["sentiment"].isin(schema.SENTIMENTS)]
+        for s in SCORED
+        if len(t := test_rows(data, s, settings.seed))
+    }
     frame = training_frame(None, args.shared_data, settings.seed)
     embed = embedder(settings, args.cache)
-    heads = {h.name: h for h in fit_heads(frame, embed(frame["text"].tolist()), topic_ids,
-                                          seed=settings.seed)}
-    logp = {k: np.log(heads["sentiment"].predict_proba(embed(v["text"].tolist())) + 1e-9)
-            for k, v in [*(("dev:" + s, d) for s, d in dev.items()),
-                         *(("test:" + s, t) for s, t in test.items())]}
+    heads = {
+        h.name: h
+        for h in fit_heads(frame, embed(frame["text"].tolist()), topic_ids, seed=settings.seed)
+    }
+    logp = {
+        k: np.log(heads["sentiment"].predict_proba(embed(v["text"].tolist())) + 1e-9)
+        for k, v in [
+            *(("dev:" + s, d) for s, d in dev.items()),
+            *(("test:" + s, t) for s, t in test.items()),
+        ]
+    }
     report = {s: score_source(s, dev, test[s], logp) for s in test}
     for source, row in report.items():
         print(source, row, flush=True)
@@ -107,14 +117,21 @@ def main() -> None:
         args.json.write_text(json.dumps(report, indent=1), encoding="utf-8")
 
 
-def score_source(source: str, dev: dict[str, pd.DataFrame], test: pd.DataFrame,
-                 logp: dict[str, np.ndarray]) -> dict[str, Any]:
+def score_source(
+    source: str, dev: dict[str, pd.DataFrame], test: pd.DataFrame, logp: dict[str, np.ndarray]
+) -> dict[str, Any]:
     """Bias tuned on the other sources' dev splits, scored on ``source``'s test split."""
     cal = [c for c in CALIBRATION if c not in held_out(source) and c != source]
 
     def dev_f1(bias: tuple[float, float, float]) -> float:
-        return float(np.mean([macro_f1(dev[c]["sentiment"].tolist(), _pred(logp["dev:" + c], bias))[0]
-                              for c in cal]))
+        return float(
+            np.mean(
+                [
+                    macro_f1(dev[c]["sentiment"].tolist(), _pred(logp["dev:" + c], bias))[0]
+                    for c in cal
+                ]
+            )
+        )
 
     bias = max(GRID, key=dev_f1)
     gold = test["sentiment"].tolist()
@@ -123,11 +140,17 @@ def score_source(source: str, dev: dict[str, pd.DataFrame], test: pd.DataFrame,
     after, a_scores = macro_f1(gold, _pred(lp, bias))
     shifted = np.exp(lp + np.array(bias))
     shifted /= shifted.sum(axis=1, keepdims=True)
-    return {"n": len(gold), "calibrated_on": cal, "bias": [round(float(b), 2) for b in bias],
-            "before": round(before, 3), "after": round(after, 3),
-            "neutral_f1_before": b_scores["labels"].get("neutral", {}).get("f1"),
-            "neutral_f1_after": a_scores["labels"].get("neutral", {}).get("f1"),
-            "ece_before": round(ece(np.exp(lp), gold), 3), "ece_after": round(ece(shifted, gold), 3)}
+    return {
+        "n": len(gold),
+        "calibrated_on": cal,
+        "bias": [round(float(b), 2) for b in bias],
+        "before": round(before, 3),
+        "after": round(after, 3),
+        "neutral_f1_before": b_scores["labels"].get("neutral", {}).get("f1"),
+        "neutral_f1_after": a_scores["labels"].get("neutral", {}).get("f1"),
+        "ece_before": round(ece(np.exp(lp), gold), 3),
+        "ece_after": round(ece(shifted, gold), 3),
+    }
 
 
 def _pred(lp: np.ndarray, bias: tuple[float, float, float]) -> list[str]:
