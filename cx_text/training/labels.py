@@ -47,19 +47,10 @@ def read_labels(source: Path) -> pd.DataFrame:
 
 
 def _store_labels(path: Path) -> pd.DataFrame:
-    """The store's labels table (``cx_text.store.labels.labels_frame``, when this cx_text has
-    it)."""
-    import importlib
-
+    """The store's labels (:func:`cx_text.store.labels.labels_frame`)."""
+    from cx_text.store import labels as store_labels
     from cx_text.store.store import open_store
 
-    try:
-        store_labels = importlib.import_module("cx_text.store.labels")
-    except ImportError as exc:
-        raise IngestError(
-            f"this cx_text cannot read labels from a store ({path}).",
-            "Export them with `cx-text labels export -o labels.xlsx` and pass the file.",
-        ) from exc
     if not path.is_file():
         raise IngestError(
             f"store {path} does not exist.", "Pass the store the labels were saved in."
