@@ -17,7 +17,7 @@ Flat files (CSV/XLSX) get them flattened by :func:`flatten_for_flat_file`:
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from typing import Any
 
 import pandas as pd
@@ -150,6 +150,13 @@ def validate_frame(frame: pd.DataFrame, stage: str = "output") -> None:
         raise SchemaError(
             f"{stage}: some rows have no {ROW_STATUS}.", "This is a bug; please report."
         )
+
+
+def row_cell(row: Mapping[Any, Any], name: Hashable) -> Any:
+    """``row[name]`` of a record read from a file, ``""`` when absent, None or NaN (an empty
+    cell); anything else (a blank string too) as it is."""
+    value = row.get(name)
+    return "" if value is None or (isinstance(value, float) and pd.isna(value)) else value
 
 
 def join_list(values: Sequence[str] | None) -> str:
