@@ -7,7 +7,9 @@ In-memory (pandas) representation of the nested tag columns:
 * ``topic_scores``      dict[str, float] topic id -> probability
 * ``aspect_sentiments`` list[dict] ``{"topic": str, "polarity": str, "score": float}``
 * ``evidence``          list[dict] ``{"topic", "clause", "terms": list[str], "start", "end",
-                        "source": "rule"|"model"}`` — character offsets into ``text_clean``
+                        "source": "rule"|"model", "spans": list[[start, end]]}`` — character
+                        offsets into ``text_clean`` (``start``/``end`` of the clause, ``spans``
+                        of the cue words; ``[]`` for model evidence)
 * ``pii_found``         list[str] of placeholder types found, e.g. ``["PHONE", "PERSON"]``
 
 Flat files (CSV/XLSX) get them flattened by :func:`flatten_for_flat_file`:
