@@ -60,12 +60,15 @@ def fine_tune_fold(
     work: Path,
     topic_ids: tuple[str, ...],
     nlp: Any,
+    *,
+    reuse: bool = False,
 ) -> tuple[Path, dict[str, Any]]:
-    """Adapter trained without ``recipe.exclude``, merged into ``work/e5-small-cx-<fold>``."""
+    """Adapter trained without ``recipe.exclude``, merged into ``work/e5-small-cx-<fold>``;
+    ``reuse`` (``--reuse``): a fold whose adapter exists is scored again, not re-trained."""
     resolved, base = resolve_encoder(recipe.base, settings)
     merged = work / f"e5-small-cx-{work.name}"
     done = work / "adapter" / "finetune.json"
-    if REUSE and done.is_file() and merged.is_dir():  # --reuse: score the fold's earlier adapter
+    if reuse and done.is_file() and merged.is_dir():  # score the fold's earlier adapter
         return merged, json.loads(done.read_text(encoding="utf-8"))
     rows = finetune_rows(data, recipe)
     rows["text"] = clean_texts(rows["text"].tolist(), nlp, settings.mask_pii)
@@ -81,10 +84,6 @@ def fine_tune_fold(
     return merged, result.facts
 
 
-#: --reuse: a fold whose adapter exists is scored again, not re-trained
-REUSE = False
-
-
 def score(
     settings: Settings,
     encoder_name: str,
@@ -93,8 +92,12 @@ def score(
     sources: list[str],
     topic_ids: tuple[str, ...],
     nlp: Any,
+    *,
+    ship_frame: Any = None,
 ) -> dict[str, Any]:
-    """The LOSO rows of ``sources`` (+ the corpus row) with heads on this encoder."""
+    """The LOSO rows of ``sources`` (+ the corpus row) with heads on this encoder; with
+    ``ship_frame`` (``--ship-heads``: the frame the shipped heads are trained on, as
+    ``cx-text train``) also those heads' scores (:func:`ship_heads`)."""
     encoder = Encoder.load(settings.with_(encoder=encoder_name), precision=precision)
     embed = cached_embedder(encoder, settings.cache_dir / "embeddings")
 
@@ -103,15 +106,11 @@ def score(
 
     report = loso_report(data, clean_and_embed, topic_ids, sources, seed=settings.seed)
     report["encoder"] = encoder.info.as_dict()
-    if SHIP_FRAME is not None:
+    if ship_frame is not None:
         report["ship_heads"] = ship_heads(
-            SHIP_FRAME, data, clean_and_embed, topic_ids, [*sources, "corpus"], settings.seed
+            ship_frame, data, clean_and_embed, topic_ids, [*sources, "corpus"], settings.seed
         )
     return report
-
-
-#: the frame the shipped heads are trained on (``cx-text train``), set by ``--ship-heads``
-SHIP_FRAME: Any = None
 
 
 def ship_heads(
@@ -162,11 +161,7 @@ def main() -> None:
     sources = [s for s in LOSO_SOURCES if s in found]
     data = load_sources(args.shared_data, topic_ids, found)
     nlp = NlpResources.load()
-    global REUSE
-    REUSE = args.reuse
-    if args.ship_heads:
-        global SHIP_FRAME
-        SHIP_FRAME = training_frame(None, args.shared_data, settings.seed)
+    ship_frame = training_frame(None, args.shared_data, settings.seed) if args.ship_heads else None
     recipe = FinetuneRecipe(
         steps=args.steps,
         max_minutes=args.minutes,
@@ -176,7 +171,9 @@ def main() -> None:
     )
     results: dict[str, Any] = {"recipe": recipe.as_dict(), "folds": {}}
     if args.frozen:
-        results["frozen"] = score(settings, recipe.base, "fp32", data, sources, topic_ids, nlp)
+        results["frozen"] = score(
+            settings, recipe.base, "fp32", data, sources, topic_ids, nlp, ship_frame=ship_frame
+        )
         print("frozen encoder\n" + render_loso(results["frozen"]), flush=True)
         _save(args.json, results)
     for name, left_out in folds(args.folds, sources).items():
@@ -185,18 +182,33 @@ def main() -> None:
             continue
         started = time.perf_counter()
         merged, facts = fine_tune_fold(
-            settings, data, replace(recipe, exclude=left_out), args.work / name, topic_ids, nlp
+            settings,
+            data,
+            replace(recipe, exclude=left_out),
+            args.work / name,
+            topic_ids,
+            nlp,
+            reuse=args.reuse,
         )
         fold: dict[str, Any] = {
             "left_out": list(left_out),
             "finetune": facts,
-            "fp32": score(settings, str(merged), "fp32", data, scored, topic_ids, nlp),
+            "fp32": score(
+                settings, str(merged), "fp32", data, scored, topic_ids, nlp, ship_frame=ship_frame
+            ),
         }
         _save(args.json, results | {"folds": {**results["folds"], name: fold}})
         if args.int8:
             try:
                 fold["int8"] = score(
-                    settings, str(merged), "onnx-int8", data, scored, topic_ids, nlp
+                    settings,
+                    str(merged),
+                    "onnx-int8",
+                    data,
+                    scored,
+                    topic_ids,
+                    nlp,
+                    ship_frame=ship_frame,
                 )
             except ModelError as exc:  # the build failed its cosine gate: say so, go on
                 fold["int8"] = {"error": str(exc)}

@@ -23,6 +23,7 @@ from typing import Any
 
 from cx_text.analytics.filters import Filters
 from cx_text.app import queries as q
+from cx_text.app import themes as th
 from cx_text.app import verbatims as v
 from cx_text.core.config import Settings
 from cx_text.store.store import open_store
@@ -114,8 +115,8 @@ def page_calls(store: Any, filters: Filters, settings: Settings) -> dict[str, Ca
         "overview: KPI tiles + deltas": lambda: q.kpi_summary(store, filters, settings),
         "overview: topic impact (bootstrap)": lambda: q.impact(store, filters, settings),
         "overview: alerts this period": lambda: q.alerts_in_window(store, filters, settings),
-        "themes: ranked list": lambda: q.themes_overview(store, filters, settings),
-        "themes: one theme in depth": lambda: q.theme_detail(store, theme, filters, settings),
+        "themes: ranked list": lambda: th.themes_overview(store, filters, settings),
+        "themes: one theme in depth": lambda: th.theme_detail(store, theme, filters, settings),
         "trends: topics by week": lambda: q.trend_data(store, filters, settings, "week", "topic"),
         "trends: themes by week": lambda: q.trend_data(store, filters, settings, "week", "theme"),
         "segments: by segment": lambda: q.segment_comparison(store, filters, settings, "segment"),

@@ -5,7 +5,7 @@ few keywords: Cyrillic -> ``ru``; "не"/"not"/"never"/"ужас"/"terrible" -> 
 delivery words -> ``delivery``, else ``other``. :class:`KeywordTagger` adds what engine tests need:
 ``fail_on`` (raise on a chunk holding a marker text, like a model that breaks on some rows) and
 ``every_type`` (also fill every nested value the real tagger emits: probability and score maps,
-sub-topics, evidence with terms and offsets, a missing language confidence on blank text).
+sub-topics, evidence with terms, offsets and spans, a missing language confidence on blank text).
 It is a picklable value, so Spark workers can build it. :func:`fake_tagger` wraps either as a
 :class:`cx_text.Tagger`, so ``tag`` and ``tag_file`` run end to end in a second.
 """
@@ -96,15 +96,16 @@ def _probs(label: str) -> dict[str, float]:
 
 def _evidence(topic: str, text: str) -> list[dict[str, Any]]:
     """One evidence item per message (the declared fields): the whole text as the clause, the cue
-    words."""
-    terms = [m.group(0) for m in _DELIVERY_WORD.finditer(text)]
+    words and their ``[start, end]`` spans."""
+    found = list(_DELIVERY_WORD.finditer(text))
     return [
         {
             "topic": topic,
             "clause": text,
-            "terms": terms,
+            "terms": [m.group(0) for m in found],
             "start": np.int64(0),
             "end": np.int64(len(text)),
+            "spans": [[m.start(), m.end()] for m in found],
             "source": "rule",
         }
     ]

@@ -53,8 +53,10 @@ def test_testing_every_type_fills_nested_values_like_the_real_tagger() -> None:
         "terms",
         "start",
         "end",
+        "spans",
         "source",
     }  # as io.output declares
+    assert evidence["spans"] == [[0, 6], [20, 28]]
 
 
 def test_testing_fail_on_marker_raises_and_pickles() -> None:

@@ -15,7 +15,8 @@ from cx_text.core.config import SHIPPED_VERSION, Settings
 from cx_text.engines.local import Tagger, tag_file
 from cx_text.engines.progress import Progress
 from cx_text.models.versions import list_versions
-from cx_text.training.retrain import BeforeAfter, RetrainResult, Tag, run_before_after, run_retrain
+from cx_text.training.before_after import BeforeAfter, Tag, run_before_after
+from cx_text.training.retrain import RetrainResult, run_retrain
 
 #: the canonical input columns a stored message is re-tagged from (its PII-masked text)
 RETAG_SQL = """

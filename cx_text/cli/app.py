@@ -23,7 +23,7 @@ def app(db: Path | None, port: int, host: str) -> None:
     Pages: Overview, Themes, Trends, Segments, Verbatims, Upload & tag, Loop (docs/APP.md).
     A missing store is created empty; add data on the Upload & tag page or with `cx-text tag`.
     """
-    from cx_text.app.queries import streamlit_command
+    from cx_text.app.launch import streamlit_command
     from cx_text.core.extras import require
 
     require("app", "cx-text app")

@@ -178,7 +178,8 @@ def train(
 def _train_on_labels(
     settings: Settings, org: dict[str, Any], data_paths: list[Path] | None, shared_data: Path | None
 ) -> None:
-    from cx_text.training.retrain import run_before_after, run_retrain
+    from cx_text.training.before_after import run_before_after
+    from cx_text.training.retrain import run_retrain
 
     if not (shared_data or settings.shared_data):
         click.echo(
@@ -288,7 +289,7 @@ def evaluate(
 def _before_after(
     settings: Settings, labels_from: Path | None, name: str | None, json_out: Path | None
 ) -> None:
-    from cx_text.training.retrain import run_before_after
+    from cx_text.training.before_after import run_before_after
 
     if labels_from is None or not name:
         raise click.UsageError("before/after needs both --labels FROM and --model-version NAME")

@@ -7,7 +7,9 @@ In-memory (pandas) representation of the nested tag columns:
 * ``topic_scores``      dict[str, float] topic id -> probability
 * ``aspect_sentiments`` list[dict] ``{"topic": str, "polarity": str, "score": float}``
 * ``evidence``          list[dict] ``{"topic", "clause", "terms": list[str], "start", "end",
-                        "source": "rule"|"model"}`` — character offsets into ``text_clean``
+                        "source": "rule"|"model", "spans": list[[start, end]]}`` — character
+                        offsets into ``text_clean`` (``start``/``end`` of the clause, ``spans``
+                        of the cue words; ``[]`` for model evidence)
 * ``pii_found``         list[str] of placeholder types found, e.g. ``["PHONE", "PERSON"]``
 
 Flat files (CSV/XLSX) get them flattened by :func:`flatten_for_flat_file`:
@@ -17,7 +19,7 @@ Flat files (CSV/XLSX) get them flattened by :func:`flatten_for_flat_file`:
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from typing import Any
 
 import pandas as pd
@@ -150,6 +152,13 @@ def validate_frame(frame: pd.DataFrame, stage: str = "output") -> None:
         raise SchemaError(
             f"{stage}: some rows have no {ROW_STATUS}.", "This is a bug; please report."
         )
+
+
+def row_cell(row: Mapping[Any, Any], name: Hashable) -> Any:
+    """``row[name]`` of a record read from a file, ``""`` when absent, None or NaN (an empty
+    cell); anything else (a blank string too) as it is."""
+    value = row.get(name)
+    return "" if value is None or (isinstance(value, float) and pd.isna(value)) else value
 
 
 def join_list(values: Sequence[str] | None) -> str:

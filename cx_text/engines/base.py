@@ -3,10 +3,10 @@
 Every engine — the local streaming engine, the Spark file engine and the app's upload — tags an
 export through a :class:`FileRun`:
 
-1. :meth:`FileRun.begin` claims the work folder next to the output (``.<output>.cx-parts/``),
-   verifying on ``--resume`` that the input file (a streamed SHA-256 of every byte), mapping,
-   chunk size, models and source are those of the interrupted run, and registers the run in the
-   store (or reopens the interrupted one).
+1. :meth:`FileRun.begin` claims the work folder next to the output (``.<output>.cx-parts/``,
+   :mod:`cx_text.engines.parts`), verifying on ``--resume`` that the input file (a streamed
+   SHA-256 of every byte), mapping, chunk size, models and source are those of the interrupted
+   run, and registers the run in the store (or reopens the interrupted one).
 2. :meth:`FileRun.record` writes one tagged chunk as an atomic Parquet part and appends it to the
    store in one transaction; :meth:`FileRun.replay` stores a part an interrupted run wrote but
    did not store.
@@ -21,11 +21,6 @@ A run that raises is marked ``interrupted`` (a killed one stays ``running``); bo
 
 from __future__ import annotations
 
-import hashlib
-import json
-import os
-import re
-import shutil
 import time
 from collections import Counter
 from collections.abc import Mapping
@@ -39,8 +34,8 @@ import pandas as pd
 from cx_text.core import schema
 from cx_text.core.config import Settings
 from cx_text.core.errors import CxTextError, RunError
-from cx_text.io.output import OutputWriter, read_frame, write_frame
-from cx_text.models.registry import file_sha256
+from cx_text.engines.parts import PartsDir, claim_run
+from cx_text.io.output import OutputWriter
 
 COMPLETE, FAILED = "complete", "failed"
 
@@ -68,11 +63,19 @@ class RunSummary:
         return asdict(self)
 
     def render(self) -> str:
-        status = ", ".join(f"{k} {v:,}" for k, v in sorted(self.by_status.items(), key=lambda kv: -kv[1]))
-        langs = ", ".join(f"{k} {v:,}" for k, v in sorted(self.by_lang.items(), key=lambda kv: -kv[1]))
-        lines = [f"tagged {self.rows_out:,} of {self.rows_in:,} rows in {self.seconds:,.1f} s "
-                 f"({self.rows_per_s:,.0f} rows/s) -> {self.output}",
-                 f"  status: {status or '-'}", f"  language: {langs or '-'}", f"  run: {self.run_id}"]
+        status = ", ".join(
+            f"{k} {v:,}" for k, v in sorted(self.by_status.items(), key=lambda kv: -kv[1])
+        )
+        langs = ", ".join(
+            f"{k} {v:,}" for k, v in sorted(self.by_lang.items(), key=lambda kv: -kv[1])
+        )
+        lines = [
+            f"tagged {self.rows_out:,} of {self.rows_in:,} rows in {self.seconds:,.1f} s "
+            f"({self.rows_per_s:,.0f} rows/s) -> {self.output}",
+            f"  status: {status or '-'}",
+            f"  language: {langs or '-'}",
+            f"  run: {self.run_id}",
+        ]
         if self.source:
             lines.append(f"  source: {self.source}")
         if self.resumed_chunks:
@@ -82,110 +85,6 @@ class RunSummary:
         if self.status != COMPLETE:
             lines.append(f"  run {self.status.upper()}: {self.status_note}")
         return "\n".join(lines)
-
-
-#: the files a work folder holds: state, parts, the Spark group size, their temp files
-_OWN_FILE = re.compile(r"^\.?(?:state\.json|spark\.json|chunk-\d{6}(?:\.tmp)?\.parquet)(?:\.tmp)?$")
-
-
-class PartsDir:
-    """The work folder of one output: state.json plus one Parquet part per finished chunk."""
-
-    def __init__(self, output: Path) -> None:
-        self.path = output.parent / f".{output.name}.cx-parts"
-
-    def state(self) -> dict[str, Any] | None:
-        f = self.path / "state.json"
-        return json.loads(f.read_text(encoding="utf-8")) if f.is_file() else None
-
-    def start(self, fingerprint: str, run_id: str, **facts: Any) -> None:
-        self.path.mkdir(parents=True, exist_ok=True)
-        tmp = self.path / ".state.json.tmp"
-        tmp.write_text(json.dumps({"fingerprint": fingerprint, "run_id": run_id, **facts}), encoding="utf-8")
-        os.replace(tmp, self.path / "state.json")
-
-    def part(self, index: int) -> Path:
-        return self.path / f"chunk-{index:06d}.parquet"
-
-    def write(self, index: int, frame: pd.DataFrame) -> None:
-        """Atomically write one chunk with the output's nested types (maps stay maps)."""
-        tmp = self.path / f".chunk-{index:06d}.tmp.parquet"
-        write_frame(frame.drop(columns=[schema.ANALYSIS], errors="ignore"), tmp)
-        os.replace(tmp, self.part(index))
-
-    def read(self, index: int) -> pd.DataFrame:
-        return read_frame(self.part(index))
-
-    def indexes(self) -> list[int]:
-        return sorted(int(p.stem.split("-")[1]) for p in self.path.glob("chunk-*.parquet"))
-
-    def remove(self) -> None:
-        shutil.rmtree(self.path, ignore_errors=True)
-
-    def remove_if_owned(self, run_id: str) -> str:
-        """Delete the folder only if it is ``run_id``'s: a real folder (not a link) next to the
-        output, holding nothing but its state and parts. Returns what happened, for the user."""
-        if not self.path.exists():
-            return f"no work folder at {self.path}"
-        state = self.state() if self.path.is_dir() and not self.path.is_symlink() else None
-        if not state or state.get("run_id") != run_id:
-            return f"kept {self.path}: it is not this run's work folder"
-        if any(f.is_symlink() or not f.is_file() or not _OWN_FILE.match(f.name) for f in self.path.iterdir()):
-            return f"kept {self.path}: it holds files cx_text did not write; delete it yourself"
-        shutil.rmtree(self.path)
-        return f"removed the work folder {self.path}"
-
-
-# -- identity of an input (file_sha256: models.registry, streamed in 1 MiB pieces) ------------------------------------------------------------------------
-def input_fingerprint(path: Path, options: Mapping[str, Any], sha256: str | None = None) -> str:
-    """Identity of an input file (all of it) + the options that change the output (--resume)."""
-    h = hashlib.sha256(json.dumps(options, sort_keys=True, default=str).encode())
-    h.update((sha256 or file_sha256(path)).encode())
-    return h.hexdigest()[:32]
-
-
-def run_fingerprint(path: Path, mapping: Mapping[str, str] | None, sheet: str | None,
-                    settings: Settings, manifest: Mapping[str, Any], source: str = "",
-                    sha256: str | None = None) -> str:
-    """The fingerprint a run of any engine records: the input file plus mapping, sheet, chunk
-    size, models and source, so ``--resume`` continues only a run over the same input and settings."""
-    options = {"mapping": dict(mapping or {}), "sheet": sheet, "chunk": settings.chunk_size,
-               "models": manifest.get("fingerprint", ""), "source": source}
-    return input_fingerprint(path, options, sha256)
-
-
-def claim_run(parts: PartsDir, fingerprint: str, resume: bool | str, run_id: str | None,
-              sha256: str = "") -> str:
-    """The run id of ``parts``: a new run, or the interrupted one when ``resume`` and it matches.
-
-    ``resume="auto"`` (the app) continues a matching interrupted run and starts over otherwise.
-    """
-    state = parts.state()
-    if state and resume == "auto" and state.get("fingerprint") != fingerprint:
-        parts.remove()
-        state = None
-    if state and not resume:
-        raise RunError(f"an interrupted run of this output exists ({parts.path}).",
-                       "Pass --resume to continue it, or delete that folder to start over.")
-    if resume and state:
-        _check_same_input(state, fingerprint, sha256, parts)
-        return str(state["run_id"])
-    from cx_text.store.store import new_run_id
-
-    run_id = run_id or new_run_id()
-    parts.start(fingerprint, run_id, input_sha256=sha256)
-    return run_id
-
-
-def _check_same_input(state: Mapping[str, Any], fingerprint: str, sha256: str, parts: PartsDir) -> None:
-    if state["fingerprint"] == fingerprint:
-        return
-    old = str(state.get("input_sha256") or "")
-    what = (f"the input file changed since it was interrupted (sha256 {old[:12]}… now {sha256[:12]}…)"
-            if old and sha256 and old != sha256 else "the options (mapping, chunk size, models, source) differ")
-    raise RunError(f"--resume: {what}; the interrupted run was over a different input or settings.",
-                   f"Resume with the original file and options, or re-run without --resume after "
-                   f"deleting {parts.path}.")
 
 
 # -- one run -------------------------------------------------------------------------------------
@@ -200,16 +99,41 @@ class FileRun:
     started: float = field(default_factory=time.perf_counter)
 
     @classmethod
-    def begin(cls, path: Path, output: Path, settings: Settings, *, store: Any, manifest: Mapping[str, Any],
-              fingerprint: str, sha256: str, source: str, resume: bool | str = False,
-              run_id: str | None = None, db: str | None = None) -> FileRun:
-        """Claim the work folder (new run or a verified resume) and register the run in the store."""
+    def begin(
+        cls,
+        path: Path,
+        output: Path,
+        settings: Settings,
+        *,
+        store: Any,
+        manifest: Mapping[str, Any],
+        fingerprint: str,
+        sha256: str,
+        source: str,
+        resume: bool | str = False,
+        run_id: str | None = None,
+        db: str | None = None,
+    ) -> FileRun:
+        """Claim the work folder (a new run or a verified resume); register the run in the store."""
         parts = PartsDir(output)
         run_id = claim_run(parts, fingerprint, resume, run_id, sha256)
         if store is not None:
-            register_run(store, run_id, {**manifest, "source": source, "input_sha256": sha256,
-                                         "output": str(output.resolve())}, str(path), fingerprint, source)
-        summary = RunSummary(run_id=run_id, input=str(path), output=str(output), db=db, source=source)
+            register_run(
+                store,
+                run_id,
+                {
+                    **manifest,
+                    "source": source,
+                    "input_sha256": sha256,
+                    "output": str(output.resolve()),
+                },
+                str(path),
+                fingerprint,
+                source,
+            )
+        summary = RunSummary(
+            run_id=run_id, input=str(path), output=str(output), db=db, source=source
+        )
         return cls(parts, store, summary, settings.max_error_share)
 
     @property
@@ -239,7 +163,9 @@ class FileRun:
         with suppress(Exception):  # the store itself may be what failed: the run stays 'running'
             self.store.mark_interrupted(self.run_id, f"{type(exc).__name__}: {exc}")
 
-    def finish(self, output: Path, customers: pd.DataFrame | None = None, **facts: Any) -> RunSummary:
+    def finish(
+        self, output: Path, customers: pd.DataFrame | None = None, **facts: Any
+    ) -> RunSummary:
         """Assemble the output, decide complete/failed, close the store run, remove the parts."""
         assemble_parts(self.parts, output, self.summary)
         self.summary.seconds = round(time.perf_counter() - self.started, 2)
@@ -248,21 +174,33 @@ class FileRun:
         if self.store is not None:
             if customers is not None:
                 self.store.load_customers(customers)
-            self.store.finish_run(self.run_id, {**self.summary.as_dict(), **facts},
-                                  status=self.summary.status, note=self.summary.status_note)
+            self.store.finish_run(
+                self.run_id,
+                {**self.summary.as_dict(), **facts},
+                status=self.summary.status,
+                note=self.summary.status_note,
+            )
         self.parts.remove()
         return self.summary
 
 
-def register_run(store: Any, run_id: str, manifest: dict[str, Any], input_path: str, fingerprint: str,
-                 source: str) -> None:
+def register_run(
+    store: Any,
+    run_id: str,
+    manifest: dict[str, Any],
+    input_path: str,
+    fingerprint: str,
+    source: str,
+) -> None:
     """Begin ``run_id`` in the store, or reopen it when an interrupted run resumes."""
     status = store.run_status(run_id)
     if status is None:
         store.begin_run(manifest, input_path, fingerprint, run_id=run_id, source=source)
     elif status == "discarded":
-        raise RunError(f"run {run_id} was discarded from the store.",
-                       "Delete the work folder next to the output and tag the export again.")
+        raise RunError(
+            f"run {run_id} was discarded from the store.",
+            "Delete the work folder next to the output and tag the export again.",
+        )
     elif status in ("running", "interrupted"):
         store.reopen_run(run_id)
 
@@ -274,10 +212,14 @@ def discard_run(store: Any, run_id: str) -> tuple[dict[str, int], str]:
     and removed only if it is this run's (:meth:`PartsDir.remove_if_owned`).
     """
     removed = store.discard_run(run_id)
-    row = store.con.execute("SELECT json_extract_string(manifest, '$.output') FROM runs WHERE run_id = ?",
-                            [run_id]).fetchone()
+    row = store.con.execute(
+        "SELECT json_extract_string(manifest, '$.output') FROM runs WHERE run_id = ?", [run_id]
+    ).fetchone()
     if not row or not row[0]:
-        return removed, "the run recorded no output, so its work folder (.<output>.cx-parts) is unknown"
+        return (
+            removed,
+            "the run recorded no output, so its work folder (.<output>.cx-parts) is unknown",
+        )
     return removed, PartsDir(Path(row[0])).remove_if_owned(run_id)
 
 
@@ -285,9 +227,11 @@ def decide(summary: RunSummary, max_error_share: float) -> tuple[str, str | None
     """``complete``, or ``failed`` with the reason when too many rows failed to tag."""
     errors, rows = summary.by_status.get("error", 0), summary.rows_out
     if rows and errors / rows > max_error_share:
-        return FAILED, (f"{errors:,} of {rows:,} rows ({errors / rows:.1%}) failed to tag, above the "
-                        f"{max_error_share:.0%} limit (CX_TEXT_MAX_ERROR_SHARE); the store keeps the "
-                        "previous tags of these messages. Fix the cause and tag the export again.")
+        return FAILED, (
+            f"{errors:,} of {rows:,} rows ({errors / rows:.1%}) failed to tag, above the "
+            f"{max_error_share:.0%} limit (CX_TEXT_MAX_ERROR_SHARE); the store keeps the "
+            "previous tags of these messages. Fix the cause and tag the export again."
+        )
     return COMPLETE, None
 
 
@@ -297,7 +241,9 @@ def assemble_parts(parts: PartsDir, output: Path, summary: RunSummary) -> None:
     langs: Counter[str] = Counter()
     summary.rows_out = 0
     template = _template(parts)
-    with OutputWriter(output, user_view=True) as out:  # the user's columns and names (io/columns.py)
+    with OutputWriter(
+        output, user_view=True
+    ) as out:  # the user's columns and names (io/columns.py)
         if template is not None:
             out.write(template)
         for index in parts.indexes():
@@ -309,8 +255,10 @@ def assemble_parts(parts: PartsDir, output: Path, summary: RunSummary) -> None:
             summary.rows_out += len(frame)
     summary.by_status, summary.by_lang = dict(status), dict(langs)
     if summary.rows_out != summary.rows_in:
-        raise CxTextError(f"rows in {summary.rows_in:,} != rows out {summary.rows_out:,}.",
-                          f"The work folder {parts.path} is inconsistent: delete it and re-run.")
+        raise CxTextError(
+            f"rows in {summary.rows_in:,} != rows out {summary.rows_out:,}.",
+            f"The work folder {parts.path} is inconsistent: delete it and re-run.",
+        )
 
 
 def _template(parts: PartsDir) -> pd.DataFrame | None:
@@ -331,9 +279,16 @@ def _template(parts: PartsDir) -> pd.DataFrame | None:
 def _conform(frame: pd.DataFrame, template: pd.DataFrame | list[str]) -> pd.DataFrame:
     """``frame`` with the template's columns in its order; a missing column is all None."""
     columns = list(template.columns) if isinstance(template, pd.DataFrame) else template
-    missing = {c: pd.Series([None] * len(frame), index=frame.index, dtype=object)
-               for c in columns if c not in frame.columns}
-    return pd.concat([frame, pd.DataFrame(missing, index=frame.index)], axis=1)[columns] if missing else frame[columns]
+    missing = {
+        c: pd.Series([None] * len(frame), index=frame.index, dtype=object)
+        for c in columns
+        if c not in frame.columns
+    }
+    return (
+        pd.concat([frame, pd.DataFrame(missing, index=frame.index)], axis=1)[columns]
+        if missing
+        else frame[columns]
+    )
 
 
 #: DuckDB buffer pool while tagging. Left at DuckDB's default (80 % of RAM) it kept appended

@@ -25,20 +25,17 @@ from cx_text.core.errors import CxTextError
 from cx_text.engines.base import (
     TAGGING_STORE_MEMORY,
     FileRun,
-    PartsDir,
     RunSummary,
     assemble_parts,
-    claim_run,
     count_total,
-    file_sha256,
     ingest_report,
-    input_fingerprint,
     open_optional_store,
-    run_fingerprint,
 )
+from cx_text.engines.parts import PartsDir, claim_run, input_fingerprint, run_fingerprint
 from cx_text.engines.progress import Progress, ProgressReporter
 from cx_text.io.ingest import open_export
 from cx_text.io.source import source_name
+from cx_text.models.registry import file_sha256
 
 Tagger = Callable[[pd.DataFrame], pd.DataFrame]
 

@@ -296,6 +296,9 @@ def _nested_types() -> dict[str, Any]:
             ("start", pa.int64()),
             ("end", pa.int64()),
             ("source", pa.string()),
+            # declared, not inferred: a first chunk without evidence or with model evidence
+            # only (spans []) must not drop the field from, or break, the whole output
+            ("spans", pa.list_(pa.list_(pa.int64()))),
         ]
     )
     return {

@@ -198,31 +198,24 @@ def _default_source(store: Store, frame: pd.DataFrame) -> str | None:
     return str(sources[0]) if len(sources) == 1 else None
 
 
-def _cell(row: dict[str, Any], name: str) -> Any:
-    value = row.get(name)
-    if value is None or (isinstance(value, float) and pd.isna(value)):
-        return ""
-    return value
-
-
 def _row_labels(
     row: dict[str, Any], topic_ids: Sequence[str], default_source: str | None
 ) -> list[Label]:
     source, item = (
-        str(_cell(row, "source") or default_source or "").strip(),
-        str(_cell(row, "id")).strip(),
+        str(schema.row_cell(row, "source") or default_source or "").strip(),
+        str(schema.row_cell(row, "id")).strip(),
     )
     if not item or not source:
         raise LabelError(
             "no id" if not item else "no source (the store has several; add a source column)"
         )
-    marked = set(schema.split_list(_cell(row, "labelled")))
-    sentiment = str(_cell(row, "sentiment")).strip()
-    topics_cell = _cell(row, "topics")
+    marked = set(schema.split_list(schema.row_cell(row, "labelled")))
+    sentiment = str(schema.row_cell(row, "sentiment")).strip()
+    topics_cell = schema.row_cell(row, "topics")
     topics = [t for t in schema.split_list(topics_cell) if t.lower() not in NO_TOPIC_ALIASES]
     aspects = {
         a["topic"]: a["polarity"]
-        for a in schema.split_aspects(_cell(row, "aspect_sentiments"))
+        for a in schema.split_aspects(schema.row_cell(row, "aspect_sentiments"))
         if a["topic"]
     }
     out = []
@@ -244,7 +237,7 @@ def _mismatch(store: Store, row: dict[str, Any], label: Label) -> str | None:
     tags = model_tags(store, label.source, label.id)
     if tags is None:
         return "no such message in the store"
-    given = str(_cell(row, "text"))
+    given = str(schema.row_cell(row, "text"))
     if given and _same_text(given) != _same_text(tags.text):
         return "the stored text differs from the file's (the message changed since)"
     return None

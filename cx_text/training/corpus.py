@@ -113,7 +113,7 @@ def read_labeled_table(path: Path) -> list[dict[str, object]]:
     schema.require_columns(frame, ["text"], f"labeled file {path}")
     out = []
     for i, row in enumerate(frame.to_dict("records"), 2):
-        cell = {k: ("" if _missing(v) else v) for k, v in row.items()}
+        cell = {k: schema.row_cell(row, k) for k in row}
         aspects = {
             a["topic"]: a["polarity"]
             for a in schema.split_aspects(cell.get("aspect_sentiments", ""))
@@ -129,10 +129,6 @@ def read_labeled_table(path: Path) -> list[dict[str, object]]:
         }
         out.append(_validated(rec, f"{path}:{i}", origin=path.stem, strict=False))
     return out
-
-
-def _missing(value: object) -> bool:
-    return value is None or (isinstance(value, float) and pd.isna(value))
 
 
 def _validated(rec: dict, where: str, origin: str, strict: bool = True) -> dict[str, object]:

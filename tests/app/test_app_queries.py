@@ -10,7 +10,9 @@ import pandas as pd
 import pytest
 
 from cx_text.analytics.filters import Filters
+from cx_text.app import launch
 from cx_text.app import queries as q
+from cx_text.app import themes as th
 from cx_text.app import upload as up
 from cx_text.app import verbatims as v
 from cx_text.cli.main import main
@@ -72,15 +74,17 @@ def test_app_queries_kpi_delta_is_value_minus_previous_window(app_db: q.AppStore
 def test_app_queries_themes_ranked_by_impact_or_volume(
     app_db: q.AppStore, rank_by: str, column: str, ascending: bool
 ) -> None:
-    themes = q.themes_overview(app_db.store, Filters(), SETTINGS, rank_by=rank_by)
+    themes = th.themes_overview(app_db.store, Filters(), SETTINGS, rank_by=rank_by)
     values = themes[column].dropna().tolist()
     assert len(values) >= 3 and values == sorted(values, reverse=not ascending)
     assert themes["share"].dropna().between(0, 1).all()
 
 
 def test_app_queries_theme_detail_has_trend_mix_groups_and_quotes(app_db: q.AppStore) -> None:
-    tid = q.themes_overview(app_db.store, Filters(), SETTINGS, rank_by="volume")["theme_id"].iloc[0]
-    info = q.theme_detail(app_db.store, tid, Filters(), SETTINGS)
+    tid = th.themes_overview(app_db.store, Filters(), SETTINGS, rank_by="volume")["theme_id"].iloc[
+        0
+    ]
+    info = th.theme_detail(app_db.store, tid, Filters(), SETTINGS)
     assert set(info.trend["key"]) == {tid} and info.trend["volume"].sum() > 0
     assert info.sentiment["share"].sum() == pytest.approx(100)
     assert set(info.affected["dimension"]) == {"channel", "segment", "lang"}
@@ -285,7 +289,7 @@ def test_app_queries_streamlit_command_hides_deploy_button_and_developer_menu(
 ) -> None:
     from streamlit import config
 
-    cmd = q.streamlit_command(tmp_path / "x.duckdb")
+    cmd = launch.streamlit_command(tmp_path / "x.duckdb")
     streamlit_args = cmd[: cmd.index("--")]  # after "--" the arguments go to the app, not streamlit
     assert streamlit_args[streamlit_args.index("--client.toolbarMode") + 1] == "viewer"
     assert (

@@ -31,11 +31,11 @@ def _fake_tag(settings: Settings, frame: pd.DataFrame) -> pd.DataFrame:
 
 @pytest.fixture()
 def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    from cx_text.training import retrain
+    from cx_text.training import before_after, retrain
 
     monkeypatch.setattr(retrain, "pipeline_embedder", lambda s: (fake_embed, {"name": "fake"}))
     monkeypatch.setattr(retrain, "shipped_training_frame", lambda *a, **k: base_frame())
-    monkeypatch.setattr(retrain, "pipeline_tag", _fake_tag)
+    monkeypatch.setattr(before_after, "pipeline_tag", _fake_tag)
     monkeypatch.setenv("CX_TEXT_CACHE", str(tmp_path / "cache"))
     return {"CX_TEXT_CACHE": str(tmp_path / "cache")}
 

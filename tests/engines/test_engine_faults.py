@@ -22,7 +22,7 @@ import duckdb
 import pandas as pd
 import pytest
 
-from cx_text.engines.base import PartsDir
+from cx_text.engines.parts import PartsDir
 from tests.error_codes import cli_error
 
 REPO = Path(__file__).resolve().parents[2]

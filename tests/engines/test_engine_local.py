@@ -208,6 +208,50 @@ def test_engine_local_first_chunk_all_errors_still_writes_every_row(
     assert summary.status == "complete"
 
 
+def _model_evidence(chunk: pd.DataFrame) -> pd.DataFrame:
+    """The fake's tags; on texts marked "(model)" the evidence is what the real tagger gives a
+    topic only its head found: ``source="model"``, no terms, no spans."""
+    out = KeywordTagger(fail_on="💥", every_type=True)(chunk)
+    out[schema.EVIDENCE] = [
+        [
+            {**e, "terms": [], "spans": [], "source": "model"} if "(model)" in e["clause"] else e
+            for e in items
+        ]
+        for items in out[schema.EVIDENCE]
+    ]
+    return out
+
+
+@pytest.mark.parametrize(
+    "first_chunk",
+    [
+        pytest.param(["Great app", "Всё отлично"], id="no-evidence"),
+        pytest.param(["Курьер 💥", "courier 💥"], id="every-row-failed"),
+        pytest.param(["Доставка (model)", "delivery (model)"], id="model-evidence-only"),
+    ],
+)
+def test_engine_local_evidence_spans_survive_whatever_the_first_chunk_holds(
+    tmp_path: Path, first_chunk: list[str]
+) -> None:
+    """Evidence ``spans`` (the cue words' offsets, as the real tagger writes them) round-trip
+    through the parts and the Parquet output even when the first chunk, which fixes the output
+    schema, has no evidence, only failed rows, or only model evidence (``spans: []``)."""
+    export = tmp_path / "export.csv"
+    texts = [*first_chunk, "Курьер опоздал", "The courier was late"]
+    pd.DataFrame({"text": texts}).to_csv(export, index=False)
+    out = tmp_path / "tagged.parquet"
+    settings = Settings(chunk_size=2, max_error_share=0.5)
+    tag_file(
+        export, out, _model_evidence, settings, manifest={"fingerprint": "toy"}, progress=False
+    )
+    spans = [
+        [None if e.get("spans") is None else [[int(x) for x in s] for s in e["spans"]] for e in ev]
+        for ev in pd.read_parquet(out)[schema.EVIDENCE]
+    ]
+    assert spans[2:] == [[[[0, 6]]], [[[4, 11]]]]
+    assert spans[:2] == ([[[]], [[]]] if "(model)" in first_chunk[0] else [[], []])
+
+
 def test_engine_local_tagger_output_is_validated_at_the_boundary() -> None:
     """A tagger that loses a row's status is a bug: the run stops with a SchemaError (CX-E030)
     instead of storing rows no view can classify."""

@@ -261,6 +261,23 @@ def test_engine_spark_empty_export_gives_empty_output(spark: Any, tmp_path: Path
     assert {schema.ID, "comment", schema.TOPICS, schema.EVIDENCE} <= set(out.columns)
 
 
+@pytest.mark.spark
+def test_engine_spark_evidence_spans_survive_a_probe_without_evidence(
+    spark: Any, tmp_path: Path
+) -> None:
+    """The probe rows fix the output schema; evidence ``spans`` (the cue words' offsets, as the
+    real tagger writes them) must not depend on the probe having seen any evidence."""
+    export = tmp_path / "export.csv"
+    quiet = ["Great app, fast checkout"] * (spark_engine.PROBE_ROWS + 4)
+    pd.DataFrame({"comment": [*quiet, "Курьер опоздал", "The courier was late"]}).to_csv(
+        export, index=False
+    )
+    tag_on_spark(export, tmp_path / "out.parquet")
+    evidence = [spark_engine.plain(ev) for ev in read_frame(tmp_path / "out.parquet")["evidence"]]
+    assert [[e.get("spans") for e in ev] for ev in evidence[-2:]] == [[[[0, 6]]], [[[4, 11]]]]
+    assert not any(evidence[:-2])
+
+
 # --------------------------------------------------------------------------- DataFrames
 
 WAREHOUSE = [

@@ -21,20 +21,9 @@ from cx_text.testing import KeywordChunkTagger, KeywordTagger
 USER_COLUMNS = ["id", "Текст отзыва", "Оценка NPS", "Дата", "sentiment", "Город"]
 
 
-class _WithSpans(KeywordTagger):
-    """The fake's evidence plus an extra ``spans`` field (as the real tagger adds), kept by the
-    writers."""
-
-    def __call__(self, chunk: pd.DataFrame) -> pd.DataFrame:
-        out = super().__call__(chunk)
-        out["evidence"] = [
-            [{**item, "spans": [[0, 6]]} for item in items] for items in out["evidence"]
-        ]
-        return out
-
-
 def _tagger() -> cx_text.Tagger:
-    inner = KeywordChunkTagger(Settings(), _WithSpans(every_type=True))
+    """The fake with every nested value, evidence ``spans`` too (as the real tagger writes)."""
+    inner = KeywordChunkTagger(Settings(), KeywordTagger(every_type=True))
     return cx_text.Tagger(inner, inner.settings, inner.manifest)
 
 
@@ -102,6 +91,8 @@ def test_output_evidence_is_structs_in_parquet(tmp_path: Path) -> None:
     assert str(field.type).startswith(
         "list<element: struct<topic: string, clause: string, terms: list"
     )
+    assert str(field.type.value_type.field("spans").type) == "list<element: list<element: int64>>"
+    assert read_frame(out_path)["evidence"][0][0]["spans"].tolist()[0].tolist() == [0, 6]
 
 
 def test_output_numpy_nested_values_become_json() -> None:
@@ -129,7 +120,7 @@ def test_output_app_upload_download_follows_the_same_rule(tmp_path: Path) -> Non
     out_path = tmp_path / "dl.csv"
     with open_store(tmp_path / "s.duckdb") as store:
         result = tag_upload(
-            _export(tmp_path), store, _WithSpans(every_type=True), Settings(), out_path
+            _export(tmp_path), store, KeywordTagger(every_type=True), Settings(), out_path
         )
     out = read_frame(out_path)
     assert result.rows == len(out) == 3

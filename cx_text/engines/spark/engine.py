@@ -213,6 +213,7 @@ def contract_types() -> dict[str, DataType]:
                 ("start", long_),
                 ("end", long_),
                 ("source", s),
+                ("spans", T.ArrayType(T.ArrayType(long_))),
             )
         ]
     )

@@ -32,16 +32,13 @@ from cx_text.core.config import Settings
 from cx_text.core.errors import CxTextError, SchemaError
 from cx_text.engines.base import (
     FileRun,
-    PartsDir,
     RunSummary,
-    claim_run,
     count_total,
-    file_sha256,
     ingest_report,
     open_optional_store,
-    run_fingerprint,
 )
 from cx_text.engines.local import Tagger, tag_safely
+from cx_text.engines.parts import PartsDir, claim_run, run_fingerprint
 from cx_text.engines.progress import ProgressReporter
 from cx_text.engines.spark.engine import (
     PROBE_ROWS,
@@ -57,6 +54,7 @@ from cx_text.engines.spark.engine import (
     tagger_manifest,
 )
 from cx_text.engines.spark.session import spark_session
+from cx_text.models.registry import file_sha256
 
 if TYPE_CHECKING:
     import pyarrow as pa

@@ -9,9 +9,9 @@ import pandas as pd
 import streamlit as st
 
 from cx_text.analytics import viz
-from cx_text.app.queries import ThemeDetail, theme_detail, themes_overview
 from cx_text.app.streamlit.views import actions, common, label_editor
 from cx_text.app.streamlit.views.common import fmt, t
+from cx_text.app.themes import ThemeDetail, theme_detail, themes_overview
 from cx_text.core.errors import CxTextError
 from cx_text.themes.service import merge_themes, rename_theme, split_theme
 

@@ -6,9 +6,10 @@ import pandas as pd
 import streamlit as st
 
 from cx_text.analytics import viz
-from cx_text.app.queries import TrendData, themes_overview, trend_data
+from cx_text.app.queries import TrendData, trend_data
 from cx_text.app.streamlit.views import common
 from cx_text.app.streamlit.views.common import t
+from cx_text.app.themes import themes_overview
 
 VALUES = ("volume", "neg_share", "volume_share")
 DEFAULT_LINES = 5

@@ -10,9 +10,9 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from cx_text.app.queries import themes_overview
 from cx_text.app.streamlit.views import common, label_editor
 from cx_text.app.streamlit.views.common import fmt, t
+from cx_text.app.themes import themes_overview
 from cx_text.app.verbatims import (
     EXPORT_LIMIT,
     PAGE_SIZES,
