@@ -30,11 +30,11 @@ import numpy as np
 from cx_text.core.config import Settings
 from cx_text.core.errors import ModelError
 from cx_text.core.taxonomy import load_taxonomy
-from cx_text.models.adapters import merge_lora
+from cx_text.models.adapters import extract_lora, merge_lora
 from cx_text.models.encoder import Encoder, resolve_encoder, text_prefix
 from cx_text.models.inference import set_threads
 from cx_text.text.nlp import NlpResources
-from cx_text.training.finetune import FinetuneRecipe, finetune, finetune_rows
+from cx_text.training.finetune import LORA_TARGETS, FinetuneRecipe, finetune, finetune_rows
 from cx_text.training.fit import fit_heads
 from cx_text.training.loso import loso_report, render_loso, score_heads, test_rows
 from cx_text.training.run import cached_embedder, clean_texts, training_frame
@@ -66,22 +66,30 @@ def fine_tune_fold(
     """Adapter trained without ``recipe.exclude``, merged into ``work/e5-small-cx-<fold>``;
     ``reuse`` (``--reuse``): a fold whose adapter exists is scored again, not re-trained."""
     resolved, base = resolve_encoder(recipe.base, settings)
-    merged = work / f"e5-small-cx-{work.name}"
-    done = work / "adapter" / "finetune.json"
+    full = recipe.mode == "full"
+    out = work / ("full" if full else "adapter")
+    merged = out if full else work / f"e5-small-cx-{work.name}"
+    done = out / "finetune.json"
     if reuse and done.is_file() and merged.is_dir():  # score the fold's earlier adapter
         return merged, json.loads(done.read_text(encoding="utf-8"))
     rows = finetune_rows(data, recipe)
     rows["text"] = clean_texts(rows["text"].tolist(), nlp, settings.mask_pii)
     result = finetune(
-        resolved.path,
-        rows,
-        topic_ids,
-        work / "adapter",
-        recipe,
-        prefix=text_prefix(base, resolved.path),
+        resolved.path, rows, topic_ids, out, recipe, prefix=text_prefix(base, resolved.path)
     )
-    merge_lora(resolved.path, work / "adapter", merged)
+    if not full:
+        merge_lora(resolved.path, out, merged)
     return merged, result.facts
+
+
+def svd_compact(settings: Settings, tuned: Path, work: Path, rank: int) -> tuple[Path, dict]:
+    """The rank-``rank`` SVD adapter of a full fine-tune, merged back into the base: what a
+    LoRA-sized artefact keeps of the full fine-tune."""
+    resolved, _ = resolve_encoder("e5-small", settings)
+    facts = extract_lora(resolved.path, tuned, work / f"svd{rank}", rank, LORA_TARGETS)
+    merged = work / f"e5-small-svd{rank}-{work.name}"
+    merge_lora(resolved.path, work / f"svd{rank}", merged)
+    return merged, facts
 
 
 def score(
@@ -140,6 +148,13 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=None, help="fine-tune steps per fold")
     parser.add_argument("--minutes", type=float, default=50.0)
     parser.add_argument("--lora-r", type=int, default=16)
+    parser.add_argument(
+        "--mode", choices=["lora", "full"], default="lora", help="LoRA adapter or full fine-tune"
+    )
+    parser.add_argument("--lr", type=float, default=None, help="encoder learning rate")
+    parser.add_argument(
+        "--svd-rank", type=int, default=0, help="with --mode full: also its rank-N SVD adapter"
+    )
     parser.add_argument("--frozen", action="store_true", help="also the frozen-encoder rows")
     parser.add_argument("--int8", action="store_true", help="also the int8 ONNX build")
     parser.add_argument("--json", type=Path, default=None)
@@ -168,6 +183,8 @@ def main() -> None:
         lora_r=args.lora_r,
         lora_alpha=2 * args.lora_r,
         seed=settings.seed,
+        mode=args.mode,
+        **({"lr": args.lr} if args.lr else {}),
     )
     results: dict[str, Any] = {"recipe": recipe.as_dict(), "folds": {}}
     if args.frozen:
@@ -198,6 +215,12 @@ def main() -> None:
             ),
         }
         _save(args.json, results | {"folds": {**results["folds"], name: fold}})
+        if args.mode == "full" and args.svd_rank:
+            compact, fold["svd"] = svd_compact(settings, merged, args.work / name, args.svd_rank)
+            fold["svd_fp32"] = score(
+                settings, str(compact), "fp32", data, scored, topic_ids, nlp, ship_frame=ship_frame
+            )
+            _save(args.json, results | {"folds": {**results["folds"], name: fold}})
         if args.int8:
             try:
                 fold["int8"] = score(
@@ -215,7 +238,7 @@ def main() -> None:
         fold["seconds"] = round(time.perf_counter() - started)
         results["folds"][name] = fold
         _save(args.json, results)
-        for precision in ("fp32", "int8"):
+        for precision in ("fp32", "svd_fp32", "int8"):
             if "rows" in fold.get(precision, {}):
                 print(f"fold {name} ({precision})\n{render_loso(fold[precision])}", flush=True)
     _save(args.json, results)

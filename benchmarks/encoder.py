@@ -1,6 +1,7 @@
 """Encoder throughput: cx_text's Encoder vs the naive transformers pipeline, same model, one run.
 
-Baseline (named): ``transformers.pipeline("feature-extraction")`` on the same prepared e5-small,
+Baseline (named): ``transformers.pipeline("feature-extraction")`` on the same prepared encoder
+(the default, ``e5-small-cx``; ``CX_TEXT_ENCODER=e5-small`` for the frozen one),
 one text at a time, fp32, mean pooling + L2 norm done by hand. Both sides get the same texts
 with the ``query: `` prefix, truncated at 256 tokens. Prints messages/second for both, the
 ratio, the accuracy cost (cosine of cx_text's vectors to the baseline's fp32 vectors) and
@@ -177,10 +178,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parser.parse_args(argv)
 
     from cx_text.core.config import Settings
-    from cx_text.models.cache import prepare_embedded
+    from cx_text.models.encoder import resolve_encoder
 
     settings = Settings.from_env()
-    prepared = prepare_embedded(settings).info
+    resolved, prepared = resolve_encoder(settings.encoder, settings)  # the default: e5-small-cx
     texts, origin = load_texts(args.n)
     print(
         f"{len(texts)} messages ({len(set(texts))} unique) from {origin}; "
@@ -189,7 +190,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     (cx_vectors, cx_s, cx_cpu, info), cx_mem = measured(run_cx, texts, settings, args.precision)
     (naive_vectors, naive_s, naive_cpu), naive_mem = measured(
-        run_naive, texts, str(prepared.path), settings.num_threads
+        run_naive, texts, str(resolved.path), settings.num_threads
     )
 
     cosines = (cx_vectors * naive_vectors).sum(axis=1)

@@ -155,3 +155,32 @@ def merge_lora(base_dir: Path, adapter_dir: Path, out_dir: Path) -> dict[str, An
         "lora_scaling": lora_scaling(config),
         "merge_version": MERGE_VERSION,
     }
+
+
+def extract_lora(
+    base_dir: Path, tuned_dir: Path, out_dir: Path, rank: int, targets: tuple[str, ...]
+) -> dict[str, Any]:
+    """The best rank-``rank`` LoRA adapter (truncated SVD of each weight delta) of a fully
+    fine-tuned ``tuned_dir`` over ``base_dir``, in peft's format: what the compact form keeps of
+    a full fine-tune. Only the 2-D weights of modules named in ``targets`` are kept (biases,
+    LayerNorms and the pooler fall back to the base's). Returns the share of the deltas'
+    squared norm the adapter keeps."""
+    from safetensors.numpy import load_file, save_file
+
+    base, tuned = load_file(str(base_dir / WEIGHTS)), load_file(str(tuned_dir / WEIGHTS))
+    tensors, kept, total, modules = {}, 0.0, 0.0, set()
+    for name in sorted(base):
+        module = name.removesuffix(".weight")
+        if name == module or base[name].ndim != 2 or module.rsplit(".", 1)[-1] not in targets:
+            continue
+        delta = tuned[name].astype(np.float64) - base[name].astype(np.float64)
+        u, s, vt = np.linalg.svd(delta, full_matrices=False)
+        tensors[_PREFIX + module + _B] = (u[:, :rank] * s[:rank]).astype(np.float32)
+        tensors[_PREFIX + module + _A] = vt[:rank].astype(np.float32)
+        kept, total = kept + float((s[:rank] ** 2).sum()), total + float((s**2).sum())
+        modules.add(module.rsplit(".", 1)[-1])
+    out_dir.mkdir(parents=True, exist_ok=True)
+    save_file(tensors, str(out_dir / ADAPTER_WEIGHTS))
+    config = {"peft_type": "LORA", "r": rank, "lora_alpha": rank, "target_modules": sorted(modules)}
+    (out_dir / ADAPTER_CONFIG).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+    return {"svd_rank": rank, "energy_kept": kept / max(total, 1e-30), "pairs": len(tensors) // 2}

@@ -52,6 +52,7 @@ class FinetuneRecipe:
     """Every knob of a fine-tune (defaults: the research recipe of issue #13)."""
 
     base: str = "e5-small"
+    mode: str = "lora"  # "full": every transformer weight (not the word embeddings) trains
     lora_r: int = 16
     lora_alpha: int = 32
     lora_dropout: float = 0.05
@@ -76,6 +77,11 @@ class FinetuneRecipe:
 
     def summary(self) -> str:
         """One line for the registry entry."""
+        if self.mode == "full":
+            return (
+                f"full fine-tune (word embeddings frozen); batch {self.batch}, lr {self.lr}, "
+                f"max_len {self.max_len}, seed {self.seed}"
+            )
         return (
             f"lora r{self.lora_r} a{self.lora_alpha} {'/'.join(self.targets)}; "
             f"batch {self.batch}, lr {self.lr}, max_len {self.max_len}, seed {self.seed}"
@@ -115,6 +121,22 @@ def lora_model(base: Any, recipe: FinetuneRecipe) -> Any:
     return get_peft_model(base, config)
 
 
+def trainable_model(base: Any, recipe: FinetuneRecipe) -> Any:
+    """The model to train: ``base`` with LoRA layers (``mode="lora"``), or ``base`` itself with
+    everything but the word embeddings trainable (``mode="full"``, the measuring stick for what
+    the compact adapter costs; its weights are the size of the model)."""
+    if recipe.mode == "lora":
+        return lora_model(base, recipe)
+    if recipe.mode != "full":
+        raise ValueError(f"unknown fine-tune mode {recipe.mode!r} (lora or full)")
+    import torch
+
+    torch.manual_seed(recipe.seed)
+    for name, param in base.named_parameters():
+        param.requires_grad = "word_embeddings" not in name
+    return base
+
+
 def pooled(model: Any, input_ids: Any, mask: Any) -> Any:
     """L2-normalised mean-pooled embedding times :data:`LOGIT_SCALE` (float32)."""
     import torch
@@ -147,7 +169,7 @@ def train_adapter(
     from cx_text.models.loading import load_fp32
 
     base, tokenizer = load_fp32(base_dir)
-    model = lora_model(base, recipe)
+    model = trainable_model(base, recipe)
     heads = joint_heads(int(base.config.hidden_size), len(topic_ids))
     y_all = {k: torch.from_numpy(v) for k, v in targets(rows, topic_ids).items()}
     weights = torch.from_numpy(class_weights(y_all["sent"].numpy()))
@@ -206,6 +228,20 @@ def train_adapter(
     }
 
 
+def save_full(model: Any, base_dir: Path, out_dir: Path) -> dict[str, int]:
+    """A fully fine-tuned model as a model dir (the base's other files copied); its size."""
+    import shutil
+
+    from cx_text.models.adapters import WEIGHTS
+    from cx_text.models.registry import STAMP_FILE
+
+    model.save_pretrained(str(out_dir), safe_serialization=True)
+    for path in sorted(base_dir.iterdir()):
+        if path.is_file() and path.name not in {WEIGHTS, STAMP_FILE, "config.json"}:
+            shutil.copyfile(path, out_dir / path.name)
+    return {"model_bytes": (out_dir / WEIGHTS).stat().st_size}
+
+
 def save_adapter(model: Any, out_dir: Path, base_name: str) -> dict[str, int]:
     """peft's adapter files in ``out_dir`` (base recorded by name; no README); their sizes."""
     model.save_pretrained(str(out_dir), safe_serialization=True)
@@ -237,7 +273,10 @@ def finetune(
         raise ValueError("no training rows left after the exclusions")
     model, facts = train_adapter(base_dir, rows, topic_ids, recipe, prefix=prefix, log=log)
     out_dir.mkdir(parents=True, exist_ok=True)
-    facts |= save_adapter(model, out_dir, recipe.base)
+    if recipe.mode == "full":
+        facts |= save_full(model, base_dir, out_dir)
+    else:
+        facts |= save_adapter(model, out_dir, recipe.base)
     facts |= {
         "recipe": recipe.as_dict(),
         "rows": len(rows),

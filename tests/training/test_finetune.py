@@ -187,3 +187,42 @@ def test_finetune_run_pins_adapter_and_retrains_heads(base_dir: Path, tmp_path: 
     assert (
         "e5-small-cx" in report.render() and Settings(models_dir=out).encoder == FINETUNED_ENCODER
     )
+
+
+def test_finetune_full_mode_trains_all_but_word_embeddings_and_svd_keeps_it(
+    base_dir: Path, tmp_path: Path
+):
+    """The measuring stick for the adapter: a full fine-tune writes a model dir; its rank-r SVD
+    adapter at full rank merges back to the same attention/FFN weights."""
+    from safetensors.numpy import load_file
+
+    from cx_text.models.adapters import extract_lora, merge_lora
+
+    recipe = FinetuneRecipe(**{**RECIPE.as_dict(), "mode": "full", "lr": 1e-3})
+    rows = finetune_rows(_rows(), recipe)
+    result = finetune(base_dir, rows, TOPICS, tmp_path / "full", recipe, log=lambda _: None)
+    assert result.facts["model_bytes"] > 0 and "full fine-tune" in recipe.summary()
+    base, tuned = (load_file(str(d / "model.safetensors")) for d in (base_dir, result.adapter_dir))
+    word = "embeddings.word_embeddings.weight"
+    assert np.array_equal(base[word], tuned[word])
+    query = "encoder.layer.0.attention.self.query.weight"
+    assert np.abs(base[query] - tuned[query]).max() > 1e-5
+    rank = min(base[query].shape)  # full rank: the SVD loses nothing
+    facts = extract_lora(base_dir, result.adapter_dir, tmp_path / "svd", rank, ("query", "dense"))
+    assert facts["energy_kept"] == pytest.approx(1.0)
+    merge_lora(base_dir, tmp_path / "svd", tmp_path / "merged")
+    merged = load_file(str(tmp_path / "merged" / "model.safetensors"))
+    np.testing.assert_allclose(merged[query], tuned[query], atol=1e-5)
+    key = "encoder.layer.0.attention.self.key.weight"  # not a target: the base's
+    assert np.array_equal(merged[key], base[key])
+    low = extract_lora(base_dir, result.adapter_dir, tmp_path / "svd1", 1, ("query",))
+    assert 0 < low["energy_kept"] < 1
+
+
+def test_finetune_unknown_mode_is_refused(base_dir: Path):
+    from cx_text.models.loading import load_fp32
+    from cx_text.training.finetune import trainable_model
+
+    base, _ = load_fp32(base_dir)
+    with pytest.raises(ValueError, match="lora or full"):
+        trainable_model(base, FinetuneRecipe(mode="half"))
