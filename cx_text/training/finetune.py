@@ -7,6 +7,8 @@ LoRA (peft, Apache-2.0) of rank ``lora_r`` on every attention q/k/v/output and b
 heads read it). One pass over a source-balanced, seeded sample of the train splits
 (:data:`FINETUNE_CAPS` rows per source), or ``steps`` steps; AdamW with linear warm-up / decay;
 bf16 autocast; a wall-clock budget (``max_minutes``) stops early and says so.
+``mode="full"`` trains every weight but the word embeddings instead (a 285 MB model dir, not
+shippable: the measuring stick for what the adapter costs, ``benchmarks/accuracy.py --mode full``).
 
 Writes peft's own adapter format (``adapter_model.safetensors`` + ``adapter_config.json``, the
 base recorded by name, not by path) plus ``finetune.json``; the same seed, data, threads and
@@ -162,7 +164,8 @@ def train_adapter(
     prefix: str = "",
     log: Callable[[str], None] = print,
 ) -> tuple[Any, dict[str, Any]]:
-    """Fine-tune LoRA layers on ``rows``; returns the peft model and the run's facts."""
+    """Fine-tune on ``rows`` (LoRA layers, or every weight but the word embeddings with
+    ``mode="full"``); returns the trained model and the run's facts."""
     import torch
 
     from cx_text.models.inference import pad_batch
@@ -176,10 +179,10 @@ def train_adapter(
     ids = tokenizer([prefix + t for t in rows["text"]], truncation=True, max_length=recipe.max_len)[
         "input_ids"
     ]
-    lora = [p for p in model.parameters() if p.requires_grad]
+    trainable = [p for p in model.parameters() if p.requires_grad]
     optim = torch.optim.AdamW(
         [
-            {"params": lora, "lr": recipe.lr},
+            {"params": trainable, "lr": recipe.lr},
             {"params": list(heads.parameters()), "lr": recipe.head_lr},
         ],
         weight_decay=recipe.weight_decay,
@@ -206,7 +209,7 @@ def train_adapter(
         )
         optim.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_([*lora, *heads.parameters()], 1.0)
+        torch.nn.utils.clip_grad_norm_([*trainable, *heads.parameters()], 1.0)
         optim.step()
         losses.append(float(loss.item()))
         elapsed = time.perf_counter() - started
