@@ -125,6 +125,15 @@ def lora_deltas(adapter_dir: Path) -> dict[str, np.ndarray]:
     return out
 
 
+def copy_base_files(base_dir: Path, out_dir: Path, skip: frozenset[str] = frozenset()) -> None:
+    """Every file of ``base_dir`` but its weights, its stamp and ``skip`` (config, tokenizer,
+    vocabulary map) into ``out_dir``: what a model dir derived from the base keeps as is."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for path in sorted(base_dir.iterdir()):
+        if path.is_file() and path.name not in {WEIGHTS, STAMP_FILE, *skip}:
+            shutil.copyfile(path, out_dir / path.name)
+
+
 def merge_lora(base_dir: Path, adapter_dir: Path, out_dir: Path) -> dict[str, Any]:
     """Write ``base_dir`` with the adapter folded into its weights to ``out_dir``.
 
@@ -143,10 +152,7 @@ def merge_lora(base_dir: Path, adapter_dir: Path, out_dir: Path) -> dict[str, An
                 "The adapter was trained on another base model.",
             )
         weights[name] = (weights[name].astype(np.float64) + delta).astype(np.float32)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    for path in sorted(base_dir.iterdir()):
-        if path.is_file() and path.name not in {WEIGHTS, STAMP_FILE}:
-            shutil.copyfile(path, out_dir / path.name)
+    copy_base_files(base_dir, out_dir)
     save_file(weights, str(out_dir / WEIGHTS), metadata={"format": "pt"})
     config = json.loads((adapter_dir / ADAPTER_CONFIG).read_text(encoding="utf-8"))
     return {

@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from cx_text.core.config import ADAPTER_CONFIG
+from cx_text.models.adapters import ADAPTER_WEIGHTS
 from cx_text.training.multitask import class_weights, joint_heads, joint_loss, targets
 from cx_text.training.sampling import capped
 from cx_text.training.sources import FAMILIES
@@ -46,7 +47,6 @@ FINETUNE_CAPS = {
 }
 LORA_TARGETS = ("query", "key", "value", "dense")
 LOGIT_SCALE = 20.0
-ADAPTER_WEIGHTS = "adapter_model.safetensors"
 
 
 @dataclass(frozen=True)
@@ -233,15 +233,10 @@ def train_adapter(
 
 def save_full(model: Any, base_dir: Path, out_dir: Path) -> dict[str, int]:
     """A fully fine-tuned model as a model dir (the base's other files copied); its size."""
-    import shutil
+    from cx_text.models.adapters import WEIGHTS, copy_base_files
 
-    from cx_text.models.adapters import WEIGHTS
-    from cx_text.models.registry import STAMP_FILE
-
-    model.save_pretrained(str(out_dir), safe_serialization=True)
-    for path in sorted(base_dir.iterdir()):
-        if path.is_file() and path.name not in {WEIGHTS, STAMP_FILE, "config.json"}:
-            shutil.copyfile(path, out_dir / path.name)
+    model.save_pretrained(str(out_dir), safe_serialization=True)  # its own config.json
+    copy_base_files(base_dir, out_dir, skip=frozenset({"config.json"}))
     return {"model_bytes": (out_dir / WEIGHTS).stat().st_size}
 
 
