@@ -1,0 +1,113 @@
+"""The linear (and one-hidden-layer) models the heads are made of, fitted deterministically.
+
+Logistic regression (lbfgs, fixed seed, balanced classes) on standardised embeddings is folded
+back into one linear layer over the raw embedding; the MLP likewise into two layers. Every model
+is a ``layers`` tuple a :class:`cx_text.classify.heads.Head` reads.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from cx_text.classify.heads import Head
+from cx_text.training.evaluate import per_label_scores
+
+#: logistic-regression C tried for the sentiment and topic heads
+C_GRID = (0.25, 1.0)
+
+
+def select_softmax(
+    x_tr: np.ndarray,
+    y_tr: np.ndarray,
+    x_dev: np.ndarray,
+    y_dev: np.ndarray,
+    seed: int,
+    n_classes: int,
+    linear_only: bool = False,
+    classes: list[int] | None = None,
+) -> dict[str, Any]:
+    """Grid over logistic-regression C (and an MLP unless ``linear_only``); best dev macro-F1
+    wins."""
+    candidates = [fit_logreg(x_tr, y_tr, c, seed, n_classes, classes) for c in C_GRID]
+    if not linear_only:
+        candidates.append(fit_mlp(x_tr, y_tr, seed, n_classes))
+    for cand in candidates:
+        head = Head("tmp", "softmax", tuple(map(str, range(n_classes))), cand["layers"])
+        pred = head.predict_proba(x_dev).argmax(axis=1) if len(x_dev) else np.array([], int)
+        labs = [str(i) for i in range(n_classes)]
+        cand["dev"] = {
+            "macro_f1": per_label_scores([str(v) for v in y_dev], [str(v) for v in pred], labs)[
+                "macro_f1"
+            ]
+        }
+    return max(candidates, key=lambda c: c["dev"]["macro_f1"])
+
+
+def dev_macro_f1(
+    layers: tuple, x_dev: np.ndarray, y_dev: np.ndarray, n_classes: int
+) -> dict[str, float]:
+    head = Head("tmp", "softmax", tuple(map(str, range(n_classes))), layers)
+    pred = head.predict_proba(x_dev).argmax(axis=1) if len(x_dev) else np.array([], int)
+    labs = [str(i) for i in range(n_classes)]
+    gold = [str(v) for v in y_dev]
+    return {"macro_f1": per_label_scores(gold, [str(v) for v in pred], labs)["macro_f1"]}
+
+
+def fit_logreg(
+    x: np.ndarray,
+    y: np.ndarray,
+    c: float,
+    seed: int,
+    n_classes: int,
+    classes: list[int] | None = None,
+) -> dict[str, Any]:
+    from sklearn.linear_model import LogisticRegression
+
+    mu, sigma = x.mean(axis=0), x.std(axis=0) + 1e-6
+    clf = LogisticRegression(
+        C=c, max_iter=500, tol=1e-4, class_weight="balanced", random_state=seed
+    )
+    clf.fit((x - mu) / sigma, y)
+    coef, intercept = full_classes(clf, n_classes)
+    w = coef / sigma[None, :]
+    b = intercept - (coef * (mu / sigma)[None, :]).sum(axis=1)
+    return {"layers": ((w.astype(np.float32), b.astype(np.float32)),), "model": f"logreg(C={c})"}
+
+
+def full_classes(clf: Any, n_classes: int) -> tuple[np.ndarray, np.ndarray]:
+    """Expand sklearn's coefficients to all ``n_classes`` (absent classes get -inf-ish bias)."""
+    coef, intercept = clf.coef_, clf.intercept_
+    if coef.shape[0] == 1:  # binary: sklearn keeps one row for class 1
+        coef = np.vstack([np.zeros_like(coef[0]), coef[0]])
+        intercept = np.array([0.0, intercept[0]])
+    full_w = np.zeros((n_classes, coef.shape[1]))
+    full_b = np.full(n_classes, -30.0)
+    for row, cls in enumerate(clf.classes_):
+        full_w[int(cls)], full_b[int(cls)] = coef[row], intercept[row]
+    return full_w, full_b
+
+
+def fit_mlp(x: np.ndarray, y: np.ndarray, seed: int, n_classes: int) -> dict[str, Any]:
+    from sklearn.neural_network import MLPClassifier
+
+    mu, sigma = x.mean(axis=0), x.std(axis=0) + 1e-6
+    clf = MLPClassifier(
+        hidden_layer_sizes=(256,), alpha=1e-2, max_iter=300, early_stopping=True, random_state=seed
+    )
+    clf.fit((x - mu) / sigma, y)
+    w1, b1 = (
+        clf.coefs_[0].T / sigma[None, :],
+        clf.intercepts_[0] - (clf.coefs_[0].T * (mu / sigma)[None, :]).sum(axis=1),
+    )
+    w2, b2 = clf.coefs_[1].T, clf.intercepts_[1]
+    if w2.shape[0] == 1:
+        w2, b2 = np.vstack([np.zeros_like(w2[0]), w2[0]]), np.array([0.0, b2[0]])
+    return {
+        "layers": (
+            (w1.astype(np.float32), b1.astype(np.float32)),
+            (w2.astype(np.float32), b2.astype(np.float32)),
+        ),
+        "model": "mlp(256)",
+    }
