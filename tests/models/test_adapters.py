@@ -279,6 +279,24 @@ def test_adapters_missing_weights_names_both_forms(shipped: Settings):
     assert status.status == "missing" and ".xz" in str(status.details["error"])
 
 
+def test_adapters_shipped_adapter_is_packed_and_verifies(tmp_path: Path):
+    """The package ships the weights as .xz only, under the 5 MB line, matching their pins."""
+    from cx_text.models.adapters import adapter_hashes, lora_deltas, verified_adapter
+
+    settings = Settings(cache_dir=tmp_path / "cache")
+    adapter = settings.models_dir / "adapters" / FINETUNED_ENCODER
+    packed = adapter / "adapter_model.safetensors.xz"
+    assert packed.is_file() and not (adapter / "adapter_model.safetensors").exists()
+    assert packed.stat().st_size < 5_000_000
+    pin = encoder_pin(settings, FINETUNED_ENCODER)
+    assert pin["adapter"] == f"adapters/{FINETUNED_ENCODER}"
+    assert adapter_hashes(adapter) == pin["sha256"]
+    directory, checksum = verified_adapter(settings, FINETUNED_ENCODER, pin)
+    assert directory == adapter and checksum.startswith("sha256:")
+    deltas = lora_deltas(adapter)
+    assert len(deltas) == 12 * 6  # q, k, v, attention output, both FFN linears of 12 layers
+
+
 def test_adapters_encoder_loads_merged_and_manifest_records_adapter(shipped: Settings):
     from cx_text.models.encoder import Encoder
 
