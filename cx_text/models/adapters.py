@@ -14,15 +14,29 @@ few MB, shipped as package data under ``<models_dir>/adapters/<name>/`` and pinn
     "adapter_model.safetensors" = "<sha256>"
     "adapter_config.json" = "<sha256>"
 
+The weights may be stored raw (``adapter_model.safetensors``: what ``cx-text train --finetune``
+and peft write) or xz-compressed (``adapter_model.safetensors.xz``: what the package ships, to
+stay under the 5 MB line for tracked files; :func:`pack_adapter` makes it). When both exist the
+**raw file is used** and the .xz ignored (:func:`weights_path`). Either way the pin is the sha256
+of the *decompressed* bytes under the key ``"adapter_model.safetensors"``, so packing changes
+neither the pin, nor the merged model, nor the heads fitted on it. A .xz is decompressed with
+:mod:`lzma` in memory; the sha256 of its content is remembered in
+``<cache_dir>/adapters/<sha256 of the .xz>.sha256``, so a given .xz is decompressed once for
+verification (a changed .xz has another sha256, so it is decompressed and checked again).
+
 :func:`merge_lora` folds every ``B @ A * alpha / r`` into the base weight it adapts, in float64
 rounded once to float32 — deterministic, and without peft (peft is needed only to train). An
-adapter whose files do not match their pins is refused (:func:`verified_adapter`).
+adapter whose files do not match their pins, or whose .xz does not decompress, is refused with
+a :class:`ModelError` (:func:`verified_adapter`).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import lzma
 import math
+import os
 import shutil
 from collections.abc import Mapping
 from pathlib import Path
@@ -35,7 +49,13 @@ from cx_text.core.errors import ModelError
 from cx_text.models.registry import STAMP_FILE, file_sha256, files_checksum
 
 ADAPTER_WEIGHTS = "adapter_model.safetensors"
+#: the shipped, xz-compressed form of ADAPTER_WEIGHTS (pinned on the decompressed bytes)
+PACKED_WEIGHTS = ADAPTER_WEIGHTS + ".xz"
+#: the pinned names (the weights' pin holds for either form)
 ADAPTER_FILES = (ADAPTER_WEIGHTS, ADAPTER_CONFIG)
+#: a .xz decompressing to more than this is refused (an adapter is a few MB)
+MAX_WEIGHTS_BYTES = 1 << 30
+UNPACKED_SUBDIR = "adapters"
 WEIGHTS = "model.safetensors"
 MERGE_VERSION = 1
 _PREFIX = "base_model.model."
@@ -50,7 +70,8 @@ def adapter_path(settings: Settings, pin: Mapping[str, Any]) -> Path:
 def verified_adapter(settings: Settings, name: str, pin: Mapping[str, Any]) -> tuple[Path, str]:
     """(adapter dir, checksum over its files) once every file matches its registry pin.
 
-    Raises :class:`ModelError` when a file is missing, unpinned or tampered with.
+    The weights are checked raw or, when only the .xz is there, by their decompressed bytes.
+    Raises :class:`ModelError` when a file is missing, unpinned, tampered with or not valid xz.
     """
     directory = adapter_path(settings, pin)
     pins = pin.get("sha256")
@@ -62,25 +83,118 @@ def verified_adapter(settings: Settings, name: str, pin: Mapping[str, Any]) -> t
         )
     hashes = {}
     for fname in ADAPTER_FILES:
-        path = directory / fname
+        path = weights_path(directory) if fname == ADAPTER_WEIGHTS else directory / fname
         if not path.is_file():
             raise ModelError(
-                f"adapter file {path} of encoder {name} is missing.",
+                f"adapter file {_shown(directory, fname)} of encoder {name} is missing.",
                 "Reinstall cx_text, or set CX_TEXT_ENCODER=e5-small.",
             )
-        hashes[fname] = file_sha256(path)
+        hashes[fname] = _content_sha256(settings, path)
         if hashes[fname] != pins[fname]:
+            has = "decompresses to" if path.name == PACKED_WEIGHTS else "has"
             raise ModelError(
-                f"adapter file {path} has sha256 {hashes[fname][:12]}…, but registry.toml pins "
-                f"{str(pins[fname])[:12]}…; it was changed after training.",
+                f"adapter file {path} {has} sha256 {hashes[fname][:12]}…, but registry.toml "
+                f"pins {str(pins[fname])[:12]}…; it was changed after training.",
                 "Restore the file (git checkout / reinstall), or pin the new one deliberately.",
             )
     return directory, files_checksum(hashes)
 
 
+def _shown(directory: Path, fname: str) -> str:
+    path = str(directory / fname)
+    return f"{path} (or {PACKED_WEIGHTS})" if fname == ADAPTER_WEIGHTS else path
+
+
 def adapter_hashes(directory: Path) -> dict[str, str]:
-    """``{file: sha256}`` of an adapter dir (what registry.toml pins)."""
-    return {fname: file_sha256(directory / fname) for fname in ADAPTER_FILES}
+    """``{file: sha256}`` of an adapter dir (what registry.toml pins): the weights' sha256 is
+    that of their decompressed bytes when the dir holds them as .xz."""
+    return {
+        ADAPTER_WEIGHTS: hashlib.sha256(read_weights(directory)).hexdigest(),
+        ADAPTER_CONFIG: file_sha256(directory / ADAPTER_CONFIG),
+    }
+
+
+def weights_path(directory: Path) -> Path:
+    """The weights file of an adapter dir: ``adapter_model.safetensors`` when it exists (the raw
+    form wins when both do), else ``adapter_model.safetensors.xz`` (which may not exist)."""
+    raw = directory / ADAPTER_WEIGHTS
+    return raw if raw.is_file() else directory / PACKED_WEIGHTS
+
+
+def read_weights(directory: Path) -> bytes:
+    """The (decompressed) safetensors bytes of an adapter dir's weights."""
+    path = weights_path(directory)
+    return unxz(path) if path.name == PACKED_WEIGHTS else path.read_bytes()
+
+
+def unxz(path: Path) -> bytes:
+    """The content of a single-stream .xz file (its integrity check verified by liblzma).
+
+    Raises :class:`ModelError` when it is not xz, is truncated or corrupt, is followed by other
+    data, or decompresses to more than :data:`MAX_WEIGHTS_BYTES`.
+    """
+    decompressor = lzma.LZMADecompressor(format=lzma.FORMAT_XZ)
+    try:
+        data = decompressor.decompress(path.read_bytes(), max_length=MAX_WEIGHTS_BYTES + 1)
+    except lzma.LZMAError as exc:
+        raise _not_xz(path, str(exc)) from exc
+    if not decompressor.eof or decompressor.unused_data:
+        raise _not_xz(path, "truncated, too large, or followed by other data")
+    return data
+
+
+def _not_xz(path: Path, why: str) -> ModelError:
+    return ModelError(
+        f"adapter file {path} does not decompress ({why}), so it cannot match its sha256 pin; "
+        "it was changed after training.",
+        "Restore the file (git checkout / reinstall), or pin the new one deliberately.",
+    )
+
+
+def _content_sha256(settings: Settings, path: Path) -> str:
+    """sha256 of a file's content: of its decompressed bytes for a .xz, remembered in the cache
+    under the .xz's own sha256 (so each .xz is decompressed once)."""
+    if path.name != PACKED_WEIGHTS:
+        return file_sha256(path)
+    memo = settings.cache_dir / UNPACKED_SUBDIR / f"{file_sha256(path)}.sha256"
+    try:
+        known = memo.read_text(encoding="ascii").strip()
+    except (OSError, UnicodeDecodeError):
+        known = ""
+    if len(known) == 64 and set(known) <= set("0123456789abcdef"):
+        return known
+    digest = hashlib.sha256(unxz(path)).hexdigest()
+    _remember(memo, digest)
+    return digest
+
+
+def _remember(memo: Path, digest: str) -> None:
+    """Write ``digest`` to ``memo`` atomically; a read-only cache only costs a decompression."""
+    tmp = memo.with_name(f".{memo.name}.tmp-{os.getpid()}")
+    try:
+        memo.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(digest + "\n", encoding="ascii")
+        os.replace(tmp, memo)
+    except OSError:
+        tmp.unlink(missing_ok=True)
+
+
+def pack_adapter(directory: Path) -> Path:
+    """Replace the raw weights of an adapter dir by ``adapter_model.safetensors.xz`` (the form
+    the package ships): ``xz -9e``, checked to decompress to the same bytes before the raw file
+    is removed. The registry pins do not change (they are on the decompressed bytes).
+    Returns the .xz path."""
+    raw = directory / ADAPTER_WEIGHTS
+    data = raw.read_bytes()
+    packed = directory / PACKED_WEIGHTS
+    tmp = packed.with_name(f".{packed.name}.tmp-{os.getpid()}")
+    tmp.write_bytes(lzma.compress(data, preset=9 | lzma.PRESET_EXTREME))
+    if unxz(tmp) != data:
+        tmp.unlink()
+        raise ModelError(f"xz did not round-trip {raw}.", "Report this as a bug.")
+    os.replace(tmp, packed)
+    raw.unlink()
+    return packed
 
 
 def lora_scaling(config: Mapping[str, Any]) -> float:
@@ -104,11 +218,11 @@ def _check_config(config: Mapping[str, Any], where: Path) -> None:
 
 def lora_deltas(adapter_dir: Path) -> dict[str, np.ndarray]:
     """``{base weight name: float64 delta}`` of every LoRA pair in the adapter."""
-    from safetensors.numpy import load_file
+    from safetensors.numpy import load
 
     config = json.loads((adapter_dir / ADAPTER_CONFIG).read_text(encoding="utf-8"))
     _check_config(config, adapter_dir)
-    tensors = load_file(str(adapter_dir / ADAPTER_WEIGHTS))
+    tensors = load(read_weights(adapter_dir))
     unknown = [k for k in tensors if not k.endswith((_A, _B))]
     if unknown:
         raise ModelError(

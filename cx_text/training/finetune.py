@@ -12,7 +12,10 @@ shippable: the measuring stick for what the adapter costs, ``benchmarks/accuracy
 
 Writes peft's own adapter format (``adapter_model.safetensors`` + ``adapter_config.json``, the
 base recorded by name, not by path) plus ``finetune.json``; the same seed, data, threads and
-library versions give the same bytes.
+library versions give the same bytes. The weights are written raw (peft loads such dirs); a stale
+``adapter_model.safetensors.xz`` in the dir is removed. The shipped, xz-packed form is made by
+:func:`cx_text.models.adapters.pack_adapter` (``cx-text train --finetune`` into the shipped models
+dir does it).
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from cx_text.core.config import ADAPTER_CONFIG
-from cx_text.models.adapters import ADAPTER_WEIGHTS
+from cx_text.models.adapters import ADAPTER_WEIGHTS, PACKED_WEIGHTS
 from cx_text.training.multitask import class_weights, joint_heads, joint_loss, targets
 from cx_text.training.sampling import capped
 from cx_text.training.sources import FAMILIES
@@ -241,9 +244,11 @@ def save_full(model: Any, base_dir: Path, out_dir: Path) -> dict[str, int]:
 
 
 def save_adapter(model: Any, out_dir: Path, base_name: str) -> dict[str, int]:
-    """peft's adapter files in ``out_dir`` (base recorded by name; no README); their sizes."""
+    """peft's adapter files in ``out_dir`` (base recorded by name; no README; the raw weights
+    only: a packed copy left from an earlier run is removed, it would be stale); their sizes."""
     model.save_pretrained(str(out_dir), safe_serialization=True)
     (out_dir / "README.md").unlink(missing_ok=True)
+    (out_dir / PACKED_WEIGHTS).unlink(missing_ok=True)
     config_path = out_dir / ADAPTER_CONFIG
     config = json.loads(config_path.read_text(encoding="utf-8"))
     config["base_model_name_or_path"] = base_name

@@ -210,6 +210,8 @@ class FinetuneReport:
             + (" — stopped by the time budget" if f["stopped_by_budget"] else ""),
             f"registry entry [encoder.{f['name']}] pinned in {f['registry']}",
         ]
+        if f.get("packed_bytes"):
+            lines.insert(1, f"weights packed for shipping: {f['packed_bytes'] / 1e6:.2f} MB .xz")
         if self.heads is not None:
             lines.append(self.heads.render())
         return "\n".join(lines)
@@ -223,6 +225,7 @@ def run_finetune(
     recipe: Any,
     *,
     heads: bool = True,
+    pack: bool | None = None,
     log: Any = print,
 ) -> FinetuneReport:
     """Fine-tune the encoder (LoRA), pin the adapter in ``<out>/registry.toml``, then (unless
@@ -230,10 +233,11 @@ def run_finetune(
 
     ``out`` is a models dir (default ``settings.models_dir``): the adapter goes to
     ``adapters/e5-small-cx/``, the heads to ``heads/``; point ``CX_TEXT_MODELS_DIR`` at it
-    to use them.
+    to use them. ``pack`` xz-compresses the adapter's weights (the shipped form, same pins);
+    by default only when ``out`` is the shipped models dir, so other dirs keep peft's raw form.
     """
-    from cx_text.core.config import ADAPTERS_SUBDIR, FINETUNED_ENCODER
-    from cx_text.models.adapters import adapter_hashes
+    from cx_text.core.config import ADAPTERS_SUBDIR, FINETUNED_ENCODER, SHIPPED_MODELS_DIR
+    from cx_text.models.adapters import adapter_hashes, pack_adapter
     from cx_text.models.encoder import resolve_encoder, text_prefix
     from cx_text.models.inference import set_threads
     from cx_text.models.registry import write_encoder_entry
@@ -257,6 +261,8 @@ def run_finetune(
         prefix=text_prefix(base, resolved.path),
         log=log,
     )
+    if pack or (pack is None and models_dir.resolve() == SHIPPED_MODELS_DIR.resolve()):
+        result.facts["packed_bytes"] = pack_adapter(adapter_dir).stat().st_size
     entry = {
         "kind": "encoder",
         "base": recipe.base,

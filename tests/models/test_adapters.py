@@ -1,9 +1,13 @@
 """LoRA adapters: registry pins, deterministic merge into a stamped copy, tamper refusal,
-``models prepare`` / ``models list`` and the default-encoder switch — on a tiny local BERT."""
+``models prepare`` / ``models list`` and the default-encoder switch — on a tiny local BERT;
+the xz-packed form of the weights (what the package ships) against the raw one, and the
+shipped adapter itself."""
 
 from __future__ import annotations
 
+import hashlib
 import json
+import lzma
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +15,7 @@ import pytest
 from click.testing import CliRunner
 
 from cx_text.core.config import FINETUNED_ENCODER, Settings, default_encoder
-from cx_text.models.registry import load_registry, verify_stamp, write_encoder_entry
+from cx_text.models.registry import encoder_pin, load_registry, verify_stamp, write_encoder_entry
 from tests.error_codes import raises_code
 from tests.tiny_models import TEXTS, save_tiny_bert
 
@@ -140,18 +144,157 @@ def test_adapters_prepare_stamps_verifies_and_is_idempotent(shipped: Settings):
     assert not again.built and again.info.checksum == first.info.checksum
 
 
+def _adapter_dir(settings: Settings) -> Path:
+    return settings.models_dir / "adapters" / FINETUNED_ENCODER
+
+
+def _assert_refused(settings: Settings, noun: str = "sha256") -> None:
+    from cx_text.models.cache import prepare_model
+    from cx_text.models.catalog import list_models
+
+    with raises_code("CX-E050", noun):
+        prepare_model(settings, FINETUNED_ENCODER)
+    status = {m.name: m.status for m in list_models(settings)}
+    assert status[f"{FINETUNED_ENCODER}:adapter"] == "checksum mismatch"
+
+
 def test_adapters_tampered_adapter_is_refused(shipped: Settings):
     from cx_text.models.cache import prepare_model
 
     prepare_model(shipped, FINETUNED_ENCODER)
-    weights = shipped.models_dir / "adapters" / FINETUNED_ENCODER / "adapter_model.safetensors"
+    weights = _adapter_dir(shipped) / "adapter_model.safetensors"
     weights.write_bytes(weights.read_bytes()[:-4] + b"\0\0\0\0")
+    _assert_refused(shipped)
+
+
+def test_adapters_packed_verifies_and_merges_to_the_same_weights(
+    shipped: Settings, base_dir: Path, tmp_path: Path
+):
+    from cx_text.models.adapters import (
+        adapter_hashes,
+        merge_lora,
+        pack_adapter,
+        unxz,
+        verified_adapter,
+    )
+    from cx_text.models.cache import prepare_model
+
+    adapter, pin = _adapter_dir(shipped), encoder_pin(shipped, FINETUNED_ENCODER)
+    raw = (adapter / "adapter_model.safetensors").read_bytes()
+    _, raw_sum = verified_adapter(shipped, FINETUNED_ENCODER, pin)
+    merge_lora(base_dir, adapter, tmp_path / "raw")
+    raw_model = prepare_model(shipped, FINETUNED_ENCODER).info
+
+    packed = pack_adapter(adapter)
+    assert packed.name == "adapter_model.safetensors.xz" and unxz(packed) == raw
+    assert not (adapter / "adapter_model.safetensors").exists()
+    assert lzma.decompress(packed.read_bytes()) == raw  # a plain .xz: `xz -d` reads it
+    assert adapter_hashes(adapter) == pin["sha256"]  # the pins stay on the decompressed bytes
+    assert verified_adapter(shipped, FINETUNED_ENCODER, pin)[1] == raw_sum
+    merge_lora(base_dir, adapter, tmp_path / "packed")
+    for name in ("model.safetensors", "config.json", "tokenizer.json"):
+        assert (tmp_path / "packed" / name).read_bytes() == (tmp_path / "raw" / name).read_bytes()
+    fresh = prepare_model(shipped.with_(cache_dir=tmp_path / "fresh-cache"), FINETUNED_ENCODER)
+    assert fresh.built and fresh.info.checksum == raw_model.checksum
+
+
+def _pack(settings: Settings) -> Path:
+    from cx_text.models.adapters import pack_adapter
+    from cx_text.models.cache import prepare_model
+
+    packed = pack_adapter(_adapter_dir(settings))
+    prepare_model(settings, FINETUNED_ENCODER)  # verified (and remembered) before the damage
+    return packed
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda b: b[:100] + bytes([b[100] ^ 0x01]) + b[101:],  # one bit in the header
+        lambda b: b[: len(b) // 2] + bytes([b[len(b) // 2] ^ 0x40]) + b[len(b) // 2 + 1 :],
+        lambda b: b[:-4] + b"\0\0\0\0",  # the stream footer
+        lambda b: b[: len(b) // 2],  # truncated
+        lambda b: b + b"trailing",  # followed by other data
+        lambda b: lzma.decompress(b),  # the raw bytes under the .xz name
+    ],
+    ids=["header-bit", "middle-bit", "footer", "truncated", "trailing", "not-xz"],
+)
+def test_adapters_corrupted_xz_is_refused(shipped: Settings, damage):
+    packed = _pack(shipped)
+    packed.write_bytes(damage(packed.read_bytes()))
+    _assert_refused(shipped)
+
+
+def test_adapters_xz_of_other_weights_is_refused(shipped: Settings, base_dir: Path, tmp_path):
+    """A valid .xz whose content is not the pinned adapter (another seed) is refused."""
+    from cx_text.models.adapters import pack_adapter
+
+    packed = _pack(shipped)
+    _write_adapter(base_dir, tmp_path / "other", seed=2)
+    packed.write_bytes(pack_adapter(tmp_path / "other").read_bytes())
+    _assert_refused(shipped, "decompresses to sha256")
+
+
+def test_adapters_xz_content_is_remembered_by_the_xz_sha256(shipped: Settings, monkeypatch):
+    """Verification decompresses a given .xz once; the memo is keyed by the .xz's own bytes."""
+    from cx_text.models import adapters
+
+    packed = _pack(shipped)
+    xz_sha = hashlib.sha256(packed.read_bytes()).hexdigest()
+    memo = shipped.cache_dir / "adapters" / f"{xz_sha}.sha256"
+    content_sha = hashlib.sha256(adapters.unxz(packed)).hexdigest()
+    assert memo.read_text().strip() == content_sha
+
+    def no_unxz(path: Path) -> bytes:
+        raise AssertionError(f"decompressed {path} again")
+
+    monkeypatch.setattr(adapters, "unxz", no_unxz)
+    pin = encoder_pin(shipped, FINETUNED_ENCODER)
+    adapters.verified_adapter(shipped, FINETUNED_ENCODER, pin)
+    memo.write_text("0" * 64)  # a wrong memo is a wrong content hash
     with raises_code("CX-E050", "sha256"):
-        prepare_model(shipped, FINETUNED_ENCODER)
+        adapters.verified_adapter(shipped, FINETUNED_ENCODER, pin)
+
+
+def test_adapters_raw_weights_win_over_xz(shipped: Settings, base_dir: Path, tmp_path: Path):
+    """With both files present the raw one is read (and verified): documented and consistent."""
+    from cx_text.models.adapters import pack_adapter, verified_adapter, weights_path
+
+    adapter, pin = _adapter_dir(shipped), encoder_pin(shipped, FINETUNED_ENCODER)
+    _write_adapter(base_dir, tmp_path / "other", seed=2)
+    (adapter / "adapter_model.safetensors.xz").write_bytes(
+        pack_adapter(tmp_path / "other").read_bytes()
+    )
+    assert weights_path(adapter).name == "adapter_model.safetensors"
+    verified_adapter(shipped, FINETUNED_ENCODER, pin)  # the raw file matches: ok
+    (adapter / "adapter_model.safetensors").unlink()  # now the .xz of other weights is read
+    _assert_refused(shipped, "decompresses to sha256")
+
+
+def test_adapters_missing_weights_names_both_forms(shipped: Settings):
     from cx_text.models.catalog import list_models
 
-    status = {m.name: m.status for m in list_models(shipped)}
-    assert status[f"{FINETUNED_ENCODER}:adapter"] == "checksum mismatch"
+    (_adapter_dir(shipped) / "adapter_model.safetensors").unlink()
+    status = {m.name: m for m in list_models(shipped)}[f"{FINETUNED_ENCODER}:adapter"]
+    assert status.status == "missing" and ".xz" in str(status.details["error"])
+
+
+def test_adapters_shipped_adapter_is_packed_and_verifies(tmp_path: Path):
+    """The package ships the weights as .xz only, under the 5 MB line, matching their pins."""
+    from cx_text.models.adapters import adapter_hashes, lora_deltas, verified_adapter
+
+    settings = Settings(cache_dir=tmp_path / "cache")
+    adapter = settings.models_dir / "adapters" / FINETUNED_ENCODER
+    packed = adapter / "adapter_model.safetensors.xz"
+    assert packed.is_file() and not (adapter / "adapter_model.safetensors").exists()
+    assert packed.stat().st_size < 5_000_000
+    pin = encoder_pin(settings, FINETUNED_ENCODER)
+    assert pin["adapter"] == f"adapters/{FINETUNED_ENCODER}"
+    assert adapter_hashes(adapter) == pin["sha256"]
+    directory, checksum = verified_adapter(settings, FINETUNED_ENCODER, pin)
+    assert directory == adapter and checksum.startswith("sha256:")
+    deltas = lora_deltas(adapter)
+    assert len(deltas) == 12 * 6  # q, k, v, attention output, both FFN linears of 12 layers
 
 
 def test_adapters_encoder_loads_merged_and_manifest_records_adapter(shipped: Settings):

@@ -80,9 +80,12 @@ def test_finetune_is_seeded_and_changes_embeddings(base_dir: Path, tmp_path: Pat
 
     rows = finetune_rows(_rows(), RECIPE)
     first = finetune(base_dir, rows, TOPICS, tmp_path / "a", RECIPE, log=lambda _: None)
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "adapter_model.safetensors.xz").write_bytes(b"an earlier run's weights")
     finetune(base_dir, rows, TOPICS, tmp_path / "b", RECIPE, log=lambda _: None)
     for name in ("adapter_model.safetensors", "adapter_config.json"):
         assert _sha(tmp_path / "a" / name) == _sha(tmp_path / "b" / name), name
+    assert not (tmp_path / "b" / "adapter_model.safetensors.xz").exists()  # raw form only
     other = finetune(
         base_dir,
         rows,
@@ -142,10 +145,17 @@ def test_finetune_targets_mask_unlabeled_topics():
 
 
 @pytest.mark.slow
-def test_finetune_run_pins_adapter_and_retrains_heads(base_dir: Path, tmp_path: Path):
-    """`cx-text train --finetune` end to end on a tiny base and a slice of the corpus."""
+@pytest.mark.parametrize("shipped", [False, True], ids=["other-dir", "shipped-dir"])
+def test_finetune_run_pins_adapter_and_retrains_heads(
+    base_dir: Path, tmp_path: Path, shipped: bool, monkeypatch: pytest.MonkeyPatch
+):
+    """`cx-text train --finetune` end to end on a tiny base and a slice of the corpus: a models
+    dir other than the shipped one keeps peft's raw weights; the shipped one gets them xz-packed
+    (the form the package ships), pinned by the same sha256 of the decompressed bytes, and the
+    heads are fitted through the .xz."""
     from cx_text.classify import load_heads
     from cx_text.core.config import FINETUNED_ENCODER, Settings
+    from cx_text.models.adapters import unxz
     from cx_text.models.registry import load_registry
     from cx_text.training.run import run_finetune
 
@@ -175,12 +185,19 @@ def test_finetune_run_pins_adapter_and_retrains_heads(base_dir: Path, tmp_path: 
         base=str(long_base), steps=2, batch=8, lora_r=4, lora_alpha=8, max_len=32
     )
     out = tmp_path / "models"
+    if shipped:
+        monkeypatch.setattr("cx_text.core.config.SHIPPED_MODELS_DIR", out)
     report = run_finetune(settings, [sample], None, out, recipe, log=lambda _: None)
     entry = load_registry(out)["encoder"][FINETUNED_ENCODER]
     assert entry["base"] == str(long_base) and set(entry["sha256"]) == {
         "adapter_model.safetensors",
         "adapter_config.json",
     }
+    raw, packed = (report.adapter_dir / f"adapter_model.safetensors{x}" for x in ("", ".xz"))
+    assert raw.is_file() != shipped and packed.is_file() == shipped
+    weights = unxz(packed) if shipped else raw.read_bytes()
+    assert entry["sha256"]["adapter_model.safetensors"] == hashlib.sha256(weights).hexdigest()
+    assert ("packed for shipping" in report.render()) == shipped
     heads = load_heads(out / "heads")
     assert {"sentiment", "topics"} <= set(heads)
     assert heads["sentiment"].meta["encoder"]["name"] == FINETUNED_ENCODER
