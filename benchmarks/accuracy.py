@@ -34,10 +34,10 @@ from cx_text.models.adapters import extract_lora, merge_lora
 from cx_text.models.encoder import Encoder, resolve_encoder, text_prefix
 from cx_text.models.inference import set_threads
 from cx_text.text.nlp import NlpResources
-from cx_text.training.finetune import LORA_TARGETS, FinetuneRecipe, finetune, finetune_rows
+from cx_text.training.finetune import LORA_TARGETS, FinetuneRecipe, finetune
 from cx_text.training.fit import fit_heads
 from cx_text.training.loso import loso_report, render_loso, score_heads, test_rows
-from cx_text.training.run import cached_embedder, clean_texts, training_frame
+from cx_text.training.run import cached_embedder, clean_texts, finetune_frame, training_frame
 from cx_text.training.sources import LOSO_SOURCES, available_sources, load_sources
 
 TWO_FOLDS = {
@@ -72,8 +72,7 @@ def fine_tune_fold(
     done = out / "finetune.json"
     if reuse and done.is_file() and merged.is_dir():  # score the fold's earlier adapter
         return merged, json.loads(done.read_text(encoding="utf-8"))
-    rows = finetune_rows(data, recipe)
-    rows["text"] = clean_texts(rows["text"].tolist(), nlp, settings.mask_pii)
+    rows = finetune_frame(data, recipe, nlp, settings)
     result = finetune(
         resolved.path, rows, topic_ids, out, recipe, prefix=text_prefix(base, resolved.path)
     )
@@ -153,6 +152,12 @@ def main() -> None:
     )
     parser.add_argument("--lr", type=float, default=None, help="encoder learning rate")
     parser.add_argument(
+        "--aspect-pool",
+        choices=["message", "clauses"],
+        default="message",
+        help="per-topic polarity from the message vector or the topic's clauses",
+    )
+    parser.add_argument(
         "--svd-rank", type=int, default=0, help="with --mode full: also its rank-N SVD adapter"
     )
     parser.add_argument("--frozen", action="store_true", help="also the frozen-encoder rows")
@@ -184,6 +189,7 @@ def main() -> None:
         lora_alpha=2 * args.lora_r,
         seed=settings.seed,
         mode=args.mode,
+        aspect_pool=args.aspect_pool,
         **({"lr": args.lr} if args.lr else {}),
     )
     results: dict[str, Any] = {"recipe": recipe.as_dict(), "folds": {}}

@@ -204,7 +204,7 @@ def build_features(
     """
     if not texts:
         return []
-    clauses = [_clauses(a, t) for a, t in zip(analyses, texts, strict=True)]
+    clauses = [message_clauses(a, t) for a, t in zip(analyses, texts, strict=True)]
     from cx_text.models.spans import encode_with_spans
 
     spans = [[(c.start, c.end) for c in cl] if len(cl) > 1 else [] for cl in clauses]
@@ -218,7 +218,7 @@ def build_features(
     ]
 
 
-def _clauses(analysis: Any, text: str) -> list[Clause]:
+def message_clauses(analysis: Any, text: str) -> list[Clause]:
     """Clauses with the opening contrast marker ("но", "but" …) cut off: it is glue, not content."""
     out = [
         _without_marker(text, c.start, c.end, getattr(c, "marker", ""))

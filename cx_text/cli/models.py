@@ -90,6 +90,14 @@ def models_list() -> None:
     multiple=True,
     help="leave a real source out of the fine-tune (repeatable)",
 )
+@click.option(
+    "--aspect-pool",
+    type=click.Choice(["message", "clauses"]),
+    default="message",
+    show_default=True,
+    help="with --finetune: a topic's polarity learned from the whole message or from the "
+    "clauses it owns (as tagging reads it)",
+)
 @click.option("--no-heads", is_flag=True, help="with --finetune: do not re-train the heads")
 @click.option(
     "--labels",
@@ -132,6 +140,7 @@ def train(
     minutes: float,
     lora_r: int,
     exclude: tuple[str, ...],
+    aspect_pool: str,
     no_heads: bool,
     **org: Any,
 ) -> None:
@@ -162,6 +171,7 @@ def train(
         lora_alpha=2 * lora_r,
         seed=settings.seed,
         exclude=exclude,
+        aspect_pool=aspect_pool,
     )
     report = run_finetune(
         settings,

@@ -7,6 +7,9 @@ LoRA (peft, Apache-2.0) of rank ``lora_r`` on every attention q/k/v/output and b
 heads read it). One pass over a source-balanced, seeded sample of the train splits
 (:data:`FINETUNE_CAPS` rows per source), or ``steps`` steps; AdamW with linear warm-up / decay;
 bf16 autocast; a wall-clock budget (``max_minutes``) stops early and says so.
+``aspect_pool="clauses"``: a labeled topic that owns clauses of a multi-clause message
+(:mod:`cx_text.training.clause_spans`, the rows' ``clause_spans`` column) learns its polarity
+from those clauses' tokens, as the tagger reads it, not from the whole message.
 ``mode="full"`` trains every weight but the word embeddings instead (a 285 MB model dir, not
 shippable: the measuring stick for what the adapter costs, ``benchmarks/accuracy.py --mode full``).
 
@@ -33,7 +36,14 @@ import pandas as pd
 
 from cx_text.core.config import ADAPTER_CONFIG
 from cx_text.models.adapters import ADAPTER_WEIGHTS, PACKED_WEIGHTS
-from cx_text.training.multitask import class_weights, joint_heads, joint_loss, targets
+from cx_text.training.multitask import (
+    class_weights,
+    joint_heads,
+    joint_loss,
+    span_tokens,
+    targets,
+    with_span_polarity,
+)
 from cx_text.training.sampling import capped
 from cx_text.training.sources import FAMILIES
 
@@ -70,6 +80,7 @@ class FinetuneRecipe:
     warmup: float = 0.06
     topic_weight: float = 1.0
     aspect_weight: float = 0.5
+    aspect_pool: str = "message"  # "clauses": a topic's polarity reads its clauses' tokens
     steps: int | None = None  # None: one pass over the sampled rows
     max_minutes: float = 50.0
     bf16: bool = True
@@ -87,9 +98,10 @@ class FinetuneRecipe:
                 f"full fine-tune (word embeddings frozen); batch {self.batch}, lr {self.lr}, "
                 f"max_len {self.max_len}, seed {self.seed}"
             )
+        pool = "; polarity over clauses" if self.aspect_pool == "clauses" else ""
         return (
             f"lora r{self.lora_r} a{self.lora_alpha} {'/'.join(self.targets)}; "
-            f"batch {self.batch}, lr {self.lr}, max_len {self.max_len}, seed {self.seed}"
+            f"batch {self.batch}, lr {self.lr}, max_len {self.max_len}, seed {self.seed}{pool}"
         )
 
 
@@ -142,14 +154,32 @@ def trainable_model(base: Any, recipe: FinetuneRecipe) -> Any:
     return base
 
 
-def pooled(model: Any, input_ids: Any, mask: Any) -> Any:
-    """L2-normalised mean-pooled embedding times :data:`LOGIT_SCALE` (float32)."""
+def pooled(model: Any, input_ids: Any, mask: Any) -> tuple[Any, Any]:
+    """(token states, L2-normalised mean-pooled embedding times :data:`LOGIT_SCALE` (float32))."""
     import torch
 
     from cx_text.models.inference import mean_pool
 
     hidden = model(input_ids=input_ids, attention_mask=mask).last_hidden_state
-    return torch.nn.functional.normalize(mean_pool(hidden, mask).float(), dim=-1) * LOGIT_SCALE
+    vec = torch.nn.functional.normalize(mean_pool(hidden, mask).float(), dim=-1) * LOGIT_SCALE
+    return hidden, vec
+
+
+def clause_pairs(
+    rows: pd.DataFrame, offsets: Any, topic_ids: Sequence[str], recipe: FinetuneRecipe, shift: int
+) -> list[list[tuple[int, Any]]] | None:
+    """Per row, the (topic, clause tokens) pairs whose polarity reads clause tokens
+    (``aspect_pool="clauses"``), or None (every polarity reads the message vector)."""
+    if recipe.aspect_pool == "message":
+        return None
+    if recipe.aspect_pool != "clauses":
+        raise ValueError(f"unknown aspect_pool {recipe.aspect_pool!r} (message or clauses)")
+    if "clause_spans" not in rows:
+        raise ValueError(
+            "aspect_pool='clauses' needs the rows' clause_spans column "
+            "(cx_text.training.clause_spans.with_clause_spans)"
+        )
+    return span_tokens(offsets, rows["clause_spans"].tolist(), topic_ids, shift)
 
 
 def lr_factor(step: int, total: int, warmup: float) -> float:
@@ -179,9 +209,14 @@ def train_adapter(
     heads = joint_heads(int(base.config.hidden_size), len(topic_ids))
     y_all = {k: torch.from_numpy(v) for k, v in targets(rows, topic_ids).items()}
     weights = torch.from_numpy(class_weights(y_all["sent"].numpy()))
-    ids = tokenizer([prefix + t for t in rows["text"]], truncation=True, max_length=recipe.max_len)[
-        "input_ids"
-    ]
+    enc = tokenizer(
+        [prefix + t for t in rows["text"]],
+        truncation=True,
+        max_length=recipe.max_len,
+        return_offsets_mapping=recipe.aspect_pool != "message",
+    )
+    ids = enc["input_ids"]
+    row_pairs = clause_pairs(rows, enc.get("offset_mapping"), topic_ids, recipe, len(prefix))
     trainable = [p for p in model.parameters() if p.requires_grad]
     optim = torch.optim.AdamW(
         [
@@ -202,7 +237,11 @@ def train_adapter(
         idx = [(step * recipe.batch + i) % len(rows) for i in range(min(recipe.batch, len(rows)))]
         input_ids, mask = pad_batch([ids[i] for i in idx], pad_id)
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=recipe.bf16):
-            outputs = heads(pooled(model, input_ids, mask))
+            hidden, vec = pooled(model, input_ids, mask)
+            outputs = heads(vec)
+            if row_pairs is not None:
+                pairs = [(b, j, toks) for b, i in enumerate(idx) for j, toks in row_pairs[i]]
+                outputs = with_span_polarity(heads, hidden, outputs, pairs, LOGIT_SCALE)
         loss = joint_loss(
             outputs,
             {k: v[idx] for k, v in y_all.items()},
@@ -231,6 +270,7 @@ def train_adapter(
         "seconds_per_step": round((time.perf_counter() - started) / len(losses), 3),
         "loss_first": float(np.mean(losses[:window])),
         "loss_last": float(np.mean(losses[-window:])),
+        "clause_polarity_pairs": sum(len(p) for p in row_pairs or []),
     }
 
 

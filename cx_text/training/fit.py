@@ -8,8 +8,8 @@ Heads (see :mod:`cx_text.classify.heads`):
   (:mod:`cx_text.training.aspects`: one regularisation for all topics, chosen on dev).
 
 Training is logistic regression (lbfgs, fixed seed) on standardised embeddings, folded back into
-one linear layer, or a one-hidden-layer MLP when it wins on dev (:mod:`cx_text.training.linear`). The choice and every dev/test
-figure are written next to the heads in ``metrics.json``.
+one linear layer, or a one-hidden-layer MLP when it wins on dev (:mod:`cx_text.training.linear`).
+The choice and every dev/test figure are written next to the heads in ``metrics.json``.
 """
 
 from __future__ import annotations

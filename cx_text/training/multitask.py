@@ -1,6 +1,9 @@
 """The joint objective of the encoder fine-tune: sentiment, topics and per-topic polarity.
 
-All three read the mean-pooled embedding (the vector the shipped heads read):
+All three read the mean-pooled embedding (the vector the shipped heads read) — except, with
+``FinetuneRecipe(aspect_pool="clauses")``, the polarity of a topic that owns clauses of a
+multi-clause message, which reads those clauses' tokens (:func:`with_span_polarity`), as the
+tagger reads it:
 
 * 3-class sentiment — class-balanced cross-entropy over rows with an overall label;
 * multi-label topics — BCE masked to the topics each row's source labels (``topic_scope``);
@@ -12,7 +15,7 @@ fine-tuned encoder's embeddings (:mod:`cx_text.training.fit`).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -96,3 +99,56 @@ def joint_loss(
             asp_logits.reshape(-1, N_SENT), y["asp"].reshape(-1), ignore_index=-1
         )
     return loss
+
+
+def span_tokens(
+    offsets: Sequence[Sequence[tuple[int, int]]],
+    spans: Sequence[Mapping[str, Sequence[tuple[int, int]]]],
+    topic_ids: Sequence[str],
+    shift: int = 0,
+) -> list[list[tuple[int, np.ndarray]]]:
+    """Per row: ``(topic index, token positions)`` of every topic with clause spans
+    (:mod:`cx_text.training.clause_spans`). ``offsets`` are the tokenizer's character offsets
+    of the text with the ``shift``-long prefix; special tokens (empty offsets) never count, and
+    a span cut away by truncation gives no pair (the topic then reads the whole message)."""
+    col = {t: j for j, t in enumerate(topic_ids)}
+    out: list[list[tuple[int, np.ndarray]]] = []
+    for row_offsets, row_spans in zip(offsets, spans, strict=True):
+        pairs = []
+        for topic, topic_spans in row_spans.items():
+            toks = [
+                k
+                for k, (a, b) in enumerate(row_offsets)
+                if b > a and any(a < e + shift and b > s + shift for s, e in topic_spans)
+            ]
+            if toks and topic in col:
+                pairs.append((col[topic], np.asarray(toks, dtype=np.int64)))
+        out.append(pairs)
+    return out
+
+
+def with_span_polarity(
+    heads: Any,
+    hidden: Any,
+    outputs: tuple[Any, Any, Any],
+    pairs: Sequence[tuple[int, int, Any]],
+    scale: float,
+) -> tuple[Any, Any, Any]:
+    """``outputs`` with the polarity logits of each ``(batch row, topic index, token positions)``
+    pair read from its clause tokens' mean state (L2-normalised, times ``scale``) instead of the
+    message vector — what the tagger's aspect heads read for a topic that owns clauses."""
+    import torch
+
+    if not pairs:
+        return outputs
+    rows = torch.tensor([b for b, _, _ in pairs])
+    cols = torch.tensor([j for _, j, _ in pairs])
+    vecs = torch.stack([hidden[b, torch.from_numpy(toks)].float().mean(0) for b, _, toks in pairs])
+    vecs = torch.nn.functional.normalize(vecs, dim=-1) * scale
+    logits = (
+        heads.aspects(vecs).float().view(len(pairs), -1, N_SENT)[torch.arange(len(pairs)), cols]
+    )
+    sent, topic, asp = outputs
+    asp = asp.float().clone()
+    asp[rows, cols] = logits
+    return sent, topic, asp

@@ -98,6 +98,19 @@ def clean_texts(texts: list[str], nlp: Any, mask_pii: bool = True) -> list[str]:
     return normalize_frame(frame, mask_pii=mask_pii, resources=nlp)[schema.TEXT_CLEAN].tolist()
 
 
+def finetune_frame(data: pd.DataFrame, recipe: Any, nlp: Any, settings: Settings) -> pd.DataFrame:
+    """The fine-tune's rows (:func:`~cx_text.training.finetune.finetune_rows`) cleaned as tagging
+    cleans them, with their clause spans when the recipe reads polarity over clauses."""
+    from cx_text.training.clause_spans import with_clause_spans
+    from cx_text.training.finetune import finetune_rows
+
+    rows = finetune_rows(data, recipe)
+    rows["text"] = clean_texts(rows["text"].tolist(), nlp, settings.mask_pii)
+    if recipe.aspect_pool == "clauses":
+        rows = with_clause_spans(rows, nlp, load_taxonomy(settings.taxonomy_path))
+    return rows
+
+
 def run_training(
     settings: Settings, data_paths: list[Path] | None, out: Path | None, shared_dir: Path | None
 ) -> TrainingReport:
@@ -242,13 +255,13 @@ def run_finetune(
     from cx_text.models.inference import set_threads
     from cx_text.models.registry import write_encoder_entry
     from cx_text.text.nlp import NlpResources
-    from cx_text.training.finetune import finetune, finetune_rows
+    from cx_text.training.finetune import finetune
     from cx_text.training.sources import load_sources
 
     models_dir = out or settings.models_dir
     topic_ids = load_taxonomy(settings.taxonomy_path).topic_ids
-    rows = finetune_rows(load_sources(shared_dir, topic_ids, corpus_paths=data_paths), recipe)
-    rows["text"] = clean_texts(rows["text"].tolist(), NlpResources.load(), settings.mask_pii)
+    data = load_sources(shared_dir, topic_ids, corpus_paths=data_paths)
+    rows = finetune_frame(data, recipe, NlpResources.load(), settings)
     set_threads(settings.num_threads)
     resolved, base = resolve_encoder(recipe.base, settings)
     adapter_dir = models_dir / ADAPTERS_SUBDIR / FINETUNED_ENCODER

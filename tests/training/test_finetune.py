@@ -243,3 +243,38 @@ def test_finetune_unknown_mode_is_refused(base_dir: Path):
     base, _ = load_fp32(base_dir)
     with pytest.raises(ValueError, match="lora or full"):
         trainable_model(base, FinetuneRecipe(mode="half"))
+
+
+def test_finetune_clause_pool_trains_polarity_on_clause_tokens(base_dir: Path, tmp_path: Path):
+    rows = finetune_rows(_rows(), RECIPE)
+    clauses = FinetuneRecipe(**{**RECIPE.as_dict(), "aspect_pool": "clauses"})
+    with pytest.raises(ValueError, match="clause_spans"):
+        finetune(base_dir, rows, TOPICS, tmp_path / "x", clauses, log=lambda _: None)
+    # first clause of each two-topic message to its first topic, the rest to the second
+    spans = []
+    for text, aspects in zip(rows["text"], rows["aspects"], strict=True):
+        cut = text.find(",")
+        labeled = list(aspects)
+        spans.append(
+            {labeled[0]: [(0, cut)], labeled[1]: [(cut + 1, len(text))]}
+            if len(labeled) == 2 and cut > 0
+            else {}
+        )
+    with_spans = rows.assign(clause_spans=spans)
+    pooled = finetune(base_dir, with_spans, TOPICS, tmp_path / "c", clauses, log=lambda _: None)
+    plain = finetune(base_dir, with_spans, TOPICS, tmp_path / "m", RECIPE, log=lambda _: None)
+    assert pooled.facts["clause_polarity_pairs"] > 0
+    assert plain.facts["clause_polarity_pairs"] == 0
+    assert "polarity over clauses" in clauses.summary()
+    assert _sha(pooled.adapter_dir / "adapter_model.safetensors") != _sha(
+        plain.adapter_dir / "adapter_model.safetensors"
+    )
+    with pytest.raises(ValueError, match="message or clauses"):
+        finetune(
+            base_dir,
+            with_spans,
+            TOPICS,
+            tmp_path / "y",
+            FinetuneRecipe(**{**RECIPE.as_dict(), "aspect_pool": "tokens"}),
+            log=lambda _: None,
+        )
