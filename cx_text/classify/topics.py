@@ -31,6 +31,8 @@ from cx_text.core.lang import has_content
 from cx_text.core.taxonomy import Taxonomy
 
 RULE_FLOOR = 0.5
+#: a message this sure of being neutral is no opinion: it never gets ``other``
+NEUTRAL_GATE = 0.8
 
 
 @dataclass(frozen=True)
@@ -141,7 +143,7 @@ class TopicClassifier:
     def _is_opinion(self, scores: dict[str, float], sentiment: SentimentResult) -> bool:
         """An opinion on none of the topics: the ``other`` head says so and the message is not
         confidently neutral. (Tuned on dev: trusting non-neutral sentiment alone over-assigns.)"""
-        if sentiment.label == "neutral" and sentiment.probs.get("neutral", 0.0) >= 0.8:
+        if sentiment.label == "neutral" and sentiment.probs.get("neutral", 0.0) >= NEUTRAL_GATE:
             return False
         p_other = scores.get(schema.OTHER_TOPIC)
         if p_other is None:  # no head knows `other`: fall back to a clear sentiment

@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from cx_text.classify.heads import Head, best_thresholds, fit_temperature, save_head
+from cx_text.classify.topics import NEUTRAL_GATE
 from cx_text.core import schema
 from cx_text.training.aspects import aspect_given_gold, train_aspect_heads
 from cx_text.training.evaluate import multilabel_scores, per_label_scores
@@ -91,11 +92,64 @@ def fit_heads(
     """
     splits = data["split"].to_numpy()
     meta = meta or {}
-    heads = [
-        _train_sentiment(data, x, splits, seed, meta),
-        _train_topics(data, x, splits, topic_ids, seed, meta, per_topic_dev),
-    ]
-    return heads + train_aspect_heads(data, x, splits, topic_ids, seed, meta)
+    sentiment = _train_sentiment(data, x, splits, seed, meta)
+    topics = _train_topics(data, x, splits, topic_ids, seed, meta, per_topic_dev)
+    dev = (splits == "dev") & topic_mask(data, topic_ids).all(axis=1)
+    topics = with_other_threshold(topics, sentiment, x[dev], _topic_matrix(data[dev], topic_ids))
+    return [sentiment, topics, *train_aspect_heads(data, x, splits, topic_ids, seed, meta)]
+
+
+def with_other_threshold(
+    topics: Head, sentiment: Head, x_dev: np.ndarray, y_dev: np.ndarray
+) -> Head:
+    """``topics`` with the ``other`` threshold chosen for the decision it makes in the tagger.
+
+    The tagger reads ``other`` only for a message no other topic was assigned to and that is
+    not confidently neutral (:meth:`cx_text.classify.topics.TopicClassifier._is_opinion`), so
+    the threshold is chosen on those dev rows (best F1 of ``other``; ties keep the higher
+    threshold), not on every dev row as the other topics' are (docs/MODELS.md, 2026-12-07).
+    """
+    labels = list(topics.labels)
+    if schema.OTHER_TOPIC not in labels or not len(x_dev) or not topics.thresholds:
+        return topics
+    j = labels.index(schema.OTHER_TOPIC)
+    proba = topics.predict_proba(x_dev)
+    open_rows = other_open(topics.decide(proba), sentiment.predict_proba(x_dev), j)
+    gold = y_dev[:, j].astype(bool)
+    best, best_f1 = topics.thresholds[j], -1.0
+    for thr in np.round(np.arange(0.8, 0.149, -0.05), 2):  # high to low: a tie keeps the higher
+        pred = open_rows & (proba[:, j] >= thr)
+        tp = float((pred & gold).sum())
+        f1 = 2 * tp / max(float(pred.sum() + gold.sum()), 1.0)
+        if f1 > best_f1:
+            best, best_f1 = float(thr), f1
+    thresholds = tuple(best if k == j else t for k, t in enumerate(topics.thresholds))
+    return Head(
+        topics.name,
+        topics.kind,
+        topics.labels,
+        topics.layers,
+        topics.temperature,
+        thresholds,
+        topics.meta,
+    )
+
+
+def other_open(decided: np.ndarray, sentiment_probs: np.ndarray, j: int) -> np.ndarray:
+    """Rows where the tagger would consider ``other`` (column ``j``): no other topic decided and
+    the message not confidently neutral."""
+    assigned = np.delete(decided, j, axis=1).any(axis=1)
+    neutral = schema.SENTIMENTS.index("neutral")
+    sure = (sentiment_probs.argmax(axis=1) == neutral) & (
+        sentiment_probs[:, neutral] >= NEUTRAL_GATE
+    )
+    return ~assigned & ~sure
+
+
+def _topic_matrix(data: pd.DataFrame, topic_ids: Sequence[str]) -> np.ndarray:
+    return np.array([[int(t in ts) for t in topic_ids] for ts in data["topics"]]).reshape(
+        len(data), len(topic_ids)
+    )
 
 
 def fit_topics_head(
@@ -229,6 +283,9 @@ def score_split(
                     )["macro_f1"]
         topics_head = by["topics"]
         decided = topics_head.decide(topics_head.predict_proba(xs))
+        if schema.OTHER_TOPIC in topics_head.labels:  # as the tagger decides `other`
+            j = list(topics_head.labels).index(schema.OTHER_TOPIC)
+            decided[:, j] &= other_open(decided, by["sentiment"].predict_proba(xs), j)
         pred_topics = [[t for t, d in zip(topic_ids, row, strict=True) if d] for row in decided]
         res["topics"] = multilabel_scores(part["topics"].tolist(), pred_topics, topic_ids)
         res["aspects_given_gold_topics"] = aspect_given_gold(part, xs, by)
