@@ -147,9 +147,9 @@ def other_open(decided: np.ndarray, sentiment_probs: np.ndarray, j: int) -> np.n
 
 
 def _topic_matrix(data: pd.DataFrame, topic_ids: Sequence[str]) -> np.ndarray:
-    return np.array([[int(t in ts) for t in topic_ids] for ts in data["topics"]]).reshape(
-        len(data), len(topic_ids)
-    )
+    """(rows, topics) int64: 1 where a row is labeled with the topic."""
+    rows = [[int(t in ts) for t in topic_ids] for ts in data["topics"]]
+    return np.array(rows, dtype=np.int64).reshape(len(data), len(topic_ids))
 
 
 def fit_topics_head(
@@ -203,8 +203,7 @@ def _train_topics(
     meta: dict[str, Any],
     per_topic_dev: bool = False,
 ) -> Head:
-    y = np.array([[int(t in ts) for t in topic_ids] for ts in data["topics"]], dtype=np.int64)
-    y = y.reshape(len(data), len(topic_ids))
+    y = _topic_matrix(data, topic_ids)
     scoped = topic_mask(data, topic_ids)
     tr, dev = splits == "train", (splits == "dev") & scoped.all(axis=1)
     weights, biases, chosen = [], [], {}
