@@ -26,7 +26,7 @@ import cx_text
 from cx_text.core import schema
 from cx_text.core.config import Settings
 from cx_text.core.taxonomy import load_taxonomy
-from cx_text.training.evaluate import per_label_scores
+from cx_text.training.evaluate import aspect_scores, multilabel_scores, per_label_scores
 from cx_text.training.loso import test_rows
 from cx_text.training.sources import available_sources, load_sources
 
@@ -56,25 +56,23 @@ def score(both: pd.DataFrame) -> dict[str, Any]:
         out["neutral_f1"] = round(scores["labels"]["neutral"]["f1"], 3)
         majority_scores = per_label_scores(gold, [majority] * len(gold), schema.SENTIMENTS)
         out["majority_macro_f1"] = round(majority_scores["macro_f1"], 3)
-    found = right = gold_topics = hit = 0
-    for aspects, topics, p_aspects, p_topics in zip(
-        both["aspects"], both["topics"], both["p_aspect_sentiments"], both["p_topics"], strict=True
-    ):
-        predicted = {
-            a["topic"]: a["polarity"] for a in (p_aspects if p_aspects is not None else [])
-        }
-        for topic, polarity in (aspects or {}).items():
-            if polarity in schema.SENTIMENTS and topic in predicted:
-                found += 1
-                right += predicted[topic] == polarity
-        assigned = set(p_topics) if p_topics is not None else set()
-        gold_topics += len(topics)
-        hit += sum(t in assigned for t in topics)
-    if found:
-        out["polarity_accuracy_on_found"] = round(right / found, 3)
-        out["polarity_found"] = found
-    if gold_topics:
-        out["topic_recall"] = round(hit / gold_topics, 3)
+    gold_aspects = [
+        {t: p for t, p in (a or {}).items() if p in schema.SENTIMENTS} for a in both["aspects"]
+    ]
+    pred_aspects = [
+        {a["topic"]: a["polarity"] for a in (p if p is not None else [])}
+        for p in both["p_aspect_sentiments"]
+    ]
+    aspects = aspect_scores(gold_aspects, pred_aspects)
+    if aspects["n_pairs"]:
+        out["polarity_accuracy_on_found"] = round(aspects["polarity_accuracy_on_found_topics"], 3)
+        out["polarity_found"] = aspects["n_pairs"]
+    gold_topics = [list(t) for t in both["topics"]]
+    if any(gold_topics):
+        labels = sorted({t for ts in gold_topics for t in ts})
+        pred_topics = [list(t) if t is not None else [] for t in both["p_topics"]]
+        topics = multilabel_scores(gold_topics, pred_topics, labels)
+        out["topic_recall"] = round(topics["micro"]["recall"], 3)
     return out
 
 
