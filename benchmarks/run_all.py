@@ -21,7 +21,16 @@ FULL = {
 QUICK = {
     "encoder.py": ["--n", "500"],
     "language.py": ["--n", "2000"],
-    "tagging.py": ["--rows", "2000", "--baseline-rows", "100", "--rss-rows", ""],
+    "tagging.py": [
+        "--rows",
+        "2000",
+        "--baseline-rows",
+        "100",
+        "--rss-rows",
+        "",
+        "--contention",
+        "1000",
+    ],
     "metrics.py": ["--rows", "100000"],
     "themes.py": ["--n", "10000"],
     "app.py": ["--rows", "100000"],

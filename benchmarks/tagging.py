@@ -9,6 +9,10 @@
   `transformers.pipeline("feature-extraction")` on the same e5 model, one text at a time, plus
   the same heads applied per row (no language layer, no store): rows/s on a sample.
 * **memory flatness** — peak RSS of `cx-text tag` at two input sizes (it must not grow).
+* **contention** (``--contention N``) — two `cx-text tag` runs of N rows at once, against one run
+  of N rows in the same process run: two at once should take about as long as two in a row
+  (2.0x one run) or less. torch's OpenMP threads busy-waiting beside another busy process once
+  made it 7.6x (cx_text.core sets a short ``GOMP_SPINCOUNT``).
 
 Figures are printed as ratios against the baseline measured in the same process run.
 """
@@ -80,46 +84,55 @@ def make_input(rows: int, path: Path, *, messy: bool = True) -> Path:
     return path
 
 
+def start_cli(src: Path, workdir: Path, name: str) -> tuple[subprocess.Popen[bytes], Any]:
+    """`cx-text tag src` started as a user would, writing ``<name>.parquet`` / ``.duckdb``."""
+    log = (workdir / f"{name}.log").open("w+")
+    command = [sys.executable, "-m", "cx_text", "tag", str(src)]
+    command += ["-o", str(workdir / f"{name}.parquet"), "--db", str(workdir / f"{name}.duckdb")]
+    return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=workdir), log
+
+
 def run_cli(src: Path, workdir: Path) -> dict[str, Any]:
     """Run `cx-text tag` as a user would; wall time and that child's own peak RSS (wait4)."""
-    out = workdir / f"{src.stem}.parquet"
-    log = (workdir / f"{src.stem}.log").open("w+")
     start = time.perf_counter()
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "cx_text",
-            "tag",
-            str(src),
-            "-o",
-            str(out),
-            "--db",
-            str(workdir / f"{src.stem}.duckdb"),
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        cwd=workdir,
-    )
+    proc, log = start_cli(src, workdir, src.stem)
     _, status, usage = os.wait4(proc.pid, 0)
     seconds = time.perf_counter() - start
+    return _finished(proc, status, log, src, workdir / f"{src.stem}.parquet") | {
+        "seconds": seconds,
+        "rows_per_s": _rows(src) / seconds,
+        "peak_rss_mb": usage.ru_maxrss / 1024,
+    }
+
+
+def run_concurrent(src: Path, workdir: Path, runs: int = 2) -> dict[str, Any]:
+    """``runs`` `cx-text tag` of the same file at once; wall time until the last one ends."""
+    start = time.perf_counter()
+    procs = [start_cli(src, workdir, f"{src.stem}-{i}") for i in range(runs)]
+    for i, (proc, log) in enumerate(procs):
+        _, status = os.waitpid(proc.pid, 0)
+        _finished(proc, status, log, src, workdir / f"{src.stem}-{i}.parquet")
+    return {"runs": runs, "rows": _rows(src), "seconds": time.perf_counter() - start}
+
+
+def _rows(src: Path) -> int:
+    return int(src.stem.rsplit("_", 1)[-1])
+
+
+def _finished(
+    proc: subprocess.Popen[bytes], status: int, log: Any, src: Path, out: Path
+) -> dict[str, Any]:
+    """Check one ended run: exit status 0 and rows in = rows out; its rows and summary."""
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode:
         log.seek(0)
         raise SystemExit(log.read()[-3000:])
     rows = len(pd.read_parquet(out, columns=["id"]))
-    expected = int(src.stem.rsplit("_", 1)[-1])
-    if rows != expected:
-        raise SystemExit(f"rows in {expected:,} != rows out {rows:,}: a row was lost")
+    if rows != _rows(src):
+        raise SystemExit(f"rows in {_rows(src):,} != rows out {rows:,}: a row was lost")
     log.seek(0)
     summary = [line.strip() for line in log if line.startswith(("tagged ", "  status:"))]
-    return {
-        "rows": rows,
-        "seconds": seconds,
-        "rows_per_s": rows / seconds,
-        "peak_rss_mb": usage.ru_maxrss / 1024,
-        "summary": " | ".join(summary),
-    }
+    return {"rows": rows, "summary": " | ".join(summary)}
 
 
 def naive_baseline(src: Path, sample: int) -> dict[str, float]:
@@ -156,6 +169,9 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
     parser.add_argument(
         "--rss-rows", default="10000,200000", help="two sizes for the memory check ('' skips)"
     )
+    parser.add_argument(
+        "--contention", type=int, default=5000, help="rows for the two-runs-at-once check (0 skips)"
+    )
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -190,6 +206,16 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
             print(
                 f"memory growth {sizes[0]:,} -> {sizes[1]:,} rows: x{b / a:.2f} (flat = ~1.0; "
                 f"target < 2.5 GB)"
+            )
+        if args.contention:
+            src = make_input(args.contention, work / f"both_{args.contention}.csv")
+            one = run_cli(src, work)
+            both = run_concurrent(src, work)
+            results["contention"] = {"one": one, "two_at_once": both}
+            print(
+                f"two runs at once ({args.contention:,} rows each): {both['seconds']:.1f} s, "
+                f"{both['seconds'] / one['seconds']:.2f}x one run ({one['seconds']:.1f} s; "
+                "two in a row = 2.0x)"
             )
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))

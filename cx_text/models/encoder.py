@@ -13,10 +13,13 @@ Resolution of ``Settings.encoder`` (or ``name``):
 ``encode`` returns L2-normalised mean-pooled float32 vectors. It de-duplicates texts, keeps an
 in-memory LRU of embeddings by text hash and sorts by length with dynamic padding.
 
-Precision (``Settings.precision`` / ``CX_TEXT_PRECISION``): ``auto`` runs the verified int8
-ONNX Runtime build of the model (:mod:`cx_text.models.onnx_int8`, built once into the cache,
-accepted only at cosine >= 0.99 to fp32); when onnxruntime is missing or the build is rejected
-it falls back to torch — bf16 autocast on CPUs with native bf16, else fp32.
+Precision (``Settings.precision`` / ``CX_TEXT_PRECISION``): ``auto`` runs torch bf16 on CPUs
+with AMX-BF16 (faster there and closer to fp32: ``inference.auto_prefers_bf16``), else the
+verified int8 ONNX Runtime build of the model (:mod:`cx_text.models.onnx_int8`, built once into
+the cache, accepted only at cosine >= 0.99 to fp32); when onnxruntime is missing or the build is
+rejected it falls back to torch — bf16 autocast on CPUs with native bf16, else fp32. In bf16
+the inference model keeps its Linear weights in bf16 (``inference.bf16_linears``);
+:attr:`Encoder.model` then loads the fp32 model from disk when asked.
 """
 
 from __future__ import annotations
@@ -39,6 +42,8 @@ from cx_text.models import hf
 from cx_text.models.inference import (
     DEFAULT_MAX_LENGTH,
     as_text,
+    auto_prefers_bf16,
+    bf16_linears,
     check_precision,
     mean_pool,
     pad_batch,
@@ -78,8 +83,7 @@ class Encoder:
         self.default_prefix, self.cache_size = default_prefix, cache_size
         self._cache: OrderedDict[bytes, np.ndarray] = OrderedDict()
         self.precision = str(info.details.get("precision", "fp32"))
-        exact = self.precision != "onnx-int8"
-        self._fp32_model: Any = model if exact else None
+        self._fp32_model: Any = model if self.precision == "fp32" else None
 
     # ------------------------------------------------------------------ loading
     @classmethod
@@ -108,7 +112,7 @@ class Encoder:
             "cache_size": cache_size,
         }
         details = {**info.details, "max_length": max_length, "pooling": "mean", "prefix": prefix}
-        if precision in ("auto", "onnx-int8"):
+        if precision == "onnx-int8" or (precision == "auto" and not auto_prefers_bf16()):
             fast = _onnx_encoder(
                 resolved.path, info, settings, prefix, required=precision != "auto"
             )
@@ -122,6 +126,8 @@ class Encoder:
                 return cls(None, load_tokenizer(resolved.path), info, runner=runner, **kwargs)
         precision = check_precision(precision)
         model, tokenizer = load_fp32(resolved.path)
+        if precision == "bf16":
+            model = bf16_linears(model)
         info = replace(
             info, dim=int(model.config.hidden_size), details={**details, "precision": precision}
         )
@@ -222,12 +228,14 @@ def prepare_fast_path(settings: Settings, *, name: str | None = None, force: boo
     """Build (or check) the int8 ONNX copy of the encoder ahead of time (``models prepare``).
 
     Returns the :class:`~cx_text.models.onnx_int8.OnnxBuild`, or None when onnxruntime is not
-    installed or ``settings.precision`` does not use it.
+    installed or ``settings.precision`` does not use it (``auto`` on a CPU where it runs bf16).
     """
     from cx_text.models import onnx_int8
 
+    precision = validate_precision(settings.precision)
     if (
-        validate_precision(settings.precision) not in ("auto", "onnx-int8")
+        precision not in ("auto", "onnx-int8")
+        or (precision == "auto" and auto_prefers_bf16())
         or not onnx_int8.available()
     ):
         return None

@@ -131,21 +131,19 @@ def test_pipeline_contract_columns_and_flat_output(resources, tmp_path) -> None:
     assert ":" in flat[schema.ASPECT_SENTIMENTS].iloc[0]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known weakness: Russian idiom and litotes (the second one is "
-    "borderline for e5-small-cx: negative when batched with other texts, positive alone — "
-    "the int8 build's dynamic activation scales depend on the batch); docs/ROADMAP.md §1",
-)
-@pytest.mark.parametrize(
-    ("text", "sentiment"),
-    [
-        ("Цены просто космос, за эти деньги можно найти лучше", "negative"),
-        ("Не очень быстро, ждали доставку почти неделю", "negative"),
-    ],
-)
-def test_pipeline_known_hard_cases(resources, text: str, sentiment: str) -> None:  # type: ignore[no-untyped-def]
-    assert _tag(resources, [text]).iloc[0][schema.SENTIMENT] == sentiment
+@pytest.mark.xfail(strict=True, reason="known weakness: Russian idiom; docs/ROADMAP.md §1")
+def test_pipeline_known_hard_case(resources) -> None:  # type: ignore[no-untyped-def]
+    text = "Цены просто космос, за эти деньги можно найти лучше"
+    assert _tag(resources, [text]).iloc[0][schema.SENTIMENT] == "negative"
+
+
+def test_pipeline_litotes_alone(resources) -> None:  # type: ignore[no-untyped-def]
+    """Borderline for e5-small-cx: right in torch bf16 (the default on AMX-BF16 CPUs), but the
+    int8 build's dynamic activation scales depend on the batch, and alone it reads positive."""
+    if resources.encoder.precision == "onnx-int8":
+        pytest.xfail("int8 embeddings depend on the batch (docs/ROADMAP.md §1 item 7)")
+    text = "Не очень быстро, ждали доставку почти неделю"
+    assert _tag(resources, [text]).iloc[0][schema.SENTIMENT] == "negative"
 
 
 @pytest.mark.parametrize(

@@ -452,10 +452,15 @@ def test_engine_spark_real_pipeline_matches_local_engine(spark: Any, tmp_path: P
     assert checksums[0] == checksums[1], "the models changed between the two runs"
     local = read_frame(tmp_path / "local.parquet")
     got = read_frame(tmp_path / "spark.parquet")
+    # executors run 1 thread, the local engine 2: int8 matmuls accumulate exactly whatever the
+    # split, torch bf16 (the default on AMX-BF16 CPUs) sums in another order — scores move by
+    # up to ~2e-3, labels must not
+    precision = tagger.resources.encoder.precision
+    tol = 1e-4 if precision in ("onnx-int8", "fp32") else 5e-3
     assert got.columns.tolist() == local.columns.tolist()
     for col in local.columns:
         pairs = zip(map(plain_cell, local[col]), map(plain_cell, got[col]), strict=True)
-        bad = [(i, a, b) for i, (a, b) in enumerate(pairs) if not close(a, b)]
+        bad = [(i, a, b) for i, (a, b) in enumerate(pairs) if not close(a, b, tol)]
         assert not bad, f"column {col} differs: {bad[:3]}"
     assert (got[schema.SENTIMENT] != "").sum() > 100
     names = {m["name"] for m in manifests[1]["models"]}

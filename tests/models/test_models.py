@@ -116,8 +116,47 @@ def test_models_encoder_empty_input(tiny_encoder_dir: Path, settings: Settings):
 def test_models_encoder_model_is_trainable_fp32(tiny_encoder_dir: Path, settings: Settings):
     enc = _load_encoder(tiny_encoder_dir, settings, precision="bf16")
     model = enc.model
-    assert any(p.requires_grad and p.dtype == torch.float32 for p in model.parameters())
+    assert all(p.requires_grad and p.dtype == torch.float32 for p in model.parameters())
+    assert model is not enc.inference_model  # the bf16 inference copy is not trained
     assert enc.tokenizer("Курьер опоздал")["input_ids"][0] == enc.tokenizer.cls_token_id
+
+
+def test_models_bf16_encoder_stores_linears_in_bf16_with_autocast_numbers(
+    tiny_encoder_dir: Path, settings: Settings
+):
+    from cx_text.models.inference import precision_context
+
+    enc = _load_encoder(tiny_encoder_dir, settings, precision="bf16", cache_size=0)
+    dtypes = {
+        type(m).__name__: m.weight.dtype
+        for m in enc.inference_model.modules()
+        if hasattr(m, "weight") and isinstance(m.weight, torch.Tensor)
+    }
+    assert dtypes["Linear"] == torch.bfloat16
+    assert dtypes["LayerNorm"] == dtypes["Embedding"] == torch.float32
+    # the same numbers as bf16 autocast over the fp32 weights (autocast casts them per call)
+    fp32 = _load_encoder(tiny_encoder_dir, settings, precision="fp32", cache_size=0)
+    with precision_context("bf16"):
+        autocast = fp32.encode(TEXTS)
+    np.testing.assert_allclose(enc.encode(TEXTS), autocast, atol=1e-6)
+
+
+def test_models_auto_precision_follows_the_cpu(
+    tiny_encoder_dir: Path, settings: Settings, monkeypatch: pytest.MonkeyPatch
+):
+    from cx_text.models import encoder, inference
+
+    monkeypatch.setattr(inference, "cpu_flags", lambda: frozenset({"avx2", "amx_bf16"}))
+    assert inference.auto_prefers_bf16() and inference.cpu_has_fast_bf16()
+    monkeypatch.setattr(encoder, "auto_prefers_bf16", lambda: True)
+    enc = _load_encoder(tiny_encoder_dir, settings)  # precision auto
+    assert enc.precision == "bf16" and enc.inference_model is not None
+    assert not (settings.cache_dir / "onnx").exists()  # no int8 build made or needed
+    assert encoder.prepare_fast_path(settings.with_(encoder=str(tiny_encoder_dir))) is None
+    monkeypatch.setattr(inference, "cpu_flags", lambda: frozenset({"avx2", "avx512_bf16"}))
+    assert not inference.auto_prefers_bf16() and inference.cpu_has_fast_bf16()
+    monkeypatch.setattr(inference, "cpu_flags", lambda: frozenset({"avx2"}))
+    assert check_precision("auto") == "fp32"
 
 
 # --------------------------------------------------------------------------- sentiment

@@ -21,6 +21,15 @@ from tests.error_codes import raises_code  # noqa: E402
 from tests.tiny_models import TEXTS, save_tiny_bert  # noqa: E402
 
 
+@pytest.fixture(autouse=True)
+def _auto_means_int8(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These tests are about the int8 build: ``auto`` uses it whatever this machine's CPU
+    (on AMX-BF16 CPUs ``auto`` runs torch bf16 instead; tests/models/test_models.py)."""
+    from cx_text.models import encoder
+
+    monkeypatch.setattr(encoder, "auto_prefers_bf16", lambda: False)
+
+
 @pytest.fixture(scope="module")
 def tiny_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return save_tiny_bert(tmp_path_factory.mktemp("tiny-onnx-encoder"))
