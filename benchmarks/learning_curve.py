@@ -45,10 +45,10 @@ REFERENCE = 10**9  # the "every training row labelled" column
 def embed_frame(frame: pd.DataFrame, settings: Settings) -> np.ndarray:
     """Exact embeddings of the cleaned texts, as ``cx-text train`` computes (and caches) them."""
     from cx_text.models.encoder import Encoder
-    from cx_text.models.inference import check_precision
     from cx_text.text.nlp import NlpResources
+    from cx_text.training.run import heads_precision
 
-    encoder = Encoder.load(settings, precision=check_precision(settings.precision))
+    encoder = Encoder.load(settings, precision=heads_precision(settings))
     cleaned = clean_texts(frame["text"].tolist(), NlpResources.load(), settings.mask_pii)
     return np.asarray(cached_embedder(encoder, settings.cache_dir / "embeddings")(cleaned))
 

@@ -208,11 +208,10 @@ def pipeline_embedder(settings: Settings) -> tuple[Embedder, dict[str, Any]]:
     """Texts -> exact (torch) embeddings after the pipeline's normalisation and PII masking,
     remembered on disk; and the encoder's identity."""
     from cx_text.models.encoder import Encoder
-    from cx_text.models.inference import check_precision
     from cx_text.text.nlp import NlpResources
-    from cx_text.training.run import cached_embedder, clean_texts
+    from cx_text.training.run import cached_embedder, clean_texts, heads_precision
 
-    encoder = Encoder.load(settings, precision=check_precision(settings.precision))
+    encoder = Encoder.load(settings, precision=heads_precision(settings))
     nlp, cached = (
         NlpResources.load(),
         cached_embedder(encoder, Path(settings.cache_dir) / "embeddings"),

@@ -116,14 +116,12 @@ def run_training(
 ) -> TrainingReport:
     """Train every head and write it to ``out`` (default: ``<models_dir>/heads``)."""
     from cx_text.models.encoder import Encoder
-    from cx_text.models.inference import check_precision
     from cx_text.text.nlp import NlpResources
 
     out_dir = out or settings.models_dir / HEADS_SUBDIR
     data = training_frame(data_paths, shared_dir, settings.seed)
     data["text"] = clean_texts(data["text"].tolist(), NlpResources.load(), settings.mask_pii)
-    # heads learn from exact (torch) embeddings; tagging may run the int8 build of the same model
-    encoder = Encoder.load(settings, precision=check_precision(settings.precision))
+    encoder = Encoder.load(settings, precision=heads_precision(settings))
     taxonomy = load_taxonomy(settings.taxonomy_path)
     meta = {"encoder": encoder.info.as_dict(), "taxonomy_version": taxonomy.version}
     embed = cached_embedder(encoder, settings.cache_dir / "embeddings")
@@ -131,6 +129,21 @@ def run_training(
         data, embed, out_dir, taxonomy.topic_ids, seed=settings.seed, extra_meta=meta
     )
     return TrainingReport(result.out_dir, result.metrics)
+
+
+def heads_precision(settings: Settings) -> str:
+    """The precision heads are fitted and evaluated on: fp32 unless ``settings.precision`` (or
+    ``CX_TEXT_PRECISION``) names ``bf16``.
+
+    fp32 makes `cx-text train` give the same heads byte for byte at any thread count, and up to
+    fp32 rounding on any CPU: bf16 embeddings differ between CPU kinds (AMX or AVX512-BF16
+    kernels) and library versions enough to move a head's probabilities by 0.03 (2026-12-07),
+    and the int8 build differs more. Tagging then reads
+    embeddings within cosine 0.9999 (bf16) or 0.99 (int8, verified) of the ones fitted on.
+    """
+    from cx_text.models.inference import validate_precision
+
+    return "bf16" if validate_precision(settings.precision) == "bf16" else "fp32"
 
 
 def cached_embedder(encoder: Any, directory: Path) -> Any:
@@ -300,7 +313,6 @@ def evaluate_loso(
 ) -> tuple[dict[str, Any], str]:
     """``cx-text evaluate --loso``: the leave-one-source-out report of the current encoder."""
     from cx_text.models.encoder import Encoder
-    from cx_text.models.inference import check_precision
     from cx_text.text.nlp import NlpResources
     from cx_text.training.loso import loso_report, render_loso
     from cx_text.training.sources import LOSO_SOURCES, available_sources, load_sources
@@ -314,7 +326,7 @@ def evaluate_loso(
     topic_ids = load_taxonomy(settings.taxonomy_path).topic_ids
     data = load_sources(shared_dir, topic_ids, sources, corpus_paths=data_paths)
     nlp = NlpResources.load()
-    encoder = Encoder.load(settings, precision=check_precision(settings.precision))
+    encoder = Encoder.load(settings, precision=heads_precision(settings))
     embed = cached_embedder(encoder, settings.cache_dir / "embeddings")
 
     def clean_and_embed(texts: Any) -> np.ndarray:
