@@ -28,7 +28,7 @@ def models_prepare(encoder: str | None, allow_network: bool, force: bool) -> Non
     """
     from cx_text.models.cache import prepare_model
     from cx_text.models.encoder import prepare_fast_path
-    from cx_text.models.inference import auto_prefers_bf16
+    from cx_text.models.inference import auto_runs_bf16
 
     settings = Settings.from_env(encoder=encoder, allow_network=allow_network or None)
     result = prepare_model(settings, force=force)
@@ -38,7 +38,7 @@ def models_prepare(encoder: str | None, allow_network: bool, force: bool) -> Non
         f"{info.checksum}\n  {info.path}"
     )
     fast = prepare_fast_path(settings, force=force)
-    if fast is None and settings.precision == "auto" and auto_prefers_bf16():
+    if fast is None and auto_runs_bf16(settings.precision):
         click.echo(
             f"{info.name}: runs in torch bf16 on this CPU (AMX-BF16), no int8 build needed "
             "(CX_TEXT_PRECISION=onnx-int8 builds and uses it)"

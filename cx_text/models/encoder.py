@@ -42,7 +42,7 @@ from cx_text.models import hf
 from cx_text.models.inference import (
     DEFAULT_MAX_LENGTH,
     as_text,
-    auto_prefers_bf16,
+    auto_runs_bf16,
     bf16_linears,
     check_precision,
     mean_pool,
@@ -112,7 +112,7 @@ class Encoder:
             "cache_size": cache_size,
         }
         details = {**info.details, "max_length": max_length, "pooling": "mean", "prefix": prefix}
-        if precision == "onnx-int8" or (precision == "auto" and not auto_prefers_bf16()):
+        if precision in ("auto", "onnx-int8") and not auto_runs_bf16(precision):
             fast = _onnx_encoder(
                 resolved.path, info, settings, prefix, required=precision != "auto"
             )
@@ -235,7 +235,7 @@ def prepare_fast_path(settings: Settings, *, name: str | None = None, force: boo
     precision = validate_precision(settings.precision)
     if (
         precision not in ("auto", "onnx-int8")
-        or (precision == "auto" and auto_prefers_bf16())
+        or auto_runs_bf16(precision)
         or not onnx_int8.available()
     ):
         return None

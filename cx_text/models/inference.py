@@ -126,6 +126,11 @@ def auto_prefers_bf16() -> bool:
     return "amx_bf16" in cpu_flags()
 
 
+def auto_runs_bf16(precision: str) -> bool:
+    """True when ``precision`` is ``auto`` and this CPU makes that torch bf16 (no int8 build)."""
+    return precision == "auto" and auto_prefers_bf16()
+
+
 @functools.lru_cache(maxsize=1)
 def cpu_flags() -> frozenset[str]:
     """The CPU feature flags of ``/proc/cpuinfo`` (empty where it cannot be read)."""

@@ -148,7 +148,6 @@ def test_models_auto_precision_follows_the_cpu(
 
     monkeypatch.setattr(inference, "cpu_flags", lambda: frozenset({"avx2", "amx_bf16"}))
     assert inference.auto_prefers_bf16() and inference.cpu_has_fast_bf16()
-    monkeypatch.setattr(encoder, "auto_prefers_bf16", lambda: True)
     enc = _load_encoder(tiny_encoder_dir, settings)  # precision auto
     assert enc.precision == "bf16" and enc.inference_model is not None
     assert not (settings.cache_dir / "onnx").exists()  # no int8 build made or needed

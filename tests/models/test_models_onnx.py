@@ -25,9 +25,9 @@ from tests.tiny_models import TEXTS, save_tiny_bert  # noqa: E402
 def _auto_means_int8(monkeypatch: pytest.MonkeyPatch) -> None:
     """These tests are about the int8 build: ``auto`` uses it whatever this machine's CPU
     (on AMX-BF16 CPUs ``auto`` runs torch bf16 instead; tests/models/test_models.py)."""
-    from cx_text.models import encoder
+    from cx_text.models import inference
 
-    monkeypatch.setattr(encoder, "auto_prefers_bf16", lambda: False)
+    monkeypatch.setattr(inference, "auto_prefers_bf16", lambda: False)
 
 
 @pytest.fixture(scope="module")
