@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import pickle
+import random
 
 import pandas as pd
 import pytest
 
 from cx_text.core import schema
 from cx_text.text.nlp import CueMatcher, NlpResources, analyze_frame, analyze_one, prepare_text
+from cx_text.text.nlp.matcher import Match, _longest
 
 
 @pytest.fixture(scope="module")
@@ -194,6 +196,35 @@ def test_nlp_matcher_stays_inside_a_clause(res: NlpResources, matcher: CueMatche
     assert [(m.label, m.clause_index, m.terms) for m in matches] == [
         ("staff/rude", 1, ("нахамил",))
     ]
+
+
+def _longest_reference(matches: list[Match]) -> list[Match]:
+    """The definition, quadratic: drop a match inside a longer one of the same label."""
+    keep = [
+        m
+        for m in matches
+        if not any(
+            o.label == m.label
+            and o.start <= m.start
+            and m.end <= o.end
+            and o.end - o.start > m.end - m.start
+            for o in matches
+        )
+    ]
+    unique = {(m.label, m.start, m.end): m for m in keep}
+    return sorted(unique.values(), key=lambda m: (m.start, m.end, m.label))
+
+
+def test_nlp_matcher_keeps_the_longest_match_per_label_and_place() -> None:
+    rng = random.Random(7)
+    for _ in range(3000):
+        matches = []
+        for _ in range(rng.randint(0, 10)):
+            start = rng.randint(0, 12)
+            end = start + rng.randint(1, 5)
+            label = rng.choice(["delivery/late", "staff/rude", "pricing"])
+            matches.append(Match(label, 0, start, end, (str(rng.random()),), False, "cue"))
+        assert [id(m) for m in _longest(matches)] == [id(m) for m in _longest_reference(matches)]
 
 
 def test_nlp_matcher_batch_keeps_order(res: NlpResources, matcher: CueMatcher) -> None:

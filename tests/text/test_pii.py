@@ -221,3 +221,13 @@ def test_pii_masks_new_patterns(kind: str, text: str, expected: str) -> None:
 @pytest.mark.parametrize("text", NEAR_MISSES)
 def test_pii_keeps_near_misses(text: str) -> None:
     assert mask_pii(text) == (text, [])
+
+
+def test_pii_finds_names_in_every_sentence_of_a_long_text(persons: PersonFinder) -> None:
+    """Each sentence is checked against its own words only (found by position, not by a scan
+    of every word of the text per sentence), wherever it sits in a long e-mail."""
+    text = "Всё хорошо. " * 300 + "Менеджер Слава не перезвонил. " + "Спасибо. " * 300
+    masked, kinds = mask_pii(text, persons)
+    assert kinds == ["PERSON"]
+    assert "Менеджер [PERSON] не перезвонил." in masked
+    assert masked.count("Всё хорошо.") == 300

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from itertools import pairwise
+from itertools import groupby, pairwise
 from typing import Any
 
 from cx_text.core.lang import fold
@@ -189,18 +189,24 @@ def _negated(
 
 
 def _longest(matches: list[Match]) -> list[Match]:
-    """Drop a match contained in another match of the same label; sort by position."""
-    keep = [
-        m
-        for m in matches
-        if not any(
-            o is not m
-            and o.label == m.label
-            and o.start <= m.start
-            and m.end <= o.end
-            and (o.end - o.start) > (m.end - m.start)
-            for o in matches
-        )
-    ]
-    unique = {(m.label, m.start, m.end): m for m in keep}
+    """Drop a match contained in another match of the same label; sort by position.
+
+    One sweep per label in (start, -end) order: a span is contained in a longer one exactly when
+    a different span that starts no later already reached its end (linear, not quadratic: a
+    20,000-character e-mail has thousands of matches)."""
+    by_label: dict[str, list[Match]] = {}
+    for m in matches:
+        by_label.setdefault(m.label, []).append(m)
+    unique: dict[tuple[str, int, int], Match] = {}
+    for label, group in by_label.items():
+        reach = -1  # the furthest end among spans already passed
+        for span, same in groupby(sorted(group, key=lambda m: (m.start, -m.end)), _span):
+            last = list(same)[-1]  # as before: the last of identical spans wins
+            if reach < span[1]:
+                unique[(label, *span)] = last
+            reach = max(reach, span[1])
     return sorted(unique.values(), key=lambda m: (m.start, m.end, m.label))
+
+
+def _span(m: Match) -> tuple[int, int]:
+    return m.start, m.end

@@ -12,6 +12,7 @@ frequent first names (incl. transliterated Russian ones), titles (Mr., Dr.) and 
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
 from functools import lru_cache
 from typing import Any
 
@@ -82,8 +83,9 @@ class PersonFinder:
         spans = self._by_rules(text, words)
         if self.ner is None:
             return spans
+        starts = [w.start() for w in words]
         for start, end in _sentences(text):
-            inside = [w for w in words if start <= w.start() < end]
+            inside = words[bisect_left(starts, start) : bisect_left(starts, end)]
             if inside and (
                 not self.gate or any(self._suggests_name(text, w, start) for w in inside)
             ):
