@@ -16,6 +16,8 @@ from cx_text.training.evaluate import per_label_scores
 
 #: logistic-regression C tried for the sentiment and topic heads
 C_GRID = (0.25, 1.0)
+#: MLPs (seeds) averaged into the sentiment head's MLP candidate
+MLP_BAG = 5
 
 
 def select_softmax(
@@ -89,7 +91,31 @@ def full_classes(clf: Any, n_classes: int) -> tuple[np.ndarray, np.ndarray]:
     return full_w, full_b
 
 
-def fit_mlp(x: np.ndarray, y: np.ndarray, seed: int, n_classes: int) -> dict[str, Any]:
+def fit_mlp(
+    x: np.ndarray, y: np.ndarray, seed: int, n_classes: int, bag: int | None = None
+) -> dict[str, Any]:
+    """An MLP(256) — or the logit average of ``bag`` of them, one per seed ``seed, seed+1, …``,
+    folded into one wider two-layer net (hidden ``bag * 256``; the output layer is the members'
+    output layers side by side, divided by ``bag``): a single MLP's decisions near the class
+    boundary move with its seed; the average's move far less."""
+    bag = MLP_BAG if bag is None else bag
+    members = [_fit_one_mlp(x, y, seed + k, n_classes) for k in range(bag)]
+    w1 = np.vstack([m[0] for m in members])
+    b1 = np.concatenate([m[1] for m in members])
+    w2 = np.hstack([m[2] for m in members]) / bag
+    b2 = np.mean([m[3] for m in members], axis=0)
+    return {
+        "layers": (
+            (w1.astype(np.float32), b1.astype(np.float32)),
+            (w2.astype(np.float32), b2.astype(np.float32)),
+        ),
+        "model": "mlp(256)" if bag == 1 else f"mlp(256)x{bag}",
+    }
+
+
+def _fit_one_mlp(
+    x: np.ndarray, y: np.ndarray, seed: int, n_classes: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     from sklearn.neural_network import MLPClassifier
 
     mu, sigma = x.mean(axis=0), x.std(axis=0) + 1e-6
@@ -104,10 +130,8 @@ def fit_mlp(x: np.ndarray, y: np.ndarray, seed: int, n_classes: int) -> dict[str
     w2, b2 = clf.coefs_[1].T, clf.intercepts_[1]
     if w2.shape[0] == 1:
         w2, b2 = np.vstack([np.zeros_like(w2[0]), w2[0]]), np.array([0.0, b2[0]])
-    return {
-        "layers": (
-            (w1.astype(np.float32), b1.astype(np.float32)),
-            (w2.astype(np.float32), b2.astype(np.float32)),
-        ),
-        "model": "mlp(256)",
-    }
+    full_w2 = np.zeros((n_classes, w2.shape[1]))
+    full_b2 = np.full(n_classes, -30.0)
+    for row, cls in enumerate(clf.classes_):
+        full_w2[int(cls)], full_b2[int(cls)] = w2[row], b2[row]
+    return w1, b1, full_w2, full_b2
