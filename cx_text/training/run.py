@@ -7,6 +7,7 @@ heads see at training time exactly what they will see in production.
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -263,7 +264,7 @@ def run_finetune(
     by default only when ``out`` is the shipped models dir, so other dirs keep peft's raw form.
     """
     from cx_text.core.config import ADAPTERS_SUBDIR, FINETUNED_ENCODER, SHIPPED_MODELS_DIR
-    from cx_text.models.adapters import adapter_hashes, pack_adapter
+    from cx_text.models.adapters import adapter_hashes
     from cx_text.models.encoder import resolve_encoder, text_prefix
     from cx_text.models.inference import set_threads
     from cx_text.models.registry import write_encoder_entry
@@ -288,7 +289,7 @@ def run_finetune(
         log=log,
     )
     if pack or (pack is None and models_dir.resolve() == SHIPPED_MODELS_DIR.resolve()):
-        result.facts["packed_bytes"] = pack_adapter(adapter_dir).stat().st_size
+        result.facts.update(ship_adapter(adapter_dir))
     entry = {
         "kind": "encoder",
         "base": recipe.base,
@@ -306,6 +307,20 @@ def run_finetune(
         tuned = settings.with_(models_dir=models_dir, encoder=FINETUNED_ENCODER)
         report = run_training(tuned, data_paths, models_dir / HEADS_SUBDIR, shared_dir)
     return FinetuneReport(adapter_dir, facts, report)
+
+
+def ship_adapter(adapter_dir: Path) -> dict[str, Any]:
+    """The shipped form of a freshly trained adapter: weights stored float16, then xz-packed;
+    recorded in its ``finetune.json``. Returns the facts added."""
+    from cx_text.models.adapters import half_adapter, pack_adapter
+
+    facts: dict[str, Any] = {"weights_dtype": "float16", "half_bytes": half_adapter(adapter_dir)}
+    facts["packed_bytes"] = pack_adapter(adapter_dir).stat().st_size
+    path = adapter_dir / "finetune.json"
+    if path.is_file():
+        recorded = json.loads(path.read_text(encoding="utf-8")) | facts
+        path.write_text(json.dumps(recorded, indent=1) + "\n", encoding="utf-8")
+    return facts
 
 
 def evaluate_loso(

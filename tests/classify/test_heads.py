@@ -75,6 +75,29 @@ def test_heads_best_thresholds_find_separating_cut() -> None:
     assert 0.3 < t <= 0.35
 
 
+def test_heads_threshold_is_the_middle_of_the_near_best_run() -> None:
+    from cx_text.classify.heads import _tied_run
+
+    # a plateau within one point of the best, right of it; a far peak of the same height is
+    # another run and is not joined to it
+    scores = np.array([0.50, 0.800, 0.805, 0.810, 0.804, 0.70, 0.809, 0.60])
+    assert _tied_run(scores, 0.01) == (1, 4)
+    assert _tied_run(scores, 1e-9) == (3, 3)
+    # equally best cuts: the middle one anchors the run
+    assert _tied_run(np.array([0.9, 0.9, 0.9, 0.5]), 0.0) == (0, 2)
+
+
+def test_heads_thresholds_do_not_jump_with_noise() -> None:
+    """Two dev curves that differ by noise (the best cut moves by one step) give one cut;
+    exact ties alone would follow the noise."""
+    from cx_text.classify.heads import cut_index
+
+    a = np.array([0.50, 0.800, 0.805, 0.810, 0.804, 0.60])
+    b = np.array([0.50, 0.803, 0.812, 0.806, 0.804, 0.60])
+    assert cut_index(a, 0.01) == cut_index(b, 0.01) == 3
+    assert (cut_index(a, 1e-9), cut_index(b, 1e-9)) == (3, 2)
+
+
 def test_heads_of_another_encoder_are_named_not_silently_used():
     from types import SimpleNamespace
 

@@ -453,10 +453,10 @@ def test_engine_spark_real_pipeline_matches_local_engine(spark: Any, tmp_path: P
     local = read_frame(tmp_path / "local.parquet")
     got = read_frame(tmp_path / "spark.parquet")
     # executors run 1 thread, the local engine 2: int8 matmuls accumulate exactly whatever the
-    # split, torch bf16 (the default on AMX-BF16 CPUs) sums in another order — scores move by
-    # up to ~2e-3, labels must not
+    # split, torch bf16 (the default on AMX-BF16 CPUs) sums in another order — scores move
+    # (measured up to 8.7e-3 on a topic probability near 0.6), labels must not
     precision = tagger.resources.encoder.precision
-    tol = 1e-4 if precision in ("onnx-int8", "fp32") else 5e-3
+    tol = 1e-4 if precision in ("onnx-int8", "fp32") else 2e-2
     assert got.columns.tolist() == local.columns.tolist()
     for col in local.columns:
         pairs = zip(map(plain_cell, local[col]), map(plain_cell, got[col]), strict=True)

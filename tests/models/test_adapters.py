@@ -295,6 +295,53 @@ def test_adapters_shipped_adapter_is_packed_and_verifies(tmp_path: Path):
     assert directory == adapter and checksum.startswith("sha256:")
     deltas = lora_deltas(adapter)
     assert len(deltas) == 12 * 6  # q, k, v, attention output, both FFN linears of 12 layers
+    from safetensors.numpy import load
+
+    from cx_text.models.adapters import read_weights
+
+    assert {t.dtype for t in load(read_weights(adapter)).values()} == {np.dtype(np.float16)}
+    facts = json.loads((adapter / "finetune.json").read_text(encoding="utf-8"))
+    assert facts["weights_dtype"] == "float16" and facts["packed_bytes"] == packed.stat().st_size
+
+
+def test_adapters_shipped_form_is_float16_packed_and_merges_close(
+    shipped: Settings, base_dir: Path, tmp_path: Path
+):
+    """ship_adapter: float16 weights (deterministic bytes), xz-packed, facts in finetune.json;
+    the merged model is the float32 adapter's up to float16 rounding."""
+    from safetensors.numpy import load, load_file
+
+    from cx_text.models.adapters import merge_lora, read_weights
+    from cx_text.training.run import ship_adapter
+
+    adapter = _adapter_dir(shipped)
+    merge_lora(base_dir, adapter, tmp_path / "fp32")
+    fp32 = load((adapter / "adapter_model.safetensors").read_bytes())
+    (adapter / "finetune.json").write_text('{"steps": 1}', encoding="utf-8")
+    twin = tmp_path / "twin"
+    twin.mkdir()
+    for name in ("adapter_model.safetensors", "adapter_config.json"):
+        (twin / name).write_bytes((adapter / name).read_bytes())
+
+    facts = ship_adapter(adapter)
+    ship_adapter(twin)
+    assert facts["weights_dtype"] == "float16"
+    assert not (adapter / "adapter_model.safetensors").exists()
+    assert facts["packed_bytes"] == (adapter / "adapter_model.safetensors.xz").stat().st_size
+    assert read_weights(adapter) == read_weights(twin)  # the same weights give the same bytes
+    half = load(read_weights(adapter))
+    assert set(half) == set(fp32)
+    for name, tensor in half.items():
+        assert tensor.dtype == np.float16
+        np.testing.assert_array_equal(tensor, fp32[name].astype(np.float16))
+    recorded = json.loads((adapter / "finetune.json").read_text(encoding="utf-8"))
+    assert recorded == {"steps": 1, **facts}
+    merge_lora(base_dir, adapter, tmp_path / "fp16")
+    a = load_file(str(tmp_path / "fp32" / "model.safetensors"))
+    b = load_file(str(tmp_path / "fp16" / "model.safetensors"))
+    assert any(not np.array_equal(a[k], b[k]) for k in a)
+    for key in a:
+        np.testing.assert_allclose(a[key], b[key], atol=2e-3)
 
 
 def test_adapters_encoder_loads_merged_and_manifest_records_adapter(shipped: Settings):
