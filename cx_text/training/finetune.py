@@ -16,9 +16,9 @@ shippable: the measuring stick for what the adapter costs, ``benchmarks/accuracy
 Writes peft's own adapter format (``adapter_model.safetensors`` + ``adapter_config.json``, the
 base recorded by name, not by path) plus ``finetune.json``; the same seed, data, threads and
 library versions give the same bytes. The weights are written raw (peft loads such dirs); a stale
-``adapter_model.safetensors.xz`` in the dir is removed. The shipped, xz-packed form is made by
-:func:`cx_text.models.adapters.pack_adapter` (``cx-text train --finetune`` into the shipped models
-dir does it).
+``adapter_model.safetensors.xz`` in the dir is removed. The shipped form (float16, xz-packed)
+is made by :func:`cx_text.training.run.ship_adapter` (``cx-text train --finetune`` into the
+shipped models dir does it).
 """
 
 from __future__ import annotations

@@ -238,7 +238,9 @@ class FinetuneReport:
             f"registry entry [encoder.{f['name']}] pinned in {f['registry']}",
         ]
         if f.get("packed_bytes"):
-            lines.insert(1, f"weights packed for shipping: {f['packed_bytes'] / 1e6:.2f} MB .xz")
+            lines.insert(
+                1, f"weights shipped float16 and packed: {f['packed_bytes'] / 1e6:.2f} MB .xz"
+            )
         if self.heads is not None:
             lines.append(self.heads.render())
         return "\n".join(lines)
@@ -260,8 +262,9 @@ def run_finetune(
 
     ``out`` is a models dir (default ``settings.models_dir``): the adapter goes to
     ``adapters/e5-small-cx/``, the heads to ``heads/``; point ``CX_TEXT_MODELS_DIR`` at it
-    to use them. ``pack`` xz-compresses the adapter's weights (the shipped form, same pins);
-    by default only when ``out`` is the shipped models dir, so other dirs keep peft's raw form.
+    to use them. ``pack`` stores the adapter's weights in the shipped form (float16, then xz:
+    :func:`ship_adapter`) before they are pinned; by default only when ``out`` is the shipped
+    models dir, so other dirs keep peft's raw float32 form.
     """
     from cx_text.core.config import ADAPTERS_SUBDIR, FINETUNED_ENCODER, SHIPPED_MODELS_DIR
     from cx_text.models.adapters import adapter_hashes

@@ -4,6 +4,7 @@ the source-balanced sample of rows and the joint targets."""
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
 
 import numpy as np
@@ -197,7 +198,13 @@ def test_finetune_run_pins_adapter_and_retrains_heads(
     assert raw.is_file() != shipped and packed.is_file() == shipped
     weights = unxz(packed) if shipped else raw.read_bytes()
     assert entry["sha256"]["adapter_model.safetensors"] == hashlib.sha256(weights).hexdigest()
-    assert ("packed for shipping" in report.render()) == shipped
+    assert ("shipped float16 and packed" in report.render()) == shipped
+    if shipped:  # the shipped form: float16 weights, recorded in finetune.json
+        from safetensors.numpy import load
+
+        assert {t.dtype.name for t in load(weights).values()} == {"float16"}
+        facts = json.loads((report.adapter_dir / "finetune.json").read_text(encoding="utf-8"))
+        assert facts["weights_dtype"] == "float16"
     heads = load_heads(out / "heads")
     assert {"sentiment", "topics"} <= set(heads)
     assert heads["sentiment"].meta["encoder"]["name"] == FINETUNED_ENCODER
