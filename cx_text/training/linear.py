@@ -79,14 +79,21 @@ def fit_logreg(
 
 
 def full_classes(clf: Any, n_classes: int) -> tuple[np.ndarray, np.ndarray]:
-    """Expand sklearn's coefficients to all ``n_classes`` (absent classes get -inf-ish bias)."""
-    coef, intercept = clf.coef_, clf.intercept_
+    """Expand a fitted sklearn linear model's coefficients to all ``n_classes``."""
+    return expand_classes(clf.coef_, clf.intercept_, clf.classes_, n_classes)
+
+
+def expand_classes(
+    coef: np.ndarray, intercept: np.ndarray, classes: Any, n_classes: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """An output layer over the classes sklearn saw -> one row per class of ``n_classes``
+    (a binary model's single row becomes two; absent classes get a -inf-ish bias)."""
     if coef.shape[0] == 1:  # binary: sklearn keeps one row for class 1
         coef = np.vstack([np.zeros_like(coef[0]), coef[0]])
         intercept = np.array([0.0, intercept[0]])
     full_w = np.zeros((n_classes, coef.shape[1]))
     full_b = np.full(n_classes, -30.0)
-    for row, cls in enumerate(clf.classes_):
+    for row, cls in enumerate(classes):
         full_w[int(cls)], full_b[int(cls)] = coef[row], intercept[row]
     return full_w, full_b
 
@@ -127,11 +134,5 @@ def _fit_one_mlp(
         clf.coefs_[0].T / sigma[None, :],
         clf.intercepts_[0] - (clf.coefs_[0].T * (mu / sigma)[None, :]).sum(axis=1),
     )
-    w2, b2 = clf.coefs_[1].T, clf.intercepts_[1]
-    if w2.shape[0] == 1:
-        w2, b2 = np.vstack([np.zeros_like(w2[0]), w2[0]]), np.array([0.0, b2[0]])
-    full_w2 = np.zeros((n_classes, w2.shape[1]))
-    full_b2 = np.full(n_classes, -30.0)
-    for row, cls in enumerate(clf.classes_):
-        full_w2[int(cls)], full_b2[int(cls)] = w2[row], b2[row]
-    return w1, b1, full_w2, full_b2
+    w2, b2 = expand_classes(clf.coefs_[1].T, clf.intercepts_[1], clf.classes_, n_classes)
+    return w1, b1, w2, b2
