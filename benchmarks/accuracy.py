@@ -34,7 +34,7 @@ from cx_text.models.adapters import extract_lora, merge_lora
 from cx_text.models.encoder import Encoder, resolve_encoder, text_prefix
 from cx_text.models.inference import set_threads
 from cx_text.text.nlp import NlpResources
-from cx_text.training.finetune import LORA_TARGETS, FinetuneRecipe, finetune
+from cx_text.training.finetune import FINETUNE_CAPS, LORA_TARGETS, FinetuneRecipe, finetune
 from cx_text.training.fit import fit_heads
 from cx_text.training.loso import loso_report, render_loso, score_heads, test_rows
 from cx_text.training.run import cached_embedder, clean_texts, finetune_frame, training_frame
@@ -160,6 +160,12 @@ def main() -> None:
     parser.add_argument(
         "--svd-rank", type=int, default=0, help="with --mode full: also its rank-N SVD adapter"
     )
+    parser.add_argument(
+        "--data-scale",
+        type=float,
+        default=1.0,
+        help="multiply every source's fine-tune cap (FINETUNE_CAPS) by this: more distinct rows",
+    )
     parser.add_argument("--frozen", action="store_true", help="also the frozen-encoder rows")
     parser.add_argument("--int8", action="store_true", help="also the int8 ONNX build")
     parser.add_argument("--json", type=Path, default=None)
@@ -190,6 +196,7 @@ def main() -> None:
         seed=settings.seed,
         mode=args.mode,
         aspect_pool=args.aspect_pool,
+        caps={k: round(v * args.data_scale) for k, v in FINETUNE_CAPS.items()},
         **({"lr": args.lr} if args.lr else {}),
     )
     results: dict[str, Any] = {"recipe": recipe.as_dict(), "folds": {}}
