@@ -1,6 +1,8 @@
 """The whole tagger (rules, clause logic, heads) on the test splits of the real sets, scored as
 the project owner scores held-out feedback (issue #13): sentiment macro-F1 and neutral F1,
-per-topic polarity accuracy on the topics found, topic recall — beside the majority class.
+per-topic polarity accuracy on the topics found, topic recall — beside the majority class — and
+topic precision / micro-F1 within each row's topic scope (the topics its source labels: a
+predicted topic the source says nothing about is neither right nor wrong).
 ~2 min on 2 cores; not part of the test suite or `make bench`.
 
 Read the figures for what they are: the shipped encoder ``e5-small-cx`` fine-tuned on the
@@ -69,10 +71,16 @@ def score(both: pd.DataFrame) -> dict[str, Any]:
         out["polarity_found"] = aspects["n_pairs"]
     gold_topics = [list(t) for t in both["topics"]]
     if any(gold_topics):
-        labels = sorted({t for ts in gold_topics for t in ts})
-        pred_topics = [list(t) if t is not None else [] for t in both["p_topics"]]
+        scopes = [set(s) for s in both["topic_scope"]]
+        labels = sorted(set().union(*scopes))
+        pred_topics = [
+            [t for t in (p if p is not None else []) if t in scope]
+            for p, scope in zip(both["p_topics"], scopes, strict=True)
+        ]
         topics = multilabel_scores(gold_topics, pred_topics, labels)
         out["topic_recall"] = round(topics["micro"]["recall"], 3)
+        out["topic_precision"] = round(topics["micro"]["precision"], 3)
+        out["topic_micro_f1"] = round(topics["micro"]["f1"], 3)
     return out
 
 
