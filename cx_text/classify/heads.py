@@ -59,7 +59,8 @@ class Head:
             z = z - z.max(axis=1, keepdims=True)
             e = np.exp(z)
             return e / e.sum(axis=1, keepdims=True)
-        return 1.0 / (1.0 + np.exp(-z))
+        with np.errstate(over="ignore"):  # exp(-z) = inf for z << 0 gives exactly 0.0
+            return 1.0 / (1.0 + np.exp(-z))
 
     def decide(self, proba: np.ndarray) -> np.ndarray:
         """Boolean decisions of a sigmoid head using its per-label thresholds."""

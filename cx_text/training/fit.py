@@ -30,7 +30,7 @@ from cx_text.classify.topics import NEUTRAL_GATE
 from cx_text.core import schema
 from cx_text.training.aspects import aspect_given_gold, train_aspect_heads
 from cx_text.training.evaluate import multilabel_scores, per_label_scores
-from cx_text.training.linear import select_softmax
+from cx_text.training.linear import select_softmax, stack_binary
 
 Embedder = Callable[[Sequence[str]], np.ndarray]
 
@@ -146,6 +146,12 @@ def other_open(decided: np.ndarray, sentiment_probs: np.ndarray, j: int) -> np.n
     return ~assigned & ~sure
 
 
+#: each topic's MLP candidate: a bag of this many MLPs of TOPIC_MLP_HIDDEN units (the topics head
+#: stays under 4 MB with every topic an MLP; docs/MODELS.md "Topic heads")
+TOPIC_MLP_BAG = 5
+TOPIC_MLP_HIDDEN = 64
+
+
 def _topic_matrix(data: pd.DataFrame, topic_ids: Sequence[str]) -> np.ndarray:
     """(rows, topics) int64: 1 where a row is labeled with the topic."""
     rows = [[int(t in ts) for t in topic_ids] for ts in data["topics"]]
@@ -206,17 +212,22 @@ def _train_topics(
     y = _topic_matrix(data, topic_ids)
     scoped = topic_mask(data, topic_ids)
     tr, dev = splits == "train", (splits == "dev") & scoped.all(axis=1)
-    weights, biases, chosen = [], [], {}
+    per_topic, chosen = [], {}
     for j, topic in enumerate(topic_ids):
         tr_j, dev_j = tr & scoped[:, j], (splits == "dev") & scoped[:, j]
         best = select_softmax(
-            x[tr_j], y[tr_j, j], x[dev_j], y[dev_j, j], seed, n_classes=2, linear_only=True
+            x[tr_j],
+            y[tr_j, j],
+            x[dev_j],
+            y[dev_j, j],
+            seed,
+            n_classes=2,
+            bag=TOPIC_MLP_BAG,
+            hidden=TOPIC_MLP_HIDDEN,
         )
-        ((w, b),) = best["layers"]
-        weights.append(w[1] - w[0])
-        biases.append(b[1] - b[0])
+        per_topic.append(best["layers"])
         chosen[topic] = best["model"]
-    layers = ((np.stack(weights).astype(np.float32), np.array(biases, dtype=np.float32)),)
+    layers = stack_binary(per_topic)
     head = Head("topics", "sigmoid", tuple(topic_ids), layers, meta={**meta, "model": chosen})
     if per_topic_dev:
         temp, thresholds = _per_topic_calibration(head, x, y, scoped & (splits == "dev")[:, None])

@@ -18,6 +18,8 @@ from cx_text.training.evaluate import per_label_scores
 C_GRID = (0.25, 1.0)
 #: MLPs (seeds) averaged into the sentiment head's MLP candidate
 MLP_BAG = 5
+#: hidden units of one MLP member (the sentiment head's)
+MLP_HIDDEN = 256
 
 
 def select_softmax(
@@ -29,12 +31,15 @@ def select_softmax(
     n_classes: int,
     linear_only: bool = False,
     classes: list[int] | None = None,
+    *,
+    bag: int | None = None,
+    hidden: int = MLP_HIDDEN,
 ) -> dict[str, Any]:
-    """Grid over logistic-regression C (and an MLP unless ``linear_only``); best dev macro-F1
-    wins."""
+    """Grid over logistic-regression C (and an MLP — ``bag`` members of ``hidden`` units —
+    unless ``linear_only``); best dev macro-F1 wins."""
     candidates = [fit_logreg(x_tr, y_tr, c, seed, n_classes, classes) for c in C_GRID]
     if not linear_only:
-        candidates.append(fit_mlp(x_tr, y_tr, seed, n_classes))
+        candidates.append(fit_mlp(x_tr, y_tr, seed, n_classes, bag, hidden))
     for cand in candidates:
         head = Head("tmp", "softmax", tuple(map(str, range(n_classes))), cand["layers"])
         pred = head.predict_proba(x_dev).argmax(axis=1) if len(x_dev) else np.array([], int)
@@ -45,6 +50,43 @@ def select_softmax(
             ]
         }
     return max(candidates, key=lambda c: c["dev"]["macro_f1"])
+
+
+def stack_binary(models: list[tuple]) -> tuple:
+    """One sigmoid head's ``layers`` from per-label two-class models (each a ``layers`` tuple of
+    a softmax over classes 0/1): a label's logit is its class-1 minus class-0 score.
+
+    All linear: one layer. Any MLP: two layers, block-diagonal — each label's hidden units feed
+    only its own output; a linear label becomes two hidden units ``relu(z) - relu(-z) = z``, so
+    every label's logit is exactly the model's."""
+    if all(len(m) == 1 for m in models):
+        w = np.stack([m[0][0][1] - m[0][0][0] for m in models])
+        b = np.array([m[0][1][1] - m[0][1][0] for m in models])
+        return ((w.astype(np.float32), b.astype(np.float32)),)
+    w1s, b1s, outs, b2 = [], [], [], []
+    for m in models:
+        if len(m) == 1:
+            ((w, b),) = m
+            d, c = w[1] - w[0], b[1] - b[0]
+            w1s.append(np.stack([d, -d]))
+            b1s.append(np.array([c, -c]))
+            outs.append(np.array([1.0, -1.0]))
+            b2.append(0.0)
+        else:
+            (w, b), (v, c) = m
+            w1s.append(w)
+            b1s.append(b)
+            outs.append(v[1] - v[0])
+            b2.append(c[1] - c[0])
+    w2 = np.zeros((len(models), sum(len(o) for o in outs)))
+    start = 0
+    for j, out in enumerate(outs):
+        w2[j, start : start + len(out)] = out
+        start += len(out)
+    return (
+        (np.vstack(w1s).astype(np.float32), np.concatenate(b1s).astype(np.float32)),
+        (w2.astype(np.float32), np.array(b2, dtype=np.float32)),
+    )
 
 
 def dev_macro_f1(
@@ -99,14 +141,19 @@ def expand_classes(
 
 
 def fit_mlp(
-    x: np.ndarray, y: np.ndarray, seed: int, n_classes: int, bag: int | None = None
+    x: np.ndarray,
+    y: np.ndarray,
+    seed: int,
+    n_classes: int,
+    bag: int | None = None,
+    hidden: int = MLP_HIDDEN,
 ) -> dict[str, Any]:
-    """An MLP(256) — or the logit average of ``bag`` of them, one per seed ``seed, seed+1, …``,
-    folded into one wider two-layer net (hidden ``bag * 256``; the output layer is the members'
-    output layers side by side, divided by ``bag``): a single MLP's decisions near the class
-    boundary move with its seed; the average's move far less."""
+    """An MLP(``hidden``) — or the logit average of ``bag`` of them, one per seed ``seed,
+    seed+1, …``, folded into one wider two-layer net (hidden ``bag * hidden``; the output layer
+    is the members' output layers side by side, divided by ``bag``): a single MLP's decisions
+    near the class boundary move with its seed; the average's move far less."""
     bag = MLP_BAG if bag is None else bag
-    members = [_fit_one_mlp(x, y, seed + k, n_classes) for k in range(bag)]
+    members = [_fit_one_mlp(x, y, seed + k, n_classes, hidden) for k in range(bag)]
     w1 = np.vstack([m[0] for m in members])
     b1 = np.concatenate([m[1] for m in members])
     w2 = np.hstack([m[2] for m in members]) / bag
@@ -116,18 +163,22 @@ def fit_mlp(
             (w1.astype(np.float32), b1.astype(np.float32)),
             (w2.astype(np.float32), b2.astype(np.float32)),
         ),
-        "model": "mlp(256)" if bag == 1 else f"mlp(256)x{bag}",
+        "model": f"mlp({hidden})" if bag == 1 else f"mlp({hidden})x{bag}",
     }
 
 
 def _fit_one_mlp(
-    x: np.ndarray, y: np.ndarray, seed: int, n_classes: int
+    x: np.ndarray, y: np.ndarray, seed: int, n_classes: int, hidden: int = MLP_HIDDEN
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     from sklearn.neural_network import MLPClassifier
 
     mu, sigma = x.mean(axis=0), x.std(axis=0) + 1e-6
     clf = MLPClassifier(
-        hidden_layer_sizes=(256,), alpha=1e-2, max_iter=300, early_stopping=True, random_state=seed
+        hidden_layer_sizes=(hidden,),
+        alpha=1e-2,
+        max_iter=300,
+        early_stopping=True,
+        random_state=seed,
     )
     clf.fit((x - mu) / sigma, y)
     w1, b1 = (

@@ -25,7 +25,8 @@ def _head(kind: str = "softmax", hidden: bool = False) -> Head:
 
 
 @pytest.mark.parametrize(
-    ("kind", "hidden"), [("softmax", False), ("softmax", True), ("sigmoid", False)]
+    ("kind", "hidden"),
+    [("softmax", False), ("softmax", True), ("sigmoid", False), ("sigmoid", True)],
 )
 def test_heads_round_trip_keeps_predictions(tmp_path: Path, kind: str, hidden: bool) -> None:
     head = _head(kind, hidden)
@@ -47,6 +48,16 @@ def test_heads_tampered_weights_fail_checksum(tmp_path: Path) -> None:
     (tmp_path / "h.json").write_text(meta.replace('"temperature": 1.5', '"temperature": 2.5'))
     with raises_code("CX-E050", "checksum"):
         load_head(tmp_path, "h")
+
+
+def test_heads_sigmoid_saturates_without_overflow_warnings() -> None:
+    """A two-layer topics head can give logits of hundreds: probabilities are exactly 0 or 1
+    and no RuntimeWarning leaks (pytest -W error would turn it into a failure)."""
+    head = _head("sigmoid", hidden=True)
+    x = np.full((1, 8), 1e3, np.float32) * np.sign(head.layers[0][0].sum(axis=0))
+    with np.errstate(over="raise"):
+        p = head.predict_proba(np.vstack([x, -x]))
+    assert np.isfinite(p).all() and ((p == 0.0) | (p == 1.0)).any()
 
 
 def test_heads_wrong_width_says_retrain() -> None:
