@@ -64,7 +64,11 @@ class TopicClassifier:
         if not features:
             return []
         msg_proba = self._proba(np.stack([f.embedding for f in features]))
-        return [self._one(f, p, s) for f, p, s in zip(features, msg_proba, sentiments, strict=True)]
+        clause_proba = self._clause_probas(features)
+        return [
+            self._one(f, p, s, c)
+            for f, p, s, c in zip(features, msg_proba, sentiments, clause_proba, strict=True)
+        ]
 
     def _proba(self, x: np.ndarray) -> np.ndarray:
         if self.head is None:
@@ -72,14 +76,18 @@ class TopicClassifier:
         return self.head.predict_proba(x)
 
     def _one(
-        self, feat: MessageFeatures, proba: np.ndarray, sentiment: SentimentResult
+        self,
+        feat: MessageFeatures,
+        proba: np.ndarray,
+        sentiment: SentimentResult,
+        clauses: np.ndarray | None,
     ) -> TopicResult:
         scores = {lab: round(float(proba[i]), 4) for lab, i in self._col.items()}
         rule_clauses = _rule_clauses(feat)
         chosen = [t for t in self.topic_ids if self._assigned(t, scores, rule_clauses)]
         if not chosen and self._is_opinion(scores, sentiment):
             chosen = [schema.OTHER_TOPIC]
-        clause_proba = self._clause_proba(feat) if chosen else None
+        clause_proba = clauses if chosen else None
         owners = self._clause_owners(chosen, clause_proba, _specific_hits(feat, chosen))
         evidence, clause_topics = [], {}
         for topic in chosen:
@@ -150,10 +158,20 @@ class TopicClassifier:
             return sentiment.label != "neutral" and sentiment.probs.get(sentiment.label, 0.0) >= 0.6
         return p_other >= self._thr.get(schema.OTHER_TOPIC, 0.5)
 
-    def _clause_proba(self, feat: MessageFeatures) -> np.ndarray | None:
-        if len(feat.clauses) < 2 or self.head is None:
-            return None
-        return self.head.predict_proba(feat.clause_vectors())
+    def _clause_probas(self, features: Sequence[MessageFeatures]) -> list[np.ndarray | None]:
+        """Each multi-clause message's clause probabilities (None for one clause), from one
+        head call for the whole batch: a call per message costs more than the arithmetic once
+        the head has a hidden layer."""
+        out: list[np.ndarray | None] = [None] * len(features)
+        multi = [i for i, f in enumerate(features) if len(f.clauses) >= 2]
+        if self.head is None or not multi:
+            return out
+        vectors = [features[i].clause_vectors() for i in multi]
+        proba = self.head.predict_proba(np.vstack(vectors))
+        ends = np.cumsum([len(v) for v in vectors])
+        for i, end, v in zip(multi, ends, vectors, strict=True):
+            out[i] = proba[end - len(v) : end]
+        return out
 
     def _evidence(
         self,

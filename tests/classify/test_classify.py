@@ -91,6 +91,33 @@ def test_classify_contrast_clauses_get_opposite_polarities() -> None:
     )
 
 
+def test_classify_batch_gives_each_message_what_it_gets_alone() -> None:
+    """Clause probabilities come from one head call per batch: a message among others (one-
+    and multi-clause, in any order) gets the topics, owners and evidence it gets alone."""
+    two = (Clause("Курьер вежливый,", 0, 16), Clause("но опоздал", 17, 27))
+    feats = [
+        MessageFeatures(
+            _unit(E[0] + E[1]),
+            two,
+            np.stack([_unit(E[1] + E[2]), _unit(E[0] - E[2])]),
+            (Hit("staff", 0, 7, 15, terms=("вежливый",)),),
+        ),
+        MessageFeatures(_unit(E[0] - E[2]), (Clause("опоздал", 0, 7),)),
+        MessageFeatures(
+            _unit(E[0] + E[1]),
+            two,
+            np.stack([_unit(E[0] + E[2]), _unit(E[1] - E[2])]),
+        ),
+    ]
+    together = _classify(feats)
+    for i, feat in enumerate(feats):
+        alone = _classify([feat])
+        for key in ("topics", "aspect_sentiments", "evidence"):
+            assert together[key][i] == alone[key][0], (i, key)
+    owners = {e["topic"]: e["clause"] for e in together["evidence"][2]}
+    assert owners == {"delivery": "Курьер вежливый,", "staff": "но опоздал"}
+
+
 def test_classify_user_topic_with_only_cues_is_found_by_rules() -> None:
     feat = MessageFeatures(
         _unit(E[2] + 0.1 * E[3]),
