@@ -59,34 +59,31 @@ def stack_binary(models: list[tuple]) -> tuple:
     All linear: one layer. Any MLP: two layers, block-diagonal — each label's hidden units feed
     only its own output; a linear label becomes two hidden units ``relu(z) - relu(-z) = z``, so
     every label's logit is exactly the model's."""
+    from scipy.linalg import block_diag
+
     if all(len(m) == 1 for m in models):
-        w = np.stack([m[0][0][1] - m[0][0][0] for m in models])
-        b = np.array([m[0][1][1] - m[0][1][0] for m in models])
-        return ((w.astype(np.float32), b.astype(np.float32)),)
-    w1s, b1s, outs, b2 = [], [], [], []
-    for m in models:
-        if len(m) == 1:
-            ((w, b),) = m
-            d, c = w[1] - w[0], b[1] - b[0]
-            w1s.append(np.stack([d, -d]))
-            b1s.append(np.array([c, -c]))
-            outs.append(np.array([1.0, -1.0]))
-            b2.append(0.0)
-        else:
-            (w, b), (v, c) = m
-            w1s.append(w)
-            b1s.append(b)
-            outs.append(v[1] - v[0])
-            b2.append(c[1] - c[0])
-    w2 = np.zeros((len(models), sum(len(o) for o in outs)))
-    start = 0
-    for j, out in enumerate(outs):
-        w2[j, start : start + len(out)] = out
-        start += len(out)
+        w, b = zip(*(_logit(*m[0]) for m in models), strict=True)
+        return ((np.stack(w).astype(np.float32), np.array(b, dtype=np.float32)),)
+    parts = [_hidden(m) for m in models]
+    w1, b1, out, b2 = (list(p) for p in zip(*parts, strict=True))
     return (
-        (np.vstack(w1s).astype(np.float32), np.concatenate(b1s).astype(np.float32)),
-        (w2.astype(np.float32), np.array(b2, dtype=np.float32)),
+        (np.vstack(w1).astype(np.float32), np.concatenate(b1).astype(np.float32)),
+        (block_diag(*(o[None, :] for o in out)).astype(np.float32), np.array(b2, np.float32)),
     )
+
+
+def _logit(w: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, Any]:
+    """A two-class output layer as one logit: class 1 minus class 0."""
+    return w[1] - w[0], b[1] - b[0]
+
+
+def _hidden(model: tuple) -> tuple[np.ndarray, np.ndarray, np.ndarray, Any]:
+    """``(hidden weights, hidden bias, output weights, output bias)`` of one label's logit."""
+    if len(model) == 1:
+        d, c = _logit(*model[0])
+        return np.stack([d, -d]), np.array([c, -c]), np.array([1.0, -1.0]), 0.0
+    (w, b), (v, c) = model
+    return (w, b, *_logit(v, c))
 
 
 def dev_macro_f1(
