@@ -71,6 +71,10 @@ class ProgressReporter:
     def advance(self, rows: int, counted: bool = True) -> None:
         """Record ``rows`` more rows; ``counted=False`` for rows skipped on resume (no rate)."""
         self.done += rows
+        if self.total is not None and self.done > self.total:
+            self.total = self.done  # the count was an estimate (CSV blank lines, JSONL)
+            if self._bar is not None:
+                self._bar.update(self._task, total=self.total)
         if not counted:
             self.started = time.perf_counter()
             self._skipped = self.done

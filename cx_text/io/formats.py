@@ -318,8 +318,8 @@ def _iter_parquet(layout: Layout, chunk_size: int, text_col: str | None) -> Iter
 
 
 def count_records(layout: Layout) -> int:
-    """Cheap record count: exact for Parquet/JSON/Excel/CSV (quoted line breaks understood),
-    lines for JSONL."""
+    """Cheap record count: exact for Parquet/JSON/Excel/CSV (quoted line breaks understood;
+    blank lines and rows a never-closed quote swallowed make it an estimate), lines for JSONL."""
     if layout.format == "parquet":
         import pyarrow.parquet as pq
 
@@ -335,7 +335,7 @@ def count_records(layout: Layout) -> int:
 
 
 def _count_csv_records(layout: Layout) -> int:
-    """Line breaks outside double quotes (+1 for an unterminated last line), streamed.
+    """Line breaks outside double quotes (+1 for an unterminated last line or quote), streamed.
 
     Splitting on '"' alternates outside/inside segments; a doubled quote inside a field makes
     an empty segment and keeps the parity right. Same quoting rules as the CSV reader.
@@ -350,7 +350,7 @@ def _count_csv_records(layout: Layout) -> int:
                 if not inside:
                     records += part.count("\n")
             last = block[-1]
-    return records + (last != "\n")
+    return records + (last != "\n" or inside)
 
 
 def _count_lines(layout: Layout) -> int:

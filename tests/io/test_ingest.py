@@ -383,17 +383,42 @@ def test_ingest_chunked_equals_whole(tmp_path: Path, suffix: str, chunk_size: in
     ]
 
 
-def test_ingest_unclosed_quote_is_flagged(tmp_path: Path) -> None:
+def test_ingest_unclosed_quote_gives_back_the_rows_it_swallowed(tmp_path: Path) -> None:
     lines = ["id,text", '1,"Начало без конца', *[f"{i},Отзыв {i}" for i in range(2, 80)]]
     path = tmp_path / "q.csv"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     frame = read_export(path).frame
-    assert len(frame) == 1
-    assert "runs from line 2 to line 80" in frame.loc[0, schema.ROW_ISSUES][0]
+    assert frame["id"].tolist() == [str(i) for i in range(1, 80)]
+    assert frame[schema.SOURCE_ROW].tolist() == list(range(2, 81))
+    assert frame.loc[0, schema.TEXT] == '"Начало без конца'
+    assert frame[schema.ROW_STATUS].tolist() == ["flagged"] + ["ok"] * 78
+    assert "opened on line 2 is never closed" in frame.loc[0, schema.ROW_ISSUES][0]
+    assert "lines 3–80 as rows of their own" in frame.loc[0, schema.ROW_ISSUES][0]
     prose = "\n".join(["Очень длинное письмо без разделителей"] * 80)
     frame = pd.DataFrame({"id": [1, 2], "text": [prose, "ok"]})
     frame.to_csv(path, index=False, sep=";")
     assert read_export(path).frame[schema.ROW_ISSUES].tolist() == [[], []]
+
+
+@pytest.mark.parametrize("end", ["", "\n"])
+def test_ingest_cut_off_last_message_is_flagged_not_split(tmp_path: Path, end: str) -> None:
+    path = tmp_path / "cut.csv"
+    path.write_text(f'id,text\n1,ok\n2,"Письмо обрывается\nна полуслове{end}', encoding="utf-8")
+    frame = read_export(path).frame
+    assert frame["id"].tolist() == ["1", "2"]
+    assert frame.loc[1, schema.TEXT].startswith("Письмо обрывается\nна полуслове")
+    assert frame[schema.ROW_STATUS].tolist() == ["ok", "flagged"]
+    assert "may be cut off" in frame.loc[1, schema.ROW_ISSUES][0]
+    assert count_rows(path) == 2
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 3, 10])
+def test_ingest_recovered_rows_survive_any_chunking(tmp_path: Path, chunk: int) -> None:
+    path = tmp_path / "q3.csv"
+    path.write_text('id,text\n1,ok\n2,"open\n3,x\n4,y\n', encoding="utf-8")
+    chunks = list(iter_export_chunks(path, chunk_size=chunk))
+    ids = [i for c in chunks for i in c["id"].tolist()]
+    assert ids == ["1", "2", "3", "4"]
 
 
 @pytest.mark.parametrize("suffix", [".csv", ".parquet", ".json"])
