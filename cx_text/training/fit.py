@@ -171,6 +171,11 @@ def fit_topics_head(
     return _train_topics(data, x, data["split"].to_numpy(), topic_ids, seed, {}, per_topic_dev)
 
 
+def fit_sentiment_head(data: pd.DataFrame, x: np.ndarray, *, seed: int = 13) -> Head:
+    """The sentiment head alone (as :func:`fit_heads` fits it): for learning curves."""
+    return _train_sentiment(data, x, data["split"].to_numpy(), seed, {})
+
+
 def topic_mask(data: pd.DataFrame, topic_ids: Sequence[str]) -> np.ndarray:
     """(rows, topics) bool: which topics each row is labeled for (all without ``topic_scope``)."""
     if "topic_scope" not in data:
