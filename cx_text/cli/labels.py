@@ -109,11 +109,18 @@ def labels_import(file: Path, db: Path | None, who: str | None, taxonomy: Path |
     type=click.Path(dir_okay=False, path_type=Path),
     help="to_label.xlsx, .csv or .jsonl",
 )
-def labels_queue(db: Path | None, count: int, output: Path) -> None:
+@click.option(
+    "--channel",
+    default=None,
+    help="only this channel's messages (as in the input's channel column, e.g. tweet)",
+)
+def labels_queue(db: Path | None, count: int, output: Path, channel: str | None) -> None:
     """Write the messages whose labels would teach the model most — lowest sentiment margin, topic
     scores near their threshold, head and cue rules disagreeing — spread over themes and topics,
     near-duplicates and labelled messages left out. Fill sentiment / topics / aspect_sentiments
-    (the model's tags are beside them) and run `cx-text labels import`."""
+    (the model's tags are beside them) and run `cx-text labels import`. With --channel, only
+    that channel's messages: 100 labels of a channel lift its sentiment by 3-6 points
+    (docs/LABELS.md)."""
     from cx_text.store.label_files import write_queue
     from cx_text.store.queue import queue_progress, topic_thresholds
     from cx_text.store.store import open_store
@@ -121,6 +128,7 @@ def labels_queue(db: Path | None, count: int, output: Path) -> None:
     settings = _settings(db)
     thresholds = topic_thresholds(settings.models_dir)
     with open_store(settings.db_path, read_only=True) as store:
-        path, rows = write_queue(store, output, count, thresholds)
-        progress = queue_progress(store, thresholds)
-    click.echo(f"wrote {rows:,} messages to {path}\n{progress.text()}")
+        path, rows = write_queue(store, output, count, thresholds, channel)
+        progress = queue_progress(store, thresholds, channel=channel)
+    where = f" of channel {channel!r}" if channel is not None else ""
+    click.echo(f"wrote {rows:,} messages{where} to {path}\n{progress.text()}")

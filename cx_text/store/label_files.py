@@ -108,10 +108,15 @@ def export_labels(
 
 
 def write_queue(
-    store: Store, path: Path | str, n: int = 200, thresholds: dict[str, float] | None = None
+    store: Store,
+    path: Path | str,
+    n: int = 200,
+    thresholds: dict[str, float] | None = None,
+    channel: str | None = None,
 ) -> tuple[Path, int]:
-    """The review queue as a file to label: blank label columns beside the model's tags."""
-    queue = review_queue(store, n, thresholds)
+    """The review queue (of ``channel``, when given) as a file to label: blank label columns
+    beside the model's tags."""
+    queue = review_queue(store, n, thresholds, channel)
     model = [model_tags(store, s, i) for s, i in zip(queue["source"], queue["id"], strict=True)]
     out = pd.DataFrame(
         {

@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from cx_text.core import schema
+from cx_text.core.errors import LabelError
 from cx_text.store.labels import labelled_count
 from cx_text.store.store import Store
 
@@ -96,10 +97,15 @@ def topic_thresholds(models_dir: Path | None) -> dict[str, float]:
 
 
 def review_queue(
-    store: Store, n: int = 50, thresholds: dict[str, float] | None = None
+    store: Store,
+    n: int = 50,
+    thresholds: dict[str, float] | None = None,
+    channel: str | None = None,
 ) -> pd.DataFrame:
-    """The next ``n`` messages to label (columns :data:`QUEUE_COLUMNS`), most useful first."""
-    return pick(score_candidates(store, thresholds or {}), n)
+    """The next ``n`` messages to label (columns :data:`QUEUE_COLUMNS`), most useful first;
+    ``channel``: only that channel's messages (a channel's own labels fix its sentiment best,
+    docs/LABELS.md)."""
+    return pick(score_candidates(store, thresholds or {}, channel), n)
 
 
 def pick(scored: pd.DataFrame, n: int) -> pd.DataFrame:
@@ -110,18 +116,29 @@ def pick(scored: pd.DataFrame, n: int) -> pd.DataFrame:
 
 
 def queue_progress(
-    store: Store, thresholds: dict[str, float] | None = None, next_n: int = 50
+    store: Store,
+    thresholds: dict[str, float] | None = None,
+    next_n: int = 50,
+    channel: str | None = None,
 ) -> QueueProgress:
-    """Labelled messages, unlabelled ones left, and the mean uncertainty of the next ``next_n``."""
-    scored = score_candidates(store, thresholds or {})
+    """Labelled messages, unlabelled ones left, and the mean uncertainty of the next ``next_n``
+    (``remaining`` and the next ones within ``channel`` when given)."""
+    scored = score_candidates(store, thresholds or {}, channel)
     head = pick(scored, next_n)
     mean = float(head["uncertainty"].mean()) if len(head) else None
     return QueueProgress(labelled_count(store), len(scored), next_n, mean)
 
 
-def score_candidates(store: Store, thresholds: dict[str, float]) -> pd.DataFrame:
-    """Every unlabelled message with its uncertainty parts, priority and group."""
-    frame = store.con.execute(CANDIDATES_SQL).df()
+def score_candidates(
+    store: Store, thresholds: dict[str, float], channel: str | None = None
+) -> pd.DataFrame:
+    """Every unlabelled message (of ``channel``, when given) with its uncertainty parts, priority
+    and group."""
+    if channel is None:
+        frame = store.con.execute(CANDIDATES_SQL).df()
+    else:
+        _known_channel(store, channel)
+        frame = store.con.execute(f"{CANDIDATES_SQL}\n  AND f.channel = ?", [channel]).df()
     if frame.empty:
         return frame.assign(**{c: [] for c in (*QUEUE_COLUMNS, "norm_text")})
     frame["margin"] = [
@@ -147,6 +164,19 @@ def score_candidates(store: Store, thresholds: dict[str, float]) -> pd.DataFrame
     ]
     frame["norm_text"] = frame["text"].map(normalise_text)
     return frame
+
+
+def _known_channel(store: Store, channel: str) -> None:
+    rows = store.con.execute(
+        "SELECT DISTINCT f.channel FROM latest_run_per_id l JOIN feedback f USING (run_id, id) "
+        "WHERE f.channel IS NOT NULL ORDER BY 1"
+    ).fetchall()
+    known = [str(r[0]) for r in rows]
+    if channel not in known:
+        raise LabelError(
+            f"no message of channel {channel!r} in the store.",
+            f"Channels there: {', '.join(map(repr, known)) or 'none (no channel column)'}.",
+        )
 
 
 def round_robin(frame: pd.DataFrame, n: int) -> pd.DataFrame:

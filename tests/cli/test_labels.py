@@ -132,3 +132,15 @@ def test_labels_queue_writes_a_file_to_label_and_reports_progress(
     assert run(["labels", "import", str(out), "--db", str(db), "--who", "a"]) == 0
     with open_store(db) as store:
         assert corrections(store)[("export_a", "3")]["sentiment"] == "neutral"
+
+
+def test_labels_queue_of_one_channel(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    db = labelled_store(tmp_path)
+    out = tmp_path / "to_label.csv"
+    argv = ["labels", "queue", "--db", str(db), "-n", "5", "-o", str(out)]
+    assert run([*argv, "--channel", "app_review"]) == 0
+    assert pd.read_csv(out, dtype=str)["id"].tolist() == ["3"]
+    assert "1 messages of channel 'app_review'" in capsys.readouterr().out
+    assert run([*argv, "--channel", "tweet"]) == 2
+    err = capsys.readouterr().err
+    assert "CX-E090" in err and "no message of channel 'tweet'" in err and "'app_review'" in err

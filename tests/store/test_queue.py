@@ -10,6 +10,7 @@ import pandas as pd
 from cx_text.store.labels import add_label
 from cx_text.store.queue import normalise_text, queue_progress, review_queue, topic_thresholds
 from cx_text.store.store import open_store
+from tests.error_codes import raises_code
 
 #: id -> (text, topic, P(negative), P(neutral), P(positive), topic score, evidence source)
 ROWS = {
@@ -115,3 +116,20 @@ def test_queue_normalise_text() -> None:
         == "курьер опоздал раза"
     )
     assert normalise_text("The courier, LATE!") == "the courier late"
+
+
+def test_queue_of_one_channel_serves_only_its_messages(tmp_path: Path) -> None:
+    db = store_with_rows(tmp_path / "cx.duckdb")
+    with open_store(db) as store:
+        store.con.execute("UPDATE feedback SET channel = 'tweet' WHERE id IN ('coin', 'd2')")
+        store.con.execute("UPDATE feedback SET channel = 'review' WHERE channel IS NULL")
+        tweets = review_queue(store, n=10, thresholds=THRESHOLDS, channel="tweet")
+        progress = queue_progress(store, THRESHOLDS, channel="tweet")
+        everything = review_queue(store, n=10, thresholds=THRESHOLDS)
+        with raises_code("CX-E090", "no message of channel 'chat'") as info:
+            review_queue(store, n=10, channel="chat")
+    assert "Channels there: 'review', 'tweet'" in str(info.value)
+    assert sorted(tweets["id"]) == ["coin", "d2"]
+    assert set(tweets["channel"]) == {"tweet"}
+    assert progress.remaining == 2
+    assert len(everything) > 2
