@@ -27,6 +27,7 @@ from cx_text.store.labels import (
     model_tags,
 )
 from cx_text.store.queue import QueueProgress, queue_progress, review_queue, topic_thresholds
+from cx_text.store.queue import queue_channels as queue_channels  # the Review page's choices
 from cx_text.store.store import Store
 
 REVIEW_BATCH = 20
@@ -153,12 +154,13 @@ def confirm_shown(
 
 
 def queue_page(
-    store: Store, models_dir: Path | None, n: int = REVIEW_BATCH
+    store: Store, models_dir: Path | None, n: int = REVIEW_BATCH, channel: str | None = None
 ) -> tuple[pd.DataFrame, QueueProgress]:
-    """The next ``n`` messages of the review queue and the progress line."""
+    """The next ``n`` messages of the review queue (of ``channel``, when given) and the progress
+    line."""
     thresholds = topic_thresholds(models_dir)
-    queue = review_queue(store, n, thresholds)
-    return queue, queue_progress(store, thresholds)
+    queue = review_queue(store, n, thresholds, channel)
+    return queue, queue_progress(store, thresholds, channel=channel)
 
 
 def topic_label(topics: Sequence[str], names: dict[str, str]) -> str:

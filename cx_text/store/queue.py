@@ -166,12 +166,17 @@ def score_candidates(
     return frame
 
 
-def _known_channel(store: Store, channel: str) -> None:
+def queue_channels(store: Store) -> list[str]:
+    """The channels of the store's messages (latest run per message), sorted."""
     rows = store.con.execute(
         "SELECT DISTINCT f.channel FROM latest_run_per_id l JOIN feedback f USING (run_id, id) "
         "WHERE f.channel IS NOT NULL ORDER BY 1"
     ).fetchall()
-    known = [str(r[0]) for r in rows]
+    return [str(r[0]) for r in rows]
+
+
+def _known_channel(store: Store, channel: str) -> None:
+    known = queue_channels(store)
     if channel not in known:
         raise LabelError(
             f"no message of channel {channel!r} in the store.",

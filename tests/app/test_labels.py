@@ -12,6 +12,7 @@ import pytest
 
 from cx_text.app.labels import (
     confirm_shown,
+    queue_channels,
     queue_page,
     reviewed,
     save_correction,
@@ -153,6 +154,24 @@ def test_labels_review_page_confirms_and_counts(
     assert labelled == "2"
     with open_store(own_db, read_only=True) as store:
         assert labelled_count(store) == 2
+
+
+def test_labels_review_page_serves_one_channel(
+    own_db: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    at = app_on(own_db, monkeypatch, "review")
+    assert_clean(at)
+    box = at.selectbox(key="rq_channel")
+    assert box.value is None and len(box.options) > 2  # all channels, then each one
+    left_all = next(m.value for m in at.metric if m.label == "Left to review")
+    with open_store(own_db, read_only=True) as store:
+        channel = queue_channels(store)[0]
+        _, expected = queue_page(store, None, channel=channel)
+    box.set_value(channel).run()
+    assert_clean(at)
+    left = next(m.value for m in at.metric if m.label == "Left to review")
+    assert left == f"{expected.remaining:,}" and left != left_all
+    assert channel in at.markdown[0].value or any(channel in m.value for m in at.markdown)
 
 
 def test_labels_theme_quote_can_be_confirmed(own_db: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from cx_text.app.labels import queue_page, topic_label
+from cx_text.app.labels import queue_channels, queue_page, topic_label
 from cx_text.app.streamlit.views import common, label_editor
 from cx_text.app.streamlit.views.common import t
 
@@ -13,7 +13,15 @@ common.require_data()
 st.title(t("page_review"))
 st.caption(t("review_caption"))
 label_editor.show_done()
-queue, progress = common.query(queue_page, common.settings().models_dir)
+channels = common.query(queue_channels)
+picked = st.selectbox(
+    t("review_channel"),
+    [None, *channels],
+    format_func=lambda c: t("review_all_channels") if c is None else str(c),
+    help=t("review_channel_help"),
+    key="rq_channel",
+)
+queue, progress = common.query(queue_page, common.settings().models_dir, channel=picked)
 c1, c2, c3 = st.columns(3)
 c1.metric(t("review_labelled"), f"{progress.labelled:,}")
 c2.metric(t("review_left"), f"{progress.remaining:,}")
