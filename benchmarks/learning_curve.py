@@ -1,5 +1,5 @@
-"""How many labels does a topic need? Topic F1 on held-back labels vs the number of labels
-(issue #16, part 4), for the two things an organisation's labels are for:
+"""How many labels does a topic — or a channel's sentiment — need? Figures on held-back labels
+vs the number of labels (issue #16 part 4, issue #13), for what an organisation's labels are for:
 
 (a) **a NEW topic** — ``delivery`` is taken out of the taxonomy the base model knows: the
     shipped training frame (the corpus + MAMS + banking77 samples, as ``cx-text train``) is
@@ -10,21 +10,24 @@
     banking77 train queries (fee/charge/exchange-rate intents are ``pricing``, mapped by
     ``training/corpus.py``, not hand-picked); held back: the banking77 test sample. 0 labels =
     the base model.
-
 (c) **sentiment on your own channel** — the heads never saw CEBaB (English restaurant reviews),
     GoEmotions (English Reddit comments) or ru_goemotions (Russian, machine-translated); each
-    plays an organisation's channel. Labels: N messages of its train split, drawn at random,
-    sentiment only; held back: its test split (as ``benchmarks/real_splits.py`` scores it).
-    Sentiment macro-F1 and neutral F1 of the sentiment head; 0 labels = the shipped head.
+    plays an organisation's channel. Labels: N messages of its train split, sentiment only,
+    drawn at random or in the review queue's order (least sure first); held back: its test
+    split (as ``benchmarks/real_splits.py`` scores it). Sentiment macro-F1 and neutral F1 of the
+    re-fitted sentiment head; 0 labels = the head of the shipped training frame. ``e5-small-cx``
+    saw these sources' train splits: for honest figures name an encoder that did not
+    (``CX_TEXT_ENCODER=<a benchmarks/accuracy.py fold's merged model>``, docs/LABELS.md).
 
 Topic labels are drawn as a review queue serves them: half show the topic, half do not (seeded);
 they enter exactly as in ``cx-text train --labels`` (:func:`cx_text.training.retrain.version_frame`:
 ×5 in train, once in dev, topic scopes) and the topic's column is fitted as the topics head
-fits it (one-vs-rest logistic regression, per-topic threshold on dev). Embeddings: frozen
-e5-small of the cleaned texts, cached on disk. Several seeded repeats: mean ± std.
+fits it (per topic, logistic regressions or a bag of small MLPs chosen on dev; threshold on
+dev). Embeddings: the encoder in use (fp32, as ``cx-text train``) of the cleaned texts, cached on
+disk. Several seeded repeats: mean ± std. ~3 min for (a) + (b), ~25 for (c).
 
-    nice -n 19 python benchmarks/learning_curve.py --shared-data ../shared/data --out
-    learning_curve.md
+    nice -n 19 python benchmarks/learning_curve.py --shared-data ../shared/data
+        [--only topics|sentiment] [--channels cebab,goemotions,ru_goemotions] [--out curve.md]
 """
 
 from __future__ import annotations
