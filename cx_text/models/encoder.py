@@ -18,7 +18,7 @@ with AMX-BF16 (faster there and closer to fp32: ``inference.auto_prefers_bf16``)
 verified int8 ONNX Runtime build of the model (:mod:`cx_text.models.onnx_int8`, built once into
 the cache, accepted only at cosine >= 0.99 to fp32); when onnxruntime is missing or the build is
 rejected it falls back to torch — bf16 autocast on CPUs with native bf16, else fp32. In bf16
-the inference model keeps its Linear weights in bf16 (``inference.bf16_linears``);
+the inference model is cast to bf16 whole (``inference.bf16_model``) and runs without autocast;
 :attr:`Encoder.model` then loads the fp32 model from disk when asked.
 """
 
@@ -43,11 +43,11 @@ from cx_text.models.inference import (
     DEFAULT_MAX_LENGTH,
     as_text,
     auto_runs_bf16,
-    bf16_linears,
+    bf16_model,
     check_precision,
+    inference_context,
     mean_pool,
     pad_batch,
-    precision_context,
     set_threads,
     sorted_batches,
     validate_precision,
@@ -127,7 +127,7 @@ class Encoder:
         precision = check_precision(precision)
         model, tokenizer = load_fp32(resolved.path)
         if precision == "bf16":
-            model = bf16_linears(model)
+            model = bf16_model(model)
         info = replace(
             info, dim=int(model.config.hidden_size), details={**details, "precision": precision}
         )
@@ -203,7 +203,7 @@ class Encoder:
         import torch
 
         pad_id = self.tokenizer.pad_token_id or 0
-        with torch.inference_mode(), precision_context(self.precision):
+        with torch.inference_mode(), inference_context(self._model, self.precision):
             for batch in sorted_batches([len(x) for x in ids], batch_size or self.batch_size):
                 input_ids, mask = pad_batch([ids[i] for i in batch], pad_id)
                 yield batch, self.hidden_states(input_ids, mask), mask

@@ -3,18 +3,20 @@
 Length-sorted batches with dynamic padding (each batch padded only to its own longest text),
 ``torch.inference_mode``, thread count from Settings, and a precision choice:
 
-* ``bf16`` — bfloat16 autocast (the encoder also stores its Linear weights in bf16 once, see
-  :func:`bf16_linears`: the same numbers, without re-casting every weight on every call). On
-  CPUs with native bf16 (AVX512-BF16/AMX) it is several times faster than fp32 at cosine
-  >= 0.9999 to fp32.
+* ``bf16`` — bfloat16. The encoder is cast to bf16 whole (:func:`bf16_model`: weights,
+  LayerNorms and embeddings; CPU kernels accumulate LayerNorm, softmax and matmuls in fp32) and
+  runs without autocast; HF classifiers run under bfloat16 autocast. On CPUs with native bf16
+  (AVX512-BF16/AMX) it is several times faster than fp32 at cosine >= 0.9998 to fp32.
 * ``fp32`` — exact.
 * ``onnx-int8`` — the encoder only: a verified per-channel int8 ONNX Runtime build
   (:mod:`cx_text.models.onnx_int8`). Classifiers treat it as ``auto``.
 
 ``auto`` for the encoder (:func:`auto_prefers_bf16`): torch bf16 on CPUs with AMX-BF16 tiles —
 measured 2026-12-07 on a 2-core Sapphire Rapids VM with e5-small-cx, 2,000 demo texts: bf16
-(Linear weights stored bf16) 392–422 texts/s at min cosine 0.99995 to fp32, against 222–242
-texts/s for the verified int8 build at min cosine 0.986 — else the int8 build, and when that is
+(Linear weights stored bf16, autocast) 392–422 texts/s at min cosine 0.99995 to fp32, against
+222–242 texts/s for the verified int8 build at min cosine 0.986; the whole model in bf16
+(session 10) a further 1.15× (404 against 348–351 texts/s in one run) at min cosine 0.99986 —
+else the int8 build, and when that is
 missing or rejected, bf16 where the CPU computes it natively, else fp32.
 """
 
@@ -86,6 +88,7 @@ def mean_pool(hidden: Any, mask: Any) -> Any:
     """Mean of token vectors where ``mask`` is 1, then L2-normalised (the e5 recipe)."""
     import torch
 
+    hidden = hidden.float()  # a bf16 model's states: sum in fp32
     weights = mask.unsqueeze(-1).to(hidden.dtype)
     summed = (hidden * weights).sum(dim=1)
     pooled = summed / weights.sum(dim=1).clamp(min=1.0)
@@ -144,21 +147,30 @@ def cpu_flags() -> frozenset[str]:
     return frozenset()
 
 
-def bf16_linears(model: Any) -> Any:
-    """``model`` with every ``torch.nn.Linear`` weight and bias stored as bfloat16, in place.
+def bf16_model(model: Any) -> Any:
+    """``model`` cast to bfloat16 whole, in place, for bf16 inference without autocast.
 
-    Under bf16 autocast a Linear runs in bf16 anyway (autocast casts its fp32 weight on every
-    call), so the outputs are the same; storing them bf16 saves the casts (measured 1.1x for
-    e5-small) and half their memory. Embeddings and LayerNorms stay fp32, as autocast runs
-    them. Use it only for bf16 inference: such a model must run inside
-    :func:`precision_context` ``("bf16")``.
+    Until session 10 only the Linear weights were stored bf16 and the model ran under autocast,
+    which kept LayerNorms, the residual stream and the embeddings fp32 and converted between the
+    two around every Linear. Cast whole, no op converts: 1.15× the encoder's speed (e5-small-cx,
+    2,000 demo texts, 2 cores with AMX) at min cosine 0.99986 to fp32 (against 0.99994). The CPU
+    kernels accumulate LayerNorm, softmax and matmuls in fp32, and :func:`mean_pool` sums in
+    fp32.
     """
     import torch
 
-    for module in model.modules():
-        if isinstance(module, torch.nn.Linear):
-            module.to(torch.bfloat16)
-    return model
+    return model.to(torch.bfloat16)
+
+
+def inference_context(model: Any, precision: str) -> contextlib.AbstractContextManager[Any]:
+    """Autocast for a ``bf16`` model whose weights are still fp32; nothing for a model cast
+    whole (:func:`bf16_model`) or fp32."""
+    import torch
+
+    first = next(iter(model.parameters()), None) if model is not None else None
+    if precision == "bf16" and first is not None and first.dtype != torch.bfloat16:
+        return precision_context(precision)
+    return contextlib.nullcontext()
 
 
 def precision_context(precision: str) -> contextlib.AbstractContextManager[Any]:

@@ -121,24 +121,24 @@ def test_models_encoder_model_is_trainable_fp32(tiny_encoder_dir: Path, settings
     assert enc.tokenizer("Курьер опоздал")["input_ids"][0] == enc.tokenizer.cls_token_id
 
 
-def test_models_bf16_encoder_stores_linears_in_bf16_with_autocast_numbers(
+def test_models_bf16_encoder_is_bf16_whole_without_autocast(
     tiny_encoder_dir: Path, settings: Settings
 ):
-    from cx_text.models.inference import precision_context
+    import contextlib
+
+    from cx_text.models.inference import inference_context
 
     enc = _load_encoder(tiny_encoder_dir, settings, precision="bf16", cache_size=0)
-    dtypes = {
-        type(m).__name__: m.weight.dtype
-        for m in enc.inference_model.modules()
-        if hasattr(m, "weight") and isinstance(m.weight, torch.Tensor)
-    }
-    assert dtypes["Linear"] == torch.bfloat16
-    assert dtypes["LayerNorm"] == dtypes["Embedding"] == torch.float32
-    # the same numbers as bf16 autocast over the fp32 weights (autocast casts them per call)
+    assert {p.dtype for p in enc.inference_model.parameters()} == {torch.bfloat16}
+    assert isinstance(inference_context(enc.inference_model, "bf16"), contextlib.nullcontext)
     fp32 = _load_encoder(tiny_encoder_dir, settings, precision="fp32", cache_size=0)
-    with precision_context("bf16"):
-        autocast = fp32.encode(TEXTS)
-    np.testing.assert_allclose(enc.encode(TEXTS), autocast, atol=1e-6)
+    autocast = inference_context(fp32.inference_model, "bf16")  # an fp32 model asked for bf16
+    assert isinstance(autocast, torch.autocast)
+    assert isinstance(inference_context(fp32.inference_model, "fp32"), contextlib.nullcontext)
+    bf16, exact = enc.encode(TEXTS), fp32.encode(TEXTS)
+    assert bf16.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(bf16, axis=1), 1.0, atol=1e-5)
+    assert (bf16 * exact).sum(axis=1).min() > 0.999
 
 
 def test_models_auto_precision_follows_the_cpu(
