@@ -294,17 +294,8 @@ def render(results: dict[str, list[dict[str, object]]], repeats: int, seconds: f
     )
     lines = [head, "|---|" + "---|" * len(sizes)]
     for name, rows in results.items():
-        by = {int(r["n"]): np.asarray(r["f1"]) for r in rows}  # type: ignore[call-overload]
-        cells = [
-            (
-                f"{by[n].mean():.3f} ± {by[n].std():.3f}"
-                if n in by and len(by[n]) > 1
-                else f"{by[n].mean():.3f}"
-                if n in by
-                else "—"
-            )
-            for n in sizes
-        ]
+        by = {int(r["n"]): r["f1"] for r in rows}  # type: ignore[call-overload]
+        cells = [_cell(by[n]) if n in by else "—" for n in sizes]  # type: ignore[arg-type]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     lines.append(
         f"\nTopic F1 on held-back labels, mean ± std over {repeats} seeded draws "
