@@ -56,8 +56,9 @@ def _encode_unique(
     if not full:
         return messages, clauses
     for batch, hidden, mask in encoder.forward_batches(ids):
-        messages[batch] = mean_pool(hidden, mask).float().numpy()
-        states = hidden.float().numpy()
+        fp32 = hidden.float()  # a bf16 model's states, converted once for both poolings
+        messages[batch] = mean_pool(fp32, mask).numpy()
+        states = fp32.numpy()
         for row, i in enumerate(batch):
             clauses[i] = _pool_spans(states[row], offsets[i], spans[i], len(prefix), messages[i])
     return messages, clauses
