@@ -41,6 +41,8 @@ class MessageFeatures:
     clauses: tuple[Clause, ...] = ()
     clause_embeddings: np.ndarray | None = None  # (len(clauses), dim) or None when one clause
     matches: tuple[RuleMatch, ...] = field(default_factory=tuple)
+    # (windows, dim) for a message longer than the encoder's window, else None
+    window_embeddings: np.ndarray | None = None
 
     def clause_vectors(self) -> np.ndarray:
         """Per-clause embeddings; a single-clause message reuses the message embedding."""

@@ -200,20 +200,27 @@ def build_features(
 ) -> list[MessageFeatures]:
     """Embeddings of messages and of clauses (multi-clause messages only) + cue matches.
 
-    Clause vectors pool the message's token states over each clause span (one encoder pass).
+    Clause vectors pool the message's token states over each clause span (one encoder pass); a
+    message longer than the encoder's window also gets a vector per window.
     """
     if not texts:
         return []
     clauses = [message_clauses(a, t) for a, t in zip(analyses, texts, strict=True)]
-    from cx_text.models.spans import encode_with_spans
+    from cx_text.models.spans import encode_parts
 
     spans = [[(c.start, c.end) for c in cl] if len(cl) > 1 else [] for cl in clauses]
-    msg, pooled = encode_with_spans(res.encoder, list(texts), spans)
-    per_msg = {i: v for i, v in enumerate(pooled) if len(v) > 1}
+    parts = encode_parts(res.encoder, list(texts), spans)
+    per_msg = {i: v for i, v in enumerate(parts.clauses) if len(v) > 1}
     if matches is None:
         matches = res.matcher.match(list(analyses))
     return [
-        MessageFeatures(msg[i], tuple(clauses[i]), per_msg.get(i), tuple(matches[i]))
+        MessageFeatures(
+            parts.messages[i],
+            tuple(clauses[i]),
+            per_msg.get(i),
+            tuple(matches[i]),
+            parts.windows[i],
+        )
         for i in range(len(texts))
     ]
 

@@ -63,7 +63,9 @@ class TopicClassifier:
         """One TopicResult per message."""
         if not features:
             return []
-        msg_proba = self._proba(np.stack([f.embedding for f in features]))
+        msg_proba = self._with_windows(
+            self._proba(np.stack([f.embedding for f in features])), features
+        )
         clause_proba = self._clause_probas(features)
         return [
             self._one(f, p, s, c)
@@ -74,6 +76,22 @@ class TopicClassifier:
         if self.head is None:
             return np.zeros((len(x), 0), dtype=np.float32)
         return self.head.predict_proba(x)
+
+    def _with_windows(self, proba: np.ndarray, features: Sequence[MessageFeatures]) -> np.ndarray:
+        """A long message's topic scores: the higher of its whole vector's and its best
+        window's. The whole vector averages thousands of tokens, so a topic one paragraph of an
+        e-mail speaks of fades in it; a window (≤ 256 tokens) is the length the head learnt."""
+        found = [(i, f.window_embeddings) for i, f in enumerate(features)]
+        pairs = [(i, w) for i, w in found if w is not None]
+        if self.head is None or not pairs:
+            return proba
+        long, vectors = [i for i, _ in pairs], [w for _, w in pairs]
+        per_window = self.head.predict_proba(np.vstack(vectors))
+        ends = np.cumsum([len(v) for v in vectors])
+        out = proba.copy()
+        for i, end, v in zip(long, ends, vectors, strict=True):
+            out[i] = np.maximum(out[i], per_window[end - len(v) : end].max(axis=0))
+        return out
 
     def _one(
         self,

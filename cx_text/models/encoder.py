@@ -38,7 +38,7 @@ import numpy as np
 
 from cx_text.core.config import EMBEDDED_ENCODER, Settings
 from cx_text.core.errors import ModelError
-from cx_text.models import hf
+from cx_text.models import hf, windows
 from cx_text.models.inference import (
     DEFAULT_MAX_LENGTH,
     as_text,
@@ -174,7 +174,9 @@ class Encoder:
             hashlib.blake2b(t.encode("utf-8", "replace"), digest_size=16).digest() for t in full
         ]
         todo = {k: t for k, t in zip(keys, full, strict=True) if k not in self._cache}
-        fresh = self._encode_uncached(list(todo.values()), batch_size or self.batch_size)
+        fresh = self._encode_uncached(
+            list(todo.values()), batch_size or self.batch_size, len(prefix)
+        )
         found = {k: self._cache_get(k) for k in keys if k not in todo}
         found.update(zip(todo, fresh, strict=True))
         for key, vector in zip(todo, fresh, strict=True):
@@ -184,15 +186,13 @@ class Encoder:
             out[row] = found[key]
         return out
 
-    def _encode_uncached(self, texts: list[str], batch_size: int) -> np.ndarray:
+    def _encode_uncached(self, texts: list[str], batch_size: int, prefix_chars: int) -> np.ndarray:
         out = np.empty((len(texts), self.dim), dtype=np.float32)
         if not texts:
             return out
-        ids = self.tokenizer(
-            texts, truncation=True, max_length=self.max_length, add_special_tokens=True
-        )["input_ids"]
-        for batch, hidden, mask in self.forward_batches(ids, batch_size):
-            out[batch] = mean_pool(hidden, mask).float().numpy()
+        ids, _, heads = windows.tokenize(self, texts, prefix_chars)
+        for batch, hidden, mask in windows.forward_texts(self, ids, heads, batch_size):
+            out[batch] = mean_pool(hidden.float(), mask).numpy()
         return out
 
     def forward_batches(

@@ -148,10 +148,14 @@ def heads_precision(settings: Settings) -> str:
 
 
 def cached_embedder(encoder: Any, directory: Path) -> Any:
-    """``encoder.encode`` remembered on disk (.npy) by encoder checksum, precision and texts."""
+    """``encoder.encode`` remembered on disk (.npy) by encoder checksum, precision, how much of a
+    long text it reads (window and :data:`~cx_text.models.windows.MAX_TOKENS`) and texts."""
+    from cx_text.models.windows import MAX_TOKENS
+
+    reading = f"{encoder.max_length}/{MAX_TOKENS}"
 
     def embed(texts: list[str]) -> np.ndarray:
-        h = hashlib.sha256(f"{encoder.info.checksum}|{encoder.precision}".encode())
+        h = hashlib.sha256(f"{encoder.info.checksum}|{encoder.precision}|{reading}".encode())
         for t in texts:
             h.update(t.encode("utf-8") + b"\x1e")
         path = directory / f"{h.hexdigest()[:24]}.npy"

@@ -91,6 +91,23 @@ def test_classify_contrast_clauses_get_opposite_polarities() -> None:
     )
 
 
+def test_classify_long_message_takes_a_topic_one_window_speaks_of() -> None:
+    """A long message's whole vector averages its windows: staff, said in one window of three,
+    fades below the cut there, and the window's own vector brings it back. Short messages (no
+    windows) are scored on their whole vector as before."""
+    staff_window = _unit(E[1] - E[2])
+    quiet = _unit(E[2] * 0.1 + E[3] * 0.01)
+    whole = _unit(staff_window + 2 * quiet)
+    one = (Clause("long text", 0, 9),)
+    plain = MessageFeatures(whole, one)
+    assert "staff" not in _classify([plain])["topics"][0]
+    long = MessageFeatures(whole, one, window_embeddings=np.stack([quiet, staff_window, quiet]))
+    together = _classify([plain, long, plain])
+    assert "staff" in together["topics"][1]
+    assert together["topics"][0] == together["topics"][2] == _classify([plain])["topics"][0]
+    assert together["topic_scores"][1]["staff"] > together["topic_scores"][0]["staff"]
+
+
 def test_classify_batch_gives_each_message_what_it_gets_alone() -> None:
     """Clause probabilities come from one head call per batch: a message among others (one-
     and multi-clause, in any order) gets the topics, owners and evidence it gets alone."""

@@ -12,7 +12,9 @@ import pytest
 
 from cx_text.core.config import Settings
 from cx_text.core.schema import SENTIMENTS
+from cx_text.models import windows
 from cx_text.models.inference import check_precision, sorted_batches
+from cx_text.models.spans import encode_parts
 from tests.error_codes import raises_code
 from tests.tiny_models import CORPUS, TEXTS, save_tiny_bert, save_tiny_classifier
 
@@ -93,11 +95,26 @@ def test_models_encoder_cache_is_bounded(tiny_encoder_dir: Path, settings: Setti
     assert len(enc._cache) == 3
 
 
-def test_models_encoder_truncates_long_text(tiny_encoder_dir: Path, settings: Settings):
-    enc = _load_encoder(tiny_encoder_dir, settings, precision="fp32", max_length=16)
-    long_ru = " ".join(CORPUS * 20)
-    vectors = enc.encode([long_ru, long_ru + " и ещё немного"])
-    np.testing.assert_allclose(vectors[0], vectors[1], atol=1e-6)  # both cut at 16 tokens
+def test_models_encoder_reads_a_long_text_whole_in_windows(
+    tiny_encoder_dir: Path, settings: Settings, monkeypatch: pytest.MonkeyPatch
+):
+    enc = _load_encoder(tiny_encoder_dir, settings, precision="fp32", max_length=16, cache_size=0)
+    long_ru = " ".join(CORPUS * 3)
+    assert len(enc.tokenizer(long_ru)["input_ids"]) > 4 * 16
+    vectors = enc.encode([long_ru, long_ru + " и ещё немного", TEXTS[0]])
+    assert float(vectors[0] @ vectors[1]) < 1 - 1e-6  # the end of a long text counts
+    np.testing.assert_allclose(vectors[2], enc.encode([TEXTS[0]])[0], atol=1e-6)  # short: as before
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, rtol=1e-5)
+    parts = encode_parts(
+        enc, [long_ru, TEXTS[0]], [[(0, 20), (len(long_ru) - 20, len(long_ru))], []]
+    )
+    np.testing.assert_allclose(parts.messages[0], vectors[0], atol=1e-6)  # same vector both ways
+    assert parts.windows[1] is None and parts.windows[0] is not None and len(parts.windows[0]) > 4
+    first, last = parts.clauses[0]
+    assert float(first @ last) < 0.999 and float(last @ parts.messages[0]) < 0.999  # a tail clause
+    monkeypatch.setattr(windows, "MAX_TOKENS", 40)  # past MAX_TOKENS a message is still cut
+    cut = enc.encode([long_ru, long_ru + " и ещё немного"])
+    np.testing.assert_allclose(cut[0], cut[1], atol=1e-6)
 
 
 def test_models_encoder_missing_values_are_empty_text(tiny_encoder_dir: Path, settings: Settings):
