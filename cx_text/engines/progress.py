@@ -36,7 +36,8 @@ class ProgressReporter:
         self.on_advance = on_advance
         self.done = 0
         self.started = time.perf_counter()
-        self._last_line = 0.0
+        self._last_line = float("-inf")  # the first line is never held back
+        self._printed: int | None = None  # rows done when the last plain line was printed
         self._bar: Any = None
         self._task: Any = None
 
@@ -90,10 +91,14 @@ class ProgressReporter:
         return (self.done - getattr(self, "_skipped", 0)) / elapsed
 
     def _line(self, force: bool = False) -> None:
+        """A plain line, at most every ``every_s`` seconds; the closing one (``force``) only
+        when it would say something new (a one-chunk run printed its rows once, not twice)."""
         now = time.perf_counter()
+        if force and self._printed == self.done:
+            return
         if not force and now - self._last_line < self.every_s:
             return
-        self._last_line = now
+        self._last_line, self._printed = now, self.done
         self.stream.write(self.describe() + "\n")
         self.stream.flush()
 

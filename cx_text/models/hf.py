@@ -28,6 +28,7 @@ from cx_text.models.inference import (
     set_threads,
     sorted_batches,
 )
+from cx_text.models.loading import quiet_loading
 from cx_text.models.registry import STAMP_FILE, ModelInfo, files_checksum, hash_files, verify_stamp
 
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
@@ -237,9 +238,10 @@ class HFSentimentModel:
         precision = check_precision(precision)
         resolved = resolve(name_or_dir, settings)
         mapping, source = _label_map_from(label_map)
-        model = AutoModelForSequenceClassification.from_pretrained(
-            resolved.path, local_files_only=True, use_safetensors=True
-        ).eval()
+        with quiet_loading():
+            model = AutoModelForSequenceClassification.from_pretrained(
+                resolved.path, local_files_only=True, use_safetensors=True
+            ).eval()
         id2label = {int(k): str(v) for k, v in model.config.id2label.items()}
         matrix = label_matrix(id2label, mapping, source)
         tokenizer = AutoTokenizer.from_pretrained(resolved.path, local_files_only=True)

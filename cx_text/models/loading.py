@@ -4,10 +4,27 @@ shared by :mod:`cx_text.models.encoder` and the ONNX export in :mod:`cx_text.mod
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from cx_text.core.errors import ModelError
+
+
+@contextlib.contextmanager
+def quiet_loading() -> Iterator[None]:
+    """No "Loading weights: 100%|████|" bar from transformers on every load (it reached the
+    CLI's stderr and every notebook); the caller's own setting is restored afterwards."""
+    from transformers.utils import logging as hf_logging
+
+    was_on = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_on:
+            hf_logging.enable_progress_bar()
 
 
 def load_tokenizer(path: Path) -> Any:
@@ -25,9 +42,11 @@ def load_fp32(path: Path, **extra: Any) -> tuple[Any, Any]:
 
     kwargs: dict[str, Any] = {"local_files_only": True, "use_safetensors": True, **extra}
     try:
-        model = AutoModel.from_pretrained(path, add_pooling_layer=False, **kwargs)
-    except TypeError:
-        model = AutoModel.from_pretrained(path, **kwargs)
+        with quiet_loading():
+            try:
+                model = AutoModel.from_pretrained(path, add_pooling_layer=False, **kwargs)
+            except TypeError:
+                model = AutoModel.from_pretrained(path, **kwargs)
     except OSError as exc:
         raise ModelError(
             f"cannot load the encoder from {path}: {exc}.",

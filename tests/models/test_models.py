@@ -117,6 +117,21 @@ def test_models_encoder_reads_a_long_text_whole_in_windows(
     np.testing.assert_allclose(cut[0], cut[1], atol=1e-6)
 
 
+def test_models_loading_draws_no_progress_bar_and_restores_the_setting(
+    tiny_encoder_dir: Path, settings: Settings, capfd: pytest.CaptureFixture[str]
+):
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.enable_progress_bar()
+    _load_encoder(tiny_encoder_dir, settings, precision="fp32")
+    assert "Loading weights" not in capfd.readouterr().err
+    assert hf_logging.is_progress_bar_enabled()  # the caller's own choice is left as it was
+    hf_logging.disable_progress_bar()
+    _load_encoder(tiny_encoder_dir, settings, precision="fp32")
+    assert not hf_logging.is_progress_bar_enabled()
+    hf_logging.enable_progress_bar()
+
+
 def test_models_encoder_missing_values_are_empty_text(tiny_encoder_dir: Path, settings: Settings):
     import pandas as pd
 
