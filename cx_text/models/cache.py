@@ -101,7 +101,7 @@ def prepare_model(
 
 
 def _current(target: Path) -> ModelInfo | None:
-    info = verify_stamp(target)
+    info = verify_stamp(target, trust_unchanged=True)
     return info if info is not None and info.version == embedded_version() else None
 
 
@@ -198,7 +198,7 @@ def prepare_finetuned(settings: Settings, name: str, *, force: bool = False) -> 
 
 
 def _current_merge(target: Path, base: ModelInfo, adapter_sum: str) -> ModelInfo | None:
-    info = verify_stamp(target)
+    info = verify_stamp(target, trust_unchanged=True)
     if info is None or info.details.get("base_checksum") != base.checksum:
         return None
     return info if info.details.get("adapter_checksum") == adapter_sum else None

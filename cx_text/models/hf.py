@@ -29,7 +29,14 @@ from cx_text.models.inference import (
     sorted_batches,
 )
 from cx_text.models.loading import quiet_loading
-from cx_text.models.registry import STAMP_FILE, ModelInfo, files_checksum, hash_files, verify_stamp
+from cx_text.models.registry import (
+    STAMP_FILE,
+    VERIFIED_FILE,
+    ModelInfo,
+    files_checksum,
+    hash_files,
+    verify_stamp,
+)
 
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
 _IGNORE = "ignore"
@@ -106,12 +113,12 @@ def check_model_dir(path: Path) -> None:
 def model_files(path: Path) -> list[str]:
     """The files that define a model dir (weights, config, tokenizer), for its checksum."""
     names = {p.name for pattern in _FILE_PATTERNS for p in path.glob(pattern)}
-    return sorted(names - {STAMP_FILE})
+    return sorted(names - {STAMP_FILE, VERIFIED_FILE})
 
 
 def dir_info(resolved: ResolvedModel, kind: str, **details: Any) -> ModelInfo:
     """ModelInfo of a resolved dir: a prepared stamp when it verifies, else hashed now."""
-    stamped = verify_stamp(resolved.path)
+    stamped = verify_stamp(resolved.path, trust_unchanged=True)
     if stamped is not None:
         return ModelInfo(**{**stamped.as_dict(), "details": {**stamped.details, **details}})
     checksum = files_checksum(hash_files(resolved.path, model_files(resolved.path)))

@@ -22,6 +22,8 @@ from cx_text.core.errors import ModelError
 
 REGISTRY_FILE = "registry.toml"
 STAMP_FILE = "cx_model.json"
+#: size and mtime of a prepared dir's files when their sha256 last matched (see verify_stamp)
+VERIFIED_FILE = ".cx_verified.json"
 _CHUNK = 1 << 20
 
 
@@ -86,19 +88,61 @@ def read_stamp(model_dir: Path) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
-def verify_stamp(model_dir: Path) -> ModelInfo | None:
-    """ModelInfo of a prepared dir whose files still match their recorded sha256, else None."""
+def verify_stamp(model_dir: Path, *, trust_unchanged: bool = False) -> ModelInfo | None:
+    """ModelInfo of a prepared dir whose files still match their recorded sha256, else None.
+
+    ``trust_unchanged`` (the load path): files whose size and modification time are what they
+    were when their sha256 last matched (:data:`VERIFIED_FILE`) are not hashed again — as git
+    trusts its index. Any write to a file changes its mtime, so it is hashed at the next load;
+    ``cx-text models list`` always hashes.
+    """
     stamp = read_stamp(model_dir)
     if not stamp or not isinstance(stamp.get("files"), dict):
         return None
-    try:
-        hashes = hash_files(model_dir, stamp["files"])
-    except OSError:
+    files: dict[str, str] = stamp["files"]
+    if files_checksum(files) != stamp.get("checksum"):
         return None
-    if hashes != stamp["files"] or files_checksum(hashes) != stamp.get("checksum"):
+    seen = _file_stats(model_dir, files)
+    if seen is None:
         return None
+    if not (trust_unchanged and seen == _verified_stats(model_dir, stamp)):
+        try:
+            if hash_files(model_dir, files) != files:
+                return None
+        except OSError:
+            return None
+        _remember_verified(model_dir, stamp, seen)
     info = ModelInfo.from_dict(stamp.get("info", {}))
     return ModelInfo(**{**info.as_dict(), "path": str(model_dir), "status": "ok"})
+
+
+def _file_stats(root: Path, names: Iterable[str]) -> dict[str, list[int]] | None:
+    try:
+        return {n: [(st := (root / n).stat()).st_size, st.st_mtime_ns] for n in sorted(names)}
+    except OSError:
+        return None
+
+
+def _verified_stats(model_dir: Path, stamp: Mapping[str, Any]) -> dict[str, Any] | None:
+    try:
+        data = json.loads((model_dir / VERIFIED_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict) or data.get("checksum") != stamp.get("checksum"):
+        return None
+    files = data.get("files")
+    return files if isinstance(files, dict) else None
+
+
+def _remember_verified(model_dir: Path, stamp: Mapping[str, Any], stats: Mapping[str, Any]) -> None:
+    """Best effort: a read-only model dir is simply hashed at every load."""
+    record = {"checksum": stamp.get("checksum"), "files": dict(stats)}
+    tmp = model_dir / f".{VERIFIED_FILE}.{id(record)}.tmp"
+    try:
+        tmp.write_text(json.dumps(record, sort_keys=True), encoding="utf-8")
+        tmp.replace(model_dir / VERIFIED_FILE)
+    except OSError:
+        tmp.unlink(missing_ok=True)
 
 
 def load_registry(models_dir: Path) -> dict[str, Any]:

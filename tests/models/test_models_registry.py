@@ -24,6 +24,7 @@ from cx_text.models.manifest import (
 )
 from cx_text.models.registry import (
     STAMP_FILE,
+    VERIFIED_FILE,
     ModelInfo,
     files_checksum,
     hash_files,
@@ -83,6 +84,54 @@ def test_models_registry_stamp_verifies_and_detects_tampering(tmp_path: Path):
     assert info is not None and info.status == "ok" and info.path == str(model_dir)
     (model_dir / "model.safetensors").write_bytes(b"weights, changed")
     assert verify_stamp(model_dir) is None
+
+
+def test_models_registry_load_path_skips_hashing_files_unchanged_since_verified(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    import os
+
+    from cx_text.models import registry
+
+    model_dir = _stamped_dir(tmp_path / "my-encoder")
+    hashed: list[str] = []
+    real = registry.file_sha256
+    monkeypatch.setattr(registry, "file_sha256", lambda p: hashed.append(p.name) or real(p))
+    assert verify_stamp(model_dir, trust_unchanged=True) is not None  # first load: hashed
+    assert sorted(hashed) == ["config.json", "model.safetensors"]
+    assert (model_dir / VERIFIED_FILE).is_file()
+    hashed.clear()
+    assert verify_stamp(model_dir, trust_unchanged=True) is not None  # unchanged: not hashed
+    assert hashed == []
+    assert verify_stamp(model_dir) is not None  # models list: always hashed
+    assert len(hashed) == 2
+    weights = model_dir / "model.safetensors"
+    stat = weights.stat()
+
+    def write(data: bytes, seconds_later: int) -> None:  # a write, with a visibly newer mtime
+        weights.write_bytes(data)
+        later = stat.st_mtime_ns + seconds_later * 1_000_000_000
+        os.utime(weights, ns=(stat.st_atime_ns, later))
+
+    write(b"weightz", 5)  # same size, new mtime: hashed again and refused
+    assert verify_stamp(model_dir, trust_unchanged=True) is None
+    write(b"weights", 10)
+    assert verify_stamp(model_dir, trust_unchanged=True) is not None
+    stat = weights.stat()
+    weights.write_bytes(b"weightz")
+    os.utime(weights, ns=(stat.st_atime_ns, stat.st_mtime_ns))  # mtime forged back: the limit
+    assert verify_stamp(model_dir, trust_unchanged=True) is not None
+    assert verify_stamp(model_dir) is None  # ... that a full check (models list) still catches
+
+
+def test_models_registry_read_only_model_dir_is_hashed_at_every_load(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    model_dir = _stamped_dir(tmp_path / "ro-encoder")
+    monkeypatch.setattr(Path, "replace", lambda self, target: (_ for _ in ()).throw(OSError()))
+    assert verify_stamp(model_dir, trust_unchanged=True) is not None
+    assert not (model_dir / VERIFIED_FILE).exists()
+    assert [p.name for p in model_dir.iterdir() if p.name.endswith(".tmp")] == []
 
 
 def test_models_registry_list_shows_embedded_and_artifacts(settings: Settings):
