@@ -15,7 +15,7 @@ from cx_text.classify.aspects import predict_aspects
 from cx_text.classify.features import Clause, MessageFeatures
 from cx_text.classify.heads import Head, load_head
 from cx_text.classify.sentiment import TextSentimentModel, predict_sentiment
-from cx_text.classify.signals import apply_signals
+from cx_text.classify.signals import apply_signals, mixed_is_neutral
 from cx_text.classify.topics import TopicClassifier
 from cx_text.core import schema
 from cx_text.core.errors import ModelError
@@ -67,6 +67,7 @@ class Classifier:
             self.heads.get("sentiment"),
             self.taxonomy.subtopic_polarities(),
         )
+        sents = mixed_is_neutral(feats, sents, aspects)
         return {
             schema.SENTIMENT: [s.label for s in sents],
             schema.SENTIMENT_SCORE: [s.score for s in sents],

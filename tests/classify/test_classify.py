@@ -108,6 +108,53 @@ def test_classify_long_message_takes_a_topic_one_window_speaks_of() -> None:
     assert together["topic_scores"][1]["staff"] > together["topic_scores"][0]["staff"]
 
 
+def _courier(lean: float, *hits: Hit) -> MessageFeatures:
+    """«Курьер вежливый, но опоздал» (staff +, delivery −) whose message vector leans
+    positive by ``lean``."""
+    return MessageFeatures(
+        _unit(E[0] + E[1] + lean * E[2]),
+        (Clause("Курьер вежливый,", 0, 16), Clause("но опоздал", 17, 27)),
+        np.stack([_unit(E[1] + E[2]), _unit(E[0] - E[2])]),
+        (
+            Hit("staff", 0, 7, 15, terms=("вежливый",)),
+            Hit("delivery", 1, 20, 27, terms=("опоздал",)),
+            *hits,
+        ),
+    )
+
+
+@pytest.mark.parametrize(
+    ("lean", "hits", "label"),
+    [
+        (0.4, (), "neutral"),  # mixed, the head fairly sure (score ~0.7): a three-star message
+        (1.0, (), "positive"),  # the head near-certain (score >= 0.9): kept
+        (0.4, (Hit("@churn_threat", 1, 20, 27),), "negative"),  # a churn threat decides
+    ],
+)
+def test_classify_mixed_message_is_neutral(lean: float, hits: tuple, label: str) -> None:
+    heads = _heads()
+    sure = heads["sentiment"]
+    weights = np.stack([-12 * E[2], np.zeros(4), 12 * E[2]]).astype(np.float32)
+    heads["sentiment"] = Head(sure.name, sure.kind, sure.labels, ((weights, sure.layers[0][1]),))
+    out = Classifier(heads, TAXONOMY).classify([_courier(lean, *hits)], ["x"])
+    polarity = {a["topic"]: a["polarity"] for a in out["aspect_sentiments"][0]}
+    assert polarity == {"staff": "positive", "delivery": "negative"}
+    assert out["sentiment"][0] == label
+    if label == "neutral":
+        assert 0.5 < out["sentiment_score"][0] < 0.9  # the lean is kept in the score
+
+
+def test_classify_one_sided_message_keeps_its_sentiment() -> None:
+    feat = MessageFeatures(
+        _unit(E[1] + E[2]),
+        (Clause("Курьер вежливый", 0, 15),),
+        matches=(Hit("staff", 0, 7, 15, terms=("вежливый",)),),
+    )
+    out = _classify([feat])
+    assert out["sentiment"][0] == "positive"
+    assert [a["polarity"] for a in out["aspect_sentiments"][0]] == ["positive"]
+
+
 def test_classify_batch_gives_each_message_what_it_gets_alone() -> None:
     """Clause probabilities come from one head call per batch: a message among others (one-
     and multi-clause, in any order) gets the topics, owners and evidence it gets alone."""
