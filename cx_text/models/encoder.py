@@ -52,7 +52,7 @@ from cx_text.models.inference import (
     sorted_batches,
     validate_precision,
 )
-from cx_text.models.loading import load_fp32, load_tokenizer
+from cx_text.models.loading import load_fp32, load_inference, load_run_tokenizer
 from cx_text.models.registry import ModelInfo, adapter_encoders
 
 HUB_E5 = "intfloat/multilingual-e5-small"
@@ -83,7 +83,9 @@ class Encoder:
         self.default_prefix, self.cache_size = default_prefix, cache_size
         self._cache: OrderedDict[bytes, np.ndarray] = OrderedDict()
         self.precision = str(info.details.get("precision", "fp32"))
-        self._fp32_model: Any = model if self.precision == "fp32" else None
+        # the model fine-tuning trains: transformers' (a lite inference model is loaded anew)
+        lite = getattr(model, "lite", False)
+        self._fp32_model: Any = model if self.precision == "fp32" and not lite else None
 
     # ------------------------------------------------------------------ loading
     @classmethod
@@ -123,9 +125,9 @@ class Encoder:
                     dim=_hidden_size(resolved.path),
                     details={**details, "precision": "onnx-int8", **facts},
                 )
-                return cls(None, load_tokenizer(resolved.path), info, runner=runner, **kwargs)
+                return cls(None, load_run_tokenizer(resolved.path), info, runner=runner, **kwargs)
         precision = check_precision(precision)
-        model, tokenizer = load_fp32(resolved.path)
+        model, tokenizer = load_inference(resolved.path)
         if precision == "bf16":
             model = bf16_model(model)
         info = replace(

