@@ -200,7 +200,7 @@ class LiteTokenizer:
         backend.no_padding()
         backend.no_truncation()
         self._limit: int | None = None
-        ids = {name: backend.token_to_id(str(token)) for name, token in special.items() if token}
+        ids = {name: backend.token_to_id(_content(token)) for name, token in special.items()}
         self.pad_token_id = ids.get("pad_token")
         self.cls_token_id = ids.get("cls_token")
         self.model_max_length = int(special.get("model_max_length") or 512)
@@ -215,7 +215,7 @@ class LiteTokenizer:
         try:
             special = json.loads((path / "tokenizer_config.json").read_text(encoding="utf-8"))
             backend = Tokenizer.from_file(str(path / "tokenizer.json"))
-        except (OSError, ValueError, Exception):  # tokenizers raises its own Exception type
+        except Exception:  # OSError, bad JSON, or tokenizers' own parse error: use transformers
             return None
         return cls(backend, special if isinstance(special, dict) else {})
 
@@ -249,6 +249,13 @@ class LiteTokenizer:
         else:
             self._backend.enable_truncation(max_length=limit)
         self._limit = limit
+
+
+def _content(token: Any) -> str:
+    """A special token as tokenizer_config.json writes it: a string, or an AddedToken dict."""
+    if isinstance(token, dict):
+        return str(token.get("content", ""))
+    return token if isinstance(token, str) else ""
 
 
 def load_lite(path: Path) -> tuple[LiteBert, LiteTokenizer] | None:

@@ -21,9 +21,9 @@ from typing import Any
 
 import numpy as np
 
-#: the most tokens of one message the encoder reads: 8 windows of 256, about 8,000 characters
-#: (the longest real complaint narrative here, CFPB's, is 1,517 tokens). Reading a 20,000-
-#: character message whole at 8,192 cost 4 % of a 10,000-row run that held two of them.
+#: the most tokens of one message the encoder reads: about 10 windows of 256, ~8,000 characters
+#: (the longest real complaint narrative here, CFPB's, is 1,517 tokens); it bounds what a pasted
+#: log or a 100,000-character thread costs.
 MAX_TOKENS = 2048
 #: long messages whose windows are read in one go (bounds memory: ~400 KB of states a window)
 WINDOWS_PER_GROUP = 128
