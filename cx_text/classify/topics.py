@@ -81,17 +81,22 @@ class TopicClassifier:
         """A long message's topic scores: the higher of its whole vector's and its best
         window's. The whole vector averages thousands of tokens, so a topic one paragraph of an
         e-mail speaks of fades in it; a window (≤ 256 tokens) is the length the head learnt."""
-        found = [(i, f.window_embeddings) for i, f in enumerate(features)]
-        pairs = [(i, w) for i, w in found if w is not None]
-        if self.head is None or not pairs:
+        long = [(i, w) for i, f in enumerate(features) if (w := f.window_embeddings) is not None]
+        if self.head is None or not long:
             return proba
-        long, vectors = [i for i, _ in pairs], [w for _, w in pairs]
-        per_window = self.head.predict_proba(np.vstack(vectors))
-        ends = np.cumsum([len(v) for v in vectors])
         out = proba.copy()
-        for i, end, v in zip(long, ends, vectors, strict=True):
-            out[i] = np.maximum(out[i], per_window[end - len(v) : end].max(axis=0))
+        per_window = self._stacked_proba([w for _, w in long])
+        for (i, _), windows in zip(long, per_window, strict=True):
+            out[i] = np.maximum(out[i], windows.max(axis=0))
         return out
+
+    def _stacked_proba(self, vectors: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """The head's probabilities for each group of vectors, from one head call for them all:
+        a call per message costs more than the arithmetic once the head has a hidden layer."""
+        assert self.head is not None
+        proba = self.head.predict_proba(np.vstack(vectors))
+        ends = np.cumsum([len(v) for v in vectors])
+        return [proba[end - len(v) : end] for end, v in zip(ends, vectors, strict=True)]
 
     def _one(
         self,
@@ -178,17 +183,15 @@ class TopicClassifier:
 
     def _clause_probas(self, features: Sequence[MessageFeatures]) -> list[np.ndarray | None]:
         """Each multi-clause message's clause probabilities (None for one clause), from one
-        head call for the whole batch: a call per message costs more than the arithmetic once
-        the head has a hidden layer."""
+        head call for the whole batch (:meth:`_stacked_proba`)."""
         out: list[np.ndarray | None] = [None] * len(features)
         multi = [i for i, f in enumerate(features) if len(f.clauses) >= 2]
         if self.head is None or not multi:
             return out
-        vectors = [features[i].clause_vectors() for i in multi]
-        proba = self.head.predict_proba(np.vstack(vectors))
-        ends = np.cumsum([len(v) for v in vectors])
-        for i, end, v in zip(multi, ends, vectors, strict=True):
-            out[i] = proba[end - len(v) : end]
+        for i, proba in zip(
+            multi, self._stacked_proba([features[i].clause_vectors() for i in multi]), strict=True
+        ):
+            out[i] = proba
         return out
 
     def _evidence(
