@@ -45,6 +45,8 @@ def models_prepare(encoder: str | None, allow_network: bool, force: bool) -> Non
         )
     if fast is not None:
         state = "ok" if fast.accepted else f"rejected, torch is used ({fast.note})"
+        if fast.reduce_range:
+            state += " (7-bit weights: this CPU has no VNNI)"
         click.echo(
             f"{info.name}:onnx-int8: {state} — cosine to fp32 min {fast.min_cosine:.4f}, "
             f"mean {fast.mean_cosine:.4f} on {fast.texts} texts; fp32 FFN layers "

@@ -15,9 +15,11 @@ Recipe (``RECIPE``; bump it when any step changes, old builds are then rebuilt):
 4. verify: encode :data:`VERIFY_FILE` with both models; the build is *accepted* only when every
    text's cosine to fp32 is >= :data:`MIN_COSINE`. When it is not, step 3 is redone with the
    next, more conservative variant (:data:`~cx_text.models.onnx_quant.VARIANTS`: the attention
-   projections stay fp32 too) and verified again. A build no variant passes is kept as rejected
-   (with its figures) so it is not retried on every run; ``Encoder.load`` then falls back to
-   torch.
+   projections stay fp32 too) and verified again. On an x86 CPU without VNNI every variant
+   quantises weights to 7 bits (:func:`~cx_text.models.onnx_quant.needs_reduced_range`: 8-bit
+   ones saturate ORT's AVX2 kernels), and the build lives in its own ``-u7`` directory. A build
+   no variant passes is kept as rejected (with its figures) so it is not retried on every run;
+   ``Encoder.load`` then falls back to torch.
 
 Builds live in ``<cache_dir>/onnx/<model checksum>-r<RECIPE>/`` with a ``cx_onnx.json`` stamp
 (sha256 of the file, cosine figures, versions); they are written to a temp dir and renamed into
@@ -44,6 +46,7 @@ import numpy as np
 
 from cx_text.core.config import Settings
 from cx_text.core.errors import ModelError
+from cx_text.models import onnx_quant as quant
 from cx_text.models.onnx_quant import VARIANTS, max_tokens, outlier_ffn_layers, quantize, quiet
 from cx_text.models.registry import ModelInfo, file_sha256
 
@@ -75,6 +78,7 @@ class OnnxBuild:
     fp32_layers: tuple[int, ...] = ()
     note: str = ""
     variant: str = VARIANTS[0]
+    reduce_range: bool = False
 
     def as_details(self) -> dict[str, Any]:
         """The facts a run manifest records about the fast path."""
@@ -85,6 +89,7 @@ class OnnxBuild:
             "onnx_mean_cosine": round(self.mean_cosine, 5),
             "onnx_recipe": self.recipe,
             "onnx_variant": self.variant,
+            "onnx_weight_bits": 7 if self.reduce_range else 8,
             "onnxruntime": self.onnxruntime,
         }
 
@@ -100,9 +105,15 @@ def available() -> bool:
 
 
 def build_dir(settings: Settings, model_checksum: str) -> Path:
-    """Where the int8 build of the model with ``model_checksum`` lives."""
+    """Where the int8 build of the model with ``model_checksum`` lives on this CPU (7-bit
+    builds in a ``-u7`` directory of their own, so a cache shared by two CPUs keeps both)."""
     key = model_checksum.split(":")[-1][:16] or "unversioned"
-    return settings.cache_dir / "onnx" / f"{key}-r{RECIPE}"
+    suffix = _bits_suffix(quant.needs_reduced_range())
+    return settings.cache_dir / "onnx" / f"{key}-r{RECIPE}{suffix}"
+
+
+def _bits_suffix(reduce_range: bool) -> str:
+    return "-u7" if reduce_range else ""
 
 
 def read_build(target: Path) -> OnnxBuild | None:
@@ -112,7 +123,7 @@ def read_build(target: Path) -> OnnxBuild | None:
         build = OnnxBuild(**{**data, "fp32_layers": tuple(data.get("fp32_layers", ()))})
     except (OSError, ValueError, TypeError):
         return None
-    if build.recipe != RECIPE:
+    if build.recipe != RECIPE or build.reduce_range != quant.needs_reduced_range():
         return None
     model = target / ONNX_FILE
     if not build.accepted:
@@ -162,14 +173,16 @@ def _build(
         _optimize(model, tmp / "fp32.onnx", tmp / "opt.onnx")
         texts = [prefix + t for t in verify_texts()]
         keep = outlier_ffn_layers(model, tokenizer, texts)
+        reduce_range = quant.needs_reduced_range()
         for variant in VARIANTS:  # the fastest variant that passes the cosine gate
-            quantize(tmp / "opt.onnx", tmp / ONNX_FILE, keep, variant)
+            quantize(tmp / "opt.onnx", tmp / ONNX_FILE, keep, variant, reduce_range=reduce_range)
             cosines = _verify(model, tokenizer, tmp / ONNX_FILE, settings, texts)
             if cosines.min() >= MIN_COSINE:
                 break
         for name in ("fp32.onnx", "opt.onnx"):
             (tmp / name).unlink(missing_ok=True)
-        build = _stamp(tmp, target, info, cosines, time.perf_counter() - start, keep, variant)
+        seconds = time.perf_counter() - start
+        build = _stamp(tmp, target, info, cosines, seconds, keep, variant, reduce_range)
         if target.exists():
             shutil.rmtree(target)
         os.replace(tmp, target)
@@ -186,10 +199,12 @@ def _build(
 
 
 def _remove_older_recipes(target: Path) -> None:
-    """Builds of the same model by an older recipe are dead weight (~100 MB each)."""
+    """Builds of the same model by another recipe are dead weight (~100 MB each); the build for
+    the other weight width (8 or 7 bits) of this recipe stays, for a cache two CPUs share."""
     stem = target.name.rsplit("-r", 1)[0]
+    current = {f"{stem}-r{RECIPE}{_bits_suffix(bits)}" for bits in (False, True)}
     for old in target.parent.glob(f"{stem}-r*"):
-        if old != target and old.is_dir():
+        if old.name not in current and old.is_dir():
             shutil.rmtree(old, ignore_errors=True)
 
 
@@ -197,7 +212,10 @@ def list_builds(settings: Settings) -> list[ModelInfo]:
     """Every int8 build in the cache, for ``cx-text models list``."""
     root = settings.cache_dir / "onnx"
     out = []
-    for sub in sorted(root.glob(f"*-r{RECIPE}")) if root.is_dir() else []:
+    subs = [p for b in (False, True) for p in root.glob(f"*-r{RECIPE}{_bits_suffix(b)}")]
+    for sub in sorted(subs) if root.is_dir() else []:
+        if sub != build_dir(settings, sub.name.split("-r", 1)[0]):
+            continue  # the other weight width's build: this CPU does not read it
         build = read_build(sub)
         if build is None:
             status, checksum, details = (
@@ -322,6 +340,7 @@ def _stamp(
     seconds: float,
     fp32_layers: tuple[int, ...],
     variant: str,
+    reduce_range: bool,
 ) -> OnnxBuild:
     accepted = bool(cosines.min() >= MIN_COSINE)
     note = (
@@ -344,6 +363,7 @@ def _stamp(
         fp32_layers=fp32_layers,
         note=note,
         variant=variant,
+        reduce_range=reduce_range,
     )
     if not accepted:
         (tmp / ONNX_FILE).unlink(missing_ok=True)

@@ -200,6 +200,63 @@ def test_onnx_int8_a_build_no_variant_passes_is_rejected(
     assert "falls back to torch" in build.note
 
 
+def _int8_weight_magnitude(path: str) -> int:
+    """The largest |value| among the build's int8 weight tensors."""
+    import onnx
+    from onnx import numpy_helper
+
+    graph = onnx.load(path).graph
+    return max(
+        int(np.abs(numpy_helper.to_array(t).astype(np.int32)).max())
+        for t in graph.initializer
+        if t.data_type == onnx.TensorProto.INT8
+    )
+
+
+def test_onnx_int8_cpus_without_vnni_get_7_bit_weights_in_a_build_of_their_own(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setattr(onnx_quant, "needs_reduced_range", lambda: False)
+    wide = prepare_fast_path(settings)
+    monkeypatch.setattr(onnx_quant, "needs_reduced_range", lambda: True)
+    narrow = prepare_fast_path(settings)
+    assert narrow.accepted and narrow.reduce_range and not wide.reduce_range
+    assert Path(narrow.path).parent.name == Path(wide.path).parent.name + "-u7"
+    assert _int8_weight_magnitude(narrow.path) <= 64 < _int8_weight_magnitude(wide.path)
+    bits = [b.as_details()["onnx_weight_bits"] for b in (narrow, wide)]
+    assert bits == [7, 8]
+    assert len(_build_dirs(settings)) == 2  # a cache two kinds of CPU share keeps both
+    [listed] = onnx_int8.list_builds(settings)  # this CPU's build only
+    assert listed.path == str(Path(narrow.path).parent) and listed.checksum == narrow.checksum
+    monkeypatch.setattr(onnx_int8, "_build", lambda *a: pytest.fail("a stamped build was rebuilt"))
+    assert prepare_fast_path(settings) == narrow
+    monkeypatch.setattr(onnx_quant, "needs_reduced_range", lambda: False)
+    assert prepare_fast_path(settings) == wide
+
+
+@pytest.mark.parametrize(
+    "machine, flags, reduced",
+    [
+        ("x86_64", {"avx2", "fma"}, True),  # AVX2 only: AMD before Zen 4, older Intel
+        ("x86_64", {"avx2", "avx512f", "avx512bw"}, True),  # AVX-512 without VNNI
+        ("x86_64", {"avx2", "avx512_vnni"}, False),
+        ("x86_64", {"avx2", "avx_vnni"}, False),
+        ("x86_64", {"amx_int8", "amx_bf16"}, False),
+        ("aarch64", set(), False),
+    ],
+)
+def test_onnx_int8_weight_width_follows_the_cpu(
+    monkeypatch: pytest.MonkeyPatch, machine: str, flags: set[str], reduced: bool
+):
+    import platform
+
+    from cx_text.models import inference
+
+    monkeypatch.setattr(platform, "machine", lambda: machine)
+    monkeypatch.setattr(inference, "cpu_flags", lambda: frozenset(flags))
+    assert onnx_quant.needs_reduced_range() is reduced
+
+
 def test_onnx_int8_verify_sample_is_bilingual_and_varied():
     texts = onnx_int8.verify_texts()
     cyrillic = sum(any("а" <= ch <= "я" for ch in t.lower()) for t in texts)
