@@ -12,6 +12,11 @@ or the heads, compared before/after in one run's conditions. CEBaB, GoEmotions, 
 CFPB are never seen by the heads. Judge encoder changes with ``benchmarks/accuracy.py``.
 
     python benchmarks/real_splits.py --shared-data ../shared/data [--json out.json]
+        [--split dev] [--save DIR]
+
+``--split dev`` scores the dev splits instead (choose a rule's knobs there, then run test once);
+``--save DIR`` writes each source's rows with their tags (``p_`` columns) to ``DIR/<source>.pkl``
+so a rule can be simulated on them without tagging again.
 """
 
 from __future__ import annotations
@@ -34,6 +39,16 @@ from cx_text.training.sources import available_sources, load_sources
 
 SOURCES = ("cebab", "mams", "goemotions", "ru_goemotions", "cfpb", "banking77")
 SEED = 13
+
+
+def split_rows(data: pd.DataFrame, source: str, seed: int, split: str) -> pd.DataFrame:
+    """The scored rows of one source: its test split as the LOSO report takes it, or its dev
+    split by the same rule (originals only, capped)."""
+    if split == "test":
+        return test_rows(data, source, seed)
+    return test_rows(
+        data.assign(split=data["split"].replace({"dev": "test", "test": "-"})), source, seed
+    )
 
 
 def tag_source(tagger: Any, rows: pd.DataFrame) -> pd.DataFrame:
@@ -88,6 +103,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--shared-data", type=Path, required=True)
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--split", choices=("test", "dev"), default="test")
+    parser.add_argument("--save", type=Path, help="write each source's tagged rows here")
     args = parser.parse_args()
     settings = Settings.from_env()
     topic_ids = tuple(load_taxonomy(settings.taxonomy_path).topic_ids)
@@ -96,8 +113,12 @@ def main() -> None:
     tagger = cx_text.load()
     results = {}
     for source in present:
-        results[source] = score(tag_source(tagger, test_rows(data, source, SEED)))
+        tagged = tag_source(tagger, split_rows(data, source, SEED, args.split))
+        results[source] = score(tagged)
         print(source, json.dumps(results[source]), flush=True)
+        if args.save:
+            args.save.mkdir(parents=True, exist_ok=True)
+            tagged.to_pickle(args.save / f"{source}.pkl")
     if args.json:
         args.json.write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
 
