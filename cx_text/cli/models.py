@@ -28,7 +28,7 @@ def models_prepare(encoder: str | None, allow_network: bool, force: bool) -> Non
     """
     from cx_text.models.cache import prepare_model
     from cx_text.models.encoder import prepare_fast_path
-    from cx_text.models.inference import auto_runs_bf16
+    from cx_text.models.inference import auto_runs_bf16, auto_runs_torch
 
     settings = Settings.from_env(encoder=encoder, allow_network=allow_network or None)
     result = prepare_model(settings, force=force)
@@ -38,9 +38,14 @@ def models_prepare(encoder: str | None, allow_network: bool, force: bool) -> Non
         f"{info.checksum}\n  {info.path}"
     )
     fast = prepare_fast_path(settings, force=force)
-    if fast is None and auto_runs_bf16(settings.precision):
+    if fast is None and auto_runs_torch(settings.precision):
+        why = (
+            "bf16 on this CPU (AMX-BF16)"
+            if auto_runs_bf16(settings.precision)
+            else "fp32 on this CPU (no VNNI: an int8 build would need 7-bit weights)"
+        )
         click.echo(
-            f"{info.name}: runs in torch bf16 on this CPU (AMX-BF16), no int8 build needed "
+            f"{info.name}: runs in torch {why}, no int8 build needed "
             "(CX_TEXT_PRECISION=onnx-int8 builds and uses it)"
         )
     if fast is not None:

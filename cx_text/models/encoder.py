@@ -14,7 +14,8 @@ Resolution of ``Settings.encoder`` (or ``name``):
 in-memory LRU of embeddings by text hash and sorts by length with dynamic padding.
 
 Precision (``Settings.precision`` / ``CX_TEXT_PRECISION``): ``auto`` runs torch bf16 on CPUs
-with AMX-BF16 (faster there and closer to fp32: ``inference.auto_prefers_bf16``), else the
+with AMX-BF16 (faster there and closer to fp32: ``inference.auto_prefers_bf16``) and torch fp32
+on x86 CPUs without VNNI (``inference.int8_needs_7_bits``), else the
 verified int8 ONNX Runtime build of the model (:mod:`cx_text.models.onnx_int8`, built once into
 the cache, accepted only at cosine >= 0.99 to fp32); when onnxruntime is missing or the build is
 rejected it falls back to torch — bf16 autocast on CPUs with native bf16, else fp32. In bf16
@@ -42,7 +43,7 @@ from cx_text.models import hf, windows
 from cx_text.models.inference import (
     DEFAULT_MAX_LENGTH,
     as_text,
-    auto_runs_bf16,
+    auto_runs_torch,
     bf16_model,
     check_precision,
     inference_context,
@@ -114,7 +115,7 @@ class Encoder:
             "cache_size": cache_size,
         }
         details = {**info.details, "max_length": max_length, "pooling": "mean", "prefix": prefix}
-        if precision in ("auto", "onnx-int8") and not auto_runs_bf16(precision):
+        if precision in ("auto", "onnx-int8") and not auto_runs_torch(precision):
             fast = _onnx_encoder(
                 resolved.path, info, settings, prefix, required=precision != "auto"
             )
@@ -237,7 +238,7 @@ def prepare_fast_path(settings: Settings, *, name: str | None = None, force: boo
     precision = validate_precision(settings.precision)
     if (
         precision not in ("auto", "onnx-int8")
-        or auto_runs_bf16(precision)
+        or auto_runs_torch(precision)
         or not onnx_int8.available()
     ):
         return None

@@ -17,7 +17,8 @@ measured 2026-12-07 on a 2-core Sapphire Rapids VM with e5-small-cx, 2,000 demo 
 222–242 texts/s for the verified int8 build at min cosine 0.986; the whole model in bf16
 (session 10) a further 1.15× (404 against 348–351 texts/s in one run) at min cosine 0.99986 —
 else the int8 build, and when that is
-missing or rejected, bf16 where the CPU computes it natively, else fp32.
+missing or rejected, bf16 where the CPU computes it natively, else fp32. On x86 CPUs without
+VNNI (:func:`int8_needs_7_bits`) ``auto`` is torch too: bf16 where native, else fp32.
 """
 
 from __future__ import annotations
@@ -132,6 +133,37 @@ def auto_prefers_bf16() -> bool:
 def auto_runs_bf16(precision: str) -> bool:
     """True when ``precision`` is ``auto`` and this CPU makes that torch bf16 (no int8 build)."""
     return precision == "auto" and auto_prefers_bf16()
+
+
+#: x86 CPU flags of 8-bit dot products that accumulate in 32 bits (no 16-bit saturation)
+VNNI_FLAGS = frozenset({"avx512_vnni", "avx_vnni", "amx_int8"})
+_X86 = frozenset({"x86_64", "amd64", "i386", "i686", "x86"})
+
+
+def int8_needs_7_bits() -> bool:
+    """True on an x86 CPU without VNNI (AVX2 only, or AVX-512 without VNNI: older Intel, AMD
+    before Zen 4), where the int8 build must quantise weights to 7 bits.
+
+    ONNX Runtime's u8 x s8 kernels there multiply with VPMADDUBSW, which adds each pair of 8-bit
+    products into a 16-bit lane and saturates when the sum does not fit; a 7-bit weight cannot
+    overflow it. ARM CPUs, and x86 ones with VNNI or AMX, accumulate in 32 bits.
+    """
+    import platform
+
+    return platform.machine().lower() in _X86 and not cpu_flags() & VNNI_FLAGS
+
+
+def auto_prefers_torch() -> bool:
+    """True when ``auto`` should run the encoder in torch rather than its int8 ONNX build: with
+    AMX-BF16 (bf16 is faster there and closer to fp32), and on an x86 CPU without VNNI, where the
+    7-bit build is 1.3x torch fp32 but moved the real test-split figures (CEBaB per-topic
+    polarity 0.906 -> 0.886) and a regression case (docs/MODELS.md, "CPUs without VNNI")."""
+    return auto_prefers_bf16() or int8_needs_7_bits()
+
+
+def auto_runs_torch(precision: str) -> bool:
+    """True when ``precision`` is ``auto`` and this CPU makes that torch (no int8 build)."""
+    return precision == "auto" and auto_prefers_torch()
 
 
 @functools.lru_cache(maxsize=1)

@@ -16,7 +16,7 @@ Recipe (``RECIPE``; bump it when any step changes, old builds are then rebuilt):
    text's cosine to fp32 is >= :data:`MIN_COSINE`. When it is not, step 3 is redone with the
    next, more conservative variant (:data:`~cx_text.models.onnx_quant.VARIANTS`: the attention
    projections stay fp32 too) and verified again. On an x86 CPU without VNNI every variant
-   quantises weights to 7 bits (:func:`~cx_text.models.onnx_quant.needs_reduced_range`: 8-bit
+   quantises weights to 7 bits (:func:`~cx_text.models.inference.int8_needs_7_bits`: 8-bit
    ones saturate ORT's AVX2 kernels), and the build lives in its own ``-u7`` directory. A build
    no variant passes is kept as rejected (with its figures) so it is not retried on every run;
    ``Encoder.load`` then falls back to torch.
@@ -46,7 +46,7 @@ import numpy as np
 
 from cx_text.core.config import Settings
 from cx_text.core.errors import ModelError
-from cx_text.models import onnx_quant as quant
+from cx_text.models import inference
 from cx_text.models.onnx_quant import VARIANTS, max_tokens, outlier_ffn_layers, quantize, quiet
 from cx_text.models.registry import ModelInfo, file_sha256
 
@@ -108,7 +108,7 @@ def build_dir(settings: Settings, model_checksum: str) -> Path:
     """Where the int8 build of the model with ``model_checksum`` lives on this CPU (7-bit
     builds in a ``-u7`` directory of their own, so a cache shared by two CPUs keeps both)."""
     key = model_checksum.split(":")[-1][:16] or "unversioned"
-    suffix = _bits_suffix(quant.needs_reduced_range())
+    suffix = _bits_suffix(inference.int8_needs_7_bits())
     return settings.cache_dir / "onnx" / f"{key}-r{RECIPE}{suffix}"
 
 
@@ -123,7 +123,7 @@ def read_build(target: Path) -> OnnxBuild | None:
         build = OnnxBuild(**{**data, "fp32_layers": tuple(data.get("fp32_layers", ()))})
     except (OSError, ValueError, TypeError):
         return None
-    if build.recipe != RECIPE or build.reduce_range != quant.needs_reduced_range():
+    if build.recipe != RECIPE or build.reduce_range != inference.int8_needs_7_bits():
         return None
     model = target / ONNX_FILE
     if not build.accepted:
@@ -173,7 +173,7 @@ def _build(
         _optimize(model, tmp / "fp32.onnx", tmp / "opt.onnx")
         texts = [prefix + t for t in verify_texts()]
         keep = outlier_ffn_layers(model, tokenizer, texts)
-        reduce_range = quant.needs_reduced_range()
+        reduce_range = inference.int8_needs_7_bits()
         for variant in VARIANTS:  # the fastest variant that passes the cosine gate
             quantize(tmp / "opt.onnx", tmp / ONNX_FILE, keep, variant, reduce_range=reduce_range)
             cosines = _verify(model, tokenizer, tmp / ONNX_FILE, settings, texts)

@@ -12,11 +12,9 @@
   fp32, so it is slower than ``all`` (see benchmarks/encoder.py).
 
 On an x86 CPU without VNNI (AVX2 only, or AVX-512 without VNNI: older Intel, AMD before Zen 4)
-the weights are quantised to 7 bits (``reduce_range``, :func:`needs_reduced_range`). ORT's
-u8 x s8 kernels there multiply with VPMADDUBSW, which adds each pair of 8-bit products into a
-16-bit lane and saturates when the sum does not fit; a 7-bit weight cannot overflow it. Measured
-on an AMD EPYC (AVX2) with e5-small-cx: the 8-bit ``ffn`` build reached min cosine 0.964 on the
-verify texts (rejected, so tagging fell back to torch fp32); with 7-bit weights 0.991.
+the weights are quantised to 7 bits (``reduce_range``; ``inference.int8_needs_7_bits`` says
+why). Measured on an AMD EPYC (AVX2) with e5-small-cx: the 8-bit ``ffn`` build reached min
+cosine 0.964 on the verify texts (rejected); with 7-bit weights 0.991.
 """
 
 from __future__ import annotations
@@ -30,21 +28,6 @@ from typing import Any
 
 VARIANTS = ("all", "ffn")
 OUTLIER_RATIO = 100.0
-#: x86 CPU flags of 8-bit dot products that accumulate in 32 bits (no 16-bit saturation)
-VNNI_FLAGS = frozenset({"avx512_vnni", "avx_vnni", "amx_int8"})
-_X86 = frozenset({"x86_64", "amd64", "i386", "i686", "x86"})
-
-
-def needs_reduced_range() -> bool:
-    """True on an x86 CPU without VNNI, where int8 weights must use 7 bits (module docstring).
-
-    ARM CPUs (and x86 ones with VNNI or AMX) accumulate 8-bit products without saturating.
-    """
-    import platform
-
-    from cx_text.models.inference import cpu_flags
-
-    return platform.machine().lower() in _X86 and not cpu_flags() & VNNI_FLAGS
 
 
 def quantize(

@@ -190,6 +190,34 @@ def test_models_auto_precision_follows_the_cpu(
     assert check_precision("auto") == "fp32"
 
 
+@pytest.mark.parametrize(
+    "flags, auto_int8",
+    [({"avx2"}, False), ({"avx2", "avx512_vnni"}, True), ({"avx2", "avx_vnni"}, True)],
+)
+def test_models_auto_skips_the_int8_build_on_cpus_without_vnni(
+    tiny_encoder_dir: Path,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+    flags: set[str],
+    auto_int8: bool,
+):
+    """Without VNNI an int8 build needs 7-bit weights, which moved real figures: ``auto`` runs
+    torch fp32 there and builds nothing; ``onnx-int8`` by name still builds and uses it."""
+    import platform
+
+    from cx_text.models import inference
+
+    monkeypatch.setattr(platform, "machine", lambda: "x86_64")
+    monkeypatch.setattr(inference, "cpu_flags", lambda: frozenset(flags))
+    assert inference.auto_prefers_torch() is not auto_int8
+    enc = _load_encoder(tiny_encoder_dir, settings)  # precision auto
+    assert enc.precision == ("onnx-int8" if auto_int8 else "fp32")
+    assert (settings.cache_dir / "onnx").exists() is auto_int8
+    named = _load_encoder(tiny_encoder_dir, settings, precision="onnx-int8")
+    assert named.precision == "onnx-int8"
+    assert named.info.details["onnx_weight_bits"] == (8 if auto_int8 else 7)
+
+
 # --------------------------------------------------------------------------- sentiment
 LABEL_MAP_YAML = "labels:\n  NEG: negative\n  NEU: neutral\n  POS: positive\n"
 

@@ -23,11 +23,11 @@ from tests.tiny_models import TEXTS, save_tiny_bert  # noqa: E402
 
 @pytest.fixture(autouse=True)
 def _auto_means_int8(monkeypatch: pytest.MonkeyPatch) -> None:
-    """These tests are about the int8 build: ``auto`` uses it whatever this machine's CPU
-    (on AMX-BF16 CPUs ``auto`` runs torch bf16 instead; tests/models/test_models.py)."""
+    """These tests are about the int8 build: ``auto`` uses it whatever this machine's CPU (on
+    AMX-BF16 CPUs and x86 ones without VNNI ``auto`` runs torch instead; test_models.py)."""
     from cx_text.models import inference
 
-    monkeypatch.setattr(inference, "auto_prefers_bf16", lambda: False)
+    monkeypatch.setattr(inference, "auto_prefers_torch", lambda: False)
 
 
 @pytest.fixture(scope="module")
@@ -216,9 +216,11 @@ def _int8_weight_magnitude(path: str) -> int:
 def test_onnx_int8_cpus_without_vnni_get_7_bit_weights_in_a_build_of_their_own(
     settings: Settings, monkeypatch: pytest.MonkeyPatch
 ):
-    monkeypatch.setattr(onnx_quant, "needs_reduced_range", lambda: False)
+    from cx_text.models import inference
+
+    monkeypatch.setattr(inference, "int8_needs_7_bits", lambda: False)
     wide = prepare_fast_path(settings)
-    monkeypatch.setattr(onnx_quant, "needs_reduced_range", lambda: True)
+    monkeypatch.setattr(inference, "int8_needs_7_bits", lambda: True)
     narrow = prepare_fast_path(settings)
     assert narrow.accepted and narrow.reduce_range and not wide.reduce_range
     assert Path(narrow.path).parent.name == Path(wide.path).parent.name + "-u7"
@@ -230,7 +232,7 @@ def test_onnx_int8_cpus_without_vnni_get_7_bit_weights_in_a_build_of_their_own(
     assert listed.path == str(Path(narrow.path).parent) and listed.checksum == narrow.checksum
     monkeypatch.setattr(onnx_int8, "_build", lambda *a: pytest.fail("a stamped build was rebuilt"))
     assert prepare_fast_path(settings) == narrow
-    monkeypatch.setattr(onnx_quant, "needs_reduced_range", lambda: False)
+    monkeypatch.setattr(inference, "int8_needs_7_bits", lambda: False)
     assert prepare_fast_path(settings) == wide
 
 
@@ -254,7 +256,7 @@ def test_onnx_int8_weight_width_follows_the_cpu(
 
     monkeypatch.setattr(platform, "machine", lambda: machine)
     monkeypatch.setattr(inference, "cpu_flags", lambda: frozenset(flags))
-    assert onnx_quant.needs_reduced_range() is reduced
+    assert inference.int8_needs_7_bits() is reduced
 
 
 def test_onnx_int8_verify_sample_is_bilingual_and_varied():
