@@ -37,6 +37,7 @@ from cx_text.models.registry import (
     hash_files,
     verify_stamp,
 )
+from cx_text.models.windows import MAX_TOKENS, cut, frames_with_two
 
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
 _IGNORE = "ignore"
@@ -267,24 +268,49 @@ class HFSentimentModel:
         return [SENTIMENTS[i] for i in probs.argmax(axis=1)]
 
     def predict_proba(self, texts: Sequence[str], batch_size: int | None = None) -> np.ndarray:
-        """(n, 3) probabilities in schema.SENTIMENTS order (rows sum to 1)."""
+        """(n, 3) probabilities in schema.SENTIMENTS order (rows sum to 1).
+
+        A text longer than ``max_length`` tokens is read whole (up to
+        :data:`~cx_text.models.windows.MAX_TOKENS`), in overlapping windows framed as a short
+        text is, and its probabilities are the mean of its windows' — not its first window's
+        alone, which is all a long complaint's tail got before.
+        """
         import torch
 
         out = np.zeros((len(texts), len(SENTIMENTS)), dtype=np.float32)
         if not len(texts):
             return out
-        enc = self.tokenizer(
-            [as_text(t) for t in texts], truncation=True, max_length=self.max_length
-        )
-        ids = enc["input_ids"]
+        pieces, owners = self._pieces([as_text(t) for t in texts])
+        probs = np.zeros((len(pieces), len(SENTIMENTS)), dtype=np.float32)
         pad_id = self.tokenizer.pad_token_id or 0
         precision = str(self.info.details.get("precision", "fp32"))
         with torch.inference_mode(), precision_context(precision):
-            for batch in sorted_batches([len(x) for x in ids], batch_size or self.batch_size):
-                input_ids, mask = pad_batch([ids[i] for i in batch], pad_id)
+            for batch in sorted_batches([len(x) for x in pieces], batch_size or self.batch_size):
+                input_ids, mask = pad_batch([pieces[i] for i in batch], pad_id)
                 logits = self.model(input_ids=input_ids, attention_mask=mask).logits
-                out[batch] = torch.softmax(logits.float(), dim=-1).numpy() @ self.matrix
+                probs[batch] = torch.softmax(logits.float(), dim=-1).numpy() @ self.matrix
+        np.add.at(out, owners, probs)
+        out /= np.bincount(owners, minlength=len(texts))[:, None]
         return _renormalise(out)
+
+    def _pieces(self, texts: list[str]) -> tuple[list[list[int]], np.ndarray]:
+        """Token ids to classify, and the text each belongs to: one piece for a short text, its
+        windows for a long one (a tokenizer that does not frame a text as ``<s> … </s>`` cuts
+        at ``max_length`` as before)."""
+        whole = bool(getattr(self.tokenizer, "is_fast", False)) and frames_with_two(self.tokenizer)
+        limit = max(MAX_TOKENS, self.max_length) if whole else self.max_length
+        ids = self.tokenizer(texts, truncation=True, max_length=limit)["input_ids"]
+        pieces: list[list[int]] = []
+        owners: list[int] = []
+        for i, text_ids in enumerate(ids):
+            parts = (
+                cut(text_ids, 1, self.max_length).pieces
+                if len(text_ids) > self.max_length
+                else [list(text_ids)]
+            )
+            pieces += parts
+            owners += [i] * len(parts)
+        return pieces, np.asarray(owners, dtype=np.int64)
 
 
 def _label_map_from(label_map: Path | Mapping[str, str] | None) -> tuple[dict[str, str], str]:

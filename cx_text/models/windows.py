@@ -49,7 +49,7 @@ def tokenize(
     ``encoder.max_length`` as before.
     """
     tokenizer = encoder.tokenizer
-    whole = bool(getattr(tokenizer, "is_fast", False)) and _frames_with_two(tokenizer)
+    whole = bool(getattr(tokenizer, "is_fast", False)) and frames_with_two(tokenizer)
     enc = tokenizer(
         list(texts),
         truncation=True,
@@ -61,7 +61,8 @@ def tokenize(
     return enc["input_ids"], spans, heads
 
 
-def _frames_with_two(tokenizer: Any) -> bool:
+def frames_with_two(tokenizer: Any) -> bool:
+    """True when the tokenizer frames one text with two special tokens (``<s> … </s>``)."""
     try:
         return int(tokenizer.num_special_tokens_to_add(pair=False)) == 2
     except (AttributeError, TypeError, NotImplementedError):

@@ -240,6 +240,44 @@ def test_models_sentiment_local_dir_with_label_map(
     assert model.predict(TEXTS) == [SENTIMENTS[i] for i in probs.argmax(axis=1)]
 
 
+def test_models_sentiment_long_text_is_read_whole_in_windows(
+    tiny_classifier_dir: Path, settings: Settings
+):
+    from cx_text.models.hf import HFSentimentModel
+    from cx_text.models.windows import cut
+
+    mapping = {"NEG": "negative", "NEU": "neutral", "POS": "positive"}
+    model = HFSentimentModel.load(tiny_classifier_dir, mapping, settings, precision="fp32")
+    model.max_length = 16
+    head = "курьер опоздал " * 6
+    long_a, long_b = head + "всё отлично спасибо " * 4, head + "ужасно грубый оператор " * 4
+    short = TEXTS[0][:20]
+    probs = model.predict_proba([long_a, short, long_b])
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-5)
+    # a long text's probabilities are the mean of its windows', read as texts of their own
+    ids = model.tokenizer([long_a])["input_ids"][0]
+    pieces = cut(ids, 1, 16).pieces
+    assert len(pieces) >= 3 and all(len(p) == 16 for p in pieces)
+    with torch.inference_mode():
+        each = torch.softmax(model.model(input_ids=torch.tensor(pieces)).logits, -1).numpy()
+    np.testing.assert_allclose(probs[0], each.mean(axis=0)[[0, 2, 1]], atol=1e-5)
+    # every window is read, the last one ends where the text ends; a short text is one row
+    assert pieces[-1][-2:] == ids[-2:] and pieces[0][:1] == ids[:1]
+    rows: list[list[int]] = []
+    forward = model.model.forward
+
+    def spy(input_ids: torch.Tensor, attention_mask: torch.Tensor) -> object:
+        rows.extend(r[m.bool()].tolist() for r, m in zip(input_ids, attention_mask, strict=True))
+        return forward(input_ids=input_ids, attention_mask=attention_mask)
+
+    model.model.forward = spy
+    model.predict_proba([long_a, short, long_b])
+    windows_b = cut(model.tokenizer([long_b])["input_ids"][0], 1, 16).pieces
+    expected = [*pieces, model.tokenizer([short])["input_ids"][0], *windows_b]
+    assert sorted(map(tuple, rows)) == sorted(map(tuple, expected))
+    np.testing.assert_allclose(probs[1], model.predict_proba([short])[0], atol=1e-6)
+
+
 def test_models_sentiment_ignored_label_is_renormalised(
     tiny_classifier_dir: Path, settings: Settings
 ):
