@@ -37,7 +37,7 @@ from cx_text.models.registry import (
     hash_files,
     verify_stamp,
 )
-from cx_text.models.windows import MAX_TOKENS, cut, frames_with_two
+from cx_text.models.windows import MAX_TOKENS, cut, reads_whole
 
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
 _IGNORE = "ignore"
@@ -297,8 +297,7 @@ class HFSentimentModel:
         """Token ids to classify, and the text each belongs to: one piece for a short text, its
         windows for a long one (a tokenizer that does not frame a text as ``<s> … </s>`` cuts
         at ``max_length`` as before)."""
-        whole = bool(getattr(self.tokenizer, "is_fast", False)) and frames_with_two(self.tokenizer)
-        limit = max(MAX_TOKENS, self.max_length) if whole else self.max_length
+        limit = max(MAX_TOKENS, self.max_length) if reads_whole(self.tokenizer) else self.max_length
         ids = self.tokenizer(texts, truncation=True, max_length=limit)["input_ids"]
         pieces: list[list[int]] = []
         owners: list[int] = []

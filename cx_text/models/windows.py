@@ -49,7 +49,7 @@ def tokenize(
     ``encoder.max_length`` as before.
     """
     tokenizer = encoder.tokenizer
-    whole = bool(getattr(tokenizer, "is_fast", False)) and frames_with_two(tokenizer)
+    whole = reads_whole(tokenizer)
     enc = tokenizer(
         list(texts),
         truncation=True,
@@ -61,8 +61,13 @@ def tokenize(
     return enc["input_ids"], spans, heads
 
 
-def frames_with_two(tokenizer: Any) -> bool:
-    """True when the tokenizer frames one text with two special tokens (``<s> … </s>``)."""
+def reads_whole(tokenizer: Any) -> bool:
+    """True when texts past ``max_length`` can be read in windows with this tokenizer: a fast
+    one (offsets) that frames a text with two special tokens (``<s> … </s>``)."""
+    return bool(getattr(tokenizer, "is_fast", False)) and _frames_with_two(tokenizer)
+
+
+def _frames_with_two(tokenizer: Any) -> bool:
     try:
         return int(tokenizer.num_special_tokens_to_add(pair=False)) == 2
     except (AttributeError, TypeError, NotImplementedError):
