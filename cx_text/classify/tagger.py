@@ -264,9 +264,13 @@ def _assign(
 
 def heads_encoder_mismatch(heads: Any, encoder: ModelInfo) -> str | None:
     """Why the heads do not belong to ``encoder`` (they record the encoder they were fitted on),
-    or None. Heads of another encoder of the same width load fine and tag badly, silently."""
+    or None. Heads of another encoder of the same width load fine and tag badly, silently.
+    A distilled student reads its teacher's heads (:func:`~cx_text.models.student.reads_heads_of`).
+    """
+    from cx_text.models.student import reads_heads_of
+
     trained = {str(h.meta.get("encoder", {}).get("checksum", "")) for h in heads.values()} - {""}
-    if not trained or encoder.checksum in trained:
+    if not trained or {encoder.checksum, reads_heads_of(encoder.details)} & trained:
         return None
     names = sorted({str(h.meta.get("encoder", {}).get("name", "?")) for h in heads.values()})
     return (

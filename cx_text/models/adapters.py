@@ -265,15 +265,25 @@ def copy_base_files(base_dir: Path, out_dir: Path, skip: frozenset[str] = frozen
             shutil.copyfile(path, out_dir / path.name)
 
 
-def merge_lora(base_dir: Path, adapter_dir: Path, out_dir: Path) -> dict[str, Any]:
+def merge_lora(
+    base_dir: Path, adapter_dir: Path, out_dir: Path, layers: Any = None
+) -> dict[str, Any]:
     """Write ``base_dir`` with the adapter folded into its weights to ``out_dir``.
 
-    Every other file of the base (config, tokenizer, vocabulary map) is copied as is.
-    Returns facts for the stamp (adapted weights, rank, scaling).
+    Every other file of the base (config, tokenizer, vocabulary map) is copied as is. With
+    ``layers`` (a distilled student, :mod:`cx_text.models.student`) only those layers of the
+    base are kept, renumbered, before the adapter is merged, and the config says so.
+    Returns facts for the stamp (adapted weights, rank, scaling, kept layers).
     """
     from safetensors.numpy import load_file, save_file
 
     weights = load_file(str(base_dir / WEIGHTS))
+    skip: frozenset[str] = frozenset()
+    cut: dict[str, Any] = {}
+    config: Any = None
+    if layers is not None:
+        weights, config, kept = _cut(base_dir, weights, layers)
+        skip, cut = frozenset({"config.json"}), {"layers": kept}
     deltas = lora_deltas(adapter_dir)
     for name, delta in deltas.items():
         if name not in weights or weights[name].shape != delta.shape:
@@ -283,15 +293,30 @@ def merge_lora(base_dir: Path, adapter_dir: Path, out_dir: Path) -> dict[str, An
                 "The adapter was trained on another base model.",
             )
         weights[name] = (weights[name].astype(np.float64) + delta).astype(np.float32)
-    copy_base_files(base_dir, out_dir)
+    copy_base_files(base_dir, out_dir, skip=skip)
+    if config is not None:
+        text = json.dumps(config, indent=2, sort_keys=True) + "\n"
+        (out_dir / "config.json").write_text(text, encoding="utf-8")
     save_file(weights, str(out_dir / WEIGHTS), metadata={"format": "pt"})
-    config = json.loads((adapter_dir / ADAPTER_CONFIG).read_text(encoding="utf-8"))
+    lora = json.loads((adapter_dir / ADAPTER_CONFIG).read_text(encoding="utf-8"))
     return {
         "adapted_weights": len(deltas),
-        "lora_r": int(config["r"]),
-        "lora_scaling": lora_scaling(config),
+        "lora_r": int(lora["r"]),
+        "lora_scaling": lora_scaling(lora),
         "merge_version": MERGE_VERSION,
+        **cut,
     }
+
+
+def _cut(
+    base_dir: Path, weights: dict[str, Any], layers: Any
+) -> tuple[dict[str, Any], dict[str, Any], list[int]]:
+    """(weights, config.json, layers) of ``base_dir`` with only ``layers`` of its stack."""
+    from cx_text.models.student import checked_layers, cut_config, keep_layers
+
+    config = json.loads((base_dir / "config.json").read_text(encoding="utf-8"))
+    kept = checked_layers(layers, int(config.get("num_hidden_layers", 0)), base_dir)
+    return keep_layers(weights, kept), cut_config(config, kept), kept
 
 
 def extract_lora(

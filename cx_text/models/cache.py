@@ -188,18 +188,22 @@ def prepare_finetuned(settings: Settings, name: str, *, force: bool = False) -> 
     base = prepare_model(settings, str(pin.get("base", EMBEDDED_ENCODER))).info
     adapter_dir, adapter_sum = verified_adapter(settings, name, pin)
     target = prepared_dir(settings, name)
-    if not force and (info := _current_merge(target, base, adapter_sum)) is not None:
+    if not force and (info := _current_merge(target, base, adapter_sum, pin)) is not None:
         return PrepareResult(info, False, time.perf_counter() - start)
     with locked_dir(target):
-        if not force and (info := _current_merge(target, base, adapter_sum)) is not None:
+        if not force and (info := _current_merge(target, base, adapter_sum, pin)) is not None:
             return PrepareResult(info, False, time.perf_counter() - start)
         info = _build_merge(name, pin, base, adapter_dir, adapter_sum, target)
     return PrepareResult(info, True, time.perf_counter() - start)
 
 
-def _current_merge(target: Path, base: ModelInfo, adapter_sum: str) -> ModelInfo | None:
+def _current_merge(
+    target: Path, base: ModelInfo, adapter_sum: str, pin: dict[str, Any]
+) -> ModelInfo | None:
     info = verify_stamp(target, trust_unchanged=True)
     if info is None or info.details.get("base_checksum") != base.checksum:
+        return None
+    if info.details.get("layers") != pin.get("layers"):
         return None
     return info if info.details.get("adapter_checksum") == adapter_sum else None
 
@@ -217,7 +221,9 @@ def _build_merge(
     tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     try:
-        facts = merge_lora(Path(str(base.path)), adapter_dir, tmp)
+        facts = merge_lora(Path(str(base.path)), adapter_dir, tmp, layers=pin.get("layers"))
+        if "layers" in facts:  # a distilled student reads its teacher's heads
+            facts["heads_of"] = base.checksum
         hashes = hash_files(tmp, [p.name for p in tmp.iterdir() if p.name != STAMP_FILE])
         details = {
             **{k: v for k, v in base.details.items() if k in _INHERITED},

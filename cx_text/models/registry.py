@@ -178,7 +178,8 @@ def adapter_encoders(settings: Settings) -> list[str]:
 def write_encoder_entry(models_dir: Path, name: str, entry: Mapping[str, Any]) -> Path:
     """Replace (or append) the ``[encoder.<name>]`` block of ``registry.toml``, keeping the rest.
 
-    Values are strings, numbers, booleans or one level of ``{key: string}`` sub-tables.
+    Values are strings, numbers, booleans, lists of them or one level of ``{key: string}``
+    sub-tables.
     """
     path = models_dir / REGISTRY_FILE
     text = path.read_text(encoding="utf-8") if path.is_file() else ""
@@ -211,6 +212,8 @@ def _toml_value(value: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, int | float):
         return repr(value)
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
     return json.dumps(str(value), ensure_ascii=False)
 
 

@@ -316,14 +316,14 @@ def run_finetune(
     return FinetuneReport(adapter_dir, facts, report)
 
 
-def ship_adapter(adapter_dir: Path) -> dict[str, Any]:
+def ship_adapter(adapter_dir: Path, record: str = "finetune.json") -> dict[str, Any]:
     """The shipped form of a freshly trained adapter: weights stored float16, then xz-packed;
-    recorded in its ``finetune.json``. Returns the facts added."""
+    recorded in its ``record`` file. Returns the facts added."""
     from cx_text.models.adapters import half_adapter, pack_adapter
 
     facts: dict[str, Any] = {"weights_dtype": "float16", "half_bytes": half_adapter(adapter_dir)}
     facts["packed_bytes"] = pack_adapter(adapter_dir).stat().st_size
-    path = adapter_dir / "finetune.json"
+    path = adapter_dir / record
     if path.is_file():
         recorded = json.loads(path.read_text(encoding="utf-8")) | facts
         path.write_text(json.dumps(recorded, indent=1) + "\n", encoding="utf-8")
