@@ -17,7 +17,9 @@ def models() -> None:
 
 
 @models.command("prepare")
-@click.option("--model", "encoder", default=None, help="encoder to prepare (default e5-small)")
+@click.option(
+    "--model", "encoder", default=None, help="encoder to prepare (default: the default encoder)"
+)
 @click.option("--allow-network", is_flag=True, help="allow downloading a named hub model")
 @click.option("--force", is_flag=True, help="rebuild e5-small even if a verified copy exists")
 def models_prepare(encoder: str | None, allow_network: bool, force: bool) -> None:
@@ -63,26 +65,21 @@ def models_prepare(encoder: str | None, allow_network: bool, force: bool) -> Non
 def _student_tip(settings: Settings, name: str) -> None:
     """On a CPU without VNNI, where the encoder runs fp32, name its faster distilled student."""
     from cx_text.models.inference import auto_runs_bf16
-    from cx_text.models.registry import encoder_pin
-
-    students = [
-        n
-        for n, pin in _encoder_pins(settings).items()
-        if pin.get("layers") and pin.get("base") == name
-    ]
-    if students and not auto_runs_bf16(settings.precision):
-        click.echo(
-            f"tip: {students[0]} ({len(encoder_pin(settings, students[0])['layers'])} layers "
-            f"distilled from {name}) encodes ~2x faster on this CPU at about a point of "
-            f"sentiment macro-F1: --model {students[0]} (docs/MODELS.md)"
-        )
-
-
-def _encoder_pins(settings: Settings) -> dict[str, dict[str, Any]]:
     from cx_text.models.registry import load_registry
 
     entries = load_registry(settings.models_dir).get("encoder", {})
-    return {n: e for n, e in entries.items() if isinstance(e, dict)}
+    students = sorted(
+        (n, e)
+        for n, e in entries.items()
+        if isinstance(e, dict) and e.get("layers") and e.get("base") == name
+    )
+    if students and not auto_runs_bf16(settings.precision):
+        student, pin = students[0]
+        click.echo(
+            f"tip: {student} ({len(pin['layers'])} layers distilled from {name}) encodes ~2x "
+            f"faster on this CPU at about a point of sentiment macro-F1: --model {student} "
+            "(docs/MODELS.md)"
+        )
 
 
 @models.command("list")

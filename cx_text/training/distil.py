@@ -15,7 +15,9 @@ against the teacher layer it started from (weight ``inter_weight``), and 1 − c
 mean-pooled embeddings (weight ``cos_weight``). Texts: the train splits of the corpus and of
 every real set (:data:`DISTIL_CAPS` per source, no labels read), cleaned as tagging cleans them;
 length-bucketed batches in a seeded order; AdamW, linear warm-up and decay; a wall-clock budget.
-The same seed, texts, threads and library versions give the same bytes.
+The student runs in eval mode while it learns (no dropout: it learns to reproduce the teacher as
+both run; a first try with dropout ended further from the teacher). The same seed, texts,
+threads and library versions give the same bytes.
 """
 
 from __future__ import annotations
@@ -79,7 +81,8 @@ class DistilRecipe:
         return (
             f"distilled from {self.teacher}: layers {','.join(map(str, self.layers))}, "
             f"lora r{self.lora_r} a{self.lora_alpha} {'/'.join(self.targets)}; "
-            f"{self.passes} pass(es), batch {self.batch}, lr {self.lr}, max_len {self.max_len}, "
+            f"{self.passes} pass{'es' if self.passes > 1 else ''}, batch {self.batch}, "
+            f"lr {self.lr}, max_len {self.max_len}, "
             f"seed {self.seed}"
         )
 
