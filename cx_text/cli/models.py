@@ -203,6 +203,8 @@ def train(
         _train_on_labels(settings, org, list(data_paths) or None, shared_data)
         return
     if distil:
+        if finetune:
+            raise click.UsageError("--distil and --finetune train different encoders: pick one")
         _distil(settings, list(data_paths) or None, shared_data, out, minutes)
         return
     if not finetune:
@@ -241,6 +243,12 @@ def _distil(
 ) -> None:
     from cx_text.training.distil import DistilRecipe, run_distil
 
+    shared_data = shared_data or settings.shared_data
+    if shared_data is None:
+        click.echo(
+            "note: no --shared-data: the student learns from the corpus texts alone "
+            "(the shipped one read 40,130 texts of the corpus and every real set)"
+        )
     recipe = DistilRecipe(max_minutes=minutes, seed=settings.seed)
     facts = run_distil(settings, data_paths, shared_data, out, recipe, log=click.echo)
     budget = " — stopped by the time budget" if facts["stopped_by_budget"] else ""
@@ -257,7 +265,8 @@ def _train_on_labels(
     from cx_text.training.before_after import run_before_after
     from cx_text.training.retrain import run_retrain
 
-    if not (shared_data or settings.shared_data):
+    shared_data = shared_data or settings.shared_data
+    if shared_data is None:
         click.echo(
             "note: no --shared-data: the version is fitted on the corpus + the labels only "
             "(the shipped heads also saw MAMS and banking77 samples)"

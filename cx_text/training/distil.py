@@ -119,8 +119,8 @@ def student_model(teacher: Any, recipe: DistilRecipe) -> Any:
 
 
 def batches(lengths: Sequence[int], recipe: DistilRecipe) -> list[list[int]]:
-    """Every pass's batches of text indices: similar lengths together (sorted within chunks of
-    50 batches), chunks and batch order shuffled with the seed."""
+    """Every pass's batches of text indices: the texts in a seeded order, similar lengths
+    together within chunks of 50 batches, then the batches shuffled with the seed."""
     rng = np.random.default_rng(recipe.seed)
     out: list[list[int]] = []
     for _ in range(recipe.passes):

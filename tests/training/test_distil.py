@@ -142,11 +142,13 @@ def test_distil_cli_pins_a_student_the_encoder_runs(
     monkeypatch.setattr(distil_module, "DistilRecipe", recipe)
     monkeypatch.setenv("CX_TEXT_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv("CX_TEXT_PRECISION", "fp32")
+    monkeypatch.delenv("CX_TEXT_SHARED_DATA", raising=False)
     out = tmp_path / "models"
     args = ["train", "--distil", "--out", str(out), "--data", str(_corpus(tmp_path))]
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0, result.output
     assert "registry entry [encoder.e5-small-cx6]" in result.output
+    assert "no --shared-data" in result.output  # the corpus alone, said so
     entry = load_registry(out)["encoder"]["e5-small-cx6"]
     assert entry["layers"] == [0, 3] and entry["base"] == str(teacher_dir)
     assert not (out / "heads").exists()  # the student reads its teacher's heads
@@ -155,3 +157,12 @@ def test_distil_cli_pins_a_student_the_encoder_runs(
     assert encoder.info.details["layers"] == [0, 3]
     vectors = encoder.encode(TEXTS[:4])
     assert vectors.shape == (4, 32) and np.isfinite(vectors).all()
+
+
+def test_distil_cli_refuses_distil_with_finetune(tmp_path: Path):
+    from cx_text.cli.main import cli
+
+    args = ["train", "--distil", "--finetune", "--out", str(tmp_path)]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 2 and "pick one" in result.output
+    assert not any(tmp_path.iterdir())
