@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from cx_text.training.finetune import LORA_TARGETS, lr_factor, save_adapter
+from cx_text.training.finetune import LORA_TARGETS, lr_factor, save_adapter, torch_threads
 from cx_text.training.sampling import capped
 
 #: texts per source (train splits only; labels are not read): the mix the teacher was tuned on,
@@ -250,7 +250,7 @@ def distil(
     student, facts = train_student(teacher_dir, texts, recipe, prefix=prefix, log=log)
     out_dir.mkdir(parents=True, exist_ok=True)
     facts |= save_adapter(student, out_dir, recipe.teacher)
-    facts |= {"recipe": recipe.as_dict(), "texts": len(texts), "threads": _threads()}
+    facts |= {"recipe": recipe.as_dict(), "texts": len(texts), "threads": torch_threads()}
     (out_dir / "distil.json").write_text(json.dumps(facts, indent=1) + "\n", encoding="utf-8")
     return facts
 
@@ -261,12 +261,6 @@ def _terms(rows: list[dict[str, float]]) -> dict[str, float]:
 
 def _mean(rows: list[dict[str, float]]) -> str:
     return " ".join(f"{k} {v:.4f}" for k, v in _terms(rows).items())
-
-
-def _threads() -> int:
-    import torch
-
-    return int(torch.get_num_threads())
 
 
 def run_distil(

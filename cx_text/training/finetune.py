@@ -323,7 +323,7 @@ def finetune(
     facts |= {
         "recipe": recipe.as_dict(),
         "rows": len(rows),
-        "threads": _threads(),
+        "threads": torch_threads(),
         "rows_by_source": {
             str(k): int(v) for k, v in rows["origin"].value_counts().sort_index().items()
         },
@@ -332,7 +332,8 @@ def finetune(
     return FinetuneResult(out_dir, facts)
 
 
-def _threads() -> int:
+def torch_threads() -> int:
+    """torch's intra-op threads (recorded with a run: results depend on them)."""
     import torch
 
     return int(torch.get_num_threads())
